@@ -1,0 +1,147 @@
+use std::fmt;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::Client;
+use super::connection::Connection;
+use crate::compress::{CompressionPolicy, DEFAULT_COMPRESSION_THRESHOLD};
+use crate::wire::DEFAULT_MAX_FRAME_SIZE;
+use crate::{CallOptions, Compression, Error, Format};
+
+/// Settings of a [`Client`]. Defaults: MessagePack, no compression, no call timeout, a 5 s
+/// connect timeout, 16 MiB frames, a ping after 30 s without traffic and 20 s for its pong.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Builder {
+    pub(super) config: ClientConfig,
+    connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct ClientConfig {
+    pub(super) defaults: CallOptions,
+    pub(super) compression_threshold: usize,
+    pub(super) max_frame_size: u32,
+    pub(super) keepalive_interval: Duration,
+    pub(super) keepalive_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub(super) fn compression(&self, call: &CallOptions) -> CompressionPolicy {
+        CompressionPolicy {
+            compression: call
+                .compression
+                .or(self.defaults.compression)
+                .unwrap_or_default(),
+            threshold: self.compression_threshold,
+        }
+    }
+}
+
+impl Builder {
+    pub(super) fn new() -> Self {
+        Builder {
+            config: ClientConfig {
+                defaults: CallOptions::new().format(Format::default()),
+                compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
+                max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+                keepalive_interval: Duration::from_secs(30),
+                keepalive_timeout: Duration::from_secs(20),
+            },
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// How long `connect` waits for the TCP handshake.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Default timeout of every call (a call's own timeout wins). Carried to the server as
+    /// the call's deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.defaults.timeout = Some(timeout);
+        self
+    }
+
+    /// Default body format.
+    pub fn format(mut self, format: Format) -> Self {
+        self.config.defaults.format = Some(format);
+        self
+    }
+
+    /// Default compression for bodies at or over the threshold.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.config.defaults.compression = Some(compression);
+        self
+    }
+
+    /// Bodies smaller than this go uncompressed (default 1 KiB).
+    pub fn compression_threshold(mut self, bytes: usize) -> Self {
+        self.config.compression_threshold = bytes;
+        self
+    }
+
+    /// Metadata sent with every call.
+    pub fn metadata(
+        mut self,
+        key: impl Into<bytestring::ByteString>,
+        value: impl Into<bytes::Bytes>,
+    ) -> Self {
+        self.config.defaults.metadata.insert(key, value);
+        self
+    }
+
+    /// Largest frame sent or accepted, and largest body decompressed (default 16 MiB).
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.config.max_frame_size = bytes;
+        self
+    }
+
+    /// After `interval` without a frame from the server the client pings; if nothing arrives
+    /// within `timeout` of the ping, the connection is declared dead and pending calls fail
+    /// with [`Closed::Unresponsive`](crate::Closed::Unresponsive).
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.config.keepalive_interval = interval;
+        self.config.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Opens the connection.
+    pub async fn connect<A>(self, addr: A) -> Result<Client, Error>
+    where
+        A: tokio::net::ToSocketAddrs + fmt::Display,
+    {
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| Error::ConnectTimeout {
+                addr: addr.to_string(),
+                timeout: self.connect_timeout,
+            })?
+            .map_err(|source| Error::Connect {
+                addr: addr.to_string(),
+                source: source.into(),
+            })?;
+        Ok(self.from_stream(stream)?)
+    }
+
+    /// Runs the client over an already connected stream.
+    pub fn from_stream(self, stream: TcpStream) -> Result<Client, Error> {
+        let addr = stream
+            .peer_addr()
+            .map_err(|source| Error::Connect {
+                addr: "(accepted stream)".into(),
+                source: source.into(),
+            })?;
+        // Calls are small and latency-bound; the writer already batches.
+        stream.set_nodelay(true).map_err(|source| Error::Connect {
+            addr: addr.to_string(),
+            source: source.into(),
+        })?;
+        Ok(Client {
+            connection: Connection::spawn(stream, addr, self.config),
+        })
+    }
+}

@@ -1,0 +1,308 @@
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::PendingCall;
+use super::builder::ClientConfig;
+use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
+use crate::wire::{BatchWriter, next_frame};
+use crate::{Call, Closed, Code, Error};
+
+/// What the reader hands a waiting call: its response frame, or why none will come.
+pub(super) type Outcome = Result<Frame, Error>;
+
+/// Frames coalesced into one write at most.
+const MAX_BATCH: usize = 128;
+
+/// What the client handle, its calls and its two tasks share.
+pub(super) struct State {
+    pending: DashMap<u64, oneshot::Sender<Outcome>>,
+    /// Set once: why the connection takes no new calls (goaway, or closed).
+    refusal: OnceLock<Error>,
+    /// Cancelled when the connection is finished: both tasks stop.
+    shutdown: CancellationToken,
+}
+
+impl State {
+    /// Refuses new calls from now on; pending calls carry on.
+    fn refuse_new(&self, reason: Error) {
+        let _ = self.refusal.set(reason);
+    }
+
+    /// Ends the connection: stops both tasks and fails every pending call.
+    fn close(&self, reason: Error) {
+        self.refuse_new(reason);
+        self.shutdown.cancel();
+        let reason = self.refusal.get().cloned().unwrap_or(Error::Cancelled);
+        // Calls started after `refuse_new` see the refusal and remove themselves, so one pass
+        // over the keys present now fails every call that could still be waiting.
+        let ids: Vec<u64> = self.pending.iter().map(|entry| *entry.key()).collect();
+        for id in ids {
+            if let Some((_, waiter)) = self.pending.remove(&id) {
+                let _ = waiter.send(Err(reason.clone()));
+            }
+        }
+    }
+}
+
+/// One connection: its settings, the way to its writer, and the shared state.
+pub(super) struct Connection {
+    pub(super) peer_addr: SocketAddr,
+    pub(super) config: ClientConfig,
+    state: Arc<State>,
+    outbound: mpsc::UnboundedSender<Frame>,
+    next_id: AtomicU64,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // The last client clone and the last call are gone: nobody can use the tasks.
+        self.state.close(Error::Closed(Closed::ClientDropped));
+    }
+}
+
+impl Connection {
+    pub(super) fn spawn(stream: TcpStream, peer_addr: SocketAddr, config: ClientConfig) -> Arc<Self> {
+        let (read, write) = stream.into_split();
+        let (outbound, queued) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            pending: DashMap::new(),
+            refusal: OnceLock::new(),
+            shutdown: CancellationToken::new(),
+        });
+        tokio::spawn(write_loop(state.clone(), write, queued, config.max_frame_size));
+        tokio::spawn(read_loop(state.clone(), read, outbound.clone(), config.clone()));
+        Arc::new(Connection {
+            peer_addr,
+            config,
+            state,
+            outbound,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    pub(super) fn close_reason(&self) -> Option<&Error> {
+        self.state.refusal.get()
+    }
+
+    pub(super) fn start(this: &Arc<Self>, call: Call) -> Result<PendingCall, Error> {
+        if let Some(reason) = this.close_reason() {
+            return Err(reason.clone());
+        }
+        let Call {
+            service,
+            method,
+            body,
+            format,
+            options,
+        } = call;
+        let timeout = options.timeout.or(this.config.defaults.timeout);
+        let (compression, body) = this.config.compression(&options).apply(body)?;
+        let metadata = if this.config.defaults.metadata.is_empty() {
+            options.metadata
+        } else {
+            let mut merged = this.config.defaults.metadata.clone();
+            merged.extend(&options.metadata);
+            merged
+        };
+        let request_id = this.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = Frame {
+            request_id,
+            attempt: 0,
+            encoding: Encoding::new(format.id(), compression.id()),
+            head: Head::Request(RequestHead {
+                service: service.clone(),
+                method: method.clone(),
+                deadline: timeout,
+                oneway: false,
+                metadata,
+            }),
+            body,
+        };
+        let length = frame.encoded_len();
+        if length > this.config.max_frame_size as usize {
+            return Err(Error::Protocol(Arc::new(WireError::FrameTooLarge {
+                length: length as u64,
+                max: this.config.max_frame_size,
+            })));
+        }
+
+        let (waiter, outcome) = oneshot::channel();
+        this.state.pending.insert(request_id, waiter);
+        // Checked after inserting: a close that ran before the insert set the refusal first.
+        if let Some(reason) = this.close_reason() {
+            this.state.pending.remove(&request_id);
+            return Err(reason.clone());
+        }
+        if this.outbound.send(frame).is_err() {
+            this.state.pending.remove(&request_id);
+            return Err(Error::Closed(Closed::ClientDropped));
+        }
+        Ok(PendingCall::new(
+            this.clone(),
+            request_id,
+            service,
+            method,
+            format,
+            timeout,
+            outcome,
+        ))
+    }
+
+    /// Forgets a call the caller gave up on and tells the server to stop its handler.
+    pub(super) fn abandon(&self, request_id: u64) {
+        if self.state.pending.remove(&request_id).is_some() {
+            let _ = self.outbound.send(Frame::control(request_id, Head::Cancel));
+        }
+    }
+}
+
+async fn write_loop(
+    state: Arc<State>,
+    write: OwnedWriteHalf,
+    mut queued: mpsc::UnboundedReceiver<Frame>,
+    max_frame_size: u32,
+) {
+    let mut writer = BatchWriter::new(write, max_frame_size);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => break,
+            received = queued.recv_many(&mut batch, MAX_BATCH) => received,
+        };
+        if received == 0 {
+            break;
+        }
+        // Sizes were checked when each call started; a frame refused here fails only its call.
+        let written = writer.write(batch.drain(..), |request_id, error| {
+            if let Some((_, waiter)) = state.pending.remove(&request_id) {
+                let _ = waiter.send(Err(Error::Protocol(Arc::new(error))));
+            }
+        });
+        let written = tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => break,
+            written = written => written,
+        };
+        if let Err(error) = written {
+            state.close(Error::Closed(Closed::Io(Arc::new(error))));
+            break;
+        }
+    }
+    writer.shutdown().await;
+}
+
+async fn read_loop(
+    state: Arc<State>,
+    read: OwnedReadHalf,
+    outbound: mpsc::UnboundedSender<Frame>,
+    config: ClientConfig,
+) {
+    let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
+    let mut keepalive = Keepalive::new(config.keepalive_interval, config.keepalive_timeout);
+    let reason = loop {
+        let next = tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => break Error::Closed(Closed::ClientDropped),
+            next = next_frame(&mut frames) => next,
+            _ = tokio::time::sleep_until(keepalive.check_at) => {
+                match keepalive.check() {
+                    KeepaliveAction::Nothing => {}
+                    KeepaliveAction::Ping(id) => {
+                        let _ = outbound.send(Frame::control(id, Head::Ping));
+                    }
+                    KeepaliveAction::Dead => {
+                        break Error::Closed(Closed::Unresponsive(config.keepalive_timeout));
+                    }
+                }
+                continue;
+            }
+        };
+        keepalive.heard = true;
+        let frame = match next {
+            None => break Error::Closed(Closed::Eof),
+            Some(Err(WireError::Io(error))) => break Error::Closed(Closed::Io(Arc::new(error))),
+            Some(Err(error)) => break Error::Protocol(Arc::new(error)),
+            Some(Ok(frame)) => frame,
+        };
+        match &frame.head {
+            Head::Response(_) => {
+                // No entry: the caller gave up (timeout or drop) before the reply came.
+                if let Some((_, waiter)) = state.pending.remove(&frame.request_id) {
+                    let _ = waiter.send(Ok(frame));
+                }
+            }
+            Head::Ping => {
+                let _ = outbound.send(Frame::control(frame.request_id, Head::Pong));
+            }
+            Head::GoAway(head) => {
+                state.refuse_new(Error::Closed(Closed::GoAway {
+                    code: Code::from_u32(head.code),
+                    message: head.message.to_string(),
+                }));
+            }
+            Head::Pong => {}
+            Head::Request(_) | Head::Cancel => {
+                tracing::debug!(peer = ?frames.get_ref().peer_addr().ok(), "ignoring a request-side frame sent by the server");
+            }
+        }
+    };
+    state.close(reason);
+}
+
+/// Keepalive without a timer per frame: frames only set `heard`, and a check runs every
+/// `interval` (or `timeout` after a ping). A silent peer is pinged after one to two intervals
+/// and declared dead `timeout` after that.
+struct Keepalive {
+    interval: Duration,
+    timeout: Duration,
+    check_at: Instant,
+    heard: bool,
+    ping_outstanding: bool,
+    next_ping_id: u64,
+}
+
+enum KeepaliveAction {
+    Nothing,
+    Ping(u64),
+    Dead,
+}
+
+impl Keepalive {
+    fn new(interval: Duration, timeout: Duration) -> Self {
+        Keepalive {
+            interval,
+            timeout,
+            check_at: Instant::now() + interval,
+            heard: false,
+            ping_outstanding: false,
+            next_ping_id: 1,
+        }
+    }
+
+    fn check(&mut self) -> KeepaliveAction {
+        let now = Instant::now();
+        if std::mem::take(&mut self.heard) {
+            self.ping_outstanding = false;
+            self.check_at = now + self.interval;
+            return KeepaliveAction::Nothing;
+        }
+        if self.ping_outstanding {
+            return KeepaliveAction::Dead;
+        }
+        self.ping_outstanding = true;
+        self.check_at = now + self.timeout;
+        self.next_ping_id += 1;
+        KeepaliveAction::Ping(self.next_ping_id)
+    }
+}

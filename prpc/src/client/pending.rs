@@ -1,0 +1,136 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytestring::ByteString;
+use tokio::sync::oneshot;
+use tokio::time::Sleep;
+
+use super::connection::{Connection, Outcome};
+use crate::wire::{Frame, Head};
+use crate::{Closed, Code, Compression, Error, Format, Reply, Status};
+
+/// A call that has been sent and whose reply has not been taken yet.
+///
+/// Await it for the reply. Dropping it first cancels the call (the server is told to stop the
+/// handler). It keeps the connection open while it lives, even if every [`Client`] clone is
+/// dropped.
+///
+/// [`Client`]: super::Client
+#[must_use = "dropping a PendingCall cancels the call"]
+pub struct PendingCall {
+    connection: Arc<Connection>,
+    request_id: u64,
+    service: ByteString,
+    method: ByteString,
+    format: Format,
+    timeout: Option<Duration>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    outcome: oneshot::Receiver<Outcome>,
+    done: bool,
+}
+
+impl PendingCall {
+    pub(super) fn new(
+        connection: Arc<Connection>,
+        request_id: u64,
+        service: ByteString,
+        method: ByteString,
+        format: Format,
+        timeout: Option<Duration>,
+        outcome: oneshot::Receiver<Outcome>,
+    ) -> Self {
+        PendingCall {
+            connection,
+            request_id,
+            service,
+            method,
+            format,
+            timeout,
+            deadline: timeout.map(|timeout| Box::pin(tokio::time::sleep(timeout))),
+            outcome,
+            done: false,
+        }
+    }
+
+    /// The call's request id.
+    pub fn request_id(&self) -> u64 {
+        self.request_id
+    }
+
+    /// Turns a response frame into the caller's result: decompresses, and maps non-ok codes
+    /// to [`Error::Status`].
+    fn into_result(&self, frame: Frame) -> Result<Reply, Error> {
+        let Head::Response(head) = frame.head else {
+            return Err(Error::Cancelled);
+        };
+        let limit = self.connection.config.max_frame_size as usize;
+        let compression = Compression::from_id(frame.encoding.compression_id())?;
+        let body = match compression {
+            Compression::None => frame.body,
+            other => other.decompress(&frame.body, limit)?,
+        };
+        if head.code != Code::Ok.as_u32() {
+            return Err(Error::Status(
+                Status::new(Code::from_u32(head.code), head.message.to_string())
+                    .with_details(body)
+                    .with_metadata(head.metadata),
+            ));
+        }
+        Ok(Reply {
+            body,
+            format: Format::from_id(frame.encoding.format_id()).unwrap_or(self.format),
+            metadata: head.metadata,
+        })
+    }
+}
+
+impl Future for PendingCall {
+    type Output = Result<Reply, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.done {
+            return Poll::Ready(Err(Error::Cancelled));
+        }
+        if let Poll::Ready(outcome) = Pin::new(&mut self.outcome).poll(cx) {
+            self.done = true;
+            return Poll::Ready(match outcome {
+                Ok(Ok(frame)) => self.into_result(frame),
+                Ok(Err(error)) => Err(error),
+                // The sender went without a word: only the connection's teardown does that.
+                Err(_) => Err(Error::Closed(Closed::ClientDropped)),
+            });
+        }
+        if let Some(deadline) = self.deadline.as_mut() {
+            ready!(deadline.as_mut().poll(cx));
+            self.done = true;
+            self.connection.abandon(self.request_id);
+            return Poll::Ready(Err(Error::Timeout {
+                method: format!("{}/{}", self.service, self.method),
+                timeout: self.timeout.unwrap_or_default(),
+            }));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if !self.done {
+            self.connection.abandon(self.request_id);
+        }
+    }
+}
+
+impl fmt::Debug for PendingCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingCall")
+            .field("request_id", &self.request_id)
+            .field("service", &self.service)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}

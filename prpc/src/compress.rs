@@ -1,0 +1,346 @@
+//! Body compression: none, gzip, snappy, zstd, lz4.
+//!
+//! Each codec is a cargo feature (`gzip`, `snappy`, `zstd`, `lz4`, or `compression` for all),
+//! so a service pays only for the codecs it uses. A body arriving in a codec this build lacks
+//! fails that one call with a clear error. Decompression is bounded: a body that would inflate
+//! past the limit (the receiver's `max_frame_size`) is refused before it is all in memory.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::BodyError;
+
+/// Bodies smaller than this go uncompressed unless a caller sets its own threshold: below
+/// about a kilobyte, compression saves a few bytes and costs more time than it saves.
+pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 1024;
+
+/// A compression codec.
+///
+/// ```
+/// # #[cfg(feature = "gzip")] {
+/// use prpc::Compression;
+/// let body = vec![b'a'; 4096];
+/// let packed = Compression::Gzip.compress(&body)?;
+/// assert!(packed.len() < 100);
+/// assert_eq!(Compression::Gzip.decompress(&packed, 1 << 20)?, body);
+/// # }
+/// # Ok::<(), prpc::BodyError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Body as encoded.
+    #[default]
+    None,
+    /// gzip (RFC 1952), flate2.
+    Gzip,
+    /// Snappy raw block format (no framing), snap.
+    Snappy,
+    /// Zstandard frame, level 1 (zstd).
+    Zstd,
+    /// LZ4 block, preceded by its uncompressed size as a little-endian `u32` (lz4_flex).
+    Lz4,
+}
+
+impl Compression {
+    /// Every codec, in id order.
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Zstd,
+        Compression::Lz4,
+    ];
+
+    /// The codec's id in the encoding byte.
+    pub const fn id(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Zstd => 3,
+            Compression::Lz4 => 4,
+        }
+    }
+
+    /// The codec with this id.
+    pub fn from_id(id: u8) -> Result<Compression, BodyError> {
+        Compression::ALL
+            .into_iter()
+            .find(|compression| compression.id() == id)
+            .ok_or(BodyError::UnknownCompression(id))
+    }
+
+    /// The codec's name as PROTOCOL.md spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+        }
+    }
+
+    /// The cargo feature that compiles this codec in.
+    const fn feature(self) -> &'static str {
+        match self {
+            Compression::None => "",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+        }
+    }
+
+    /// Whether this build can compress and decompress with the codec.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Compression::None => true,
+            Compression::Gzip => cfg!(feature = "gzip"),
+            Compression::Snappy => cfg!(feature = "snappy"),
+            Compression::Zstd => cfg!(feature = "zstd"),
+            Compression::Lz4 => cfg!(feature = "lz4"),
+        }
+    }
+
+    fn disabled(self) -> BodyError {
+        BodyError::Disabled {
+            what: match self {
+                Compression::Gzip => "compression gzip",
+                Compression::Snappy => "compression snappy",
+                Compression::Zstd => "compression zstd",
+                _ => "compression lz4",
+            },
+            feature: self.feature(),
+        }
+    }
+
+    /// Compresses `body`.
+    pub fn compress(self, body: &[u8]) -> Result<Bytes, BodyError> {
+        if self == Compression::None {
+            return Ok(Bytes::copy_from_slice(body));
+        }
+        let corrupt = |reason: String| BodyError::Corrupt {
+            compression: self,
+            reason,
+        };
+        let _ = &corrupt;
+        let packed: Result<Vec<u8>, BodyError> = match self {
+            #[cfg(feature = "gzip")]
+            Compression::Gzip => {
+                use std::io::Write;
+                let mut encoder = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(body.len() / 2),
+                    flate2::Compression::fast(),
+                );
+                encoder
+                    .write_all(body)
+                    .and_then(|()| encoder.finish())
+                    .map_err(|e| corrupt(e.to_string()))
+            }
+            #[cfg(feature = "snappy")]
+            Compression::Snappy => snap::raw::Encoder::new()
+                .compress_vec(body)
+                .map_err(|e| corrupt(e.to_string())),
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => zstd::bulk::compress(body, 1).map_err(|e| corrupt(e.to_string())),
+            #[cfg(feature = "lz4")]
+            Compression::Lz4 => Ok(lz4_flex::block::compress_prepend_size(body)),
+            _ => Err(self.disabled()),
+        };
+        packed.map(Bytes::from)
+    }
+
+    /// Decompresses `body`, refusing output larger than `limit` bytes.
+    pub fn decompress(self, body: &[u8], limit: usize) -> Result<Bytes, BodyError> {
+        if self == Compression::None {
+            if body.len() > limit {
+                return Err(BodyError::TooLarge {
+                    compression: self,
+                    limit,
+                });
+            }
+            return Ok(Bytes::copy_from_slice(body));
+        }
+        let corrupt = |reason: String| BodyError::Corrupt {
+            compression: self,
+            reason,
+        };
+        let too_large = || BodyError::TooLarge {
+            compression: self,
+            limit,
+        };
+        let _ = (&corrupt, &too_large);
+        let plain: Result<Vec<u8>, BodyError> = match self {
+            #[cfg(feature = "gzip")]
+            Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(body), limit)
+                .map_err(|e| e.into_body_error(too_large, corrupt)),
+            #[cfg(feature = "snappy")]
+            Compression::Snappy => match snap::raw::decompress_len(body) {
+                Err(e) => Err(corrupt(e.to_string())),
+                Ok(size) if size > limit => Err(too_large()),
+                Ok(_) => snap::raw::Decoder::new()
+                    .decompress_vec(body)
+                    .map_err(|e| corrupt(e.to_string())),
+            },
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(body)
+                .map_err(|e| corrupt(e.to_string()))
+                .and_then(|decoder| {
+                    read_bounded(decoder, limit).map_err(|e| e.into_body_error(too_large, corrupt))
+                }),
+            #[cfg(feature = "lz4")]
+            Compression::Lz4 => match body.first_chunk::<4>() {
+                None => Err(corrupt("missing the 4-byte size prefix".into())),
+                Some(size) if u32::from_le_bytes(*size) as usize > limit => Err(too_large()),
+                Some(_) => lz4_flex::block::decompress_size_prepended(body)
+                    .map_err(|e| corrupt(e.to_string())),
+            },
+            _ => Err(self.disabled()),
+        };
+        plain.map(Bytes::from)
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which codec to use for outgoing bodies, and from what size on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompressionPolicy {
+    pub(crate) compression: Compression,
+    pub(crate) threshold: usize,
+}
+
+impl CompressionPolicy {
+    /// Compresses `body` when it is at least the threshold and compression pays; returns the
+    /// codec actually used (`None` when the body went as it was).
+    pub(crate) fn apply(self, body: Bytes) -> Result<(Compression, Bytes), BodyError> {
+        if self.compression == Compression::None || body.len() < self.threshold {
+            return Ok((Compression::None, body));
+        }
+        let packed = self.compression.compress(&body)?;
+        if packed.len() >= body.len() {
+            return Ok((Compression::None, body));
+        }
+        Ok((self.compression, packed))
+    }
+}
+
+#[cfg(any(feature = "gzip", feature = "zstd"))]
+enum Bounded {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+#[cfg(any(feature = "gzip", feature = "zstd"))]
+impl Bounded {
+    fn into_body_error(
+        self,
+        too_large: impl FnOnce() -> BodyError,
+        corrupt: impl FnOnce(String) -> BodyError,
+    ) -> BodyError {
+        match self {
+            Bounded::TooLarge => too_large(),
+            Bounded::Io(error) => corrupt(error.to_string()),
+        }
+    }
+}
+
+/// Reads `reader` to its end, giving up as soon as it yields more than `limit` bytes.
+#[cfg(any(feature = "gzip", feature = "zstd"))]
+fn read_bounded(reader: impl std::io::Read, limit: usize) -> Result<Vec<u8>, Bounded> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(Bounded::Io)?;
+    if plain.len() > limit {
+        return Err(Bounded::TooLarge);
+    }
+    Ok(plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enabled() -> impl Iterator<Item = Compression> {
+        Compression::ALL.into_iter().filter(|c| c.is_enabled())
+    }
+
+    fn sample() -> Vec<u8> {
+        (0..8192u32).flat_map(|i| (i % 97).to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn every_enabled_codec_round_trips() {
+        for compression in enabled() {
+            let body = sample();
+            let packed = compression.compress(&body).unwrap();
+            let plain = compression.decompress(&packed, body.len()).unwrap();
+            assert_eq!(plain, body, "{compression}");
+        }
+    }
+
+    #[test]
+    fn output_past_the_limit_is_refused() {
+        for compression in enabled().filter(|c| *c != Compression::None) {
+            let packed = compression.compress(&vec![0u8; 1 << 20]).unwrap();
+            let err = compression.decompress(&packed, 4096).unwrap_err();
+            assert!(matches!(err, BodyError::TooLarge { limit: 4096, .. }), "{compression}: {err}");
+        }
+    }
+
+    #[test]
+    fn corrupt_bodies_are_typed_errors() {
+        for compression in enabled().filter(|c| *c != Compression::None) {
+            let mut packed = compression.compress(&sample()).unwrap().to_vec();
+            let middle = packed.len() / 2;
+            packed.truncate(middle);
+            let err = compression.decompress(&packed, 1 << 20).unwrap_err();
+            assert!(matches!(err, BodyError::Corrupt { .. } | BodyError::TooLarge { .. }), "{compression}: {err}");
+            let err = compression.decompress(b"\xff\xfe garbage", 1 << 20).unwrap_err();
+            assert!(matches!(err, BodyError::Corrupt { .. } | BodyError::TooLarge { .. }), "{compression}: {err}");
+        }
+    }
+
+    #[test]
+    fn policy_skips_small_and_incompressible_bodies() {
+        let Some(compression) = enabled().find(|c| *c != Compression::None) else {
+            return;
+        };
+        let policy = CompressionPolicy { compression, threshold: 1024 };
+        let (used, _) = policy.apply(Bytes::from(vec![0u8; 100])).unwrap();
+        assert_eq!(used, Compression::None);
+        let (used, packed) = policy.apply(Bytes::from(vec![0u8; 4096])).unwrap();
+        assert_eq!(used, compression);
+        assert!(packed.len() < 4096);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                // xorshift64: bytes with no pattern a codec could use.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 56) as u8
+            })
+            .collect();
+        let (used, _) = policy.apply(Bytes::from(noise)).unwrap();
+        assert_eq!(used, Compression::None);
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        for compression in Compression::ALL {
+            assert_eq!(Compression::from_id(compression.id()).unwrap(), compression);
+        }
+        assert_eq!(Compression::from_id(12).unwrap_err().to_string(), "unknown compression id 12");
+    }
+}

@@ -1,0 +1,182 @@
+//! Errors a caller sees.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Code, Compression, Format, Status, WireError};
+
+/// Result of a call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a call failed.
+///
+/// Errors the server reported arrive as [`Error::Status`]; the other variants arose on the
+/// caller's side of the connection. `Error` is `Clone` because one broken connection fails
+/// every call pending on it with the same error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection could not be opened.
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        /// The address dialed.
+        addr: String,
+        /// What the socket said.
+        source: Arc<io::Error>,
+    },
+    /// The connection was not open within the connect timeout.
+    #[error("connecting to {addr}: no connection within {timeout:?}")]
+    ConnectTimeout {
+        /// The address dialed.
+        addr: String,
+        /// The connect timeout.
+        timeout: Duration,
+    },
+    /// The call's deadline passed before its reply arrived.
+    #[error("call to {method} timed out after {timeout:?}")]
+    Timeout {
+        /// `service/method` of the call.
+        method: String,
+        /// The deadline the call had.
+        timeout: Duration,
+    },
+    /// The call was cancelled before it completed.
+    #[error("call cancelled")]
+    Cancelled,
+    /// The connection the call was on is gone.
+    #[error("connection closed: {0}")]
+    Closed(#[source] Closed),
+    /// The peer broke the wire protocol.
+    #[error("protocol error: {0}")]
+    Protocol(#[source] Arc<WireError>),
+    /// The server answered with a status other than ok.
+    #[error("{0}")]
+    Status(Status),
+    /// A body could not be encoded, compressed, decompressed or decoded on this side.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+}
+
+impl Error {
+    /// The status code that best describes the error, for logs and metrics: the server's code
+    /// for [`Error::Status`], and the nearest code for local failures.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Status(status) => status.code(),
+            Error::Timeout { .. } => Code::DeadlineExceeded,
+            Error::Cancelled => Code::Cancelled,
+            Error::Connect { .. } | Error::ConnectTimeout { .. } | Error::Closed(_) => {
+                Code::Unavailable
+            }
+            Error::Protocol(_) => Code::Internal,
+            Error::Body(_) => Code::InvalidArgument,
+        }
+    }
+
+    /// The server's status, if the server answered.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            Error::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error::Status(status)
+    }
+}
+
+/// Why a connection closed under pending calls.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Closed {
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    Eof,
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[source] Arc<io::Error>),
+    /// The peer answered no ping within the keepalive timeout.
+    #[error("the peer answered no ping within {0:?}")]
+    Unresponsive(Duration),
+    /// The peer sent goaway: it takes no new calls on this connection.
+    #[error("the server is going away ({code}: {message})")]
+    GoAway {
+        /// The goaway's status code.
+        code: Code,
+        /// The goaway's reason.
+        message: String,
+    },
+    /// The client was shut down.
+    #[error("the client was dropped")]
+    ClientDropped,
+}
+
+/// A body that could not be encoded, compressed, decompressed or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The format id in the encoding byte names no format.
+    #[error("unknown body format id {0}")]
+    UnknownFormat(u8),
+    /// The compression id in the encoding byte names no codec.
+    #[error("unknown compression id {0}")]
+    UnknownCompression(u8),
+    /// The format or codec exists but this build left it out.
+    #[error("{what} is not enabled in this build (cargo feature \"{feature}\" of prpc)")]
+    Disabled {
+        /// What is missing, e.g. `compression zstd`.
+        what: &'static str,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+    },
+    /// The format cannot carry this kind of value.
+    #[error("format {format} cannot carry {what}")]
+    Unsupported {
+        /// The format asked for.
+        format: Format,
+        /// The kind of value.
+        what: &'static str,
+    },
+    /// The value could not be encoded.
+    #[error("encoding a {format} body: {reason}")]
+    Encode {
+        /// The format.
+        format: Format,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// The bytes do not decode to the expected type.
+    #[error("decoding a {format} body: {reason}")]
+    Decode {
+        /// The format.
+        format: Format,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The compressed bytes are corrupt.
+    #[error("corrupt {compression} body: {reason}")]
+    Corrupt {
+        /// The codec.
+        compression: Compression,
+        /// The codec's message.
+        reason: String,
+    },
+    /// The body would decompress past the receiver's limit.
+    #[error("{compression} body decompresses past the limit of {limit} bytes")]
+    TooLarge {
+        /// The codec.
+        compression: Compression,
+        /// The limit in force.
+        limit: usize,
+    },
+}
+
+impl From<BodyError> for Status {
+    fn from(error: BodyError) -> Self {
+        Status::invalid_argument(error.to_string())
+    }
+}

@@ -1,0 +1,237 @@
+//! Body formats: how argument and reply values become bytes.
+//!
+//! A call's format travels in the high nibble of the frame's encoding byte, and the server
+//! answers in the format it was asked in. Serde types travel as JSON or MessagePack (maps with
+//! named fields, so either side may add fields); prost messages travel as protobuf.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::BodyError;
+
+/// A body format.
+///
+/// ```
+/// use prpc::Format;
+/// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+/// struct Point { x: i32, y: i32 }
+///
+/// let body = Format::Json.encode(&Point { x: 1, y: 2 })?;
+/// assert_eq!(&body[..], br#"{"x":1,"y":2}"#);
+/// assert_eq!(Format::Json.decode::<Point>(&body)?, Point { x: 1, y: 2 });
+/// # Ok::<(), prpc::BodyError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Format {
+    /// Bytes as they are: no encoding.
+    Raw,
+    /// JSON (serde_json).
+    Json,
+    /// Protocol Buffers (prost); for prost messages only.
+    Protobuf,
+    /// MessagePack (rmp-serde), structs as maps with named fields.
+    #[default]
+    MsgPack,
+}
+
+impl Format {
+    /// Every format, in id order.
+    pub const ALL: [Format; 4] = [Format::Raw, Format::Json, Format::Protobuf, Format::MsgPack];
+
+    /// The format's id in the encoding byte.
+    pub const fn id(self) -> u8 {
+        match self {
+            Format::Raw => 0,
+            Format::Json => 1,
+            Format::Protobuf => 2,
+            Format::MsgPack => 3,
+        }
+    }
+
+    /// The format with this id.
+    pub fn from_id(id: u8) -> Result<Format, BodyError> {
+        Format::ALL
+            .into_iter()
+            .find(|format| format.id() == id)
+            .ok_or(BodyError::UnknownFormat(id))
+    }
+
+    /// The format's name as PROTOCOL.md spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Json => "json",
+            Format::Protobuf => "protobuf",
+            Format::MsgPack => "msgpack",
+        }
+    }
+
+    /// Encodes a serde value. JSON and MessagePack only: protobuf needs a prost message
+    /// ([`Format::encode_message`]) and raw needs bytes.
+    pub fn encode<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<Bytes, BodyError> {
+        let encode_error = |reason: String| BodyError::Encode {
+            format: self,
+            reason,
+        };
+        match self {
+            #[cfg(feature = "json")]
+            Format::Json => serde_json::to_vec(value)
+                .map(Bytes::from)
+                .map_err(|e| encode_error(e.to_string())),
+            #[cfg(feature = "msgpack")]
+            Format::MsgPack => rmp_serde::to_vec_named(value)
+                .map(Bytes::from)
+                .map_err(|e| encode_error(e.to_string())),
+            other => Err(other.unsupported_for_serde()),
+        }
+    }
+
+    /// Decodes a serde value (JSON and MessagePack only).
+    pub fn decode<T: serde::de::DeserializeOwned>(self, body: &[u8]) -> Result<T, BodyError> {
+        let decode_error = |reason: String| BodyError::Decode {
+            format: self,
+            reason,
+        };
+        match self {
+            #[cfg(feature = "json")]
+            Format::Json => serde_json::from_slice(body).map_err(|e| decode_error(e.to_string())),
+            #[cfg(feature = "msgpack")]
+            Format::MsgPack => {
+                rmp_serde::from_slice(body).map_err(|e| decode_error(e.to_string()))
+            }
+            other => {
+                let _ = (body, decode_error);
+                Err(other.unsupported_for_serde())
+            }
+        }
+    }
+
+    /// Encodes a prost message (protobuf only).
+    #[cfg(feature = "protobuf")]
+    pub fn encode_message<M: prost::Message>(self, message: &M) -> Result<Bytes, BodyError> {
+        match self {
+            Format::Protobuf => Ok(Bytes::from(message.encode_to_vec())),
+            other => Err(BodyError::Unsupported {
+                format: other,
+                what: "prost messages without a JSON mapping",
+            }),
+        }
+    }
+
+    /// Decodes a prost message (protobuf only).
+    #[cfg(feature = "protobuf")]
+    pub fn decode_message<M: prost::Message + Default>(self, body: &[u8]) -> Result<M, BodyError> {
+        match self {
+            Format::Protobuf => M::decode(body).map_err(|e| BodyError::Decode {
+                format: self,
+                reason: e.to_string(),
+            }),
+            other => Err(BodyError::Unsupported {
+                format: other,
+                what: "prost messages without a JSON mapping",
+            }),
+        }
+    }
+
+    fn unsupported_for_serde(self) -> BodyError {
+        match self {
+            Format::Json if !cfg!(feature = "json") => BodyError::Disabled {
+                what: "format json",
+                feature: "json",
+            },
+            Format::MsgPack if !cfg!(feature = "msgpack") => BodyError::Disabled {
+                what: "format msgpack",
+                feature: "msgpack",
+            },
+            other => BodyError::Unsupported {
+                format: other,
+                what: "serde values",
+            },
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Args {
+        name: String,
+        count: u32,
+        tags: Vec<String>,
+    }
+
+    fn args() -> Args {
+        Args {
+            name: "ünïcode".into(),
+            count: 7,
+            tags: vec!["a".into(), "b".into()],
+        }
+    }
+
+    #[test]
+    fn serde_formats_round_trip() {
+        for format in [Format::Json, Format::MsgPack] {
+            let body = format.encode(&args()).unwrap();
+            assert_eq!(format.decode::<Args>(&body).unwrap(), args(), "{format}");
+        }
+    }
+
+    #[test]
+    fn msgpack_keeps_field_names_so_fields_can_be_added() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Older {
+            count: u32,
+        }
+        let body = Format::MsgPack.encode(&args()).unwrap();
+        assert_eq!(Format::MsgPack.decode::<Older>(&body).unwrap(), Older { count: 7 });
+    }
+
+    #[test]
+    fn ids_round_trip_and_unknown_ids_are_typed_errors() {
+        for format in Format::ALL {
+            assert_eq!(Format::from_id(format.id()).unwrap(), format);
+        }
+        let err = Format::from_id(9).unwrap_err();
+        assert_eq!(err.to_string(), "unknown body format id 9");
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        let err = Format::Json.decode::<Args>(b"{not json").unwrap_err();
+        assert!(matches!(err, BodyError::Decode { format: Format::Json, .. }), "{err}");
+        let err = Format::MsgPack.decode::<Args>(&[0xc1, 0xff]).unwrap_err();
+        assert!(matches!(err, BodyError::Decode { format: Format::MsgPack, .. }), "{err}");
+    }
+
+    #[test]
+    fn protobuf_refuses_serde_values() {
+        let err = Format::Protobuf.encode(&args()).unwrap_err();
+        assert_eq!(err.to_string(), "format protobuf cannot carry serde values");
+    }
+
+    #[cfg(feature = "protobuf")]
+    #[test]
+    fn prost_messages_round_trip() {
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Echo {
+            #[prost(string, tag = "1")]
+            text: String,
+        }
+        let message = Echo { text: "hi".into() };
+        let body = Format::Protobuf.encode_message(&message).unwrap();
+        assert_eq!(Format::Protobuf.decode_message::<Echo>(&body).unwrap(), message);
+        assert!(Format::Protobuf.decode_message::<Echo>(&[0xff, 0xff]).is_err());
+    }
+}

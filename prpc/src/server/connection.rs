@@ -1,0 +1,227 @@
+//! One accepted connection: the read loop, its writer task, and one task per call.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::codec::FramedRead;
+use tokio_util::task::TaskTracker;
+
+use super::Shared;
+use super::dispatch::{self, ReplyEncoding};
+use crate::wire::{BatchWriter, Frame, FrameCodec, Head, WireError, next_frame};
+use crate::{Code, Status};
+
+/// Frames coalesced into one write at most.
+const MAX_BATCH: usize = 128;
+
+/// Running calls by request id. The entry is made before the task exists (`None`), so a call
+/// that finishes at once cannot leave a stale entry behind.
+type InFlight = Arc<DashMap<u64, Option<AbortHandle>>>;
+
+/// How the read loop ended, which decides how the connection winds down.
+enum End {
+    /// The client closed its side: let running calls finish and answer them.
+    Eof,
+    /// The socket failed: nobody can hear the answers.
+    Broken,
+    /// The client broke the protocol: tell it why and stop its calls.
+    Protocol(WireError),
+    /// Nothing heard for the idle timeout.
+    Idle,
+    /// Graceful shutdown finished draining (or ran out of grace).
+    Drained,
+}
+
+pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let (read, write) = stream.into_split();
+    let config = &shared.config;
+    // Bounded: when the client stops reading, the writer stalls, this fills, and the read loop
+    // stops reading too, so a client that never reads cannot grow the server's memory.
+    let (outbound, queued) = mpsc::channel(config.max_in_flight.max(MAX_BATCH));
+    let writer = tokio::spawn(write_loop(write, queued, config.max_frame_size));
+    let in_flight: InFlight = Arc::new(DashMap::new());
+    let handlers = TaskTracker::new();
+
+    let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
+    let mut last_heard = Instant::now();
+    let mut idle_check = last_heard + config.idle_timeout;
+    let mut draining_until: Option<Instant> = None;
+
+    let end = loop {
+        let next = tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled(), if draining_until.is_none() => {
+                let goaway = Frame::goaway(Code::Unavailable.as_u32(), "server is shutting down");
+                let _ = outbound.send(goaway).await;
+                handlers.close();
+                draining_until = Some(Instant::now() + config.shutdown_grace);
+                continue;
+            }
+            _ = handlers.wait(), if draining_until.is_some() => break End::Drained,
+            _ = sleep_until(draining_until.unwrap_or(idle_check)), if draining_until.is_some() => {
+                break End::Drained;
+            }
+            _ = sleep_until(idle_check), if draining_until.is_none() => {
+                if in_flight.is_empty() && last_heard.elapsed() >= config.idle_timeout {
+                    break End::Idle;
+                }
+                idle_check = Instant::now().max(last_heard) + config.idle_timeout;
+                continue;
+            }
+            next = next_frame(&mut frames) => next,
+        };
+        let frame = match next {
+            None => break End::Eof,
+            Some(Err(WireError::Io(error))) => {
+                tracing::debug!(%peer, %error, "connection failed");
+                break End::Broken;
+            }
+            Some(Err(error)) => break End::Protocol(error),
+            Some(Ok(frame)) => frame,
+        };
+        last_heard = Instant::now();
+        match frame.head {
+            Head::Request(_) if draining_until.is_some() => {
+                let status = Status::new(Code::Unavailable, "server is shutting down");
+                let reply = ReplyEncoding::plain(&frame).frame(Err(status), config.max_frame_size);
+                let _ = outbound.send(reply).await;
+            }
+            Head::Request(_) => {
+                if let Some(reply) = start_call(frame, last_heard, &shared, &in_flight, &handlers, &outbound) {
+                    let _ = outbound.send(reply).await;
+                }
+            }
+            Head::Cancel => {
+                if let Some((_, Some(handler))) = in_flight.remove(&frame.request_id) {
+                    handler.abort();
+                }
+            }
+            Head::Ping => {
+                let _ = outbound.send(Frame::control(frame.request_id, Head::Pong)).await;
+            }
+            Head::Pong | Head::Response(_) | Head::GoAway(_) => {}
+        }
+    };
+
+    match end {
+        End::Eof => {}
+        End::Drained | End::Broken => abort_all(&in_flight),
+        End::Protocol(error) => {
+            tracing::debug!(%peer, %error, "closing a connection that broke the protocol");
+            abort_all(&in_flight);
+            let code = match error {
+                WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
+                _ => Code::InvalidArgument,
+            };
+            let _ = outbound.send(Frame::goaway(code.as_u32(), error.to_string())).await;
+        }
+        End::Idle => {
+            let message = format!("idle for {:?}", config.idle_timeout);
+            let _ = outbound.send(Frame::goaway(Code::Unavailable.as_u32(), message)).await;
+        }
+    }
+    // The writer ends once this and every call's sender are gone; on Eof that is after the
+    // running calls have answered.
+    drop(outbound);
+    let _ = writer.await;
+}
+
+/// Admits a call and spawns its task, or returns the reply that refuses it.
+fn start_call(
+    frame: Frame,
+    received: Instant,
+    shared: &Arc<Shared>,
+    in_flight: &InFlight,
+    handlers: &TaskTracker,
+    outbound: &mpsc::Sender<Frame>,
+) -> Option<Frame> {
+    let config = &shared.config;
+    let refuse = |frame: &Frame, status: Status| {
+        Some(ReplyEncoding::plain(frame).frame(Err(status), config.max_frame_size))
+    };
+    let request_id = frame.request_id;
+    if in_flight.len() >= config.max_in_flight {
+        let status = Status::new(
+            Code::ResourceExhausted,
+            format!("connection is at max_in_flight {}", config.max_in_flight),
+        );
+        return refuse(&frame, status);
+    }
+    if in_flight.contains_key(&request_id) {
+        let status = Status::invalid_argument(format!(
+            "request id {request_id} is already in flight on this connection"
+        ));
+        return refuse(&frame, status);
+    }
+    let plain = ReplyEncoding::plain(&frame);
+    let Frame {
+        head: Head::Request(head),
+        ..
+    } = &frame
+    else {
+        return None;
+    };
+    let head = head.clone();
+    let prepared = match dispatch::prepare(
+        &shared.services,
+        frame,
+        head,
+        received,
+        config.compression_threshold,
+        config.max_frame_size as usize,
+    ) {
+        Ok(prepared) => prepared,
+        Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
+    };
+
+    in_flight.insert(request_id, None);
+    let reply = prepared.reply;
+    let max_frame_size = config.max_frame_size;
+    let task_in_flight = in_flight.clone();
+    let outbound = outbound.clone();
+    let task = handlers.spawn(async move {
+        let result = dispatch::invoke(prepared.service, prepared.request, prepared.deadline).await;
+        let frame = reply.frame(result, max_frame_size);
+        task_in_flight.remove(&request_id);
+        let _ = outbound.send(frame).await;
+    });
+    if let Some(mut entry) = in_flight.get_mut(&request_id) {
+        *entry = Some(task.abort_handle());
+    }
+    None
+}
+
+fn abort_all(in_flight: &InFlight) {
+    in_flight.retain(|_, handler| {
+        if let Some(handler) = handler {
+            handler.abort();
+        }
+        false
+    });
+}
+
+async fn write_loop(write: OwnedWriteHalf, mut queued: mpsc::Receiver<Frame>, max_frame_size: u32) {
+    let mut writer = BatchWriter::new(write, max_frame_size);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Replies were size-checked when made, so nothing is refused here in practice.
+        let written = writer
+            .write(batch.drain(..), |request_id, error| {
+                tracing::warn!(request_id, %error, "dropping a reply that cannot be encoded");
+            })
+            .await;
+        if written.is_err() {
+            // The client is gone. Keep draining so senders never block on a dead socket.
+            while queued.recv().await.is_some() {}
+            return;
+        }
+    }
+    writer.shutdown().await;
+}

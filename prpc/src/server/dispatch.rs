@@ -1,0 +1,196 @@
+//! From a request frame to a response frame: lookup, decoding, the handler, its deadline and
+//! its panics.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::compress::CompressionPolicy;
+use crate::wire::{Encoding, Frame, Head, RequestHead, ResponseHead};
+use crate::{Code, Compression, Format, Request, Response, Service, ServiceFuture, Status};
+
+/// The services of one server, by name.
+#[derive(Default)]
+pub(super) struct Services {
+    by_name: HashMap<String, Arc<dyn Service>>,
+}
+
+impl Services {
+    pub(super) fn insert(&mut self, service: Arc<dyn Service>) {
+        self.by_name.insert(service.name().to_owned(), service);
+    }
+
+    fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
+        self.by_name.get(name)
+    }
+}
+
+/// A request ready to run: its service, the decoded request, and how to encode the reply.
+pub(super) struct Prepared {
+    pub(super) service: Arc<dyn Service>,
+    pub(super) request: Request,
+    pub(super) reply: ReplyEncoding,
+    /// When the handler must stop, and the budget the caller gave it.
+    pub(super) deadline: Option<(Instant, Duration)>,
+}
+
+/// How a reply goes back: the request's ids, format and compression.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReplyEncoding {
+    pub(super) request_id: u64,
+    pub(super) attempt: u32,
+    pub(super) format_id: u8,
+    pub(super) compression: CompressionPolicy,
+}
+
+impl ReplyEncoding {
+    /// For replies the server makes before it knows the request's compression is valid.
+    pub(super) fn plain(frame: &Frame) -> Self {
+        ReplyEncoding {
+            request_id: frame.request_id,
+            attempt: frame.attempt,
+            format_id: frame.encoding.format_id(),
+            compression: CompressionPolicy {
+                compression: Compression::None,
+                threshold: usize::MAX,
+            },
+        }
+    }
+
+    /// The response frame for a handler's result.
+    pub(super) fn frame(self, result: Result<Response, Status>, max_frame_size: u32) -> Frame {
+        let (code, message, body, metadata) = match result {
+            Ok(response) => (Code::Ok, String::new(), response.body, response.metadata),
+            Err(status) => {
+                let body = status.details().clone();
+                let metadata = status.metadata().clone();
+                (status.code(), status.message().to_owned(), body, metadata)
+            }
+        };
+        let (compression, body) = match self.compression.apply(body.clone()) {
+            Ok(packed) => packed,
+            Err(_) => (Compression::None, body),
+        };
+        let frame = Frame {
+            request_id: self.request_id,
+            attempt: self.attempt,
+            encoding: Encoding::new(self.format_id, compression.id()),
+            head: Head::Response(ResponseHead {
+                code: code.as_u32(),
+                message: message.into(),
+                metadata,
+            }),
+            body,
+        };
+        if frame.encoded_len() > max_frame_size as usize {
+            let status = Status::new(
+                Code::ResourceExhausted,
+                format!(
+                    "reply of {} bytes exceeds max_frame_size {max_frame_size}",
+                    frame.encoded_len()
+                ),
+            );
+            return self.frame(Err(status), max_frame_size);
+        }
+        frame
+    }
+}
+
+/// Looks up the service and decodes the body's encoding. `Err` is the status to answer with.
+pub(super) fn prepare(
+    services: &Services,
+    frame: Frame,
+    head: RequestHead,
+    received: Instant,
+    compression_threshold: usize,
+    max_body: usize,
+) -> Result<Prepared, Status> {
+    let Some(service) = services.get(&head.service) else {
+        return Err(Status::unimplemented(format!(
+            "no service named \"{}\" on this server",
+            head.service
+        )));
+    };
+    let format = Format::from_id(frame.encoding.format_id())?;
+    let compression = Compression::from_id(frame.encoding.compression_id())?;
+    let body = match compression {
+        Compression::None => frame.body,
+        other => other.decompress(&frame.body, max_body)?,
+    };
+    Ok(Prepared {
+        service: service.clone(),
+        request: Request {
+            method: head.method,
+            format,
+            body,
+            metadata: head.metadata,
+            deadline: head.deadline.map(|deadline| (received + deadline).into_std()),
+            request_id: frame.request_id,
+            attempt: frame.attempt,
+        },
+        reply: ReplyEncoding {
+            request_id: frame.request_id,
+            attempt: frame.attempt,
+            format_id: format.id(),
+            compression: CompressionPolicy {
+                compression,
+                threshold: compression_threshold,
+            },
+        },
+        deadline: head.deadline.map(|budget| (received + budget, budget)),
+    })
+}
+
+/// Runs the handler to completion, its deadline, or its panic.
+pub(super) async fn invoke(
+    service: Arc<dyn Service>,
+    request: Request,
+    deadline: Option<(Instant, Duration)>,
+) -> Result<Response, Status> {
+    let handler = CatchUnwind(service.call(request));
+    match deadline {
+        None => handler.await,
+        Some((at, budget)) => match tokio::time::timeout_at(at, handler).await {
+            Ok(result) => result,
+            Err(_) => Err(Status::new(
+                Code::DeadlineExceeded,
+                format!("deadline of {budget:?} exceeded; the handler was stopped"),
+            )),
+        },
+    }
+}
+
+/// Turns a handler's panic into an internal status for that call alone.
+struct CatchUnwind(ServiceFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Response, Status>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let handler = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => Poll::Ready(Err(Status::internal(format!(
+                "handler panicked: {}",
+                panic_message(&*panic)
+            )))),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(no message)"
+    }
+}

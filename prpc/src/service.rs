@@ -1,0 +1,231 @@
+//! The two seams generated code plugs into: [`Service`] on the server, [`Channel`] on the client.
+//!
+//! `#[prpc::service]` implements [`Service`] for its `FooServer<T>` and calls a [`Channel`]
+//! from its `FooClient<C>`. Both work on encoded bodies: the runtime moves bytes and the
+//! generated code turns them into typed values, in the format the call names.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::{Compression, Error, Format, Metadata, Status};
+
+/// A call as a [`Service`] receives it: the body decompressed, not yet decoded.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Request {
+    /// Method name within the service.
+    pub method: ByteString,
+    /// Format of `body`; the reply must be encoded in it.
+    pub format: Format,
+    /// The encoded arguments.
+    pub body: Bytes,
+    /// Caller metadata.
+    pub metadata: Metadata,
+    /// When the caller stops waiting, if it set a deadline.
+    pub deadline: Option<Instant>,
+    /// The call's request id (a snowflake id, unique per caller).
+    pub request_id: u64,
+    /// Which attempt of the call this is (0 for the first).
+    pub attempt: u32,
+}
+
+impl Request {
+    /// A request for `method` with an encoded body and nothing else set (for tests and for
+    /// services that call each other in-process).
+    pub fn new(method: impl Into<ByteString>, format: Format, body: Bytes) -> Self {
+        Request {
+            method: method.into(),
+            format,
+            body,
+            metadata: Metadata::new(),
+            deadline: None,
+            request_id: 0,
+            attempt: 0,
+        }
+    }
+}
+
+/// A handler's successful reply: the encoded result and any metadata to send back.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Response {
+    /// The encoded result, in the request's format.
+    pub body: Bytes,
+    /// Server metadata sent back with the reply.
+    pub metadata: Metadata,
+}
+
+impl Response {
+    /// A reply with this body and no metadata.
+    pub fn new(body: Bytes) -> Self {
+        Response {
+            body,
+            metadata: Metadata::new(),
+        }
+    }
+}
+
+/// The future a [`Service`] returns for one call.
+pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<Response, Status>> + Send + 'static>>;
+
+/// What a server dispatches calls to: one named service with its methods.
+///
+/// Generated `FooServer<T>` types implement it; implement it by hand only for dynamic services
+/// (proxies, gateways).
+pub trait Service: Send + Sync + 'static {
+    /// The name callers address, e.g. `math.Arith`.
+    fn name(&self) -> &str;
+
+    /// The methods the service answers, for reflection.
+    fn methods(&self) -> Vec<String>;
+
+    /// Runs one call. Unknown methods answer [`Code::Unimplemented`](crate::Code); bodies that
+    /// do not decode answer [`Code::InvalidArgument`](crate::Code). The future runs on its own
+    /// task and is dropped if the caller cancels or the deadline passes.
+    fn call(&self, request: Request) -> ServiceFuture;
+}
+
+/// Per-call options: everything a call can change without changing a method's signature.
+///
+/// Fields left `None` take the channel's defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = prpc::CallOptions::new()
+///     .timeout(Duration::from_secs(2))
+///     .format(prpc::Format::Json)
+///     .metadata("tenant", "acme");
+/// assert_eq!(options.timeout, Some(Duration::from_secs(2)));
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// How long the caller waits for the reply; carried to the server as the call's deadline.
+    pub timeout: Option<Duration>,
+    /// The body format.
+    pub format: Option<Format>,
+    /// The body compression (applied to bodies at or over the channel's threshold).
+    pub compression: Option<Compression>,
+    /// Metadata sent with the call.
+    pub metadata: Metadata,
+}
+
+impl CallOptions {
+    /// No overrides.
+    pub fn new() -> Self {
+        CallOptions::default()
+    }
+
+    /// Sets the timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the body format.
+    #[must_use]
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    /// Sets the compression.
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// Adds a metadata pair.
+    #[must_use]
+    pub fn metadata(mut self, key: impl Into<ByteString>, value: impl Into<Bytes>) -> Self {
+        self.metadata.insert(key, value);
+        self
+    }
+
+    /// These options, with every field left unset here taken from `defaults`.
+    pub fn or(&self, defaults: &CallOptions) -> CallOptions {
+        let mut metadata = defaults.metadata.clone();
+        metadata.extend(&self.metadata);
+        CallOptions {
+            timeout: self.timeout.or(defaults.timeout),
+            format: self.format.or(defaults.format),
+            compression: self.compression.or(defaults.compression),
+            metadata,
+        }
+    }
+}
+
+/// A call as a [`Channel`] sends it: names, encoded body, options.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Call {
+    /// Service name.
+    pub service: ByteString,
+    /// Method name.
+    pub method: ByteString,
+    /// The encoded arguments, in `format`.
+    pub body: Bytes,
+    /// Format of `body`.
+    pub format: Format,
+    /// Per-call options (the format in them is ignored: `format` is the one the body is in).
+    pub options: CallOptions,
+}
+
+impl Call {
+    /// A call with an encoded body.
+    pub fn new(
+        service: impl Into<ByteString>,
+        method: impl Into<ByteString>,
+        format: Format,
+        body: Bytes,
+    ) -> Self {
+        Call {
+            service: service.into(),
+            method: method.into(),
+            body,
+            format,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Sets the per-call options.
+    #[must_use]
+    pub fn with_options(mut self, options: CallOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+/// A successful reply as a [`Channel`] returns it: decompressed, not yet decoded.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The encoded result.
+    pub body: Bytes,
+    /// Format of `body` (the call's format).
+    pub format: Format,
+    /// Server metadata.
+    pub metadata: Metadata,
+}
+
+/// What generated clients call: anything that can carry a [`Call`] to a server and bring back
+/// its [`Reply`] — one [`Client`](crate::Client) connection today, a balanced cluster or an
+/// HTTP tunnel later.
+///
+/// A server's application error arrives as `Err(Error::Status(status))` with
+/// [`Code::Application`](crate::Code) and the encoded error in
+/// [`Status::details`](crate::Status::details).
+pub trait Channel: Send + Sync + 'static {
+    /// Options applied where a call leaves a field unset (the format here is what generated
+    /// clients encode arguments in by default).
+    fn default_options(&self) -> &CallOptions;
+
+    /// Sends the call and waits for its reply. Dropping the future cancels the call.
+    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send;
+}

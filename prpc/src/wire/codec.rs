@@ -1,0 +1,363 @@
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::frame::is_known_kind;
+use super::{DEFAULT_MAX_FRAME_SIZE, Frame, MAGIC, PREFIX_LEN, VERSION, WireError};
+
+/// Reads and writes [`Frame`]s on a byte stream (a `tokio_util::codec` codec).
+///
+/// Decoding checks the fixed prefix as soon as its bytes arrive, so garbage is rejected after
+/// one byte and an oversized length before any of its bytes are buffered; the buffer grows to
+/// at most the one frame it has accepted. A decoded frame's fields and body are slices of that
+/// buffer: decoding allocates nothing beyond it (metadata pairs, when present, take one `Vec`).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use prpc::wire::{Frame, FrameCodec, Head};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = FrameCodec::new();
+/// let mut buf = BytesMut::new();
+/// codec.encode(Frame::control(7, Head::Ping), &mut buf).unwrap();
+/// assert_eq!(&buf[..], &[0xB7, 1, 3, 0, 0, 0, 0, 2, 7, 0]);
+/// let frame = codec.decode(&mut buf).unwrap().unwrap();
+/// assert_eq!(frame.request_id, 7);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct FrameCodec {
+    max_frame_size: u32,
+}
+
+impl FrameCodec {
+    /// A codec with the default `max_frame_size` (16 MiB).
+    pub fn new() -> Self {
+        FrameCodec {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+        }
+    }
+
+    /// A codec that refuses frames whose length field exceeds `max_frame_size`, reading or
+    /// writing.
+    pub fn with_max_frame_size(max_frame_size: u32) -> Self {
+        FrameCodec { max_frame_size }
+    }
+
+    /// The limit in force.
+    pub fn max_frame_size(&self) -> u32 {
+        self.max_frame_size
+    }
+
+    /// Validates the prefix bytes present so far; returns the frame's total size once the whole
+    /// prefix is here.
+    fn check_prefix(&self, src: &[u8]) -> Result<Option<usize>, WireError> {
+        if let Some(&found) = src.first()
+            && found != MAGIC
+        {
+            return Err(WireError::BadMagic {
+                found,
+                expected: MAGIC,
+            });
+        }
+        if let Some(&found) = src.get(1)
+            && found != VERSION
+        {
+            return Err(WireError::UnsupportedVersion {
+                found,
+                supported: VERSION,
+            });
+        }
+        if let Some(&kind) = src.get(2)
+            && !is_known_kind(kind)
+        {
+            return Err(WireError::UnknownKind(kind & 0x0f));
+        }
+        if src.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let length = u32::from_be_bytes([src[4], src[5], src[6], src[7]]);
+        if length > self.max_frame_size {
+            return Err(WireError::FrameTooLarge {
+                length: u64::from(length),
+                max: self.max_frame_size,
+            });
+        }
+        Ok(Some(PREFIX_LEN + length as usize))
+    }
+}
+
+impl Default for FrameCodec {
+    fn default() -> Self {
+        FrameCodec::new()
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = WireError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        let Some(total) = self.check_prefix(src)? else {
+            return Ok(None);
+        };
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        let kind = src[2];
+        let encoding = src[3];
+        let mut frame = src.split_to(total);
+        frame.advance(PREFIX_LEN);
+        Frame::decode(kind, encoding, frame.freeze()).map(Some)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        if let Some(frame) = self.decode(src)? {
+            return Ok(Some(frame));
+        }
+        if src.is_empty() {
+            return Ok(None);
+        }
+        let expected = self.check_prefix(src)?.unwrap_or(PREFIX_LEN);
+        Err(WireError::TruncatedFrame {
+            received: src.len(),
+            expected,
+        })
+    }
+}
+
+impl Encoder<Frame> for FrameCodec {
+    type Error = WireError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), WireError> {
+        self.encode(&frame, dst)
+    }
+}
+
+impl Encoder<&Frame> for FrameCodec {
+    type Error = WireError;
+
+    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
+        let length = frame.encoded_len();
+        let length = match u32::try_from(length) {
+            Ok(length) if length <= self.max_frame_size => length,
+            _ => {
+                return Err(WireError::FrameTooLarge {
+                    length: length as u64,
+                    max: self.max_frame_size,
+                });
+            }
+        };
+        dst.reserve(PREFIX_LEN + length as usize);
+        frame.encode(length, dst);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::wire::{Encoding, GoAwayHead, Head, Metadata, RequestHead, ResponseHead};
+
+    fn request() -> Frame {
+        let mut metadata = Metadata::new();
+        metadata.insert("trace", "abc");
+        Frame {
+            request_id: 300,
+            attempt: 1,
+            encoding: Encoding::new(1, 0),
+            head: Head::Request(RequestHead {
+                service: "Arith".into(),
+                method: "add".into(),
+                deadline: Some(Duration::from_millis(1500)),
+                oneway: false,
+                metadata,
+            }),
+            body: Bytes::from_static(b"[1,2]"),
+        }
+    }
+
+    fn encode(frame: &Frame) -> BytesMut {
+        let mut buf = BytesMut::new();
+        FrameCodec::new().encode(frame, &mut buf).unwrap();
+        buf
+    }
+
+    #[test]
+    fn request_layout_matches_the_spec() {
+        let bytes = encode(&request());
+        let expected: &[u8] = &[
+            0xB7, 0x01, 0x01, 0x10, 0x00, 0x00, 0x00, 0x1F, // prefix: length 31
+            0xAC, 0x02, // request id 300
+            0x01, // attempt 1
+            0x05, b'A', b'r', b'i', b't', b'h', // service
+            0x03, b'a', b'd', b'd', // method
+            0xDC, 0x0B, // deadline 1500 ms
+            0x01, 0x05, b't', b'r', b'a', b'c', b'e', 0x03, b'a', b'b', b'c', // metadata
+            b'[', b'1', b',', b'2', b']', // body
+        ];
+        assert_eq!(&bytes[..], expected);
+    }
+
+    #[test]
+    fn decodes_frames_split_at_every_byte() {
+        let frames = [
+            request(),
+            Frame {
+                request_id: 300,
+                attempt: 1,
+                encoding: Encoding::new(1, 0),
+                head: Head::Response(ResponseHead {
+                    code: 3,
+                    message: "bad".into(),
+                    metadata: Metadata::new(),
+                }),
+                body: Bytes::from_static(b"3"),
+            },
+            Frame::control(9, Head::Ping),
+            Frame::goaway(14, "shutting down"),
+        ];
+        let mut wire = BytesMut::new();
+        for frame in &frames {
+            FrameCodec::new().encode(frame, &mut wire).unwrap();
+        }
+        let mut codec = FrameCodec::new();
+        let mut buf = BytesMut::new();
+        let mut decoded = Vec::new();
+        for byte in wire.iter() {
+            buf.extend_from_slice(&[*byte]);
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                decoded.push(frame);
+            }
+        }
+        assert_eq!(decoded, frames);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_prefixes_on_their_first_byte() {
+        let mut codec = FrameCodec::new();
+        let err = codec.decode(&mut BytesMut::from(&b"G"[..])).unwrap_err();
+        assert!(matches!(err, WireError::BadMagic { found: b'G', .. }), "{err}");
+        let err = codec.decode(&mut BytesMut::from(&[0xB7, 9][..])).unwrap_err();
+        assert!(matches!(err, WireError::UnsupportedVersion { found: 9, .. }), "{err}");
+        let err = codec.decode(&mut BytesMut::from(&[0xB7, 1, 0x0f][..])).unwrap_err();
+        assert!(matches!(err, WireError::UnknownKind(15)), "{err}");
+    }
+
+    #[test]
+    fn refuses_oversized_lengths_before_buffering() {
+        let mut codec = FrameCodec::with_max_frame_size(1024);
+        let mut buf = BytesMut::from(&[0xB7, 1, 1, 0x10, 0, 0, 4, 1][..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert_eq!(err.to_string(), "frame of 1025 bytes exceeds max_frame_size 1024");
+        assert!(buf.capacity() < 1024);
+
+        let mut big = request();
+        big.body = Bytes::from(vec![0u8; 2048]);
+        let err = codec.encode(&big, &mut BytesMut::new()).unwrap_err();
+        assert!(matches!(err, WireError::FrameTooLarge { max: 1024, .. }));
+    }
+
+    #[test]
+    fn reports_header_fields_that_lie() {
+        let mut codec = FrameCodec::new();
+        // Service name claims 200 bytes in a 4-byte frame.
+        let mut buf = BytesMut::from(&[0xB7, 1, 1, 0x10, 0, 0, 0, 4, 1, 0, 0xC8, 0x01][..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert_eq!(err.to_string(), "service name runs past the end of the frame");
+        // Invalid UTF-8 in the method name.
+        let mut buf = BytesMut::from(&[0xB7, 1, 1, 0x10, 0, 0, 0, 8, 1, 0, 1, b'S', 1, 0xFF, 0, 0][..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert_eq!(err.to_string(), "method name is not valid UTF-8");
+        // Metadata count far beyond the bytes present.
+        let mut buf = BytesMut::from(&[0xB7, 1, 2, 0, 0, 0, 0, 6, 1, 0, 0, 0, 0xFF, 0x7F][..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert_eq!(err.to_string(), "metadata runs past the end of the frame");
+        // Attempt wider than 32 bits.
+        let mut buf = BytesMut::from(&[0xB7, 1, 3, 0, 0, 0, 0, 6, 1, 0x80, 0x80, 0x80, 0x80, 0x10][..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert_eq!(err.to_string(), "attempt overflows its varint");
+    }
+
+    #[test]
+    fn reports_a_frame_cut_short_by_close() {
+        let bytes = encode(&request());
+        let mut codec = FrameCodec::new();
+        let mut buf = BytesMut::from(&bytes[..20]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        let err = codec.decode_eof(&mut buf).unwrap_err();
+        assert!(
+            matches!(err, WireError::TruncatedFrame { received: 20, expected: 39 }),
+            "{err}"
+        );
+        assert!(codec.decode_eof(&mut BytesMut::new()).unwrap().is_none());
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        ".{0,24}"
+    }
+
+    fn metadata() -> impl Strategy<Value = Metadata> {
+        prop::collection::vec((text(), prop::collection::vec(any::<u8>(), 0..16)), 0..4)
+            .prop_map(|pairs| pairs.into_iter().collect())
+    }
+
+    fn head() -> impl Strategy<Value = Head> {
+        prop_oneof![
+            (text(), text(), any::<Option<u32>>(), any::<bool>(), metadata()).prop_map(
+                |(service, method, deadline, oneway, metadata)| Head::Request(RequestHead {
+                    service: service.into(),
+                    method: method.into(),
+                    deadline: deadline.map(|ms| Duration::from_millis(u64::from(ms) + 1)),
+                    oneway,
+                    metadata,
+                })
+            ),
+            (any::<u32>(), text(), metadata()).prop_map(|(code, message, metadata)| {
+                Head::Response(ResponseHead {
+                    code,
+                    message: message.into(),
+                    metadata,
+                })
+            }),
+            Just(Head::Ping),
+            Just(Head::Pong),
+            Just(Head::Cancel),
+            (any::<u32>(), text()).prop_map(|(code, message)| Head::GoAway(GoAwayHead {
+                code,
+                message: message.into()
+            })),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trips(
+            request_id: u64,
+            attempt: u32,
+            encoding: u8,
+            head in head(),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let frame = Frame { request_id, attempt, encoding: Encoding::from_byte(encoding), head, body: body.into() };
+            let mut buf = encode(&frame);
+            prop_assert_eq!(buf.len(), PREFIX_LEN + frame.encoded_len());
+            let decoded = FrameCodec::new().decode(&mut buf).unwrap();
+            prop_assert_eq!(decoded, Some(frame));
+            prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let mut codec = FrameCodec::with_max_frame_size(4096);
+            let mut buf = BytesMut::from(&bytes[..]);
+            while let Ok(Some(_)) = codec.decode(&mut buf) {}
+            let _ = codec.decode_eof(&mut buf);
+        }
+    }
+}

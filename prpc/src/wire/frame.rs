@@ -1,0 +1,303 @@
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes};
+use bytestring::ByteString;
+
+use super::metadata::{bytes_field_len, get_text, get_varint, put_bytes};
+use super::{MAGIC, Metadata, VERSION, WireError, varint};
+
+/// Kind ids, the low nibble of byte 2.
+pub(super) mod kind {
+    pub(crate) const REQUEST: u8 = 1;
+    pub(crate) const RESPONSE: u8 = 2;
+    pub(crate) const PING: u8 = 3;
+    pub(crate) const PONG: u8 = 4;
+    pub(crate) const CANCEL: u8 = 5;
+    pub(crate) const GOAWAY: u8 = 6;
+}
+
+/// Flag bits, the high nibble of byte 2.
+pub(super) mod flag {
+    /// On a request: the caller wants no response.
+    pub(crate) const ONEWAY: u8 = 0x10;
+    /// On a response: the status code is not ok (lets a proxy see failures without parsing).
+    pub(crate) const ERROR: u8 = 0x20;
+}
+
+/// The encoding byte: body format id in the high nibble, compression id in the low nibble.
+///
+/// The wire layer carries the ids without judging them; [`Format`](crate::Format) and
+/// [`Compression`](crate::Compression) give them meaning, so an id this build does not know
+/// fails the one call that used it rather than the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Encoding(u8);
+
+impl Encoding {
+    /// Packs a format id and a compression id (each 0..=15; higher bits are dropped).
+    pub const fn new(format_id: u8, compression_id: u8) -> Self {
+        Encoding(((format_id & 0x0f) << 4) | (compression_id & 0x0f))
+    }
+
+    /// The encoding byte as sent.
+    pub const fn from_byte(byte: u8) -> Self {
+        Encoding(byte)
+    }
+
+    /// The byte to send.
+    pub const fn to_byte(self) -> u8 {
+        self.0
+    }
+
+    /// Body format id (high nibble).
+    pub const fn format_id(self) -> u8 {
+        self.0 >> 4
+    }
+
+    /// Compression id (low nibble).
+    pub const fn compression_id(self) -> u8 {
+        self.0 & 0x0f
+    }
+}
+
+/// One frame: the fields every frame has, the kind-specific head, and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The call this frame belongs to (for ping and pong, an opaque value the pong echoes).
+    pub request_id: u64,
+    /// Which attempt of the call this is: 0 for the first send, raised on each retry.
+    pub attempt: u32,
+    /// How the body is encoded and compressed.
+    pub encoding: Encoding,
+    /// The kind of frame and the fields only that kind has.
+    pub head: Head,
+    /// The (possibly compressed) body: everything after the header fields.
+    pub body: Bytes,
+}
+
+/// The kind of a frame, with the header fields only that kind carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Head {
+    /// A call.
+    Request(RequestHead),
+    /// The reply to a call.
+    Response(ResponseHead),
+    /// Liveness probe; the peer answers with a pong carrying the same request id.
+    Ping,
+    /// Answer to a ping.
+    Pong,
+    /// The caller gave up on the call with this request id; the server may stop its handler.
+    Cancel,
+    /// The sender will accept no new calls on this connection and is about to close it.
+    GoAway(GoAwayHead),
+}
+
+/// Fields of a request frame.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestHead {
+    /// Service name, e.g. `math.Arith`.
+    pub service: ByteString,
+    /// Method name within the service.
+    pub method: ByteString,
+    /// Time the caller will wait from when it sent the frame, in whole milliseconds; `None`
+    /// waits forever.
+    pub deadline: Option<Duration>,
+    /// The caller wants no response.
+    pub oneway: bool,
+    /// Caller metadata.
+    pub metadata: Metadata,
+}
+
+/// Fields of a response frame.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResponseHead {
+    /// Status code; 0 is ok. See [`Code`](crate::Code).
+    pub code: u32,
+    /// Human-readable status message; empty when ok.
+    pub message: ByteString,
+    /// Server metadata.
+    pub metadata: Metadata,
+}
+
+/// Fields of a goaway frame.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GoAwayHead {
+    /// Why the connection is going away, as a status code. See [`Code`](crate::Code).
+    pub code: u32,
+    /// Human-readable reason.
+    pub message: ByteString,
+}
+
+impl Head {
+    fn kind(&self) -> u8 {
+        match self {
+            Head::Request(_) => kind::REQUEST,
+            Head::Response(_) => kind::RESPONSE,
+            Head::Ping => kind::PING,
+            Head::Pong => kind::PONG,
+            Head::Cancel => kind::CANCEL,
+            Head::GoAway(_) => kind::GOAWAY,
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        match self {
+            Head::Request(head) if head.oneway => flag::ONEWAY,
+            Head::Response(head) if head.code != 0 => flag::ERROR,
+            _ => 0,
+        }
+    }
+}
+
+impl Frame {
+    /// A frame of the given head with no body, encoding 0, attempt 0.
+    pub fn control(request_id: u64, head: Head) -> Self {
+        Frame {
+            request_id,
+            attempt: 0,
+            encoding: Encoding::default(),
+            head,
+            body: Bytes::new(),
+        }
+    }
+
+    /// A goaway frame with a status code and reason.
+    pub fn goaway(code: u32, message: impl Into<ByteString>) -> Self {
+        Frame::control(
+            0,
+            Head::GoAway(GoAwayHead {
+                code,
+                message: message.into(),
+            }),
+        )
+    }
+
+    /// Bytes after the fixed prefix: header fields and body. This is the length field.
+    pub fn encoded_len(&self) -> usize {
+        self.fields_len() + self.body.len()
+    }
+
+    fn fields_len(&self) -> usize {
+        let common = varint::len(self.request_id) + varint::len(u64::from(self.attempt));
+        common
+            + match &self.head {
+                Head::Request(head) => {
+                    bytes_field_len(head.service.len())
+                        + bytes_field_len(head.method.len())
+                        + varint::len(deadline_millis(head.deadline))
+                        + head.metadata.encoded_len()
+                }
+                Head::Response(head) => {
+                    varint::len(u64::from(head.code))
+                        + bytes_field_len(head.message.len())
+                        + head.metadata.encoded_len()
+                }
+                Head::GoAway(head) => {
+                    varint::len(u64::from(head.code)) + bytes_field_len(head.message.len())
+                }
+                Head::Ping | Head::Pong | Head::Cancel => 0,
+            }
+    }
+
+    /// Writes prefix, fields and body. The caller has checked `length` against its limit and
+    /// reserved room.
+    pub(super) fn encode(&self, length: u32, dst: &mut impl BufMut) {
+        dst.put_u8(MAGIC);
+        dst.put_u8(VERSION);
+        dst.put_u8(self.head.kind() | self.head.flags());
+        dst.put_u8(self.encoding.to_byte());
+        dst.put_u32(length);
+        varint::put(dst, self.request_id);
+        varint::put(dst, u64::from(self.attempt));
+        match &self.head {
+            Head::Request(head) => {
+                put_bytes(dst, head.service.as_bytes());
+                put_bytes(dst, head.method.as_bytes());
+                varint::put(dst, deadline_millis(head.deadline));
+                head.metadata.encode(dst);
+            }
+            Head::Response(head) => {
+                varint::put(dst, u64::from(head.code));
+                put_bytes(dst, head.message.as_bytes());
+                head.metadata.encode(dst);
+            }
+            Head::GoAway(head) => {
+                varint::put(dst, u64::from(head.code));
+                put_bytes(dst, head.message.as_bytes());
+            }
+            Head::Ping | Head::Pong | Head::Cancel => {}
+        }
+        dst.put_slice(&self.body);
+    }
+
+    /// Parses a whole frame whose prefix the codec has validated. `frame` starts at the first
+    /// byte after the prefix and holds exactly `length` bytes.
+    pub(super) fn decode(kind_byte: u8, encoding: u8, mut frame: Bytes) -> Result<Self, WireError> {
+        let src = &mut frame;
+        let request_id = get_varint(src, "request id")?;
+        let attempt = get_u32(src, "attempt")?;
+        let head = match kind_byte & 0x0f {
+            kind::REQUEST => {
+                let service = get_text(src, "service name")?;
+                let method = get_text(src, "method name")?;
+                let deadline = match get_varint(src, "deadline")? {
+                    0 => None,
+                    millis => Some(Duration::from_millis(millis)),
+                };
+                let metadata = Metadata::decode(src)?;
+                Head::Request(RequestHead {
+                    service,
+                    method,
+                    deadline,
+                    oneway: kind_byte & flag::ONEWAY != 0,
+                    metadata,
+                })
+            }
+            kind::RESPONSE => {
+                let code = get_u32(src, "status code")?;
+                let message = get_text(src, "status message")?;
+                let metadata = Metadata::decode(src)?;
+                Head::Response(ResponseHead {
+                    code,
+                    message,
+                    metadata,
+                })
+            }
+            kind::GOAWAY => {
+                let code = get_u32(src, "goaway code")?;
+                let message = get_text(src, "goaway message")?;
+                Head::GoAway(GoAwayHead { code, message })
+            }
+            kind::PING => Head::Ping,
+            kind::PONG => Head::Pong,
+            kind::CANCEL => Head::Cancel,
+            other => return Err(WireError::UnknownKind(other)),
+        };
+        Ok(Frame {
+            request_id,
+            attempt,
+            encoding: Encoding::from_byte(encoding),
+            head,
+            body: frame,
+        })
+    }
+}
+
+/// Whether the low nibble of a kind byte names a frame kind.
+pub(super) fn is_known_kind(kind_byte: u8) -> bool {
+    matches!(kind_byte & 0x0f, kind::REQUEST..=kind::GOAWAY)
+}
+
+/// Deadline as sent: whole milliseconds, rounded up so a short deadline never reads as "none".
+fn deadline_millis(deadline: Option<Duration>) -> u64 {
+    match deadline {
+        None => 0,
+        Some(deadline) => {
+            let millis = deadline.as_nanos().div_ceil(1_000_000);
+            u64::try_from(millis).unwrap_or(u64::MAX).max(1)
+        }
+    }
+}
+
+fn get_u32(src: &mut Bytes, field: &'static str) -> Result<u32, WireError> {
+    u32::try_from(get_varint(src, field)?).map_err(|_| WireError::VarintOverflow { field })
+}

@@ -1,0 +1,137 @@
+use bytes::{Buf, BufMut, Bytes};
+use bytestring::ByteString;
+
+use super::{WireError, varint};
+
+/// Key/value pairs carried beside a call or a reply (trace ids, auth tokens, tenant names).
+///
+/// Keys are UTF-8 text, values are bytes. Order is kept and keys may repeat. Decoded metadata
+/// shares the frame's buffer: reading it copies nothing.
+///
+/// ```
+/// let mut metadata = prpc::Metadata::new();
+/// metadata.insert("tenant", "acme");
+/// assert_eq!(metadata.get("tenant").as_deref(), Some(&b"acme"[..]));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    entries: Vec<(ByteString, Bytes)>,
+}
+
+impl Metadata {
+    /// Empty metadata (allocates nothing).
+    pub const fn new() -> Self {
+        Metadata {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Appends a pair.
+    pub fn insert(&mut self, key: impl Into<ByteString>, value: impl Into<Bytes>) {
+        self.entries.push((key.into(), value.into()));
+    }
+
+    /// The first value under `key`.
+    pub fn get(&self, key: &str) -> Option<&Bytes> {
+        self.entries
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// All pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Bytes)> {
+        self.entries.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends every pair of `other`.
+    pub fn extend(&mut self, other: &Metadata) {
+        self.entries.extend(other.entries.iter().cloned());
+    }
+
+    pub(crate) fn encoded_len(&self) -> usize {
+        varint::len(self.entries.len() as u64)
+            + self
+                .entries
+                .iter()
+                .map(|(k, v)| bytes_field_len(k.len()) + bytes_field_len(v.len()))
+                .sum::<usize>()
+    }
+
+    pub(crate) fn encode(&self, dst: &mut impl BufMut) {
+        varint::put(dst, self.entries.len() as u64);
+        for (key, value) in &self.entries {
+            put_bytes(dst, key.as_bytes());
+            put_bytes(dst, value);
+        }
+    }
+
+    /// Reads a metadata block from `src`, a slice of the frame being decoded.
+    pub(crate) fn decode(src: &mut Bytes) -> Result<Self, WireError> {
+        let count = get_varint(src, "metadata count")?;
+        // Each pair takes at least two bytes, so a count larger than that is a lie; checking it
+        // first keeps a hostile count from reserving memory.
+        if count > (src.remaining() / 2) as u64 {
+            return Err(WireError::Truncated {
+                field: "metadata",
+            });
+        }
+        let mut entries = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let key = get_text(src, "metadata key")?;
+            let value = get_bytes(src, "metadata value")?;
+            entries.push((key, value));
+        }
+        Ok(Metadata { entries })
+    }
+}
+
+impl<K: Into<ByteString>, V: Into<Bytes>> FromIterator<(K, V)> for Metadata {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Metadata {
+            entries: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+pub(super) fn bytes_field_len(len: usize) -> usize {
+    varint::len(len as u64) + len
+}
+
+pub(super) fn put_bytes(dst: &mut impl BufMut, bytes: &[u8]) {
+    varint::put(dst, bytes.len() as u64);
+    dst.put_slice(bytes);
+}
+
+pub(super) fn get_varint(src: &mut Bytes, field: &'static str) -> Result<u64, WireError> {
+    varint::get(src).map_err(|error| match error {
+        varint::VarintError::Truncated => WireError::Truncated { field },
+        varint::VarintError::Overflow => WireError::VarintOverflow { field },
+    })
+}
+
+pub(super) fn get_bytes(src: &mut Bytes, field: &'static str) -> Result<Bytes, WireError> {
+    let len = get_varint(src, field)?;
+    if len > src.remaining() as u64 {
+        return Err(WireError::Truncated { field });
+    }
+    Ok(src.split_to(len as usize))
+}
+
+pub(super) fn get_text(src: &mut Bytes, field: &'static str) -> Result<ByteString, WireError> {
+    let bytes = get_bytes(src, field)?;
+    ByteString::try_from(bytes).map_err(|_| WireError::InvalidUtf8 { field })
+}

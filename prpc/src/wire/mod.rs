@@ -1,0 +1,47 @@
+//! The wire format: frames, their headers, and the codec that reads and writes them.
+//!
+//! Every frame starts with an 8-byte fixed prefix, then varint and length-prefixed header
+//! fields, then the body. `docs/PROTOCOL.md` in the repository is the normative description;
+//! this module is its implementation.
+//!
+//! ```text
+//! 0      1        2          3         4..8
+//! magic  version  kind|flags encoding  length (u32, big-endian: bytes after the prefix)
+//! request id (varint) | attempt (varint) | kind-specific fields | body
+//! ```
+//!
+//! The codec knows nothing of body formats or compression: the encoding byte travels as two
+//! raw ids that the [`format`](crate::format) and [`compress`](crate::compress) modules read.
+
+mod codec;
+mod error;
+mod frame;
+mod metadata;
+pub(crate) mod varint;
+mod writer;
+
+pub use codec::FrameCodec;
+pub use error::WireError;
+pub use frame::{Encoding, Frame, GoAwayHead, Head, RequestHead, ResponseHead};
+pub use metadata::Metadata;
+pub(crate) use writer::BatchWriter;
+
+/// First byte of every frame.
+pub const MAGIC: u8 = 0xB7;
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+/// Size of the fixed prefix every frame starts with.
+pub const PREFIX_LEN: usize = 8;
+/// Default cap on the bytes that follow the prefix: 16 MiB.
+pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
+
+/// The next frame of a framed reader (what `StreamExt::next` does, without the dependency).
+pub(crate) async fn next_frame<R>(
+    frames: &mut tokio_util::codec::FramedRead<R, FrameCodec>,
+) -> Option<Result<Frame, WireError>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *frames).poll_next(cx)).await
+}

@@ -1,0 +1,105 @@
+//! Unsigned LEB128 varints, as used by every variable-width header field.
+//!
+//! Seven bits per byte, least significant group first, high bit set on every byte but the
+//! last. A `u64` takes at most 10 bytes; a varint that runs longer, or whose tenth byte carries
+//! bits beyond the 64th, is an overflow.
+
+use bytes::{Buf, BufMut};
+
+/// Longest encoding of a `u64`.
+pub(crate) const MAX_LEN: usize = 10;
+
+/// Why a varint could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VarintError {
+    /// The buffer ended before the last byte.
+    Truncated,
+    /// More than 64 bits of value.
+    Overflow,
+}
+
+/// Appends `value` to `dst`.
+#[inline]
+pub(crate) fn put(dst: &mut impl BufMut, mut value: u64) {
+    while value >= 0x80 {
+        dst.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    dst.put_u8(value as u8);
+}
+
+/// Bytes `put` writes for `value`.
+#[inline]
+pub(crate) fn len(value: u64) -> usize {
+    // One byte per started group of seven significant bits; zero still takes a byte.
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Reads a varint from the front of `src`, advancing past it.
+#[inline]
+pub(crate) fn get(src: &mut impl Buf) -> Result<u64, VarintError> {
+    let mut value = 0u64;
+    for index in 0..MAX_LEN {
+        if !src.has_remaining() {
+            return Err(VarintError::Truncated);
+        }
+        let byte = src.get_u8();
+        let group = u64::from(byte & 0x7f);
+        if index == MAX_LEN - 1 && group > 1 {
+            return Err(VarintError::Overflow);
+        }
+        value |= group << (7 * index);
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(VarintError::Overflow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_encodings() {
+        let cases: &[(u64, &[u8])] = &[
+            (0, &[0x00]),
+            (1, &[0x01]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (300, &[0xac, 0x02]),
+            (u64::MAX, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+        ];
+        for (value, bytes) in cases {
+            let mut out = Vec::new();
+            put(&mut out, *value);
+            assert_eq!(&out, bytes, "encoding {value}");
+            assert_eq!(len(*value), bytes.len(), "length of {value}");
+            assert_eq!(get(&mut &bytes[..]), Ok(*value));
+        }
+    }
+
+    #[test]
+    fn rejects_truncated_and_overflowing_input() {
+        assert_eq!(get(&mut &[][..]), Err(VarintError::Truncated));
+        assert_eq!(get(&mut &[0x80, 0x80][..]), Err(VarintError::Truncated));
+        let eleven = [0xff; 11];
+        assert_eq!(get(&mut &eleven[..]), Err(VarintError::Overflow));
+        let too_big = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert_eq!(get(&mut &too_big[..]), Err(VarintError::Overflow));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(value: u64) {
+            let mut out = Vec::new();
+            put(&mut out, value);
+            prop_assert_eq!(out.len(), len(value));
+            let mut slice = &out[..];
+            prop_assert_eq!(get(&mut slice), Ok(value));
+            prop_assert!(slice.is_empty());
+        }
+    }
+}

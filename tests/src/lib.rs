@@ -1,0 +1,1 @@
+//! Shared helpers for prpc integration tests.
