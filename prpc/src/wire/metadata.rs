@@ -11,7 +11,7 @@ use super::{WireError, varint};
 /// ```
 /// let mut metadata = prpc::Metadata::new();
 /// metadata.insert("tenant", "acme");
-/// assert_eq!(metadata.get("tenant").as_deref(), Some(&b"acme"[..]));
+/// assert_eq!(metadata.get("tenant").map(|value| &value[..]), Some(&b"acme"[..]));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
