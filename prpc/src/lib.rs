@@ -42,6 +42,7 @@ pub mod client;
 pub mod compress;
 mod error;
 pub mod format;
+pub mod reflection;
 pub mod server;
 mod service;
 mod status;

@@ -228,7 +228,7 @@ async fn read_loop(
                 continue;
             }
         };
-        keepalive.heard = true;
+        keepalive.heard();
         let frame = match next {
             None => break Error::Closed(Closed::Eof),
             Some(Err(WireError::Io(error))) => break Error::Closed(Closed::Io(Arc::new(error))),
@@ -287,6 +287,16 @@ impl Keepalive {
             heard: false,
             ping_outstanding: false,
             next_ping_id: 1,
+        }
+    }
+
+    /// A frame arrived. An answered ping starts a new interval at once, so a quiet but live
+    /// peer is pinged every interval rather than every interval plus timeout.
+    fn heard(&mut self) {
+        self.heard = true;
+        if self.ping_outstanding {
+            self.ping_outstanding = false;
+            self.check_at = Instant::now() + self.interval;
         }
     }
 

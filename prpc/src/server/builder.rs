@@ -91,7 +91,8 @@ impl Builder {
     }
 
     /// Binds the listening socket.
-    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+    pub async fn bind(mut self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        self.services.add_reflection();
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         Ok(Server {

@@ -161,18 +161,9 @@ fn start_call(
         return refuse(&frame, status);
     }
     let plain = ReplyEncoding::plain(&frame);
-    let Frame {
-        head: Head::Request(head),
-        ..
-    } = &frame
-    else {
-        return None;
-    };
-    let head = head.clone();
     let prepared = match dispatch::prepare(
         &shared.services,
         frame,
-        head,
         received,
         config.compression_threshold,
         config.max_frame_size as usize,

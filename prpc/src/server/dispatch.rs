@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::compress::CompressionPolicy;
-use crate::wire::{Encoding, Frame, Head, RequestHead, ResponseHead};
+use crate::reflection::{self, Reflection};
+use crate::wire::{Encoding, Frame, Head, ResponseHead};
 use crate::{Code, Compression, Format, Request, Response, Service, ServiceFuture, Status};
 
 /// The services of one server, by name.
@@ -25,6 +26,17 @@ pub(super) struct Services {
 impl Services {
     pub(super) fn insert(&mut self, service: Arc<dyn Service>) {
         self.by_name.insert(service.name().to_owned(), service);
+    }
+
+    /// Adds the reflection service, describing every service present (call last).
+    pub(super) fn add_reflection(&mut self) {
+        let reflection = Reflection::new(
+            self.by_name
+                .values()
+                .filter(|service| service.name() != reflection::SERVICE)
+                .map(|service| &**service),
+        );
+        self.insert(Arc::new(reflection));
     }
 
     fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
@@ -107,22 +119,31 @@ impl ReplyEncoding {
 pub(super) fn prepare(
     services: &Services,
     frame: Frame,
-    head: RequestHead,
     received: Instant,
     compression_threshold: usize,
     max_body: usize,
 ) -> Result<Prepared, Status> {
+    let Frame {
+        request_id,
+        attempt,
+        encoding,
+        head: Head::Request(head),
+        body,
+    } = frame
+    else {
+        return Err(Status::internal("only request frames are dispatched"));
+    };
     let Some(service) = services.get(&head.service) else {
         return Err(Status::unimplemented(format!(
             "no service named \"{}\" on this server",
             head.service
         )));
     };
-    let format = Format::from_id(frame.encoding.format_id())?;
-    let compression = Compression::from_id(frame.encoding.compression_id())?;
+    let format = Format::from_id(encoding.format_id())?;
+    let compression = Compression::from_id(encoding.compression_id())?;
     let body = match compression {
-        Compression::None => frame.body,
-        other => other.decompress(&frame.body, max_body)?,
+        Compression::None => body,
+        other => other.decompress(&body, max_body)?,
     };
     Ok(Prepared {
         service: service.clone(),
@@ -132,12 +153,12 @@ pub(super) fn prepare(
             body,
             metadata: head.metadata,
             deadline: head.deadline.map(|deadline| (received + deadline).into_std()),
-            request_id: frame.request_id,
-            attempt: frame.attempt,
+            request_id,
+            attempt,
         },
         reply: ReplyEncoding {
-            request_id: frame.request_id,
-            attempt: frame.attempt,
+            request_id,
+            attempt,
             format_id: format.id(),
             compression: CompressionPolicy {
                 compression,

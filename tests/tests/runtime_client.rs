@@ -1,0 +1,258 @@
+//! The client runtime over real sockets: multiplexing, both call styles, deadlines,
+//! cancellation, dead peers, connect failures, and task cleanup.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prpc::{Call, CallOptions, Client, Closed, Code, Compression, Error, Format, Server};
+use prpc_tests::{PATIENCE, Probe, spawn_server};
+
+fn call(method: &str, body: impl Into<Bytes>) -> Call {
+    Call::new("probe", method.to_owned(), Format::Raw, body.into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_calls_share_one_connection() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let calls = (0..2000).map(|i| {
+        let client = client.clone();
+        async move {
+            let reply = client.call(call("echo", format!("call {i}"))).await.unwrap();
+            assert_eq!(reply.body, format!("call {i}"));
+        }
+    });
+    let tasks: Vec<_> = calls.map(tokio::spawn).collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 2000);
+}
+
+#[tokio::test]
+async fn a_started_call_is_sent_before_it_is_awaited() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let first = client.start(call("echo", "one")).unwrap();
+    let second = client.start(call("echo", "two")).unwrap();
+    // Neither handle has been polled, yet the server runs both calls.
+    counters.wait_for(|c| &c.finished, 2).await;
+    assert_eq!(second.await.unwrap().body, "two");
+    assert_eq!(first.await.unwrap().body, "one");
+}
+
+#[tokio::test]
+async fn the_deadline_travels_to_the_server() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let reply = client
+        .call(call("deadline", "").with_options(CallOptions::new().timeout(Duration::from_secs(60))))
+        .await
+        .unwrap();
+    let left: u64 = std::str::from_utf8(&reply.body).unwrap().parse().unwrap();
+    assert!(left > 0 && left <= 60_000, "server saw {left} ms left");
+    let reply = client.call(call("deadline", "")).await.unwrap();
+    assert_eq!(reply.body, "none");
+}
+
+#[tokio::test]
+async fn a_timed_out_call_fails_and_its_handler_is_stopped() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let options = CallOptions::new().timeout(Duration::from_millis(50));
+    let error = client
+        .call(call("sleep", "60000").with_options(options))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error}");
+    assert_eq!(error.code(), Code::DeadlineExceeded);
+    counters.wait_for(|c| &c.dropped, 1).await;
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 0);
+    // The connection is still good.
+    assert_eq!(client.call(call("echo", "after")).await.unwrap().body, "after");
+}
+
+#[tokio::test]
+async fn dropping_a_call_cancels_it_on_the_server() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let pending = client.start(call("sleep", "60000")).unwrap();
+    counters.wait_for(|c| &c.started, 1).await;
+    drop(pending);
+    counters.wait_for(|c| &c.dropped, 1).await;
+
+    // The same through a dropped `call` future.
+    let slow = client.clone();
+    let task = tokio::spawn(async move { slow.call(call("sleep", "60000")).await });
+    counters.wait_for(|c| &c.started, 2).await;
+    task.abort();
+    counters.wait_for(|c| &c.dropped, 2).await;
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn server_errors_arrive_as_statuses() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let error = client.call(call("fail", "no such user")).await.unwrap_err();
+    let status = error.status().expect("a status");
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.message(), "no such user");
+}
+
+#[tokio::test]
+async fn compressed_calls_round_trip_in_every_codec() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    for compression in Compression::ALL {
+        let client = Client::builder()
+            .compression(compression)
+            .compression_threshold(64)
+            .connect(server.addr)
+            .await
+            .unwrap();
+        let body = "compress me ".repeat(1000);
+        let reply = client.call(call("echo", body.clone())).await.unwrap();
+        assert_eq!(reply.body, body, "{compression}");
+        // Per-call override: the other way round.
+        let options = CallOptions::new().compression(Compression::None);
+        let reply = client.call(call("echo", body.clone()).with_options(options)).await.unwrap();
+        assert_eq!(reply.body, body, "{compression} overridden");
+    }
+}
+
+#[tokio::test]
+async fn formats_are_chosen_per_client_and_per_call() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    for format in [Format::Json, Format::MsgPack] {
+        let client = Client::builder().format(format).connect(server.addr).await.unwrap();
+        let body = format.encode(&vec![1i64, 2, 39]).unwrap();
+        let reply = client
+            .call(Call::new("probe", "sum", format, body))
+            .await
+            .unwrap();
+        assert_eq!(reply.format, format);
+        assert_eq!(reply.format.decode::<i64>(&reply.body).unwrap(), 42);
+    }
+}
+
+#[tokio::test]
+async fn connect_failures_are_typed() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let error = Client::connect(addr).await.unwrap_err();
+    assert!(matches!(error, Error::Connect { .. }), "{error}");
+    assert!(error.to_string().contains(&addr.to_string()), "{error}");
+}
+
+#[tokio::test]
+async fn a_connect_that_never_completes_times_out() {
+    // A listener with a backlog of one that never accepts: once the backlog is full, the
+    // kernel leaves further handshakes unanswered.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    let mut timed_out = false;
+    for _ in 0..64 {
+        let attempt = Client::builder()
+            .connect_timeout(Duration::from_millis(200))
+            .connect(addr)
+            .await;
+        match attempt {
+            Ok(client) => fillers.push(client),
+            Err(Error::ConnectTimeout { timeout, .. }) => {
+                assert_eq!(timeout, Duration::from_millis(200));
+                timed_out = true;
+                break;
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert!(timed_out, "every connect succeeded");
+    drop(listener);
+}
+
+#[tokio::test]
+async fn a_silent_peer_fails_pending_calls_instead_of_hanging() {
+    // A "server" that accepts and reads but never answers anything, pings included.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink).await;
+    });
+    let client = Client::builder()
+        .keepalive(Duration::from_millis(100), Duration::from_millis(100))
+        .connect(addr)
+        .await
+        .unwrap();
+    let error = tokio::time::timeout(PATIENCE, client.call(call("echo", "anyone?")))
+        .await
+        .expect("the call hung")
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Closed(Closed::Unresponsive(_))),
+        "{error}"
+    );
+    assert!(!client.is_open());
+    // New calls fail at once with the same reason.
+    let again = client.call(call("echo", "still there?")).await.unwrap_err();
+    assert!(matches!(again, Error::Closed(Closed::Unresponsive(_))), "{again}");
+    silent.abort();
+}
+
+#[tokio::test]
+async fn a_live_idle_connection_survives_through_pings() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .idle_timeout(Duration::from_millis(150)),
+    )
+    .await;
+    let client = Client::builder()
+        .keepalive(Duration::from_millis(30), Duration::from_secs(5))
+        .connect(server.addr)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(client.is_open());
+    assert_eq!(client.call(call("echo", "still here")).await.unwrap().body, "still here");
+}
+
+#[test]
+fn dropping_the_client_ends_its_tasks() {
+    // The server runs on its own runtime so that only the client's tasks are counted here.
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = server_runtime.block_on(async {
+        let (probe, _) = Probe::new("probe");
+        spawn_server(Server::builder().add_service(probe)).await
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+        let client = Client::connect(server.addr).await.unwrap();
+        assert_eq!(client.call(call("echo", "x")).await.unwrap().body, "x");
+        assert!(metrics.num_alive_tasks() > before, "the client runs tasks");
+        drop(client);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while metrics.num_alive_tasks() > before {
+            assert!(tokio::time::Instant::now() < deadline, "client tasks leaked");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+}
