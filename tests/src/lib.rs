@@ -54,6 +54,7 @@ impl Counters {
 /// - `sum`: decodes a `Vec<i64>` in the request's format and returns the sum in it.
 /// - `size`: returns a body of as many bytes as the ASCII number in the body.
 /// - `deadline`: returns the milliseconds left until the request's deadline (ASCII), or "none".
+/// - `metadata`: returns the metadata value under the key in the body, or "missing".
 pub struct Probe {
     name: String,
     counters: Arc<Counters>,
@@ -97,7 +98,9 @@ impl Service for Probe {
     }
 
     fn methods(&self) -> Vec<String> {
-        ["echo", "sleep", "panic", "fail", "sum", "size", "deadline"]
+        [
+            "echo", "sleep", "panic", "fail", "sum", "size", "deadline", "metadata",
+        ]
             .map(String::from)
             .to_vec()
     }
@@ -137,6 +140,11 @@ impl Service for Probe {
                         None => "none".to_owned(),
                     };
                     Ok(Response::new(Bytes::from(left)))
+                }
+                "metadata" => {
+                    let key = String::from_utf8_lossy(&request.body);
+                    let value = request.metadata.get(&key).cloned();
+                    Ok(Response::new(value.unwrap_or(Bytes::from_static(b"missing"))))
                 }
                 other => Err(Status::unimplemented(format!("no method {other}"))),
             };
@@ -205,6 +213,11 @@ impl RawConnection {
     /// Sends bytes as they are.
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Closes the sending side (the server sees end of stream).
+    pub async fn shutdown_write(&mut self) {
+        self.stream.shutdown().await.expect("shutdown");
     }
 
     /// Encodes and sends a frame.

@@ -210,12 +210,15 @@ async fn read_loop(
 ) {
     let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
     let mut keepalive = Keepalive::new(config.keepalive_interval, config.keepalive_timeout);
+    // One timer for the connection's life, moved only when the keepalive check moves.
+    let check = tokio::time::sleep_until(keepalive.check_at);
+    tokio::pin!(check);
     let reason = loop {
         let next = tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => break Error::Closed(Closed::ClientDropped),
             next = next_frame(&mut frames) => next,
-            _ = tokio::time::sleep_until(keepalive.check_at) => {
+            _ = &mut check => {
                 match keepalive.check() {
                     KeepaliveAction::Nothing => {}
                     KeepaliveAction::Ping(id) => {
@@ -225,10 +228,13 @@ async fn read_loop(
                         break Error::Closed(Closed::Unresponsive(config.keepalive_timeout));
                     }
                 }
+                check.as_mut().reset(keepalive.check_at);
                 continue;
             }
         };
-        keepalive.heard();
+        if keepalive.heard() {
+            check.as_mut().reset(keepalive.check_at);
+        }
         let frame = match next {
             None => break Error::Closed(Closed::Eof),
             Some(Err(WireError::Io(error))) => break Error::Closed(Closed::Io(Arc::new(error))),
@@ -292,12 +298,15 @@ impl Keepalive {
 
     /// A frame arrived. An answered ping starts a new interval at once, so a quiet but live
     /// peer is pinged every interval rather than every interval plus timeout.
-    fn heard(&mut self) {
+    /// Returns whether `check_at` moved.
+    fn heard(&mut self) -> bool {
         self.heard = true;
-        if self.ping_outstanding {
-            self.ping_outstanding = false;
-            self.check_at = Instant::now() + self.interval;
+        if !self.ping_outstanding {
+            return false;
         }
+        self.ping_outstanding = false;
+        self.check_at = Instant::now() + self.interval;
+        true
     }
 
     fn check(&mut self) -> KeepaliveAction {

@@ -51,28 +51,34 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 
     let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
     let mut last_heard = Instant::now();
-    let mut idle_check = last_heard + config.idle_timeout;
-    let mut draining_until: Option<Instant> = None;
+    let mut draining = false;
+    // One timer for the connection's life: the idle check, or the end of the shutdown grace.
+    let timer = sleep_until(last_heard + config.idle_timeout);
+    tokio::pin!(timer);
 
     let end = loop {
         let next = tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled(), if draining_until.is_none() => {
+            _ = shared.shutdown.cancelled(), if !draining => {
                 let goaway = Frame::goaway(Code::Unavailable.as_u32(), "server is shutting down");
                 let _ = outbound.send(goaway).await;
                 handlers.close();
-                draining_until = Some(Instant::now() + config.shutdown_grace);
+                draining = true;
+                timer.as_mut().reset(Instant::now() + config.shutdown_grace);
                 continue;
             }
-            _ = handlers.wait(), if draining_until.is_some() => break End::Drained,
-            _ = sleep_until(draining_until.unwrap_or(idle_check)), if draining_until.is_some() => {
-                break End::Drained;
-            }
-            _ = sleep_until(idle_check), if draining_until.is_none() => {
+            _ = handlers.wait(), if draining => break End::Drained,
+            _ = &mut timer => {
+                if draining {
+                    break End::Drained;
+                }
                 if in_flight.is_empty() && last_heard.elapsed() >= config.idle_timeout {
                     break End::Idle;
                 }
-                idle_check = Instant::now().max(last_heard) + config.idle_timeout;
+                // Frames do not move the timer (that would cost a timer update per frame);
+                // the check moves itself to the idle deadline the last frame set.
+                let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
+                timer.as_mut().reset(idle_at);
                 continue;
             }
             next = next_frame(&mut frames) => next,
@@ -88,7 +94,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         };
         last_heard = Instant::now();
         match frame.head {
-            Head::Request(_) if draining_until.is_some() => {
+            Head::Request(_) if draining => {
                 let status = Status::new(Code::Unavailable, "server is shutting down");
                 let reply = ReplyEncoding::plain(&frame).frame(Err(status), config.max_frame_size);
                 let _ = outbound.send(reply).await;

@@ -1,0 +1,209 @@
+//! Bad input over real sockets. Each case gets a clear, typed answer, and a healthy client
+//! that calls throughout keeps being served during and after.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use prpc::wire::{Encoding, Frame};
+use prpc::{Call, Client, Code, Compression, Format, Server};
+use prpc_tests::{Probe, RawConnection, TestServer, request_frame, spawn_server};
+
+const MAX_FRAME_SIZE: u32 = 64 * 1024;
+
+/// A server with a small frame limit, and a client calling it in a loop until told to stop.
+struct Scene {
+    server: TestServer,
+    stop: Arc<AtomicBool>,
+    healthy_calls: Arc<AtomicUsize>,
+    healthy: tokio::task::JoinHandle<()>,
+}
+
+impl Scene {
+    async fn new() -> Self {
+        let (probe, _) = Probe::new("probe");
+        let server = spawn_server(
+            Server::builder()
+                .add_service(probe)
+                .max_frame_size(MAX_FRAME_SIZE),
+        )
+        .await;
+        let client = Client::connect(server.addr).await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let healthy_calls = Arc::new(AtomicUsize::new(0));
+        let healthy = tokio::spawn({
+            let stop = stop.clone();
+            let healthy_calls = healthy_calls.clone();
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"ok"));
+                    let reply = client.call(call).await.expect("the healthy client was hurt");
+                    assert_eq!(reply.body, "ok");
+                    healthy_calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        Scene {
+            server,
+            stop,
+            healthy_calls,
+            healthy,
+        }
+    }
+
+    async fn raw(&self) -> RawConnection {
+        RawConnection::connect(self.server.addr).await
+    }
+
+    /// Checks the healthy client kept working through the bad input and still works after.
+    async fn finish(self) {
+        let before = self.healthy_calls.load(Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
+        while self.healthy_calls.load(Ordering::SeqCst) < before + 10 {
+            assert!(tokio::time::Instant::now() < deadline, "healthy client stalled");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        self.healthy.await.unwrap();
+        let fresh = Client::connect(self.server.addr).await.unwrap();
+        let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"after"));
+        assert_eq!(fresh.call(call).await.unwrap().body, "after");
+    }
+}
+
+fn with_encoding(mut frame: Frame, format_id: u8, compression_id: u8) -> Frame {
+    frame.encoding = Encoding::new(format_id, compression_id);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_bad_prefixes_get_a_goaway_and_a_close() {
+    let scene = Scene::new().await;
+    let cases: [(&[u8], &str); 4] = [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "bad magic byte 0x47"),
+        (&[0x00, 0x01, 0x02, 0x03], "bad magic byte 0x00"),
+        (&[0xB7, 0x02, 0x01, 0x00, 0, 0, 0, 0], "unsupported protocol version 2"),
+        (&[0xB7, 0x01, 0x0E, 0x00, 0, 0, 0, 0], "unknown frame kind 14"),
+    ];
+    for (bytes, expected) in cases {
+        let mut raw = scene.raw().await;
+        raw.send_bytes(bytes).await;
+        let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+        assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+    }
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_length_over_max_frame_size_is_refused_before_it_is_read() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    // Declares 1 MiB and sends none of it: the server must not wait for it.
+    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0x00, 0x10, 0x00, 0x00]).await;
+    let message = raw.expect_goaway_and_close(Code::ResourceExhausted).await;
+    assert_eq!(message, "frame of 1048576 bytes exceeds max_frame_size 65536");
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_cut_short_by_close_is_reported() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x20, 0x01, 0x00]).await;
+    raw.shutdown_write().await;
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert!(message.contains("closed in the middle of a frame"), "{message}");
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_in_a_name_closes_the_connection() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    // Request id 1, attempt 0, service "\xff\xfe", method "m", no deadline, no metadata.
+    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0, 0, 0, 9, 1, 0, 2, 0xFF, 0xFE, 1, b'm', 0, 0])
+        .await;
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert_eq!(message, "service name is not valid UTF-8");
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_format_or_compression_fails_only_that_call() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    raw.send(with_encoding(request_frame(1, "probe", "echo", b"x"), 9, 0)).await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!((id, Code::from_u32(head.code)), (1, Code::InvalidArgument));
+    assert_eq!(head.message, "unknown body format id 9");
+
+    raw.send(with_encoding(request_frame(2, "probe", "echo", b"x"), 0, 11)).await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!((id, Code::from_u32(head.code)), (2, Code::InvalidArgument));
+    assert_eq!(head.message, "unknown compression id 11");
+
+    // The connection itself is fine.
+    raw.send(request_frame(3, "probe", "echo", b"fine")).await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!((id, head.code, &body[..]), (3, 0, &b"fine"[..]));
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_and_oversized_compressed_bodies_fail_only_that_call() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    for (request_id, compression) in (10..).zip(Compression::ALL.into_iter().skip(1)) {
+        let corrupt = with_encoding(
+            request_frame(request_id, "probe", "echo", b"\x1f\x8b not really compressed"),
+            Format::Raw.id(),
+            compression.id(),
+        );
+        raw.send(corrupt).await;
+        let (id, head, _) = raw.recv_response().await;
+        assert_eq!(id, request_id);
+        assert_eq!(Code::from_u32(head.code), Code::InvalidArgument, "{compression}");
+        // lz4 reads the garbage's first bytes as a size prefix far over the limit.
+        assert!(
+            head.message.contains("corrupt") || head.message.contains("past the limit"),
+            "{compression}: {}",
+            head.message
+        );
+
+        // 1 MiB of zeros compresses to a few KiB but inflates past the 64 KiB limit.
+        let mut bomb = request_frame(request_id + 100, "probe", "echo", b"");
+        bomb.body = compression.compress(&vec![0u8; 1 << 20]).unwrap();
+        bomb.encoding = Encoding::new(Format::Raw.id(), compression.id());
+        raw.send(bomb).await;
+        let (_, head, _) = raw.recv_response().await;
+        assert_eq!(Code::from_u32(head.code), Code::InvalidArgument, "{compression}");
+        assert!(head.message.contains("past the limit of 65536"), "{}", head.message);
+    }
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_bodies_and_unknown_names_are_answered_per_call() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    let garbage = with_encoding(
+        request_frame(1, "probe", "sum", b"{\"not\": [a list"),
+        Format::Json.id(),
+        0,
+    );
+    raw.send(garbage).await;
+    let (_, head, _) = raw.recv_response().await;
+    assert_eq!(Code::from_u32(head.code), Code::InvalidArgument);
+    assert!(head.message.starts_with("decoding a json body"), "{}", head.message);
+
+    raw.send(request_frame(2, "nobody", "echo", b"")).await;
+    let (_, head, _) = raw.recv_response().await;
+    assert_eq!(Code::from_u32(head.code), Code::Unimplemented);
+    assert!(head.message.contains("nobody"), "{}", head.message);
+
+    raw.send(request_frame(3, "probe", "nothing", b"")).await;
+    let (_, head, _) = raw.recv_response().await;
+    assert_eq!(Code::from_u32(head.code), Code::Unimplemented);
+    scene.finish().await;
+}

@@ -1,0 +1,222 @@
+//! The server runtime over real sockets: services by name, deadlines, panics, limits, idle
+//! connections and graceful shutdown.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prpc::wire::{Frame, Head};
+use prpc::{Call, CallOptions, Client, Closed, Code, Error, Format, Server};
+use prpc_tests::{PATIENCE, Probe, RawConnection, request_frame, spawn_server};
+
+fn call(service: &str, method: &str, body: impl Into<Bytes>) -> Call {
+    Call::new(service.to_owned(), method.to_owned(), Format::Raw, body.into())
+}
+
+#[tokio::test]
+async fn several_services_answer_by_name_and_unknown_ones_are_unimplemented() {
+    let (first, first_counters) = Probe::new("first");
+    let (second, second_counters) = Probe::new("math.second");
+    let server = spawn_server(Server::builder().add_service(first).add_service(second)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    client.call(call("first", "echo", "a")).await.unwrap();
+    client.call(call("math.second", "echo", "b")).await.unwrap();
+    client.call(call("math.second", "echo", "c")).await.unwrap();
+    assert_eq!(first_counters.finished.load(Ordering::SeqCst), 1);
+    assert_eq!(second_counters.finished.load(Ordering::SeqCst), 2);
+
+    let error = client.call(call("third", "echo", "d")).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unimplemented, "{error}");
+    assert!(error.to_string().contains("third"), "{error}");
+    let error = client.call(call("first", "nope", "d")).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unimplemented, "{error}");
+}
+
+#[tokio::test]
+async fn reflection_lists_every_service_and_its_methods() {
+    let (first, _) = Probe::new("first");
+    let (second, _) = Probe::new("second");
+    let server = spawn_server(Server::builder().add_service(second).add_service(first)).await;
+    for format in [Format::Json, Format::MsgPack] {
+        let client = Client::builder().format(format).connect(server.addr).await.unwrap();
+        let services = prpc::reflection::list_services(&client).await.unwrap();
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["first", "prpc.Reflection", "second"]);
+        assert!(services[0].methods.contains(&"echo".to_owned()));
+        assert_eq!(services[1].methods, ["list_services"]);
+    }
+}
+
+#[tokio::test]
+async fn the_server_stops_a_handler_at_its_deadline() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    // A raw connection, so no client-side timer races the server's.
+    let mut raw = RawConnection::connect(server.addr).await;
+    let mut frame = request_frame(1, "probe", "sleep", b"60000");
+    if let Head::Request(head) = &mut frame.head {
+        head.deadline = Some(Duration::from_millis(50));
+    }
+    raw.send(frame).await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!(id, 1);
+    assert_eq!(Code::from_u32(head.code), Code::DeadlineExceeded, "{}", head.message);
+    counters.wait_for(|c| &c.dropped, 1).await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_only_its_call() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let slow = client.start(call("probe", "sleep", "100")).unwrap();
+    let error = client.call(call("probe", "panic", "")).await.unwrap_err();
+    let status = error.status().expect("a status");
+    assert_eq!(status.code(), Code::Internal);
+    assert!(status.message().contains("the probe was asked to panic"), "{status}");
+    // The same connection carries on: the call in flight and new calls both succeed.
+    assert_eq!(slow.await.unwrap().body, "slept");
+    assert_eq!(client.call(call("probe", "echo", "ok")).await.unwrap().body, "ok");
+}
+
+#[tokio::test]
+async fn calls_over_max_in_flight_are_refused_with_resource_exhausted() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe).max_in_flight(2)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let first = client.start(call("probe", "sleep", "300")).unwrap();
+    let second = client.start(call("probe", "sleep", "300")).unwrap();
+    counters.wait_for(|c| &c.started, 2).await;
+    let error = client.call(call("probe", "echo", "third")).await.unwrap_err();
+    assert_eq!(error.code(), Code::ResourceExhausted, "{error}");
+    assert!(error.to_string().contains("max_in_flight 2"), "{error}");
+    first.await.unwrap();
+    second.await.unwrap();
+    // Room again.
+    assert_eq!(client.call(call("probe", "echo", "fourth")).await.unwrap().body, "fourth");
+}
+
+#[tokio::test]
+async fn connections_over_max_connections_get_a_goaway() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe).max_connections(1)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    client.call(call("probe", "echo", "first")).await.unwrap();
+    let mut second = RawConnection::connect(server.addr).await;
+    let message = second.expect_goaway_and_close(Code::ResourceExhausted).await;
+    assert!(message.contains("max_connections 1"), "{message}");
+    // The first connection is unaffected.
+    client.call(call("probe", "echo", "still")).await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_with_a_goaway() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .idle_timeout(Duration::from_millis(100)),
+    )
+    .await;
+    let mut raw = RawConnection::connect(server.addr).await;
+    raw.send(request_frame(1, "probe", "echo", b"hi")).await;
+    raw.recv_response().await;
+    let message = raw.expect_goaway_and_close(Code::Unavailable).await;
+    assert!(message.contains("idle"), "{message}");
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_pongs() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let mut raw = RawConnection::connect(server.addr).await;
+    raw.send(Frame::control(77, Head::Ping)).await;
+    let pong = raw.recv().await.unwrap();
+    assert_eq!(pong.head, Head::Pong);
+    assert_eq!(pong.request_id, 77);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let in_flight = client.start(call("probe", "sleep", "300")).unwrap();
+    counters.wait_for(|c| &c.started, 1).await;
+    server.shutdown.shutdown();
+
+    // The call in flight completes normally.
+    assert_eq!(in_flight.await.unwrap().body, "slept");
+    // The client heard the goaway: new calls are refused with its reason.
+    let error = client.call(call("probe", "echo", "late")).await.unwrap_err();
+    match &error {
+        Error::Closed(Closed::GoAway { code, .. }) => assert_eq!(*code, Code::Unavailable),
+        other => panic!("expected a goaway refusal, got {other}"),
+    }
+    tokio::time::timeout(PATIENCE, server.serving).await.unwrap().unwrap().unwrap();
+    // Nothing listens any more.
+    assert!(Client::connect(server.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn shutdown_stops_calls_that_outlive_the_grace_period() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .shutdown_grace(Duration::from_millis(100)),
+    )
+    .await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let stuck = client.start(call("probe", "sleep", "60000")).unwrap();
+    counters.wait_for(|c| &c.started, 1).await;
+    server.shutdown.shutdown();
+    let error = tokio::time::timeout(PATIENCE, stuck).await.unwrap().unwrap_err();
+    assert!(matches!(error, Error::Closed(_)), "{error}");
+    counters.wait_for(|c| &c.dropped, 1).await;
+    tokio::time::timeout(PATIENCE, server.serving).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn metadata_reaches_the_handler_and_replies_keep_the_request_format() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::builder()
+        .metadata("client", "test")
+        .connect(server.addr)
+        .await
+        .unwrap();
+    let body = Format::Json.encode(&vec![20i64, 22]).unwrap();
+    let reply = client
+        .call(
+            Call::new("probe", "sum", Format::Json, body)
+                .with_options(CallOptions::new().metadata("trace", "abc")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.format, Format::Json);
+    assert_eq!(&reply.body[..], b"42");
+    for (key, value) in [("client", "test"), ("trace", "abc"), ("absent", "missing")] {
+        let options = CallOptions::new().metadata("trace", "abc");
+        let reply = client
+            .call(call("probe", "metadata", key).with_options(options))
+            .await
+            .unwrap();
+        assert_eq!(reply.body, value, "metadata {key}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_id_already_in_flight_is_refused() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let mut raw = RawConnection::connect(server.addr).await;
+    raw.send(request_frame(5, "probe", "sleep", b"200")).await;
+    counters.wait_for(|c| &c.started, 1).await;
+    raw.send(request_frame(5, "probe", "echo", b"dup")).await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!(id, 5);
+    assert_eq!(Code::from_u32(head.code), Code::InvalidArgument, "{}", head.message);
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!((id, head.code, &body[..]), (5, 0, &b"slept"[..]));
+}
