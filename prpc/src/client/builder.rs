@@ -124,7 +124,7 @@ impl Builder {
                 addr: addr.to_string(),
                 source: source.into(),
             })?;
-        Ok(self.from_stream(stream)?)
+        self.from_stream(stream)
     }
 
     /// Runs the client over an already connected stream.

@@ -63,7 +63,7 @@ impl PendingCall {
 
     /// Turns a response frame into the caller's result: decompresses, and maps non-ok codes
     /// to [`Error::Status`].
-    fn into_result(&self, frame: Frame) -> Result<Reply, Error> {
+    fn reply_from(&self, frame: Frame) -> Result<Reply, Error> {
         let Head::Response(head) = frame.head else {
             return Err(Error::Cancelled);
         };
@@ -98,7 +98,7 @@ impl Future for PendingCall {
         if let Poll::Ready(outcome) = Pin::new(&mut self.outcome).poll(cx) {
             self.done = true;
             return Poll::Ready(match outcome {
-                Ok(Ok(frame)) => self.into_result(frame),
+                Ok(Ok(frame)) => self.reply_from(frame),
                 Ok(Err(error)) => Err(error),
                 // The sender went without a word: only the connection's teardown does that.
                 Err(_) => Err(Error::Closed(Closed::ClientDropped)),
