@@ -42,10 +42,14 @@ pub mod client;
 pub mod compress;
 mod error;
 pub mod format;
+pub mod id;
+pub mod idempotency;
 pub mod reflection;
+pub mod retry;
 pub mod server;
 mod service;
 mod status;
+pub mod timer;
 pub mod wire;
 
 pub use client::Client;
@@ -63,8 +67,75 @@ pub use wire::{Metadata, WireError};
 /// Re-exports for generated code. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    use std::fmt::Display;
+
     pub use bytes::Bytes;
     #[cfg(feature = "protobuf")]
     pub use prost;
     pub use serde;
+    pub use tokio::net::ToSocketAddrs;
+
+    use crate::{Call, CallOptions, Channel, Format, Status};
+
+    /// The format a serde call encodes in: the client's options, else the channel's default.
+    pub fn serde_format<C: Channel>(options: &CallOptions, channel: &C) -> Format {
+        options
+            .format
+            .or(channel.default_options().format)
+            .unwrap_or_default()
+    }
+
+    /// The call a generated client method sends. Every generated method builds its call here,
+    /// so per-method facts reach the runtime without regenerating user code.
+    pub fn new_call(
+        service: &'static str,
+        method: &'static str,
+        format: Format,
+        body: Bytes,
+        options: &CallOptions,
+        idempotent: bool,
+    ) -> Call {
+        Call::new(service, method, format, body)
+            .with_options(options.clone())
+            .idempotent(idempotent)
+    }
+
+    /// The status for a method the service does not have.
+    pub fn no_method(service: &str, method: &str) -> Status {
+        Status::unimplemented(format!("no method \"{method}\" on service \"{service}\""))
+    }
+
+    /// The status for a handler's reply (or application error) that would not encode.
+    pub fn reply_unencodable(service: &str, method: &str, error: crate::BodyError) -> Status {
+        Status::internal(format!("the reply of {service}/{method} did not encode: {error}"))
+    }
+
+    /// Describes an application error for its status message: its `Display` when it has one,
+    /// else its type name. Generated code calls `(&Describe(&error)).describe()` with both
+    /// traits in scope; method resolution picks [`DescribeDisplay`] when it applies.
+    pub struct Describe<'a, T: ?Sized>(pub &'a T);
+
+    /// [`Describe`] through `Display`.
+    pub trait DescribeDisplay {
+        /// The error's `Display`.
+        fn describe(&self) -> String;
+    }
+
+    impl<T: Display + ?Sized> DescribeDisplay for Describe<'_, T> {
+        fn describe(&self) -> String {
+            self.0.to_string()
+        }
+    }
+
+    /// [`Describe`] for types without `Display`.
+    pub trait DescribeTypeName {
+        /// The error's type name.
+        fn describe(&self) -> String;
+    }
+
+    impl<T: ?Sized> DescribeTypeName for &Describe<'_, T> {
+        fn describe(&self) -> String {
+            std::any::type_name::<T>().to_owned()
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use crate::retry::RetryPolicy;
 use crate::{Compression, Error, Format, Metadata, Status};
 
 /// A call as a [`Service`] receives it: the body decompressed, not yet decoded.
@@ -112,6 +113,9 @@ pub struct CallOptions {
     pub compression: Option<Compression>,
     /// Metadata sent with the call.
     pub metadata: Metadata,
+    /// How the call is retried; see [`retry`](crate::retry) for which calls are retried when
+    /// this is unset.
+    pub retry: Option<RetryPolicy>,
 }
 
 impl CallOptions {
@@ -141,6 +145,13 @@ impl CallOptions {
         self
     }
 
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
     /// Adds a metadata pair.
     #[must_use]
     pub fn metadata(mut self, key: impl Into<ByteString>, value: impl Into<Bytes>) -> Self {
@@ -157,6 +168,7 @@ impl CallOptions {
             format: self.format.or(defaults.format),
             compression: self.compression.or(defaults.compression),
             metadata,
+            retry: self.retry.or(defaults.retry),
         }
     }
 }
@@ -175,6 +187,14 @@ pub struct Call {
     pub format: Format,
     /// Per-call options (the format in them is ignored: `format` is the one the body is in).
     pub options: CallOptions,
+    /// The method is safe to run more than once (generated from `#[prpc(idempotent)]`): it is
+    /// retried by default and the server need not dedupe it.
+    pub idempotent: bool,
+    /// The request id to send under; `None` lets the channel draw a fresh snowflake id. Set it
+    /// to resend a call yourself (with a higher `attempt`) so the server dedupes it.
+    pub request_id: Option<u64>,
+    /// The attempt number of the first send (0 unless resending by hand).
+    pub attempt: u32,
 }
 
 impl Call {
@@ -191,7 +211,25 @@ impl Call {
             body,
             format,
             options: CallOptions::default(),
+            idempotent: false,
+            request_id: None,
+            attempt: 0,
         }
+    }
+
+    /// Marks the method idempotent.
+    #[must_use]
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// Sends under this request id and attempt number (to resend a call by hand).
+    #[must_use]
+    pub fn resend_as(mut self, request_id: u64, attempt: u32) -> Self {
+        self.request_id = Some(request_id);
+        self.attempt = attempt;
+        self
     }
 
     /// Sets the per-call options.

@@ -2,6 +2,9 @@
 //! the runtime, a server launcher, and a raw-frame connection for speaking the protocol
 //! badly on purpose.
 
+pub mod proxy;
+pub mod redis;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -208,10 +208,53 @@ async fn a_silent_peer_fails_pending_calls_instead_of_hanging() {
         "{error}"
     );
     assert!(!client.is_open());
-    // New calls fail at once with the same reason.
-    let again = client.call(call("echo", "still there?")).await.unwrap_err();
-    assert!(matches!(again, Error::Closed(Closed::Unresponsive(_))), "{again}");
+    // The next call tries a fresh connection; with the peer gone, that fails to connect.
     silent.abort();
+    let _ = silent.await;
+    let again = client.call(call("echo", "still there?")).await.unwrap_err();
+    assert!(matches!(again, Error::Connect { .. }), "{again}");
+}
+
+#[tokio::test]
+async fn a_lost_connection_is_reopened_by_the_next_call() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .idle_timeout(Duration::from_millis(50)),
+    )
+    .await;
+    let client = Client::builder()
+        .keepalive(Duration::from_secs(60), Duration::from_secs(60))
+        .connect(server.addr)
+        .await
+        .unwrap();
+    assert_eq!(client.call(call("echo", "one")).await.unwrap().body, "one");
+    // The server closes the idle connection with a goaway.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while client.is_open() {
+        assert!(tokio::time::Instant::now() < deadline, "the idle connection stayed open");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(client.call(call("echo", "two")).await.unwrap().body, "two");
+    assert!(client.is_open());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_in_flight_limit_wait_their_turn() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe).max_in_flight(8)).await;
+    let client = Client::builder().max_in_flight(8).connect(server.addr).await.unwrap();
+    let calls: Vec<_> = (0..100)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.call(call("sleep", format!("{}", i % 3))).await })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().body, "slept");
+    }
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 100);
 }
 
 #[tokio::test]

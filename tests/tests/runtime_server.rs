@@ -147,12 +147,18 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
 
     // The call in flight completes normally.
     assert_eq!(in_flight.await.unwrap().body, "slept");
-    // The client heard the goaway: new calls are refused with its reason.
-    let error = client.call(call("probe", "echo", "late")).await.unwrap_err();
-    match &error {
-        Error::Closed(Closed::GoAway { code, .. }) => assert_eq!(*code, Code::Unavailable),
-        other => panic!("expected a goaway refusal, got {other}"),
+    // The client heard the goaway, so its connection takes no new calls; a new call dials
+    // again and finds nobody listening.
+    assert!(!client.is_open());
+    match client.start(call("probe", "echo", "late")) {
+        Err(Error::Closed(Closed::GoAway { code, message })) => {
+            assert_eq!(code, Code::Unavailable);
+            assert_eq!(message, "server is shutting down");
+        }
+        other => panic!("expected the goaway's refusal, got {other:?}"),
     }
+    let error = client.call(call("probe", "echo", "late")).await.unwrap_err();
+    assert!(matches!(error, Error::Connect { .. }), "{error}");
     tokio::time::timeout(PATIENCE, server.serving).await.unwrap().unwrap().unwrap();
     // Nothing listens any more.
     assert!(Client::connect(server.addr).await.is_err());

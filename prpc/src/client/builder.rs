@@ -1,4 +1,6 @@
 use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -7,10 +9,12 @@ use super::Client;
 use super::connection::Connection;
 use crate::compress::{CompressionPolicy, DEFAULT_COMPRESSION_THRESHOLD};
 use crate::wire::DEFAULT_MAX_FRAME_SIZE;
+use crate::retry::RetryPolicy;
 use crate::{CallOptions, Compression, Error, Format};
 
 /// Settings of a [`Client`]. Defaults: MessagePack, no compression, no call timeout, a 5 s
-/// connect timeout, 16 MiB frames, a ping after 30 s without traffic and 20 s for its pong.
+/// connect timeout, 16 MiB frames, 1,024 calls on the wire, a ping after 30 s without
+/// traffic and 20 s for its pong, retries only for idempotent methods.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Builder {
@@ -19,10 +23,11 @@ pub struct Builder {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct ClientConfig {
+pub(crate) struct ClientConfig {
     pub(super) defaults: CallOptions,
     pub(super) compression_threshold: usize,
     pub(super) max_frame_size: u32,
+    pub(super) max_in_flight: usize,
     pub(super) keepalive_interval: Duration,
     pub(super) keepalive_timeout: Duration,
 }
@@ -46,6 +51,7 @@ impl Builder {
                 defaults: CallOptions::new().format(Format::default()),
                 compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
                 max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+                max_in_flight: 1024,
                 keepalive_interval: Duration::from_secs(30),
                 keepalive_timeout: Duration::from_secs(20),
             },
@@ -100,6 +106,13 @@ impl Builder {
         self
     }
 
+    /// Calls on the wire at once (default 1,024); further calls wait for room, their timeout
+    /// running. Keep it at or below the server's `max_in_flight`.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.config.max_in_flight = max.max(1);
+        self
+    }
+
     /// After `interval` without a frame from the server the client pings; if nothing arrives
     /// within `timeout` of the ping, the connection is declared dead and pending calls fail
     /// with [`Closed::Unresponsive`](crate::Closed::Unresponsive).
@@ -109,7 +122,15 @@ impl Builder {
         self
     }
 
-    /// Opens the connection.
+    /// Retries every call with `policy` unless the call sets its own (see
+    /// [`retry`](crate::retry); without this, only idempotent methods are retried).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.config.defaults.retry = Some(policy);
+        self
+    }
+
+    /// Opens the connection. When it is lost later, the next call opens a new one to the same
+    /// address.
     pub async fn connect<A>(self, addr: A) -> Result<Client, Error>
     where
         A: tokio::net::ToSocketAddrs + fmt::Display,
@@ -124,24 +145,47 @@ impl Builder {
                 addr: addr.to_string(),
                 source: source.into(),
             })?;
-        self.from_stream(stream)
+        let connect_timeout = self.connect_timeout;
+        let connection = self.spawn(stream)?;
+        Ok(Client::from_connection(connection, self.config, Some(connect_timeout)))
     }
 
-    /// Runs the client over an already connected stream.
+    /// Runs the client over an already connected stream (it cannot reconnect).
     pub fn from_stream(self, stream: TcpStream) -> Result<Client, Error> {
-        let addr = stream
-            .peer_addr()
-            .map_err(|source| Error::Connect {
-                addr: "(accepted stream)".into(),
-                source: source.into(),
-            })?;
-        // Calls are small and latency-bound; the writer already batches.
-        stream.set_nodelay(true).map_err(|source| Error::Connect {
+        let connection = self.spawn(stream)?;
+        Ok(Client::from_connection(connection, self.config, None))
+    }
+
+    fn spawn(&self, stream: TcpStream) -> Result<Arc<Connection>, Error> {
+        let addr = stream.peer_addr().map_err(|source| Error::Connect {
+            addr: "(accepted stream)".into(),
+            source: source.into(),
+        })?;
+        configure(&stream, addr)?;
+        Ok(Connection::spawn(stream, addr, self.config.clone()))
+    }
+}
+
+/// Calls are small and latency-bound, and the writer already batches: no Nagle.
+fn configure(stream: &TcpStream, addr: SocketAddr) -> Result<(), Error> {
+    stream.set_nodelay(true).map_err(|source| Error::Connect {
+        addr: addr.to_string(),
+        source: source.into(),
+    })
+}
+
+/// Opens a new connection to a known address.
+pub(super) async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Error> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| Error::ConnectTimeout {
+            addr: addr.to_string(),
+            timeout,
+        })?
+        .map_err(|source| Error::Connect {
             addr: addr.to_string(),
             source: source.into(),
         })?;
-        Ok(Client {
-            connection: Connection::spawn(stream, addr, self.config),
-        })
-    }
+    configure(&stream, addr)?;
+    Ok(stream)
 }

@@ -1,12 +1,11 @@
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +14,7 @@ use super::PendingCall;
 use super::builder::ClientConfig;
 use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
 use crate::wire::{BatchWriter, next_frame};
-use crate::{Call, Closed, Code, Error};
+use crate::{Call, Closed, Code, Error, Status};
 
 /// What the reader hands a waiting call: its response frame, or why none will come.
 pub(super) type Outcome = Result<Frame, Error>;
@@ -26,6 +25,9 @@ const MAX_BATCH: usize = 128;
 /// What the client handle, its calls and its two tasks share.
 pub(super) struct State {
     pending: DashMap<u64, oneshot::Sender<Outcome>>,
+    /// One permit per call on the wire (the client's `max_in_flight`); closed with the
+    /// connection so that waiting calls learn it is gone.
+    permits: Arc<Semaphore>,
     /// Set once: why the connection takes no new calls (goaway, or closed).
     refusal: OnceLock<Error>,
     /// Cancelled when the connection is finished: both tasks stop.
@@ -42,6 +44,7 @@ impl State {
     fn close(&self, reason: Error) {
         self.refuse_new(reason);
         self.shutdown.cancel();
+        self.permits.close();
         let reason = self.refusal.get().cloned().unwrap_or(Error::Cancelled);
         // Calls started after `refuse_new` see the refusal and remove themselves, so one pass
         // over the keys present now fails every call that could still be waiting.
@@ -54,13 +57,28 @@ impl State {
     }
 }
 
+/// One attempt of a call as the connection sends it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Attempt {
+    pub(super) request_id: u64,
+    pub(super) number: u32,
+    /// Sent to the server: how long the whole call may still take.
+    pub(super) deadline: Option<Duration>,
+    /// How long this attempt waits locally (at most `deadline`).
+    pub(super) timeout: Option<Duration>,
+    /// Ask the server to run the call at most once across attempts.
+    pub(super) dedupe: bool,
+    /// Whether a timeout of this attempt cancels the call on the server (the last attempt's
+    /// does; an earlier one's leaves it running for the next attempt to collect).
+    pub(super) cancel_on_timeout: bool,
+}
+
 /// One connection: its settings, the way to its writer, and the shared state.
 pub(super) struct Connection {
     pub(super) peer_addr: SocketAddr,
     pub(super) config: ClientConfig,
     state: Arc<State>,
     outbound: mpsc::UnboundedSender<Frame>,
-    next_id: AtomicU64,
 }
 
 impl Drop for Connection {
@@ -76,6 +94,7 @@ impl Connection {
         let (outbound, queued) = mpsc::unbounded_channel();
         let state = Arc::new(State {
             pending: DashMap::new(),
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
             refusal: OnceLock::new(),
             shutdown: CancellationToken::new(),
         });
@@ -86,7 +105,6 @@ impl Connection {
             config,
             state,
             outbound,
-            next_id: AtomicU64::new(1),
         })
     }
 
@@ -94,7 +112,56 @@ impl Connection {
         self.state.refusal.get()
     }
 
-    pub(super) fn start(this: &Arc<Self>, call: Call) -> Result<PendingCall, Error> {
+    /// Waits for room on the wire (the client's `max_in_flight`), at most `timeout`.
+    pub(super) async fn admit(
+        &self,
+        call: &Call,
+        timeout: Option<Duration>,
+    ) -> Result<OwnedSemaphorePermit, Error> {
+        let permit = self.state.permits.clone().acquire_owned();
+        let permit = match timeout {
+            None => permit.await,
+            Some(timeout) => tokio::time::timeout(timeout, permit).await.map_err(|_| {
+                Error::Timeout {
+                    method: format!("{}/{}", call.service, call.method),
+                    timeout,
+                }
+            })?,
+        };
+        permit.map_err(|_| self.closed_error())
+    }
+
+    /// Room on the wire now, or an error saying there is none.
+    pub(super) fn try_admit(&self) -> Result<OwnedSemaphorePermit, Error> {
+        self.state
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|error| match error {
+                TryAcquireError::Closed => self.closed_error(),
+                TryAcquireError::NoPermits => Error::Status(Status::new(
+                    Code::ResourceExhausted,
+                    format!(
+                        "the client has max_in_flight {} calls on the wire",
+                        self.config.max_in_flight
+                    ),
+                )),
+            })
+    }
+
+    fn closed_error(&self) -> Error {
+        self.close_reason()
+            .cloned()
+            .unwrap_or(Error::Closed(Closed::ClientDropped))
+    }
+
+    /// Sends one attempt of a call; the returned handle completes with its reply.
+    pub(super) fn start(
+        this: &Arc<Self>,
+        call: Call,
+        attempt: Attempt,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<PendingCall, Error> {
         if let Some(reason) = this.close_reason() {
             return Err(reason.clone());
         }
@@ -104,8 +171,8 @@ impl Connection {
             body,
             format,
             options,
+            ..
         } = call;
-        let timeout = options.timeout.or(this.config.defaults.timeout);
         let (compression, body) = this.config.compression(&options).apply(body)?;
         let metadata = if this.config.defaults.metadata.is_empty() {
             options.metadata
@@ -114,16 +181,17 @@ impl Connection {
             merged.extend(&options.metadata);
             merged
         };
-        let request_id = this.next_id.fetch_add(1, Ordering::Relaxed);
+        let request_id = attempt.request_id;
         let frame = Frame {
             request_id,
-            attempt: 0,
+            attempt: attempt.number,
             encoding: Encoding::new(format.id(), compression.id()),
             head: Head::Request(RequestHead {
                 service: service.clone(),
                 method: method.clone(),
-                deadline: timeout,
+                deadline: attempt.deadline,
                 oneway: false,
+                dedupe: attempt.dedupe,
                 metadata,
             }),
             body,
@@ -149,19 +217,22 @@ impl Connection {
         }
         Ok(PendingCall::new(
             this.clone(),
-            request_id,
+            attempt,
             service,
             method,
             format,
-            timeout,
             outcome,
+            permit,
         ))
     }
 
-    /// Forgets a call the caller gave up on and tells the server to stop its handler.
-    pub(super) fn abandon(&self, request_id: u64) {
-        if self.state.pending.remove(&request_id).is_some() {
-            let _ = self.outbound.send(Frame::control(request_id, Head::Cancel));
+    /// Forgets an attempt the caller gave up on; with `cancel`, tells the server to stop its
+    /// handler (without, the server finishes it, so that a retry can collect the result).
+    pub(super) fn abandon(&self, request_id: u64, attempt: u32, cancel: bool) {
+        if self.state.pending.remove(&request_id).is_some() && cancel {
+            let mut frame = Frame::control(request_id, Head::Cancel);
+            frame.attempt = attempt;
+            let _ = self.outbound.send(frame);
         }
     }
 }

@@ -11,15 +11,22 @@ mod connection;
 mod pending;
 
 use std::fmt;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 pub use builder::Builder;
 pub use pending::PendingCall;
 
+use crate::retry::RetryPolicy;
 use crate::{Call, CallOptions, Channel, Error, Reply};
-use connection::Connection;
+use builder::ClientConfig;
+use connection::{Attempt, Connection};
 
-/// A connection to one server, shared by every clone.
+/// A client of one server: a connection shared by every clone, reopened on demand when it
+/// is lost, and calls retried by policy (see [`retry`](crate::retry)).
 ///
 /// ```no_run
 /// # async fn demo() -> prpc::Result<()> {
@@ -34,7 +41,16 @@ use connection::Connection;
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    connection: Arc<Connection>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    /// Where to reconnect; `None` for a client made from a stream.
+    peer: Option<(SocketAddr, Duration)>,
+    current: RwLock<Arc<Connection>>,
+    /// One reconnect at a time; callers that lose the race use the winner's connection.
+    reconnecting: tokio::sync::Mutex<()>,
 }
 
 impl Client {
@@ -51,36 +67,166 @@ impl Client {
         Builder::new()
     }
 
-    /// Sends a call and waits for its reply.
+    fn from_connection(
+        connection: Arc<Connection>,
+        config: ClientConfig,
+        reconnect_timeout: Option<Duration>,
+    ) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                peer: reconnect_timeout.map(|timeout| (connection.peer_addr, timeout)),
+                config,
+                current: RwLock::new(connection),
+                reconnecting: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Sends a call and waits for its reply, retrying by policy.
     ///
     /// Dropping the returned future before it completes cancels the call: the pending entry
     /// is removed and the server is told to stop the handler.
     pub async fn call(&self, call: Call) -> Result<Reply, Error> {
-        self.start(call)?.await
+        let defaults = &self.inner.config.defaults;
+        let timeout = call.options.timeout.or(defaults.timeout);
+        let policy = call.options.retry.or(defaults.retry).or_else(|| {
+            call.idempotent.then(RetryPolicy::default)
+        });
+        let request_id = call.request_id.unwrap_or_else(crate::id::next_id);
+        let dedupe = call.request_id.is_some() || (policy.is_some() && !call.idempotent);
+        let first = call.attempt;
+        let Some(policy) = policy.filter(|policy| policy.max_attempts() > 1) else {
+            let attempt = Attempt {
+                request_id,
+                number: first,
+                deadline: timeout,
+                timeout,
+                dedupe,
+                // A call that may be resent is left to finish on the server, so that the
+                // resend collects its result instead of running it again.
+                cancel_on_timeout: !dedupe,
+            };
+            let connection = self.connection().await?;
+            let permit = connection.admit(&call, timeout).await?;
+            return Connection::start(&connection, call, attempt, permit)?.await;
+        };
+
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let mut number = first;
+        loop {
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let attempt_timeout = match (policy.get_attempt_timeout(), left) {
+                (Some(attempt), Some(left)) => Some(attempt.min(left)),
+                (attempt, left) => attempt.or(left),
+            };
+            let last = number + 1 - first >= policy.max_attempts();
+            let attempt = Attempt {
+                request_id,
+                number,
+                deadline: left,
+                timeout: attempt_timeout,
+                dedupe,
+                // Once the attempt's timeout is the call's, there is no time for another.
+                cancel_on_timeout: last || attempt_timeout == left,
+            };
+            let result = async {
+                let connection = self.connection().await?;
+                let permit = connection.admit(&call, attempt_timeout).await?;
+                Connection::start(&connection, call.clone(), attempt, permit)?.await
+            }
+            .await;
+            let error = match result {
+                Ok(reply) => return Ok(reply),
+                Err(error) if !last && RetryPolicy::is_retryable(&error) => error,
+                Err(error) => return Err(error),
+            };
+            let backoff = policy.backoff_before(number + 1 - first);
+            match deadline {
+                Some(deadline) if Instant::now() + backoff >= deadline => {
+                    return Err(match error {
+                        timeout @ Error::Timeout { .. } => timeout,
+                        _ => Error::Timeout {
+                            method: format!("{}/{}", call.service, call.method),
+                            timeout: timeout.unwrap_or_default(),
+                        },
+                    });
+                }
+                _ => {}
+            }
+            tracing::debug!(request_id, attempt = number, %error, ?backoff, "retrying");
+            tokio::time::sleep(backoff).await;
+            number += 1;
+        }
     }
 
     /// Sends a call now and returns a handle to await its reply later (the `Go` style of the
     /// original). The request is queued for the socket before this returns. Dropping the
-    /// handle cancels the call.
+    /// handle cancels the call. A started call is one attempt on the current connection: it
+    /// neither reconnects nor retries, nor waits for room when `max_in_flight` calls are on
+    /// the wire (it fails with `resource_exhausted` instead).
     pub fn start(&self, call: Call) -> Result<PendingCall, Error> {
-        Connection::start(&self.connection, call)
+        let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
+        let attempt = Attempt {
+            request_id: call.request_id.unwrap_or_else(crate::id::next_id),
+            number: call.attempt,
+            deadline: timeout,
+            timeout,
+            dedupe: call.request_id.is_some(),
+            cancel_on_timeout: true,
+        };
+        let connection = self.current();
+        let permit = connection.try_admit()?;
+        Connection::start(&connection, call, attempt, permit)
     }
 
     /// The server's address.
-    pub fn peer_addr(&self) -> std::net::SocketAddr {
-        self.connection.peer_addr
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.current().peer_addr
     }
 
-    /// Whether the connection can take new calls (it has not closed nor received goaway).
+    /// Whether the current connection can take new calls (it has not closed nor received
+    /// goaway). A closed connection is reopened by the next [`call`](Client::call).
     pub fn is_open(&self) -> bool {
-        self.connection.close_reason().is_none()
+        self.current().close_reason().is_none()
+    }
+
+    fn current(&self) -> Arc<Connection> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The current connection, reopened first if it has closed.
+    async fn connection(&self) -> Result<Arc<Connection>, Error> {
+        let current = self.current();
+        let Some(reason) = current.close_reason() else {
+            return Ok(current);
+        };
+        let Some((addr, connect_timeout)) = self.inner.peer else {
+            return Err(reason.clone());
+        };
+        let _turn = self.inner.reconnecting.lock().await;
+        let current = self.current();
+        if current.close_reason().is_none() {
+            return Ok(current);
+        }
+        let stream = builder::dial(addr, connect_timeout).await?;
+        let fresh = Connection::spawn(stream, addr, self.inner.config.clone());
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        Ok(fresh)
     }
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("peer_addr", &self.connection.peer_addr)
+            .field("peer_addr", &self.peer_addr())
             .field("open", &self.is_open())
             .finish()
     }
@@ -88,7 +234,7 @@ impl fmt::Debug for Client {
 
 impl Channel for Client {
     fn default_options(&self) -> &CallOptions {
-        &self.connection.config.defaults
+        &self.inner.config.defaults
     }
 
     fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {

@@ -3,13 +3,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytestring::ByteString;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Sleep;
 
-use super::connection::{Connection, Outcome};
+use super::connection::{Attempt, Connection, Outcome};
 use crate::wire::{Frame, Head};
 use crate::{Closed, Code, Compression, Error, Format, Reply, Status};
 
@@ -23,42 +22,45 @@ use crate::{Closed, Code, Compression, Error, Format, Reply, Status};
 #[must_use = "dropping a PendingCall cancels the call"]
 pub struct PendingCall {
     connection: Arc<Connection>,
-    request_id: u64,
+    attempt: Attempt,
     service: ByteString,
     method: ByteString,
     format: Format,
-    timeout: Option<Duration>,
     deadline: Option<Pin<Box<Sleep>>>,
     outcome: oneshot::Receiver<Outcome>,
     done: bool,
+    /// The call's place on the wire, given back when the handle goes.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl PendingCall {
     pub(super) fn new(
         connection: Arc<Connection>,
-        request_id: u64,
+        attempt: Attempt,
         service: ByteString,
         method: ByteString,
         format: Format,
-        timeout: Option<Duration>,
         outcome: oneshot::Receiver<Outcome>,
+        permit: OwnedSemaphorePermit,
     ) -> Self {
         PendingCall {
             connection,
-            request_id,
+            attempt,
             service,
             method,
             format,
-            timeout,
-            deadline: timeout.map(|timeout| Box::pin(tokio::time::sleep(timeout))),
+            deadline: attempt
+                .timeout
+                .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
             outcome,
             done: false,
+            _permit: permit,
         }
     }
 
     /// The call's request id.
     pub fn request_id(&self) -> u64 {
-        self.request_id
+        self.attempt.request_id
     }
 
     /// Turns a response frame into the caller's result: decompresses, and maps non-ok codes
@@ -107,10 +109,17 @@ impl Future for PendingCall {
         if let Some(deadline) = self.deadline.as_mut() {
             ready!(deadline.as_mut().poll(cx));
             self.done = true;
-            self.connection.abandon(self.request_id);
+            let Attempt {
+                request_id,
+                number,
+                cancel_on_timeout,
+                timeout,
+                ..
+            } = self.attempt;
+            self.connection.abandon(request_id, number, cancel_on_timeout);
             return Poll::Ready(Err(Error::Timeout {
                 method: format!("{}/{}", self.service, self.method),
-                timeout: self.timeout.unwrap_or_default(),
+                timeout: timeout.unwrap_or_default(),
             }));
         }
         Poll::Pending
@@ -120,7 +129,7 @@ impl Future for PendingCall {
 impl Drop for PendingCall {
     fn drop(&mut self) {
         if !self.done {
-            self.connection.abandon(self.request_id);
+            self.connection.abandon(self.attempt.request_id, self.attempt.number, true);
         }
     }
 }
@@ -128,7 +137,8 @@ impl Drop for PendingCall {
 impl fmt::Debug for PendingCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PendingCall")
-            .field("request_id", &self.request_id)
+            .field("request_id", &self.attempt.request_id)
+            .field("attempt", &self.attempt.number)
             .field("service", &self.service)
             .field("method", &self.method)
             .finish_non_exhaustive()

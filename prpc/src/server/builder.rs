@@ -7,18 +7,26 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Services;
 use super::{Server, Shared};
+use super::dedupe::Dedupe;
 use crate::Service;
+use crate::idempotency::{self, FailMode, MemoryStore, Store};
+use crate::timer::Timer;
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::wire::DEFAULT_MAX_FRAME_SIZE;
 
 /// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`].
 ///
-/// Defaults: 10,000 connections, 1,024 in-flight calls per connection, 16 MiB frames, idle
+/// Defaults: 10,000 connections, 4,096 in-flight calls per connection (clients send at most
+/// 1,024 by default; the rest is headroom for attempts a retrying client stopped waiting for), 16 MiB frames, idle
 /// connections closed after 5 minutes without a frame, 30 s of grace on shutdown.
 #[must_use]
 pub struct Builder {
     services: Services,
     config: ServerConfig,
+    store: Option<Arc<dyn Store>>,
+    idempotency_ttl: Duration,
+    fail_mode: FailMode,
+    store_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -37,13 +45,41 @@ impl Builder {
             services: Services::default(),
             config: ServerConfig {
                 max_connections: 10_000,
-                max_in_flight: 1024,
+                max_in_flight: 4096,
                 max_frame_size: DEFAULT_MAX_FRAME_SIZE,
                 idle_timeout: Duration::from_secs(300),
                 shutdown_grace: Duration::from_secs(30),
                 compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
             },
+            store: None,
+            idempotency_ttl: idempotency::DEFAULT_TTL,
+            fail_mode: FailMode::default(),
+            store_timeout: Duration::from_secs(1),
         }
+    }
+
+    /// Where calls marked for dedupe are tracked (default: a [`MemoryStore`] of this server).
+    /// Servers behind one balancer share a store such as
+    /// [`RedisStore`](crate::idempotency::RedisStore) so that a retry landing on another
+    /// server still runs once.
+    pub fn idempotency_store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// How long a finished call's reply is kept for its retries (default 10 minutes).
+    pub fn idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
+    }
+
+    /// What to do when the store fails or does not answer within `timeout` (or the call's
+    /// deadline, if sooner): refuse the call `unavailable` ([`FailMode::Closed`], the
+    /// default) or run it without dedupe ([`FailMode::Open`]).
+    pub fn idempotency_failure(mut self, fail_mode: FailMode, timeout: Duration) -> Self {
+        self.fail_mode = fail_mode;
+        self.store_timeout = timeout;
+        self
     }
 
     /// Registers a service under its [`name`](Service::name). A later service with the same
@@ -95,12 +131,23 @@ impl Builder {
         self.services.add_reflection();
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::new(Timer::default())));
+        let dedupe = Dedupe {
+            store,
+            ttl: self.idempotency_ttl,
+            fail_mode: self.fail_mode,
+            store_timeout: self.store_timeout,
+            max_frame_size: self.config.max_frame_size,
+        };
         Ok(Server {
             listener,
             local_addr,
             shared: Arc::new(Shared {
                 services: self.services,
                 config: self.config,
+                dedupe,
                 shutdown: CancellationToken::new(),
             }),
         })

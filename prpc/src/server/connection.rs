@@ -13,16 +13,25 @@ use tokio_util::codec::FramedRead;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
-use super::dispatch::{self, ReplyEncoding};
+use super::dispatch::{self, Prepared, ReplyEncoding};
 use crate::wire::{BatchWriter, Frame, FrameCodec, Head, WireError, next_frame};
 use crate::{Code, Status};
 
 /// Frames coalesced into one write at most.
 const MAX_BATCH: usize = 128;
 
-/// Running calls by request id. The entry is made before the task exists (`None`), so a call
+/// Running calls by request id and attempt (a retrying client may have several attempts of one
+/// call running).
+type InFlight = Arc<DashMap<(u64, u32), Running>>;
+
+/// One running call. The entry is made before the task exists (`handler: None`), so a call
 /// that finishes at once cannot leave a stale entry behind.
-type InFlight = Arc<DashMap<u64, Option<AbortHandle>>>;
+struct Running {
+    handler: Option<AbortHandle>,
+    /// Marked for dedupe: it runs to completion even if its connection goes, so that a retry
+    /// on another connection collects the stored result.
+    dedupe: bool,
+}
 
 /// How the read loop ended, which decides how the connection winds down.
 enum End {
@@ -105,7 +114,8 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 }
             }
             Head::Cancel => {
-                if let Some((_, Some(handler))) = in_flight.remove(&frame.request_id) {
+                let key = (frame.request_id, frame.attempt);
+                if let Some((_, Running { handler: Some(handler), .. })) = in_flight.remove(&key) {
                     handler.abort();
                 }
             }
@@ -118,10 +128,11 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 
     match end {
         End::Eof => {}
-        End::Drained | End::Broken => abort_all(&in_flight),
+        End::Drained => abort(&in_flight, Keep::Nothing),
+        End::Broken => abort(&in_flight, Keep::Dedupe),
         End::Protocol(error) => {
             tracing::debug!(%peer, %error, "closing a connection that broke the protocol");
-            abort_all(&in_flight);
+            abort(&in_flight, Keep::Dedupe);
             let code = match error {
                 WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
                 _ => Code::InvalidArgument,
@@ -152,7 +163,7 @@ fn start_call(
     let refuse = |frame: &Frame, status: Status| {
         Some(ReplyEncoding::plain(frame).frame(Err(status), config.max_frame_size))
     };
-    let request_id = frame.request_id;
+    let key = (frame.request_id, frame.attempt);
     if in_flight.len() >= config.max_in_flight {
         let status = Status::new(
             Code::ResourceExhausted,
@@ -160,9 +171,10 @@ fn start_call(
         );
         return refuse(&frame, status);
     }
-    if in_flight.contains_key(&request_id) {
+    if in_flight.contains_key(&key) {
         let status = Status::invalid_argument(format!(
-            "request id {request_id} is already in flight on this connection"
+            "request id {} attempt {} is already in flight on this connection",
+            key.0, key.1
         ));
         return refuse(&frame, status);
     }
@@ -178,26 +190,69 @@ fn start_call(
         Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
     };
 
-    in_flight.insert(request_id, None);
-    let reply = prepared.reply;
+    let dedupe = prepared.dedupe.is_some();
+    in_flight.insert(
+        key,
+        Running {
+            handler: None,
+            dedupe,
+        },
+    );
     let max_frame_size = config.max_frame_size;
     let task_in_flight = in_flight.clone();
     let outbound = outbound.clone();
+    let shared = shared.clone();
     let task = handlers.spawn(async move {
-        let result = dispatch::invoke(prepared.service, prepared.request, prepared.deadline).await;
-        let frame = reply.frame(result, max_frame_size);
-        task_in_flight.remove(&request_id);
+        let Prepared {
+            service,
+            request,
+            reply,
+            deadline,
+            dedupe,
+        } = prepared;
+        let call = async {
+            let result = dispatch::invoke(service, request).await;
+            reply.frame(result, max_frame_size)
+        };
+        let work = async {
+            match dedupe {
+                Some(dedupe_key) => {
+                    let until = deadline.map(|(at, _)| at);
+                    shared.dedupe.run(dedupe_key, until, reply, call).await
+                }
+                None => call.await,
+            }
+        };
+        // The deadline stops everything the call does; a deduped call stopped here releases
+        // its claim (its handler did not finish), so a later attempt runs it afresh.
+        let frame = match deadline {
+            None => work.await,
+            Some((at, budget)) => match tokio::time::timeout_at(at, work).await {
+                Ok(frame) => frame,
+                Err(_) => reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size),
+            },
+        };
+        task_in_flight.remove(&key);
         let _ = outbound.send(frame).await;
     });
-    if let Some(mut entry) = in_flight.get_mut(&request_id) {
-        *entry = Some(task.abort_handle());
+    if let Some(mut entry) = in_flight.get_mut(&key) {
+        entry.handler = Some(task.abort_handle());
     }
     None
 }
 
-fn abort_all(in_flight: &InFlight) {
-    in_flight.retain(|_, handler| {
-        if let Some(handler) = handler {
+/// Which running calls survive their connection's end.
+enum Keep {
+    Nothing,
+    Dedupe,
+}
+
+fn abort(in_flight: &InFlight, keep: Keep) {
+    in_flight.retain(|_, running| {
+        if matches!(keep, Keep::Dedupe) && running.dedupe {
+            return true;
+        }
+        if let Some(handler) = &running.handler {
             handler.abort();
         }
         false

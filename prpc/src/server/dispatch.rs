@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::compress::CompressionPolicy;
+use crate::idempotency::Key;
 use crate::reflection::{self, Reflection};
 use crate::wire::{Encoding, Frame, Head, ResponseHead};
 use crate::{Code, Compression, Format, Request, Response, Service, ServiceFuture, Status};
@@ -51,6 +52,8 @@ pub(super) struct Prepared {
     pub(super) reply: ReplyEncoding,
     /// When the handler must stop, and the budget the caller gave it.
     pub(super) deadline: Option<(Instant, Duration)>,
+    /// The dedupe key, when the caller may resend the call.
+    pub(super) dedupe: Option<Key>,
 }
 
 /// How a reply goes back: the request's ids, format and compression.
@@ -133,6 +136,9 @@ pub(super) fn prepare(
     else {
         return Err(Status::internal("only request frames are dispatched"));
     };
+    let dedupe = head
+        .dedupe
+        .then(|| Key::new(&head.service, &head.method, request_id));
     let Some(service) = services.get(&head.service) else {
         return Err(Status::unimplemented(format!(
             "no service named \"{}\" on this server",
@@ -166,26 +172,22 @@ pub(super) fn prepare(
             },
         },
         deadline: head.deadline.map(|budget| (received + budget, budget)),
+        dedupe,
     })
 }
 
-/// Runs the handler to completion, its deadline, or its panic.
-pub(super) async fn invoke(
-    service: Arc<dyn Service>,
-    request: Request,
-    deadline: Option<(Instant, Duration)>,
-) -> Result<Response, Status> {
-    let handler = CatchUnwind(service.call(request));
-    match deadline {
-        None => handler.await,
-        Some((at, budget)) => match tokio::time::timeout_at(at, handler).await {
-            Ok(result) => result,
-            Err(_) => Err(Status::new(
-                Code::DeadlineExceeded,
-                format!("deadline of {budget:?} exceeded; the handler was stopped"),
-            )),
-        },
-    }
+/// Runs the handler to completion or its panic. (The caller enforces the deadline around
+/// everything the call does, dedupe included.)
+pub(super) async fn invoke(service: Arc<dyn Service>, request: Request) -> Result<Response, Status> {
+    CatchUnwind(service.call(request)).await
+}
+
+/// The status of a call stopped at its deadline.
+pub(super) fn deadline_exceeded(budget: Duration) -> Status {
+    Status::new(
+        Code::DeadlineExceeded,
+        format!("deadline of {budget:?} exceeded; the handler was stopped"),
+    )
 }
 
 /// Turns a handler's panic into an internal status for that call alone.

@@ -6,6 +6,7 @@
 
 mod builder;
 mod connection;
+mod dedupe;
 mod dispatch;
 
 use std::future::Future;
@@ -51,6 +52,7 @@ pub struct Server {
 struct Shared {
     services: Services,
     config: ServerConfig,
+    dedupe: dedupe::Dedupe,
     /// Cancelled to begin graceful shutdown.
     shutdown: CancellationToken,
 }

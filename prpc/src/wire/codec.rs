@@ -175,6 +175,7 @@ mod tests {
                 method: "add".into(),
                 deadline: Some(Duration::from_millis(1500)),
                 oneway: false,
+                dedupe: false,
                 metadata,
             }),
             body: Bytes::from_static(b"[1,2]"),
@@ -309,14 +310,17 @@ mod tests {
 
     fn head() -> impl Strategy<Value = Head> {
         prop_oneof![
-            (text(), text(), any::<Option<u32>>(), any::<bool>(), metadata()).prop_map(
-                |(service, method, deadline, oneway, metadata)| Head::Request(RequestHead {
-                    service: service.into(),
-                    method: method.into(),
-                    deadline: deadline.map(|ms| Duration::from_millis(u64::from(ms) + 1)),
-                    oneway,
-                    metadata,
-                })
+            (text(), text(), any::<Option<u32>>(), any::<(bool, bool)>(), metadata()).prop_map(
+                |(service, method, deadline, (oneway, dedupe), metadata)| {
+                    Head::Request(RequestHead {
+                        service: service.into(),
+                        method: method.into(),
+                        deadline: deadline.map(|ms| Duration::from_millis(u64::from(ms) + 1)),
+                        oneway,
+                        dedupe,
+                        metadata,
+                    })
+                }
             ),
             (any::<u32>(), text(), metadata()).prop_map(|(code, message, metadata)| {
                 Head::Response(ResponseHead {

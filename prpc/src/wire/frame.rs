@@ -22,6 +22,9 @@ pub(super) mod flag {
     pub(crate) const ONEWAY: u8 = 0x10;
     /// On a response: the status code is not ok (lets a proxy see failures without parsing).
     pub(crate) const ERROR: u8 = 0x20;
+    /// On a request: the caller may resend this call under the same request id; the server
+    /// runs it at most once and answers every attempt with the one reply.
+    pub(crate) const DEDUPE: u8 = 0x40;
 }
 
 /// The encoding byte: body format id in the high nibble, compression id in the low nibble.
@@ -103,6 +106,9 @@ pub struct RequestHead {
     pub deadline: Option<Duration>,
     /// The caller wants no response.
     pub oneway: bool,
+    /// The caller may resend the call under the same request id: the server must run it at
+    /// most once.
+    pub dedupe: bool,
     /// Caller metadata.
     pub metadata: Metadata,
 }
@@ -141,7 +147,10 @@ impl Head {
 
     fn flags(&self) -> u8 {
         match self {
-            Head::Request(head) if head.oneway => flag::ONEWAY,
+            Head::Request(head) => {
+                (if head.oneway { flag::ONEWAY } else { 0 })
+                    | (if head.dedupe { flag::DEDUPE } else { 0 })
+            }
             Head::Response(head) if head.code != 0 => flag::ERROR,
             _ => 0,
         }
@@ -249,6 +258,7 @@ impl Frame {
                     method,
                     deadline,
                     oneway: kind_byte & flag::ONEWAY != 0,
+                    dedupe: kind_byte & flag::DEDUPE != 0,
                     metadata,
                 })
             }

@@ -1,0 +1,525 @@
+//! Snowflake ids: unique 64-bit ids, ordered by time, made without coordination.
+//!
+//! Every request carries one as its request id. An id is made of, from the most significant
+//! bit down:
+//!
+//! | bits     | width | field                                                   |
+//! |----------|-------|---------------------------------------------------------|
+//! | 63       | 1     | always 0, so ids are positive as `i64` too              |
+//! | 62..=22  | 41    | milliseconds since [`epoch`] (2026-01-01T00:00:00Z)     |
+//! | 21..=12  | 10    | worker id, `0..=1023`, distinct per process in a fleet  |
+//! | 11..=0   | 12    | sequence within the millisecond, `0..=4095`             |
+//!
+//! 41 bits of milliseconds last 69.7 years, until 2095-09-07T15:47:35.551Z. One generator
+//! issues at most 4,096 ids per millisecond (4,096,000 per second); when a millisecond's ids
+//! are used up, [`SnowflakeGenerator::next_id`] waits for the next millisecond.
+//!
+//! Ids from one generator strictly increase, even when the wall clock steps back (NTP, a VM
+//! resumed): the generator then keeps issuing from the last millisecond it used and, once
+//! that millisecond's 4,096 ids are used up, waits for the clock to tick and borrows the next
+//! millisecond — so ids keep their pace of at most 4,096 per millisecond, stamped ahead of
+//! the clock until it catches up. The first step back is logged as a warning.
+//!
+//! ```
+//! let generator = prpc::id::SnowflakeGenerator::new(7)?;
+//! let first = generator.next_id();
+//! let second = generator.next_id();
+//! assert!(second > first);
+//!
+//! let parts = prpc::id::decode(second);
+//! assert_eq!(parts.worker_id, 7);
+//! assert!(parts.timestamp() >= prpc::id::epoch());
+//!
+//! // The process-wide generator (worker id from PRPC_WORKER_ID, or set_worker_id).
+//! let request_id = prpc::id::next_id();
+//! # Ok::<(), prpc::id::IdError>(())
+//! ```
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Milliseconds from the Unix epoch to prpc's epoch, 2026-01-01T00:00:00Z.
+pub const EPOCH_UNIX_MS: u64 = 1_767_225_600_000;
+
+/// prpc's epoch, 2026-01-01T00:00:00Z: timestamps in ids count milliseconds from here.
+pub fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX_MS)
+}
+
+/// Bits of milliseconds in an id.
+pub const TIMESTAMP_BITS: u32 = 41;
+/// Bits of worker id in an id.
+pub const WORKER_ID_BITS: u32 = 10;
+/// Bits of sequence in an id.
+pub const SEQUENCE_BITS: u32 = 12;
+
+/// The largest worker id, 1023.
+pub const MAX_WORKER_ID: u16 = (1 << WORKER_ID_BITS) - 1;
+/// The largest timestamp an id can hold, in milliseconds since [`epoch`].
+pub const MAX_TIMESTAMP_MS: u64 = (1 << TIMESTAMP_BITS) - 1;
+const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
+
+/// The environment variable the process-wide generator reads its worker id from.
+pub const WORKER_ID_ENV: &str = "PRPC_WORKER_ID";
+
+/// Why a generator could not be made or configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// A worker id above [`MAX_WORKER_ID`].
+    #[error("worker id {worker_id} is out of range (0..=1023)")]
+    WorkerIdOutOfRange {
+        /// The id asked for.
+        worker_id: u64,
+    },
+    /// [`WORKER_ID_ENV`] holds something other than a worker id.
+    #[error("{WORKER_ID_ENV}={value:?} is not a worker id (an integer in 0..=1023)")]
+    InvalidWorkerIdEnv {
+        /// The variable's value.
+        value: String,
+    },
+    /// [`set_worker_id`] came after the process-wide generator was first used or set.
+    #[error("the default id generator already runs with worker id {worker_id}")]
+    AlreadyInitialized {
+        /// The worker id it runs with.
+        worker_id: u16,
+    },
+}
+
+/// Issues snowflake ids for one worker id; share one generator between threads (it is
+/// lock-free).
+#[derive(Debug)]
+pub struct SnowflakeGenerator {
+    worker_id: u16,
+    /// The last id issued, as `milliseconds << SEQUENCE_BITS | sequence`.
+    last: AtomicU64,
+    warned_clock_back: AtomicBool,
+}
+
+impl SnowflakeGenerator {
+    /// A generator for `worker_id`, which must be at most [`MAX_WORKER_ID`].
+    pub fn new(worker_id: u16) -> Result<SnowflakeGenerator, IdError> {
+        if worker_id > MAX_WORKER_ID {
+            return Err(IdError::WorkerIdOutOfRange {
+                worker_id: worker_id.into(),
+            });
+        }
+        Ok(SnowflakeGenerator {
+            worker_id,
+            last: AtomicU64::new(0),
+            warned_clock_back: AtomicBool::new(false),
+        })
+    }
+
+    /// The worker id in every id this generator issues.
+    pub fn worker_id(&self) -> u16 {
+        self.worker_id
+    }
+
+    /// A new id, greater than every id this generator issued before.
+    ///
+    /// Waits for the next millisecond when this one's 4,096 ids are used up.
+    ///
+    /// # Panics
+    ///
+    /// After 2095-09-07T15:47:35.551Z, when timestamps no longer fit in 41 bits.
+    pub fn next_id(&self) -> u64 {
+        self.next_id_with(now_ms)
+    }
+
+    /// [`next_id`](Self::next_id) with the clock (milliseconds since [`epoch`]) injected.
+    fn next_id_with(&self, mut clock: impl FnMut() -> u64) -> u64 {
+        let mut last = self.last.load(Ordering::Relaxed);
+        // The exhausted state this call has seen the clock tick through, if any.
+        let mut waited_out = None;
+        loop {
+            // Read the clock after loading `last`: `last` holds a clock reading made before
+            // it was stored (or a borrowed millisecond), so a clock behind it has stepped
+            // back and is not merely a stale reading.
+            let now = clock();
+            let last_ms = last >> SEQUENCE_BITS;
+            let next = if now > last_ms {
+                now << SEQUENCE_BITS
+            } else {
+                if now < last_ms {
+                    self.warn_clock_back(last_ms - now);
+                }
+                if last & MAX_SEQUENCE < MAX_SEQUENCE {
+                    last + 1
+                } else if waited_out == Some(last) {
+                    // The clock ticked since this millisecond ran out but is still behind:
+                    // borrow the next millisecond.
+                    (last_ms + 1) << SEQUENCE_BITS
+                } else {
+                    wait_for_tick(now, &mut clock);
+                    waited_out = Some(last);
+                    last = self.last.load(Ordering::Relaxed);
+                    continue;
+                }
+            };
+            assert!(
+                next >> SEQUENCE_BITS <= MAX_TIMESTAMP_MS,
+                "snowflake timestamps ran out of 41 bits (the clock is past 2095-09-07)"
+            );
+            match self
+                .last
+                .compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return compose(next, self.worker_id),
+                Err(actual) => last = actual,
+            }
+        }
+    }
+
+    fn warn_clock_back(&self, behind_ms: u64) {
+        if !self.warned_clock_back.load(Ordering::Relaxed)
+            && !self.warned_clock_back.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                behind_ms,
+                worker_id = self.worker_id,
+                "system clock stepped back; issuing snowflake ids ahead of it until it catches up \
+                 (logged once)"
+            );
+        }
+    }
+}
+
+/// The id for generator state `milliseconds << SEQUENCE_BITS | sequence`.
+fn compose(state: u64, worker_id: u16) -> u64 {
+    let timestamp_ms = state >> SEQUENCE_BITS;
+    timestamp_ms << (WORKER_ID_BITS + SEQUENCE_BITS)
+        | u64::from(worker_id) << SEQUENCE_BITS
+        | state & MAX_SEQUENCE
+}
+
+/// Spins, then yields, until the clock reads something other than `now`.
+fn wait_for_tick(now: u64, clock: &mut impl FnMut() -> u64) {
+    let mut spins = 0u32;
+    while clock() == now {
+        if spins < 64 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Milliseconds since [`epoch`] by the wall clock (0 if the clock is before it).
+fn now_ms() -> u64 {
+    let since_unix_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    u64::try_from(since_unix_epoch.as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_sub(EPOCH_UNIX_MS)
+}
+
+/// The fields of an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdParts {
+    /// Milliseconds since [`epoch`].
+    pub timestamp_ms: u64,
+    /// The worker id of the generator that issued it.
+    pub worker_id: u16,
+    /// The sequence number within the millisecond.
+    pub sequence: u16,
+}
+
+impl IdParts {
+    /// The time the id was issued (to the millisecond; later if the generator was ahead of
+    /// the clock, see the [module docs](self)).
+    pub fn timestamp(&self) -> SystemTime {
+        epoch() + Duration::from_millis(self.timestamp_ms)
+    }
+}
+
+/// Splits an id into its fields. Bit 63, always 0 in a snowflake id, is ignored.
+pub fn decode(id: u64) -> IdParts {
+    IdParts {
+        timestamp_ms: (id >> (WORKER_ID_BITS + SEQUENCE_BITS)) & MAX_TIMESTAMP_MS,
+        worker_id: ((id >> SEQUENCE_BITS) & u64::from(MAX_WORKER_ID)) as u16,
+        sequence: (id & MAX_SEQUENCE) as u16,
+    }
+}
+
+static DEFAULT: OnceLock<SnowflakeGenerator> = OnceLock::new();
+
+/// A new id from the process-wide generator. See [`default_generator`].
+pub fn next_id() -> u64 {
+    default_generator().next_id()
+}
+
+/// The process-wide generator.
+///
+/// Its worker id is the one given to [`set_worker_id`] before first use; otherwise it is read
+/// from [`WORKER_ID_ENV`] (`PRPC_WORKER_ID`) on first use; otherwise it is 0. An invalid
+/// `PRPC_WORKER_ID` is logged as an error and worker id 0 is used: check it at startup with
+/// [`worker_id_from_env`] to fail instead.
+pub fn default_generator() -> &'static SnowflakeGenerator {
+    DEFAULT.get_or_init(|| {
+        let worker_id = worker_id_from_env().unwrap_or_else(|error| {
+            tracing::error!(%error, "using snowflake worker id 0");
+            None
+        });
+        SnowflakeGenerator::new(worker_id.unwrap_or(0)).expect("worker id was checked")
+    })
+}
+
+/// Sets the process-wide generator's worker id. It must come before the generator's first
+/// use; setting the worker id it already has is not an error.
+pub fn set_worker_id(worker_id: u16) -> Result<(), IdError> {
+    let generator = SnowflakeGenerator::new(worker_id)?;
+    match DEFAULT.set(generator) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            let current = default_generator().worker_id();
+            if current == worker_id {
+                Ok(())
+            } else {
+                Err(IdError::AlreadyInitialized { worker_id: current })
+            }
+        }
+    }
+}
+
+/// The worker id in [`WORKER_ID_ENV`] (`PRPC_WORKER_ID`), if it is set.
+pub fn worker_id_from_env() -> Result<Option<u16>, IdError> {
+    match std::env::var_os(WORKER_ID_ENV) {
+        None => Ok(None),
+        Some(value) => match value.to_str() {
+            Some(value) => parse_worker_id(value).map(Some),
+            None => Err(IdError::InvalidWorkerIdEnv {
+                value: value.to_string_lossy().into_owned(),
+            }),
+        },
+    }
+}
+
+fn parse_worker_id(value: &str) -> Result<u16, IdError> {
+    let invalid = || IdError::InvalidWorkerIdEnv {
+        value: value.to_owned(),
+    };
+    let worker_id: u64 = value.trim().parse().map_err(|_| invalid())?;
+    u16::try_from(worker_id)
+        .ok()
+        .filter(|&worker_id| worker_id <= MAX_WORKER_ID)
+        .ok_or(IdError::WorkerIdOutOfRange { worker_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A clock for tests: reads `now`, and moves one millisecond on every `tick_every` reads.
+    struct FakeClock {
+        now: Cell<u64>,
+        reads: Cell<u64>,
+        tick_every: u64,
+    }
+
+    impl FakeClock {
+        fn new(now: u64, tick_every: u64) -> FakeClock {
+            FakeClock {
+                now: Cell::new(now),
+                reads: Cell::new(0),
+                tick_every,
+            }
+        }
+
+        fn read(&self) -> u64 {
+            self.reads.set(self.reads.get() + 1);
+            if self.reads.get() % self.tick_every == 0 {
+                self.now.set(self.now.get() + 1);
+            }
+            self.now.get()
+        }
+    }
+
+    #[test]
+    fn eight_threads_share_a_generator_without_duplicates() {
+        const THREADS: usize = 8;
+        const PER_THREAD: usize = 1_000_000;
+        let generator = SnowflakeGenerator::new(555).unwrap();
+        let before = now_ms();
+        let per_thread: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..THREADS)
+                .map(|_| scope.spawn(|| (0..PER_THREAD).map(|_| generator.next_id()).collect()))
+                .collect();
+            threads
+                .into_iter()
+                .map(|thread| thread.join().unwrap())
+                .collect()
+        });
+        let after = now_ms();
+
+        for ids in &per_thread {
+            assert!(
+                ids.windows(2).all(|pair| pair[0] < pair[1]),
+                "not monotonic"
+            );
+            for &id in ids {
+                assert!(id < 1 << 63);
+                let parts = decode(id);
+                assert_eq!(parts.worker_id, 555);
+                assert!((before..=after).contains(&parts.timestamp_ms));
+            }
+        }
+        let mut all: Vec<u64> = per_thread.into_iter().flatten().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), THREADS * PER_THREAD, "duplicate ids");
+    }
+
+    #[test]
+    fn sequence_exhaustion_rolls_over_to_the_next_millisecond() {
+        let generator = SnowflakeGenerator::new(3).unwrap();
+        // The clock ticks only after 10,000 reads, well after the sequence runs out.
+        let clock = FakeClock::new(100, 10_000);
+        let ids: Vec<_> = (0..4_097)
+            .map(|_| generator.next_id_with(|| clock.read()))
+            .collect();
+        let parts: Vec<_> = ids.iter().map(|&id| decode(id)).collect();
+        for (sequence, part) in parts[..4_096].iter().enumerate() {
+            assert_eq!(part.timestamp_ms, 100);
+            assert_eq!(usize::from(part.sequence), sequence);
+        }
+        assert_eq!(parts[4_096].timestamp_ms, 101);
+        assert_eq!(parts[4_096].sequence, 0);
+        assert!(clock.reads.get() >= 10_000, "it waited for the clock");
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn a_clock_stepping_back_never_gives_a_smaller_or_repeated_id() {
+        let generator = SnowflakeGenerator::new(9).unwrap();
+        let clock = FakeClock::new(1_000, 1_000);
+        let mut ids: Vec<_> = (0..10)
+            .map(|_| generator.next_id_with(|| clock.read()))
+            .collect();
+        // Back by half a second: ids stay at millisecond 1000, then borrow 1001, 1002...
+        clock.now.set(500);
+        ids.extend((0..10_000).map(|_| generator.next_id_with(|| clock.read())));
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+        let stamps: Vec<_> = ids.iter().map(|&id| decode(id).timestamp_ms).collect();
+        assert!(stamps.iter().all(|&stamp| stamp >= 1_000));
+        assert_eq!(
+            stamps.iter().filter(|&&stamp| stamp == 1_000).count(),
+            4_096
+        );
+        assert_eq!(
+            stamps.iter().filter(|&&stamp| stamp == 1_001).count(),
+            4_096
+        );
+        assert_eq!(*stamps.last().unwrap(), 1_002);
+        assert!(clock.now.get() < 1_000, "the clock was still behind");
+
+        // Once the clock is ahead again, ids follow it.
+        clock.now.set(2_000);
+        let id = generator.next_id_with(|| clock.read());
+        assert!(id > *ids.last().unwrap());
+        assert_eq!(decode(id).timestamp_ms, 2_000);
+        assert_eq!(decode(id).sequence, 0);
+    }
+
+    #[test]
+    fn a_clock_before_the_epoch_counts_as_the_epoch() {
+        let generator = SnowflakeGenerator::new(0).unwrap();
+        let first = generator.next_id_with(|| 0);
+        let second = generator.next_id_with(|| 0);
+        assert!(second > first);
+        assert_eq!(decode(second).timestamp_ms, 0);
+    }
+
+    #[test]
+    fn worker_ids_above_1023_are_rejected() {
+        assert_eq!(
+            SnowflakeGenerator::new(1_024).unwrap_err(),
+            IdError::WorkerIdOutOfRange { worker_id: 1_024 }
+        );
+        assert_eq!(SnowflakeGenerator::new(1_023).unwrap().worker_id(), 1_023);
+    }
+
+    #[test]
+    fn worker_ids_parse_from_the_environment_format() {
+        assert_eq!(parse_worker_id("17"), Ok(17));
+        assert_eq!(parse_worker_id(" 1023\n"), Ok(1_023));
+        assert_eq!(
+            parse_worker_id("1024"),
+            Err(IdError::WorkerIdOutOfRange { worker_id: 1_024 })
+        );
+        assert_eq!(
+            parse_worker_id("99999999999"),
+            Err(IdError::WorkerIdOutOfRange {
+                worker_id: 99_999_999_999
+            })
+        );
+        let error = parse_worker_id("node-3").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "PRPC_WORKER_ID=\"node-3\" is not a worker id (an integer in 0..=1023)"
+        );
+    }
+
+    #[test]
+    fn the_default_generator_keeps_its_worker_id() {
+        let first = next_id();
+        let worker_id = default_generator().worker_id();
+        assert!(next_id() > first);
+        assert_eq!(decode(first).worker_id, worker_id);
+        assert_eq!(set_worker_id(worker_id), Ok(()));
+        let other = (worker_id + 1) % (MAX_WORKER_ID + 1);
+        assert_eq!(
+            set_worker_id(other),
+            Err(IdError::AlreadyInitialized { worker_id })
+        );
+        assert_eq!(
+            set_worker_id(2_000),
+            Err(IdError::WorkerIdOutOfRange { worker_id: 2_000 })
+        );
+    }
+
+    #[test]
+    fn timestamps_count_from_2026() {
+        let parts = IdParts {
+            timestamp_ms: 0,
+            worker_id: 0,
+            sequence: 0,
+        };
+        assert_eq!(
+            parts.timestamp(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+        );
+        let last = IdParts {
+            timestamp_ms: MAX_TIMESTAMP_MS,
+            ..parts
+        };
+        // 2095-09-07T15:47:35.551Z
+        assert_eq!(
+            last.timestamp(),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(3_966_248_855_551)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_inverts_compose(
+            timestamp_ms in 0..=MAX_TIMESTAMP_MS,
+            worker_id in 0..=MAX_WORKER_ID,
+            sequence in 0..=MAX_SEQUENCE,
+        ) {
+            let id = compose(timestamp_ms << SEQUENCE_BITS | sequence, worker_id);
+            prop_assert!(id < 1 << 63);
+            let parts = decode(id);
+            prop_assert_eq!(parts.timestamp_ms, timestamp_ms);
+            prop_assert_eq!(parts.worker_id, worker_id);
+            prop_assert_eq!(u64::from(parts.sequence), sequence);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Retry policy: when a failed call is sent again, and how long to wait between attempts.
+//!
+//! A retried call keeps its request id and raises its attempt number, so a server that
+//! dedupes (every prpc server does, see [`idempotency`](crate::idempotency)) runs it once and
+//! answers every attempt with the one reply.
+//!
+//! Which calls are retried:
+//! - a call whose [`CallOptions`](crate::CallOptions) set a policy, with that policy;
+//! - otherwise, every call of a client built with [`retry`](crate::client::Builder::retry);
+//! - otherwise, calls to methods marked idempotent (`#[prpc(idempotent)]`), with
+//!   [`RetryPolicy::default`], since running those twice is harmless;
+//! - no other call. Exactly-once for other methods rests on the server's dedupe store, which a
+//!   client cannot see: a user who knows the servers share one (Redis behind a balancer, or a
+//!   single server) turns retries on.
+//!
+//! Only failures that may be transient are retried: an attempt that timed out, a connection
+//! that was lost or could not be opened, and the statuses `unavailable` and
+//! `resource_exhausted`. Application errors and every other status are final. The call's
+//! total timeout bounds every attempt and every backoff.
+
+use std::time::Duration;
+
+use crate::{Closed, Code, Error};
+
+/// How a call is retried.
+///
+/// ```
+/// use std::time::Duration;
+/// use prpc::retry::RetryPolicy;
+/// let policy = RetryPolicy::new(5)
+///     .attempt_timeout(Duration::from_millis(200))
+///     .backoff(Duration::from_millis(10), Duration::from_millis(500));
+/// assert_eq!(policy.max_attempts(), 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    attempt_timeout: Option<Duration>,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    multiplier: f64,
+    jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts; backoff from 20 ms doubling to 1 s, with full jitter; no per-attempt
+    /// timeout (an attempt may use all the time the call has left).
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            attempt_timeout: None,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(1),
+            multiplier: 2.0,
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The default policy with `max_attempts` attempts in all (1 means no retry).
+    pub fn new(max_attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// No retries.
+    pub fn never() -> Self {
+        RetryPolicy::new(1)
+    }
+
+    /// Gives up on one attempt after `timeout` and sends the next (the call's total timeout
+    /// still bounds the whole). The server keeps running the abandoned attempt, so with dedupe
+    /// the next attempt receives its result.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Backoff before the second attempt, and the most any backoff grows to.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Growth of the backoff per attempt (default 2).
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier.max(1.0);
+        self
+    }
+
+    /// Whether each backoff is drawn uniformly from zero to its nominal value ("full jitter",
+    /// default on), so clients that failed together do not retry together.
+    pub fn jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Attempts in all.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The per-attempt timeout.
+    pub fn get_attempt_timeout(&self) -> Option<Duration> {
+        self.attempt_timeout
+    }
+
+    /// The wait before attempt number `attempt` (1 for the first retry).
+    pub fn backoff_before(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(64) as i32;
+        let nominal = self
+            .initial_backoff
+            .mul_f64(self.multiplier.powi(exponent))
+            .min(self.max_backoff);
+        if self.jitter {
+            nominal.mul_f64(fastrand::f64())
+        } else {
+            nominal
+        }
+    }
+
+    /// Whether `error` may be transient, so that another attempt could succeed.
+    pub fn is_retryable(error: &Error) -> bool {
+        match error {
+            Error::Timeout { .. } | Error::Connect { .. } | Error::ConnectTimeout { .. } => true,
+            Error::Closed(closed) => !matches!(closed, Closed::ClientDropped),
+            Error::Status(status) => {
+                matches!(status.code(), Code::Unavailable | Code::ResourceExhausted)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status;
+
+    #[test]
+    fn backoff_grows_to_its_cap() {
+        let policy = RetryPolicy::new(10)
+            .backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .jitter(false);
+        let waits: Vec<u128> = (1..6).map(|a| policy.backoff_before(a).as_millis()).collect();
+        assert_eq!(waits, [10, 20, 40, 50, 50]);
+        let jittered = RetryPolicy::new(10).backoff(Duration::from_millis(10), Duration::from_secs(1));
+        for attempt in 1..20 {
+            assert!(jittered.backoff_before(attempt) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn only_transient_failures_are_retryable() {
+        let timeout = Error::Timeout {
+            method: "a/b".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(RetryPolicy::is_retryable(&timeout));
+        assert!(RetryPolicy::is_retryable(&Error::Closed(Closed::Eof)));
+        assert!(RetryPolicy::is_retryable(&Error::Status(Status::new(Code::Unavailable, "x"))));
+        assert!(!RetryPolicy::is_retryable(&Error::Status(Status::application("e", Default::default()))));
+        assert!(!RetryPolicy::is_retryable(&Error::Status(Status::invalid_argument("x"))));
+        assert!(!RetryPolicy::is_retryable(&Error::Closed(Closed::ClientDropped)));
+        assert!(!RetryPolicy::is_retryable(&Error::Cancelled));
+    }
+}
