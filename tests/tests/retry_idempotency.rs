@@ -121,7 +121,9 @@ async fn the_total_timeout_bounds_every_attempt() {
     let call = Call::new("probe", "sleep", Format::Raw, Bytes::from_static(b"60000"))
         .with_options(CallOptions::new().timeout(Duration::from_millis(300)));
     let error = tokio::time::timeout(PATIENCE, client.call(call)).await.unwrap().unwrap_err();
-    assert!(matches!(error, Error::Timeout { .. }), "{error}");
+    // The client's timer and the server's (which got the same deadline) race; either way the
+    // call ends as deadline_exceeded.
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
     // Far fewer than 100 attempts fit in 300 ms of 50 ms attempts; dedupe kept it to one run.
     assert_eq!(counters.started.load(Ordering::SeqCst), 1);
 }

@@ -69,8 +69,9 @@ async fn a_timed_out_call_fails_and_its_handler_is_stopped() {
         .call(call("sleep", "60000").with_options(options))
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Timeout { .. }), "{error}");
-    assert_eq!(error.code(), Code::DeadlineExceeded);
+    // The client's timer and the server's (same deadline) race; either ends the call as
+    // deadline_exceeded.
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
     counters.wait_for(|c| &c.dropped, 1).await;
     assert_eq!(counters.finished.load(Ordering::SeqCst), 0);
     // The connection is still good.

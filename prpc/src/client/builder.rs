@@ -10,6 +10,7 @@ use super::connection::Connection;
 use crate::compress::{CompressionPolicy, DEFAULT_COMPRESSION_THRESHOLD};
 use crate::wire::DEFAULT_MAX_FRAME_SIZE;
 use crate::retry::RetryPolicy;
+use crate::timer::Timer;
 use crate::{CallOptions, Compression, Error, Format};
 
 /// Settings of a [`Client`]. Defaults: MessagePack, no compression, no call timeout, a 5 s
@@ -162,7 +163,12 @@ impl Builder {
             source: source.into(),
         })?;
         configure(&stream, addr)?;
-        Ok(Connection::spawn(stream, addr, self.config.clone()))
+        Ok(Connection::spawn(
+            stream,
+            addr,
+            self.config.clone(),
+            Timer::default(),
+        ))
     }
 }
 

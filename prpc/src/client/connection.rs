@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::PendingCall;
 use super::builder::ClientConfig;
 use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
+use crate::timer::Timer;
 use crate::wire::{BatchWriter, next_frame};
 use crate::{Call, Closed, Code, Error, Status};
 
@@ -77,6 +78,8 @@ pub(super) struct Attempt {
 pub(super) struct Connection {
     pub(super) peer_addr: SocketAddr,
     pub(super) config: ClientConfig,
+    /// Call deadlines and keepalive checks run on the client's timing wheel.
+    pub(super) timer: Timer,
     state: Arc<State>,
     outbound: mpsc::UnboundedSender<Frame>,
 }
@@ -89,7 +92,12 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    pub(super) fn spawn(stream: TcpStream, peer_addr: SocketAddr, config: ClientConfig) -> Arc<Self> {
+    pub(super) fn spawn(
+        stream: TcpStream,
+        peer_addr: SocketAddr,
+        config: ClientConfig,
+        timer: Timer,
+    ) -> Arc<Self> {
         let (read, write) = stream.into_split();
         let (outbound, queued) = mpsc::unbounded_channel();
         let state = Arc::new(State {
@@ -99,10 +107,17 @@ impl Connection {
             shutdown: CancellationToken::new(),
         });
         tokio::spawn(write_loop(state.clone(), write, queued, config.max_frame_size));
-        tokio::spawn(read_loop(state.clone(), read, outbound.clone(), config.clone()));
+        tokio::spawn(read_loop(
+            state.clone(),
+            read,
+            outbound.clone(),
+            config.clone(),
+            timer.clone(),
+        ));
         Arc::new(Connection {
             peer_addr,
             config,
+            timer,
             state,
             outbound,
         })
@@ -121,12 +136,15 @@ impl Connection {
         let permit = self.state.permits.clone().acquire_owned();
         let permit = match timeout {
             None => permit.await,
-            Some(timeout) => tokio::time::timeout(timeout, permit).await.map_err(|_| {
-                Error::Timeout {
-                    method: format!("{}/{}", call.service, call.method),
-                    timeout,
+            Some(timeout) => tokio::select! {
+                permit = permit => permit,
+                () = self.timer.sleep(timeout) => {
+                    return Err(Error::Timeout {
+                        method: format!("{}/{}", call.service, call.method),
+                        timeout,
+                    });
                 }
-            })?,
+            },
         };
         permit.map_err(|_| self.closed_error())
     }
@@ -278,12 +296,12 @@ async fn read_loop(
     read: OwnedReadHalf,
     outbound: mpsc::UnboundedSender<Frame>,
     config: ClientConfig,
+    timer: Timer,
 ) {
     let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
     let mut keepalive = Keepalive::new(config.keepalive_interval, config.keepalive_timeout);
     // One timer for the connection's life, moved only when the keepalive check moves.
-    let check = tokio::time::sleep_until(keepalive.check_at);
-    tokio::pin!(check);
+    let mut check = timer.sleep_until(keepalive.check_at);
     let reason = loop {
         let next = tokio::select! {
             biased;
@@ -299,12 +317,12 @@ async fn read_loop(
                         break Error::Closed(Closed::Unresponsive(config.keepalive_timeout));
                     }
                 }
-                check.as_mut().reset(keepalive.check_at);
+                check.reset(keepalive.check_at);
                 continue;
             }
         };
         if keepalive.heard() {
-            check.as_mut().reset(keepalive.check_at);
+            check.reset(keepalive.check_at);
         }
         let frame = match next {
             None => break Error::Closed(Closed::Eof),

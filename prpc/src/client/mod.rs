@@ -21,6 +21,7 @@ pub use builder::Builder;
 pub use pending::PendingCall;
 
 use crate::retry::RetryPolicy;
+use crate::timer::Timer;
 use crate::{Call, CallOptions, Channel, Error, Reply};
 use builder::ClientConfig;
 use connection::{Attempt, Connection};
@@ -46,6 +47,8 @@ pub struct Client {
 
 struct Inner {
     config: ClientConfig,
+    /// Deadlines, backoff and keepalive of every connection this client opens.
+    timer: Timer,
     /// Where to reconnect; `None` for a client made from a stream.
     peer: Option<(SocketAddr, Duration)>,
     current: RwLock<Arc<Connection>>,
@@ -75,6 +78,7 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 peer: reconnect_timeout.map(|timeout| (connection.peer_addr, timeout)),
+                timer: connection.timer.clone(),
                 config,
                 current: RwLock::new(connection),
                 reconnecting: tokio::sync::Mutex::new(()),
@@ -154,7 +158,7 @@ impl Client {
                 _ => {}
             }
             tracing::debug!(request_id, attempt = number, %error, ?backoff, "retrying");
-            tokio::time::sleep(backoff).await;
+            self.inner.timer.sleep(backoff).await;
             number += 1;
         }
     }
@@ -213,7 +217,12 @@ impl Client {
             return Ok(current);
         }
         let stream = builder::dial(addr, connect_timeout).await?;
-        let fresh = Connection::spawn(stream, addr, self.inner.config.clone());
+        let fresh = Connection::spawn(
+            stream,
+            addr,
+            self.inner.config.clone(),
+            self.inner.timer.clone(),
+        );
         *self
             .inner
             .current

@@ -6,7 +6,7 @@ use std::task::{Context, Poll, ready};
 
 use bytestring::ByteString;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
-use tokio::time::Sleep;
+use crate::timer::Sleep;
 
 use super::connection::{Attempt, Connection, Outcome};
 use crate::wire::{Frame, Head};
@@ -26,7 +26,7 @@ pub struct PendingCall {
     service: ByteString,
     method: ByteString,
     format: Format,
-    deadline: Option<Pin<Box<Sleep>>>,
+    deadline: Option<Sleep>,
     outcome: oneshot::Receiver<Outcome>,
     done: bool,
     /// The call's place on the wire, given back when the handle goes.
@@ -44,14 +44,12 @@ impl PendingCall {
         permit: OwnedSemaphorePermit,
     ) -> Self {
         PendingCall {
+            deadline: attempt.timeout.map(|timeout| connection.timer.sleep(timeout)),
             connection,
             attempt,
             service,
             method,
             format,
-            deadline: attempt
-                .timeout
-                .map(|timeout| Box::pin(tokio::time::sleep(timeout))),
             outcome,
             done: false,
             _permit: permit,
@@ -107,7 +105,7 @@ impl Future for PendingCall {
             });
         }
         if let Some(deadline) = self.deadline.as_mut() {
-            ready!(deadline.as_mut().poll(cx));
+            ready!(Pin::new(deadline).poll(cx));
             self.done = true;
             let Attempt {
                 request_id,

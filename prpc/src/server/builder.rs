@@ -131,11 +131,13 @@ impl Builder {
         self.services.add_reflection();
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        let timer = Timer::default();
         let store = self
             .store
-            .unwrap_or_else(|| Arc::new(MemoryStore::new(Timer::default())));
+            .unwrap_or_else(|| Arc::new(MemoryStore::new(timer.clone())));
         let dedupe = Dedupe {
             store,
+            timer: timer.clone(),
             ttl: self.idempotency_ttl,
             fail_mode: self.fail_mode,
             store_timeout: self.store_timeout,
@@ -148,6 +150,7 @@ impl Builder {
                 services: self.services,
                 config: self.config,
                 dedupe,
+                timer,
                 shutdown: CancellationToken::new(),
             }),
         })

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::task::TaskTracker;
 
@@ -62,8 +62,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let mut last_heard = Instant::now();
     let mut draining = false;
     // One timer for the connection's life: the idle check, or the end of the shutdown grace.
-    let timer = sleep_until(last_heard + config.idle_timeout);
-    tokio::pin!(timer);
+    let mut timer = shared.timer.sleep_until(last_heard + config.idle_timeout);
 
     let end = loop {
         let next = tokio::select! {
@@ -73,7 +72,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 let _ = outbound.send(goaway).await;
                 handlers.close();
                 draining = true;
-                timer.as_mut().reset(Instant::now() + config.shutdown_grace);
+                timer.reset(Instant::now() + config.shutdown_grace);
                 continue;
             }
             _ = handlers.wait(), if draining => break End::Drained,
@@ -87,7 +86,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 // Frames do not move the timer (that would cost a timer update per frame);
                 // the check moves itself to the idle deadline the last frame set.
                 let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
-                timer.as_mut().reset(idle_at);
+                timer.reset(idle_at);
                 continue;
             }
             next = next_frame(&mut frames) => next,
@@ -214,22 +213,14 @@ fn start_call(
             let result = dispatch::invoke(service, request).await;
             reply.frame(result, max_frame_size)
         };
-        let work = async {
-            match dedupe {
-                Some(dedupe_key) => {
-                    let until = deadline.map(|(at, _)| at);
-                    shared.dedupe.run(dedupe_key, until, reply, call).await
+        let frame = match (dedupe, deadline) {
+            (Some(dedupe_key), _) => shared.dedupe.run(dedupe_key, deadline, reply, call).await,
+            (None, None) => call.await,
+            (None, Some((at, budget))) => tokio::select! {
+                frame = call => frame,
+                () = shared.timer.sleep_until(at) => {
+                    reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size)
                 }
-                None => call.await,
-            }
-        };
-        // The deadline stops everything the call does; a deduped call stopped here releases
-        // its claim (its handler did not finish), so a later attempt runs it afresh.
-        let frame = match deadline {
-            None => work.await,
-            Some((at, budget)) => match tokio::time::timeout_at(at, work).await {
-                Ok(frame) => frame,
-                Err(_) => reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size),
             },
         };
         task_in_flight.remove(&key);

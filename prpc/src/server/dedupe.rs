@@ -10,12 +10,14 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::dispatch::ReplyEncoding;
 use crate::idempotency::{Begin, FailMode, Key, Store, StoreError};
+use crate::timer::Timer;
 use crate::wire::{Frame, FrameCodec};
 use crate::{Code, Status};
 
 /// The server's dedupe settings and store.
 pub(super) struct Dedupe {
     pub(super) store: Arc<dyn Store>,
+    pub(super) timer: Timer,
     pub(super) ttl: Duration,
     pub(super) fail_mode: FailMode,
     /// Longest a single store operation may take (the call's deadline may cut it shorter).
@@ -49,14 +51,19 @@ impl Drop for Claim {
 
 impl Dedupe {
     /// Runs `call` (which yields the reply frame) unless another attempt of the same call ran
-    /// or runs it, in which case that attempt's reply is answered.
+    /// or runs it, in which case that attempt's reply is answered. `deadline` (when, and the
+    /// budget it came from) bounds everything; a call stopped at its deadline stores
+    /// `deadline_exceeded` as its outcome, since every attempt of a retried call carries the
+    /// call's one deadline.
     pub(super) async fn run(
         &self,
         key: Key,
-        deadline: Option<Instant>,
+        deadline: Option<(Instant, Duration)>,
         reply: ReplyEncoding,
         call: impl Future<Output = Frame>,
     ) -> Frame {
+        let budget = deadline.map(|(_, budget)| budget);
+        let deadline = deadline.map(|(at, _)| at);
         let refuse = |status: Status| reply.frame(Err(status), self.max_frame_size);
         for _ in 0..3 {
             let begun = self.bounded(self.store.begin(&key, self.ttl), deadline).await;
@@ -70,14 +77,31 @@ impl Dedupe {
                         return call.await;
                     }
                 },
-                Ok(Begin::New) => return self.run_first(key, call).await,
+                Ok(Begin::New) => {
+                    let call = async {
+                        match (deadline, budget) {
+                            (Some(at), Some(budget)) => tokio::select! {
+                                frame = call => frame,
+                                () = self.timer.sleep_until(at) => {
+                                    refuse(super::dispatch::deadline_exceeded(budget))
+                                }
+                            },
+                            _ => call.await,
+                        }
+                    };
+                    return self.run_first(key, call).await;
+                }
                 Ok(Begin::Done(stored)) => stored,
                 Ok(Begin::InProgress) => {
                     // Waits as long as the caller does; without a deadline, as long as a claim
                     // can live.
                     let until = deadline.unwrap_or_else(|| Instant::now() + self.ttl);
-                    match tokio::time::timeout_at(until, self.store.wait(&key)).await {
-                        Err(_) => {
+                    let waited = tokio::select! {
+                        waited = self.store.wait(&key) => Ok(waited),
+                        () = self.timer.sleep_until(until) => Err(()),
+                    };
+                    match waited {
+                        Err(()) => {
                             return refuse(Status::new(
                                 Code::Unavailable,
                                 format!("call {key} is still running under an earlier attempt"),
@@ -134,9 +158,10 @@ impl Dedupe {
     ) -> Result<T, StoreError> {
         let limit = Instant::now() + self.store_timeout;
         let until = deadline.map_or(limit, |deadline| deadline.min(limit));
-        tokio::time::timeout_at(until, operation)
-            .await
-            .unwrap_or_else(|_| Err(StoreError("no answer in time".to_owned())))
+        tokio::select! {
+            result = operation => result,
+            () = self.timer.sleep_until(until) => Err(StoreError("no answer in time".to_owned())),
+        }
     }
 }
 

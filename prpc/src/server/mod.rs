@@ -53,6 +53,8 @@ struct Shared {
     services: Services,
     config: ServerConfig,
     dedupe: dedupe::Dedupe,
+    /// Call deadlines and idle checks of every connection.
+    timer: crate::timer::Timer,
     /// Cancelled to begin graceful shutdown.
     shutdown: CancellationToken,
 }
