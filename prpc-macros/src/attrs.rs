@@ -1,0 +1,111 @@
+//! The macro's own attributes: `#[prpc::service(...)]` on the trait and `#[prpc(...)]` on its
+//! methods.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, LitStr};
+
+/// Options of `#[prpc::service(name = "math.Arith", protobuf)]`.
+#[derive(Default)]
+pub(crate) struct ServiceArgs {
+    /// The wire name, when renamed.
+    pub(crate) name: Option<LitStr>,
+    /// Bodies are prost messages in protobuf rather than serde values.
+    pub(crate) protobuf: bool,
+}
+
+impl ServiceArgs {
+    /// Parses one `key` or `key = value` of the attribute's arguments.
+    pub(crate) fn parse_meta(&mut self, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
+        if meta.path.is_ident("name") {
+            if self.name.is_some() {
+                return Err(meta.error("`name` is given twice"));
+            }
+            self.name = Some(wire_name(&meta)?);
+            Ok(())
+        } else if meta.path.is_ident("protobuf") {
+            if self.protobuf {
+                return Err(meta.error("`protobuf` is given twice"));
+            }
+            self.protobuf = true;
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown option of #[prpc::service]; expected `name = \"...\"` or `protobuf`",
+            ))
+        }
+    }
+}
+
+/// Options of `#[prpc(name = "Add", idempotent)]` on a method.
+#[derive(Default)]
+pub(crate) struct MethodArgs {
+    /// The wire name, when renamed.
+    pub(crate) name: Option<LitStr>,
+    /// Where `idempotent` was written, if it was.
+    pub(crate) idempotent: Option<Span>,
+}
+
+impl MethodArgs {
+    /// Takes every `#[prpc(...)]` out of `attrs`, leaving the others (docs, lints) in place.
+    pub(crate) fn take(attrs: &mut Vec<Attribute>) -> syn::Result<MethodArgs> {
+        let mut args = MethodArgs::default();
+        let mut errors: Option<syn::Error> = None;
+        attrs.retain(|attr| {
+            if !attr.path().is_ident("prpc") {
+                return true;
+            }
+            if let Err(error) = attr.parse_nested_meta(|meta| args.parse_meta(meta)) {
+                match &mut errors {
+                    Some(errors) => errors.combine(error),
+                    None => errors = Some(error),
+                }
+            }
+            false
+        });
+        match errors {
+            Some(errors) => Err(errors),
+            None => Ok(args),
+        }
+    }
+
+    fn parse_meta(&mut self, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
+        if meta.path.is_ident("name") {
+            if self.name.is_some() {
+                return Err(meta.error("`name` is given twice"));
+            }
+            self.name = Some(wire_name(&meta)?);
+            Ok(())
+        } else if meta.path.is_ident("idempotent") {
+            if self.idempotent.is_some() {
+                return Err(meta.error("`idempotent` is given twice"));
+            }
+            self.idempotent = Some(
+                meta.path
+                    .get_ident()
+                    .map_or_else(Span::call_site, |i| i.span()),
+            );
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown option of #[prpc(...)] on a method; expected `name = \"...\"` or `idempotent`",
+            ))
+        }
+    }
+}
+
+/// Reads `= "name"`, refusing names no caller could address.
+fn wire_name(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    let name: LitStr = meta.value()?.parse()?;
+    let value = name.value();
+    if value.is_empty() {
+        return Err(syn::Error::new(name.span(), "a wire name cannot be empty"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(syn::Error::new(
+            name.span(),
+            "a wire name cannot contain whitespace or control characters",
+        ));
+    }
+    Ok(name)
+}

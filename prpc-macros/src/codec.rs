@@ -1,0 +1,143 @@
+//! How the generated code turns arguments and replies into bodies and back, for each
+//! [`Encoding`]. The client and the server both go through here, so they cannot disagree.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::Type;
+
+use crate::parse::{Encoding, MethodDef};
+
+/// Names of the generated code's local variables. They have mixed-site hygiene, so an argument
+/// called `format` or `body` cannot shadow them.
+pub(crate) struct Locals {
+    pub(crate) format: Ident,
+    pub(crate) body: Ident,
+    pub(crate) request: Ident,
+    pub(crate) service: Ident,
+    pub(crate) result: Ident,
+    pub(crate) value: Ident,
+    pub(crate) error: Ident,
+    pub(crate) status: Ident,
+    pub(crate) call: Ident,
+}
+
+impl Locals {
+    pub(crate) fn new() -> Self {
+        let local = |name: &str| Ident::new(name, Span::mixed_site());
+        Locals {
+            format: local("format"),
+            body: local("body"),
+            request: local("request"),
+            service: local("service"),
+            result: local("result"),
+            value: local("value"),
+            error: local("error"),
+            status: local("status"),
+            call: local("call"),
+        }
+    }
+}
+
+/// The struct a serde method's arguments travel in: one named field per argument, so a JSON
+/// body reads `{"a":1,"b":2}` and either side may add fields later.
+const ARGS_STRUCT: &str = "__PrpcArgs";
+
+impl Encoding {
+    /// An expression encoding the value behind the reference `value` into a `Bytes` body,
+    /// yielding `Result<Bytes, BodyError>`.
+    pub(crate) fn encode(self, locals: &Locals, value: &TokenStream) -> TokenStream {
+        let format = &locals.format;
+        match self {
+            Encoding::Serde => quote!(#format.encode(#value)),
+            Encoding::Protobuf => quote!(#format.encode_message(#value)),
+        }
+    }
+
+    /// An expression decoding the `&[u8]` expression `body` as `ty`, yielding
+    /// `Result<ty, BodyError>`.
+    pub(crate) fn decode(self, locals: &Locals, ty: &Type, body: &TokenStream) -> TokenStream {
+        let format = &locals.format;
+        match self {
+            Encoding::Serde => quote!(#format.decode::<#ty>(#body)),
+            Encoding::Protobuf => quote!(#format.decode_message::<#ty>(#body)),
+        }
+    }
+
+    /// Client side: statements that bind `locals.body` to the encoded arguments, or return
+    /// the encoding error. `locals.format` is in scope.
+    pub(crate) fn encode_args(self, locals: &Locals, method: &MethodDef) -> TokenStream {
+        let body = &locals.body;
+        match self {
+            Encoding::Serde => {
+                let args_struct = Ident::new(ARGS_STRUCT, Span::call_site());
+                let idents = method.args.iter().map(|arg| &arg.ident);
+                let fields = method.args.iter().map(|arg| {
+                    let (ident, ty) = (&arg.ident, &arg.ty);
+                    quote!(#ident: #ty)
+                });
+                let encode = self.encode(locals, &quote!(&#args_struct { #(#idents),* }));
+                // Spanned at the method: errors from the derive (an argument type that is not
+                // serde) point there and at the type, not at the attribute.
+                let definition = quote_spanned! {method.ident.span()=>
+                    #[derive(::prpc::__private::serde::Serialize)]
+                    #[serde(crate = "::prpc::__private::serde")]
+                    struct #args_struct { #(#fields),* }
+                };
+                quote! {
+                    #definition
+                    let #body = #encode?;
+                }
+            }
+            Encoding::Protobuf => {
+                let message = match method.args.first() {
+                    Some(arg) => {
+                        let ident = &arg.ident;
+                        quote!(&#ident)
+                    }
+                    None => quote!(&()),
+                };
+                let encode = self.encode(locals, &message);
+                quote!(let #body = #encode?;)
+            }
+        }
+    }
+
+    /// Server side: statements that bind every argument, by its own name, from
+    /// `locals.request.body`, or return the decoding error (an invalid_argument status).
+    pub(crate) fn decode_args(self, locals: &Locals, method: &MethodDef) -> TokenStream {
+        let request = &locals.request;
+        let body = quote!(&#request.body);
+        match self {
+            Encoding::Serde => {
+                let args_struct = Ident::new(ARGS_STRUCT, Span::call_site());
+                let idents = method.args.iter().map(|arg| &arg.ident);
+                let fields = method.args.iter().map(|arg| {
+                    let (ident, ty) = (&arg.ident, &arg.ty);
+                    quote!(#ident: #ty)
+                });
+                let decode = self.decode(locals, &syn::parse_quote!(#args_struct), &body);
+                let definition = quote_spanned! {method.ident.span()=>
+                    #[derive(::prpc::__private::serde::Deserialize)]
+                    #[serde(crate = "::prpc::__private::serde")]
+                    struct #args_struct { #(#fields),* }
+                };
+                quote! {
+                    #definition
+                    let #args_struct { #(#idents),* } = #decode?;
+                }
+            }
+            Encoding::Protobuf => match method.args.first() {
+                Some(arg) => {
+                    let (ident, ty) = (&arg.ident, &arg.ty);
+                    let decode = self.decode(locals, ty, &body);
+                    quote!(let #ident: #ty = #decode?;)
+                }
+                None => {
+                    // Still decoded, so a body in the wrong format is refused like any other.
+                    let decode = self.decode(locals, &syn::parse_quote!(()), &body);
+                    quote!(#decode?;)
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! From the annotated trait to a checked [`ServiceDef`]: everything the generators need, and a
+//! compile error pointing at the offending tokens for everything they cannot handle.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::ext::IdentExt;
+use syn::punctuated::Punctuated;
+use syn::{
+    Attribute, Block, FnArg, GenericArgument, Ident, ItemTrait, Pat, PathArguments, ReturnType,
+    Token, TraitItem, TraitItemFn, Type, TypeParamBound, Visibility, parse_quote,
+};
+
+use crate::attrs::{MethodArgs, ServiceArgs};
+
+/// Inherent items of the generated client; a method with one of these names would collide.
+pub(crate) const CLIENT_ITEMS: &[&str] = &[
+    "new",
+    "connect",
+    "with_options",
+    "with_timeout",
+    "with_format",
+    "options",
+    "channel",
+    "into_channel",
+    "SERVICE",
+    "METHODS",
+    "IDEMPOTENT_METHODS",
+];
+
+/// How argument and reply values become bodies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// Serde values, in JSON or MessagePack as the caller chooses; arguments bundled into a
+    /// struct with one field per argument.
+    Serde,
+    /// Prost messages in protobuf; the one argument is the body.
+    Protobuf,
+}
+
+/// A checked service trait.
+pub(crate) struct ServiceDef {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) ident: Ident,
+    pub(crate) supertraits: Punctuated<TypeParamBound, Token![+]>,
+    /// The name callers address.
+    pub(crate) name: String,
+    pub(crate) encoding: Encoding,
+    pub(crate) methods: Vec<MethodDef>,
+}
+
+/// A checked service method.
+pub(crate) struct MethodDef {
+    /// Its attributes less `#[prpc(...)]`.
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) ident: Ident,
+    /// The name callers address.
+    pub(crate) wire_name: String,
+    pub(crate) idempotent: bool,
+    pub(crate) args: Vec<Arg>,
+    /// What the handler's future yields on success (`()` when the method returns nothing).
+    pub(crate) ok: Type,
+    /// The application error, when the method returns `Result<T, E>`.
+    pub(crate) err: Option<Type>,
+    /// The full return type as written (`()` when none).
+    pub(crate) output: Type,
+    /// A default body, if the trait gives one.
+    pub(crate) default: Option<Block>,
+}
+
+/// One argument: a plain name and an owned type.
+pub(crate) struct Arg {
+    pub(crate) ident: Ident,
+    pub(crate) mutable: bool,
+    pub(crate) ty: Type,
+}
+
+/// Collects errors so one compile shows every problem, not only the first.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    /// An error covering every token of `tokens`.
+    fn push(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.add(syn::Error::new_spanned(tokens, message));
+    }
+
+    fn add(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+impl ServiceDef {
+    pub(crate) fn parse(args: ServiceArgs, item: ItemTrait) -> syn::Result<ServiceDef> {
+        let mut errors = Errors::default();
+        if let Some(unsafety) = &item.unsafety {
+            errors.push(unsafety, "a service trait cannot be `unsafe`");
+        }
+        if let Some(auto) = &item.auto_token {
+            errors.push(auto, "a service trait cannot be an auto trait");
+        }
+        if !item.generics.params.is_empty() {
+            errors.push(
+                &item.generics.params,
+                "a service trait cannot have generic or lifetime parameters: the generated \
+                 client and server encode and decode concrete types",
+            );
+        }
+        if let Some(where_clause) = &item.generics.where_clause {
+            errors.push(where_clause, "a service trait cannot have a where clause");
+        }
+        let encoding = if args.protobuf {
+            Encoding::Protobuf
+        } else {
+            Encoding::Serde
+        };
+
+        let mut methods: Vec<MethodDef> = Vec::new();
+        for trait_item in item.items {
+            let TraitItem::Fn(function) = trait_item else {
+                errors.push(
+                    &trait_item,
+                    "a service trait can only contain `async fn` methods",
+                );
+                continue;
+            };
+            match MethodDef::parse(function, encoding) {
+                Ok((method, name_tokens)) => {
+                    if let Some(earlier) = methods.iter().find(|m| m.wire_name == method.wire_name)
+                    {
+                        errors.push(
+                            name_tokens,
+                            format!(
+                                "two methods answer the wire name \"{}\" (`{}` and `{}`); \
+                                 rename one with #[prpc(name = \"...\")]",
+                                method.wire_name, earlier.ident, method.ident
+                            ),
+                        );
+                    }
+                    methods.push(method);
+                }
+                Err(error) => errors.add(error),
+            }
+        }
+        errors.finish()?;
+
+        let name = args
+            .name
+            .map_or_else(|| item.ident.unraw().to_string(), |name| name.value());
+        Ok(ServiceDef {
+            attrs: item.attrs,
+            vis: item.vis,
+            ident: item.ident,
+            supertraits: item.supertraits,
+            name,
+            encoding,
+            methods,
+        })
+    }
+}
+
+impl MethodDef {
+    /// The method and the tokens to blame for its wire name.
+    fn parse(function: TraitItemFn, encoding: Encoding) -> syn::Result<(MethodDef, TokenStream)> {
+        let TraitItemFn {
+            mut attrs,
+            sig,
+            default,
+            ..
+        } = function;
+        let mut errors = Errors::default();
+        let options = match MethodArgs::take(&mut attrs) {
+            Ok(options) => options,
+            Err(error) => {
+                errors.add(error);
+                MethodArgs::default()
+            }
+        };
+
+        if let Some(constness) = &sig.constness {
+            errors.push(constness, "a service method cannot be `const`");
+        }
+        if let Some(unsafety) = &sig.unsafety {
+            errors.push(unsafety, "a service method cannot be `unsafe`");
+        }
+        if let Some(abi) = &sig.abi {
+            errors.push(abi, "a service method cannot have an `extern` ABI");
+        }
+        if sig.asyncness.is_none() {
+            let (fn_token, ident) = (&sig.fn_token, &sig.ident);
+            errors.push(
+                quote!(#fn_token #ident),
+                "service methods must be `async fn`: each call is answered by a future the \
+                 server runs on its own task",
+            );
+        }
+        if !sig.generics.params.is_empty() {
+            errors.push(
+                &sig.generics.params,
+                "a service method cannot have generic or lifetime parameters: its arguments \
+                 and reply are decoded into concrete types",
+            );
+        }
+        if let Some(where_clause) = &sig.generics.where_clause {
+            errors.push(where_clause, "a service method cannot have a where clause");
+        }
+        if let Some(variadic) = &sig.variadic {
+            errors.push(variadic, "a service method cannot be variadic");
+        }
+        let ident_text = sig.ident.unraw().to_string();
+        if CLIENT_ITEMS.contains(&ident_text.as_str()) {
+            errors.push(
+                &sig.ident,
+                format!(
+                    "a method named `{ident_text}` collides with `{ident_text}` of the generated \
+                     client; give the Rust method another name and keep the wire name with \
+                     #[prpc(name = \"{ident_text}\")]"
+                ),
+            );
+        }
+
+        let mut inputs = sig.inputs.iter();
+        match inputs.next() {
+            Some(FnArg::Receiver(receiver))
+                if receiver.colon_token.is_none()
+                    && matches!(&receiver.reference, Some((_, None)))
+                    && receiver.mutability.is_none() => {}
+            Some(FnArg::Receiver(receiver)) => errors.push(
+                receiver,
+                "service methods take `&self`: the server shares one instance of the \
+                 implementation across concurrent calls",
+            ),
+            _ => errors.push(
+                &sig.ident,
+                "service methods take `&self` as their first argument",
+            ),
+        }
+
+        let mut args = Vec::new();
+        for input in inputs {
+            let FnArg::Typed(typed) = input else {
+                // A second receiver is already a syntax error; nothing more to say.
+                continue;
+            };
+            match &*typed.pat {
+                Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                    check_owned(&typed.ty, Position::Argument, &mut errors);
+                    if encoding == Encoding::Protobuf && !args.is_empty() {
+                        errors.push(
+                            typed,
+                            "a method of a protobuf service takes at most one argument, the \
+                             request message; put these fields in that message",
+                        );
+                    }
+                    args.push(Arg {
+                        ident: pat.ident.clone(),
+                        mutable: pat.mutability.is_some(),
+                        ty: (*typed.ty).clone(),
+                    });
+                }
+                other => errors.push(
+                    other,
+                    "arguments must be plain names: each becomes a named field of the method's \
+                     request",
+                ),
+            }
+        }
+
+        let output: Type = match &sig.output {
+            ReturnType::Default => parse_quote!(()),
+            ReturnType::Type(_, ty) => {
+                check_owned(ty, Position::Return, &mut errors);
+                (**ty).clone()
+            }
+        };
+        let (ok, err) = match split_result(&output) {
+            Some((ok, err)) => (ok.clone(), Some(err.clone())),
+            None => (output.clone(), None),
+        };
+        errors.finish()?;
+
+        let name_tokens = match &options.name {
+            Some(name) => name.to_token_stream(),
+            None => sig.ident.to_token_stream(),
+        };
+        let wire_name = options.name.map_or(ident_text, |name| name.value());
+        Ok((
+            MethodDef {
+                attrs,
+                ident: sig.ident,
+                wire_name,
+                idempotent: options.idempotent.is_some(),
+                args,
+                ok,
+                err,
+                output,
+                default,
+            },
+            name_tokens,
+        ))
+    }
+}
+
+/// `Result<T, E>` written with both arguments: the `T` and the `E`.
+fn split_result(ty: &Type) -> Option<(&Type, &Type)> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    let mut types = arguments.args.iter();
+    match (types.next(), types.next(), types.next()) {
+        (Some(GenericArgument::Type(ok)), Some(GenericArgument::Type(err)), None) => {
+            Some((ok, err))
+        }
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Position {
+    Argument,
+    Return,
+}
+
+/// Refuses types that cannot cross the network as they are: borrows, lifetimes other than
+/// `'static`, `impl Trait`, `Self`, `_`.
+fn check_owned(ty: &Type, position: Position, errors: &mut Errors) {
+    let borrowed = match position {
+        Position::Argument => {
+            "borrowed arguments are not supported: the server decodes each argument into a \
+             value it owns; take an owned type (`String` rather than `&str`, `Vec<T>` rather \
+             than `&[T]`)"
+        }
+        Position::Return => {
+            "borrowed return types are not supported: the reply is encoded after the handler \
+             returns; return an owned type"
+        }
+    };
+    match ty {
+        Type::Reference(reference) => errors.push(reference, borrowed),
+        Type::ImplTrait(impl_trait) => errors.push(
+            impl_trait,
+            "`impl Trait` is not supported in a service method: name the concrete type",
+        ),
+        Type::Infer(infer) => errors.push(infer, "name the type: `_` is not supported"),
+        Type::Array(array) => check_owned(&array.elem, position, errors),
+        Type::Slice(slice) => check_owned(&slice.elem, position, errors),
+        Type::Paren(paren) => check_owned(&paren.elem, position, errors),
+        Type::Group(group) => check_owned(&group.elem, position, errors),
+        Type::Tuple(tuple) => {
+            for elem in &tuple.elems {
+                check_owned(elem, position, errors);
+            }
+        }
+        Type::Path(path) => {
+            if let Some(qself) = &path.qself {
+                check_owned(&qself.ty, position, errors);
+            }
+            for segment in &path.path.segments {
+                if segment.ident == "Self" {
+                    errors.push(
+                        &segment.ident,
+                        "`Self` is not supported in a service method's types: name the \
+                         concrete type",
+                    );
+                }
+                let PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+                    continue;
+                };
+                for argument in &arguments.args {
+                    match argument {
+                        GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => {
+                            errors.push(lifetime, borrowed);
+                        }
+                        GenericArgument::Type(inner) => check_owned(inner, position, errors),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,6 @@
+#[prpc::service]
+pub trait Greeter {
+    async fn name(&self) -> &str;
+}
+
+fn main() {}

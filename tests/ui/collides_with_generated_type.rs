@@ -1,0 +1,8 @@
+pub struct ArithClient;
+
+#[prpc::service]
+pub trait Arith {
+    async fn add(&self, a: i32, b: i32) -> i32;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[prpc::service]
+pub trait Greeter {
+    async fn greet(&self, name: impl Into<String>) -> String;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[prpc::service]
+pub trait Counter {
+    async fn zero() -> u64;
+}
+
+fn main() {}

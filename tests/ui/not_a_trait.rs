@@ -1,0 +1,4 @@
+#[prpc::service]
+pub struct Arith;
+
+fn main() {}
