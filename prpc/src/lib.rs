@@ -2,41 +2,50 @@
 //!
 //! Annotate a trait with [`#[prpc::service]`](macro@service); the macro generates a typed
 //! client and a server dispatcher. Calls travel over one multiplexed TCP connection in prpc's
-//! binary frames (see [`wire`]), in JSON, MessagePack or protobuf, optionally compressed.
-//!
-//! The runtime underneath works on encoded bodies, so it can be driven by hand too:
+//! binary frames (see [`wire`] and `docs/PROTOCOL.md`), in MessagePack, JSON or protobuf
+//! ([`Format`]), optionally compressed ([`Compression`]).
 //!
 //! ```
-//! use bytes::Bytes;
-//! use prpc::{Call, Client, Format, Request, Response, Server, Service, ServiceFuture, Status};
+//! #[prpc::service]
+//! pub trait Greeter {
+//!     async fn greet(&self, name: String) -> String;
+//! }
 //!
-//! struct Echo;
+//! struct English;
 //!
-//! impl Service for Echo {
-//!     fn name(&self) -> &str { "Echo" }
-//!     fn methods(&self) -> Vec<String> { vec!["echo".into()] }
-//!     fn call(&self, request: Request) -> ServiceFuture {
-//!         Box::pin(async move {
-//!             match &*request.method {
-//!                 "echo" => Ok(Response::new(request.body)),
-//!                 other => Err(Status::unimplemented(format!("no method {other}"))),
-//!             }
-//!         })
+//! impl Greeter for English {
+//!     async fn greet(&self, name: String) -> String {
+//!         format!("hello, {name}")
 //!     }
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = Server::builder().add_service(Echo).bind("127.0.0.1:0").await?;
+//! let server = prpc::Server::builder()
+//!     .add_service(GreeterServer::new(English))
+//!     .bind("127.0.0.1:0")
+//!     .await?;
 //! let addr = server.local_addr();
 //! tokio::spawn(server.serve());
 //!
-//! let client = Client::connect(addr).await?;
-//! let reply = client.call(Call::new("Echo", "echo", Format::Raw, Bytes::from("hi"))).await?;
-//! assert_eq!(reply.body, "hi");
+//! let client = GreeterClient::connect(addr).await?;
+//! assert_eq!(client.greet("prpc".into()).await?, "hello, prpc");
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Where things live:
+//!
+//! - [`Server`] and its [`server::Builder`]: services, limits, graceful shutdown, and the
+//!   [`idempotency`] store that makes retried calls run once.
+//! - [`Client`] and its [`client::Builder`]: one multiplexed connection, reopened when lost,
+//!   deadlines, [`retry`] policies, keepalive. Generated clients work over any [`Channel`].
+//! - [`Service`], [`Channel`], [`Call`], [`CallOptions`]: the seams generated code plugs into;
+//!   implement them by hand for proxies and gateways.
+//! - [`Error`], [`Status`], [`Code`]: what a failed call reports.
+//! - [`wire`], [`format`], [`compress`]: the frame codec and body encodings.
+//! - [`timer`] (prpc's hierarchical timing wheel), [`id`] (snowflake request ids),
+//!   [`reflection`] (every server lists its services).
 
 pub mod client;
 pub mod compress;
