@@ -43,7 +43,7 @@
 //! - [`Service`], [`Channel`], [`Call`], [`CallOptions`]: the seams generated code plugs into;
 //!   implement them by hand for proxies and gateways.
 //! - [`Error`], [`Status`], [`Code`]: what a failed call reports.
-//! - [`wire`], [`format`], [`compress`]: the frame codec and body encodings.
+//! - [`wire`], [`format`](mod@format), [`compress`]: the frame codec and body encodings.
 //! - [`timer`] (prpc's hierarchical timing wheel), [`id`] (snowflake request ids),
 //!   [`reflection`] (every server lists its services).
 
