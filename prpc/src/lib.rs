@@ -49,6 +49,7 @@
 
 pub mod client;
 pub mod compress;
+pub mod context;
 mod error;
 pub mod format;
 pub mod id;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::compress::CompressionPolicy;
+use crate::context::{self, Context as CallContext};
 use crate::idempotency::Key;
 use crate::reflection::{self, Reflection};
 use crate::wire::{Encoding, Frame, Head, ResponseHead};
@@ -179,7 +180,13 @@ pub(super) fn prepare(
 /// Runs the handler to completion or its panic. (The caller enforces the deadline around
 /// everything the call does, dedupe included.)
 pub(super) async fn invoke(service: Arc<dyn Service>, request: Request) -> Result<Response, Status> {
-    CatchUnwind(service.call(request)).await
+    let context = CallContext {
+        request_id: request.request_id,
+        attempt: request.attempt,
+        deadline: request.deadline,
+        metadata: request.metadata.clone(),
+    };
+    context::scope(context, CatchUnwind(service.call(request))).await
 }
 
 /// The status of a call stopped at its deadline.

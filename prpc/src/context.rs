@@ -1,0 +1,67 @@
+//! What a handler can know about the call it is serving: request id, attempt, deadline,
+//! metadata.
+//!
+//! The server runs every handler inside its call's [`Context`], so a handler (generated from
+//! a trait, or a hand-written [`Service`](crate::Service)) reads it without changing its
+//! signature:
+//!
+//! ```
+//! #[prpc::service]
+//! pub trait Whoami {
+//!     async fn tenant(&self) -> String;
+//! }
+//!
+//! struct Tenants;
+//!
+//! impl Whoami for Tenants {
+//!     async fn tenant(&self) -> String {
+//!         prpc::context::current()
+//!             .and_then(|call| call.metadata.get("tenant").cloned())
+//!             .map(|value| String::from_utf8_lossy(&value).into_owned())
+//!             .unwrap_or_default()
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = prpc::Server::builder().add_service(WhoamiServer::new(Tenants)).bind("127.0.0.1:0").await?;
+//! let addr = server.local_addr();
+//! tokio::spawn(server.serve());
+//! let client = WhoamiClient::connect(addr).await?
+//!     .with_options(prpc::CallOptions::new().metadata("tenant", "acme"));
+//! assert_eq!(client.tenant().await?, "acme");
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::time::Instant;
+
+use crate::Metadata;
+
+tokio::task_local! {
+    static CURRENT: Context;
+}
+
+/// The call a handler is serving.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Context {
+    /// The call's request id (the same on every attempt of a retried call).
+    pub request_id: u64,
+    /// Which attempt this is (0 for the first).
+    pub attempt: u32,
+    /// When the caller stops waiting, if it set a deadline.
+    pub deadline: Option<Instant>,
+    /// The caller's metadata.
+    pub metadata: Metadata,
+}
+
+/// The context of the call the current task is serving, or `None` outside a handler.
+pub fn current() -> Option<Context> {
+    CURRENT.try_with(Context::clone).ok()
+}
+
+/// Runs `handler` with `context` as its [`current`] context.
+pub(crate) fn scope<F: Future>(context: Context, handler: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(context, handler)
+}
