@@ -255,16 +255,24 @@ pub fn next_id() -> u64 {
 /// The process-wide generator.
 ///
 /// Its worker id is the one given to [`set_worker_id`] before first use; otherwise it is read
-/// from [`WORKER_ID_ENV`] (`PRPC_WORKER_ID`) on first use; otherwise it is 0. An invalid
-/// `PRPC_WORKER_ID` is logged as an error and worker id 0 is used: check it at startup with
-/// [`worker_id_from_env`] to fail instead.
+/// from [`WORKER_ID_ENV`] (`PRPC_WORKER_ID`) on first use; otherwise it is drawn at random.
+/// Request ids key the servers' dedupe of retried calls, so processes whose calls may reach
+/// one shared idempotency store should each have their own worker id: assign them in a fleet
+/// (a random one collides with another process's with probability 1/1024). An invalid
+/// `PRPC_WORKER_ID` is logged as an error and a random worker id is used: check it at startup
+/// with [`worker_id_from_env`] to fail instead.
 pub fn default_generator() -> &'static SnowflakeGenerator {
     DEFAULT.get_or_init(|| {
-        let worker_id = worker_id_from_env().unwrap_or_else(|error| {
-            tracing::error!(%error, "using snowflake worker id 0");
+        let configured = worker_id_from_env().unwrap_or_else(|error| {
+            tracing::error!(%error, "using a random snowflake worker id");
             None
         });
-        SnowflakeGenerator::new(worker_id.unwrap_or(0)).expect("worker id was checked")
+        let worker_id = configured.unwrap_or_else(|| {
+            let drawn = fastrand::u16(0..=MAX_WORKER_ID);
+            tracing::debug!(worker_id = drawn, "no PRPC_WORKER_ID: drew a snowflake worker id");
+            drawn
+        });
+        SnowflakeGenerator::new(worker_id).expect("worker id is in range")
     })
 }
 
