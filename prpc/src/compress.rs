@@ -195,6 +195,18 @@ impl Compression {
             Compression::Lz4 => match body.first_chunk::<4>() {
                 None => Err(corrupt("missing the 4-byte size prefix".into())),
                 Some(size) if u32::from_le_bytes(*size) as usize > limit => Err(too_large()),
+                // LZ4 inflates at most about 255 times; a larger declared size is a lie that
+                // would only make the decoder reserve memory.
+                Some(size)
+                    if u32::from_le_bytes(*size) as usize
+                        > body.len().saturating_mul(255).saturating_add(16) =>
+                {
+                    Err(corrupt(format!(
+                        "declares {} bytes from a {}-byte block",
+                        u32::from_le_bytes(*size),
+                        body.len()
+                    )))
+                }
                 Some(_) => lz4_flex::block::decompress_size_prepended(body)
                     .map_err(|e| corrupt(e.to_string())),
             },

@@ -70,6 +70,10 @@ impl Format {
 
     /// Encodes a serde value. JSON and MessagePack only: protobuf needs a prost message
     /// ([`Format::encode_message`]) and raw needs bytes.
+    #[cfg_attr(
+        not(any(feature = "json", feature = "msgpack")),
+        allow(unused_variables)
+    )]
     pub fn encode<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<Bytes, BodyError> {
         let encode_error = |reason: String| BodyError::Encode {
             format: self,
@@ -89,6 +93,10 @@ impl Format {
     }
 
     /// Decodes a serde value (JSON and MessagePack only).
+    #[cfg_attr(
+        not(any(feature = "json", feature = "msgpack")),
+        allow(unused_variables)
+    )]
     pub fn decode<T: serde::de::DeserializeOwned>(self, body: &[u8]) -> Result<T, BodyError> {
         let decode_error = |reason: String| BodyError::Decode {
             format: self,
@@ -101,10 +109,7 @@ impl Format {
             Format::MsgPack => {
                 rmp_serde::from_slice(body).map_err(|e| decode_error(e.to_string()))
             }
-            other => {
-                let _ = (body, decode_error);
-                Err(other.unsupported_for_serde())
-            }
+            other => Err(other.unsupported_for_serde()),
         }
     }
 

@@ -30,7 +30,7 @@
 //! assert_eq!(parts.worker_id, 7);
 //! assert!(parts.timestamp() >= prpc::id::epoch());
 //!
-//! // The process-wide generator (worker id from PRPC_WORKER_ID, or set_worker_id).
+//! // The process-wide generator: worker id from set_worker_id or PRPC_WORKER_ID, else random.
 //! let request_id = prpc::id::next_id();
 //! # Ok::<(), prpc::id::IdError>(())
 //! ```
@@ -269,7 +269,10 @@ pub fn default_generator() -> &'static SnowflakeGenerator {
         });
         let worker_id = configured.unwrap_or_else(|| {
             let drawn = fastrand::u16(0..=MAX_WORKER_ID);
-            tracing::debug!(worker_id = drawn, "no PRPC_WORKER_ID: drew a snowflake worker id");
+            tracing::debug!(
+                worker_id = drawn,
+                "no PRPC_WORKER_ID: drew a snowflake worker id"
+            );
             drawn
         });
         SnowflakeGenerator::new(worker_id).expect("worker id is in range")

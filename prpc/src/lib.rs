@@ -74,6 +74,26 @@ pub use service::{
 pub use status::{Code, Status};
 pub use wire::{Metadata, WireError};
 
+/// Includes the Rust code prpc-build generated for a protobuf package: its messages, and for
+/// each service the handler trait, `FooServer` and `FooClient`.
+///
+/// Call it in a module whose path mirrors the package (for a package `acme.library.v1`, in
+/// `mod acme { mod library { mod v1 { .. } } }`), so references between packages resolve.
+/// The argument is the package name as the `.proto` file declares it (`"_"` for a file
+/// without one); the file is read from `OUT_DIR`, where `prpc_build::compile_protos` writes.
+///
+/// ```ignore
+/// pub mod echo {
+///     prpc::include_proto!("echo");
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_proto {
+    ($package:tt) => {
+        include!(concat!(env!("OUT_DIR"), concat!("/", $package, ".rs")));
+    };
+}
+
 /// Re-exports for generated code. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
@@ -94,6 +114,65 @@ pub mod __private {
             .or(channel.default_options().format)
             .unwrap_or_default()
     }
+
+    /// The format a protobuf service that also speaks JSON (`#[prpc::service(protobuf, json)]`)
+    /// calls in: JSON when the client's options, else the channel's, ask for it; protobuf in
+    /// every other case, so protobuf stays the default.
+    pub fn proto_format<C: Channel>(options: &CallOptions, channel: &C) -> Format {
+        match options.format.or(channel.default_options().format) {
+            Some(Format::Json) => Format::Json,
+            _ => Format::Protobuf,
+        }
+    }
+
+    /// Encodes a prost message that also implements serde (the proto3 JSON mapping, as
+    /// pbjson generates it): as JSON in [`Format::Json`], else as a prost message.
+    #[cfg(feature = "protobuf")]
+    pub fn encode_proto<M>(format: Format, message: &M) -> Result<Bytes, crate::BodyError>
+    where
+        M: prost::Message + serde::Serialize,
+    {
+        match format {
+            Format::Json => format.encode(message),
+            other => other.encode_message(message),
+        }
+    }
+
+    /// Decodes what [`encode_proto`] encodes.
+    #[cfg(feature = "protobuf")]
+    pub fn decode_proto<M>(format: Format, body: &[u8]) -> Result<M, crate::BodyError>
+    where
+        M: prost::Message + Default + serde::de::DeserializeOwned,
+    {
+        match format {
+            Format::Json => format.decode(body),
+            other => other.decode_message(body),
+        }
+    }
+
+    /// The empty message (`()`, `google.protobuf.Empty`) a method without a request or reply
+    /// sends: `{}` in JSON, where serde would write `null`, and no bytes in protobuf.
+    #[cfg(feature = "protobuf")]
+    pub fn encode_empty(format: Format) -> Result<Bytes, crate::BodyError> {
+        match format {
+            Format::Json => format.encode(&EmptyMessage {}),
+            other => other.encode_message(&()),
+        }
+    }
+
+    /// Decodes the empty message: any JSON object (its fields ignored, as unknown fields are),
+    /// or any protobuf message.
+    #[cfg(feature = "protobuf")]
+    pub fn decode_empty(format: Format, body: &[u8]) -> Result<(), crate::BodyError> {
+        match format {
+            Format::Json => format.decode::<EmptyMessage>(body).map(|_| ()),
+            other => other.decode_message::<()>(body),
+        }
+    }
+
+    /// A message without fields, as serde sees it: `{}`.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct EmptyMessage {}
 
     /// The call a generated client method sends. Every generated method builds its call here,
     /// so per-method facts reach the runtime without regenerating user code.

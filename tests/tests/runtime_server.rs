@@ -226,3 +226,38 @@ async fn a_request_id_already_in_flight_is_refused() {
     let (id, head, body) = raw.recv_response().await;
     assert_eq!((id, head.code, &body[..]), (5, 0, &b"slept"[..]));
 }
+
+#[tokio::test]
+async fn oneway_calls_run_and_are_never_answered() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    client.send_oneway(call("probe", "echo", "fire")).await.unwrap();
+    counters.wait_for(|c| &c.finished, 1).await;
+
+    // On the wire: neither a oneway call nor a oneway call's refusal gets a frame back.
+    let mut raw = RawConnection::connect(server.addr).await;
+    for (request_id, service) in [(1, "probe"), (2, "nobody")] {
+        let mut frame = request_frame(request_id, service, "echo", b"quiet");
+        if let Head::Request(head) = &mut frame.head {
+            head.oneway = true;
+        }
+        raw.send(frame).await;
+    }
+    raw.send(request_frame(3, "probe", "echo", b"loud")).await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!((id, head.code, &body[..]), (3, 0, &b"loud"[..]));
+    counters.wait_for(|c| &c.finished, 3).await;
+}
+
+#[tokio::test]
+async fn a_reply_over_max_frame_size_becomes_resource_exhausted() {
+    let (probe, _) = Probe::new("probe");
+    // A frame size below the minimum is raised to it (1 KiB), so error replies always fit.
+    let server = spawn_server(Server::builder().add_service(probe).max_frame_size(48)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let error = client.call(call("probe", "size", "4096")).await.unwrap_err();
+    assert_eq!(error.code(), Code::ResourceExhausted, "{error}");
+    assert!(error.to_string().contains("exceeds max_frame_size 1024"), "{error}");
+    assert_eq!(client.call(call("probe", "size", "10")).await.unwrap().body.len(), 10);
+}

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use super::Client;
 use super::connection::Connection;
 use crate::compress::{CompressionPolicy, DEFAULT_COMPRESSION_THRESHOLD};
-use crate::wire::DEFAULT_MAX_FRAME_SIZE;
+use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
 use crate::{CallOptions, Compression, Error, Format};
@@ -103,7 +103,7 @@ impl Builder {
 
     /// Largest frame sent or accepted, and largest body decompressed (default 16 MiB).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
-        self.config.max_frame_size = bytes;
+        self.config.max_frame_size = bytes.max(MIN_MAX_FRAME_SIZE);
         self
     }
 

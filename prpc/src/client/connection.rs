@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytestring::ByteString;
 use dashmap::DashMap;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -15,7 +16,7 @@ use super::builder::ClientConfig;
 use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
 use crate::timer::Timer;
 use crate::wire::{BatchWriter, next_frame};
-use crate::{Call, Closed, Code, Error, Status};
+use crate::{Call, Closed, Code, Error, Format, Status};
 
 /// What the reader hands a waiting call: its response frame, or why none will come.
 pub(super) type Outcome = Result<Frame, Error>;
@@ -173,14 +174,14 @@ impl Connection {
             .unwrap_or(Error::Closed(Closed::ClientDropped))
     }
 
-    /// Sends one attempt of a call; the returned handle completes with its reply.
-    pub(super) fn start(
-        this: &Arc<Self>,
+    /// The request frame for one attempt of a call, checked against the frame size limit.
+    fn request_frame(
+        &self,
         call: Call,
-        attempt: Attempt,
-        permit: OwnedSemaphorePermit,
-    ) -> Result<PendingCall, Error> {
-        if let Some(reason) = this.close_reason() {
+        attempt: &Attempt,
+        oneway: bool,
+    ) -> Result<(Frame, ByteString, ByteString, Format), Error> {
+        if let Some(reason) = self.close_reason() {
             return Err(reason.clone());
         }
         let Call {
@@ -191,37 +192,55 @@ impl Connection {
             options,
             ..
         } = call;
-        let (compression, body) = this.config.compression(&options).apply(body)?;
-        let metadata = if this.config.defaults.metadata.is_empty() {
+        let (compression, body) = self.config.compression(&options).apply(body)?;
+        let metadata = if self.config.defaults.metadata.is_empty() {
             options.metadata
         } else {
-            let mut merged = this.config.defaults.metadata.clone();
+            let mut merged = self.config.defaults.metadata.clone();
             merged.extend(&options.metadata);
             merged
         };
-        let request_id = attempt.request_id;
         let frame = Frame {
-            request_id,
+            request_id: attempt.request_id,
             attempt: attempt.number,
             encoding: Encoding::new(format.id(), compression.id()),
             head: Head::Request(RequestHead {
                 service: service.clone(),
                 method: method.clone(),
                 deadline: attempt.deadline,
-                oneway: false,
+                oneway,
                 dedupe: attempt.dedupe,
                 metadata,
             }),
             body,
         };
         let length = frame.encoded_len();
-        if length > this.config.max_frame_size as usize {
+        if length > self.config.max_frame_size as usize {
             return Err(Error::Protocol(Arc::new(WireError::FrameTooLarge {
                 length: length as u64,
-                max: this.config.max_frame_size,
+                max: self.config.max_frame_size,
             })));
         }
+        Ok((frame, service, method, format))
+    }
 
+    /// Sends a call that wants no reply.
+    pub(super) fn send_oneway(&self, call: Call, attempt: Attempt) -> Result<(), Error> {
+        let (frame, ..) = self.request_frame(call, &attempt, true)?;
+        self.outbound
+            .send(frame)
+            .map_err(|_| Error::Closed(Closed::ClientDropped))
+    }
+
+    /// Sends one attempt of a call; the returned handle completes with its reply.
+    pub(super) fn start(
+        this: &Arc<Self>,
+        call: Call,
+        attempt: Attempt,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<PendingCall, Error> {
+        let (frame, service, method, format) = this.request_frame(call, &attempt, false)?;
+        let request_id = attempt.request_id;
         let (waiter, outcome) = oneshot::channel();
         this.state.pending.insert(request_id, waiter);
         // Checked after inserting: a close that ran before the insert set the refusal first.

@@ -183,6 +183,22 @@ impl Client {
         Connection::start(&connection, call, attempt, permit)
     }
 
+    /// Sends a call whose reply nobody wants (the request's oneway flag): the server runs it
+    /// and answers nothing, not even an error. Returns once the request is queued for the
+    /// socket; reconnects first if the connection was lost, and never retries.
+    pub async fn send_oneway(&self, call: Call) -> Result<(), Error> {
+        let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
+        let attempt = Attempt {
+            request_id: call.request_id.unwrap_or_else(crate::id::next_id),
+            number: call.attempt,
+            deadline: timeout,
+            timeout,
+            dedupe: call.request_id.is_some(),
+            cancel_on_timeout: false,
+        };
+        self.connection().await?.send_oneway(call, attempt)
+    }
+
     /// The server's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.current().peer_addr

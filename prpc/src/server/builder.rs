@@ -12,7 +12,7 @@ use crate::Service;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::timer::Timer;
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
-use crate::wire::DEFAULT_MAX_FRAME_SIZE;
+use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
 /// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`].
 ///
@@ -104,7 +104,7 @@ impl Builder {
     /// Largest frame accepted (a larger one closes the connection with a goaway), and the
     /// largest size a body may decompress to.
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
-        self.config.max_frame_size = bytes;
+        self.config.max_frame_size = bytes.max(MIN_MAX_FRAME_SIZE);
         self
     }
 

@@ -102,13 +102,16 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         };
         last_heard = Instant::now();
         match frame.head {
-            Head::Request(_) if draining => {
-                let status = Status::new(Code::Unavailable, "server is shutting down");
-                let reply = ReplyEncoding::plain(&frame).frame(Err(status), config.max_frame_size);
-                let _ = outbound.send(reply).await;
-            }
-            Head::Request(_) => {
-                if let Some(reply) = start_call(frame, last_heard, &shared, &in_flight, &handlers, &outbound) {
+            Head::Request(ref head) => {
+                // A oneway caller wants no answer: not even a refusal.
+                let oneway = head.oneway;
+                let reply = if draining {
+                    let status = Status::new(Code::Unavailable, "server is shutting down");
+                    Some(ReplyEncoding::plain(&frame).frame(Err(status), config.max_frame_size))
+                } else {
+                    start_call(frame, last_heard, &shared, &in_flight, &handlers, &outbound)
+                };
+                if let Some(reply) = reply.filter(|_| !oneway) {
                     let _ = outbound.send(reply).await;
                 }
             }
@@ -208,6 +211,7 @@ fn start_call(
             reply,
             deadline,
             dedupe,
+            oneway,
         } = prepared;
         let call = async {
             let result = dispatch::invoke(service, request).await;
@@ -224,7 +228,9 @@ fn start_call(
             },
         };
         task_in_flight.remove(&key);
-        let _ = outbound.send(frame).await;
+        if !oneway {
+            let _ = outbound.send(frame).await;
+        }
     });
     if let Some(mut entry) = in_flight.get_mut(&key) {
         entry.handler = Some(task.abort_handle());

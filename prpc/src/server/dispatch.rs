@@ -55,6 +55,8 @@ pub(super) struct Prepared {
     pub(super) deadline: Option<(Instant, Duration)>,
     /// The dedupe key, when the caller may resend the call.
     pub(super) dedupe: Option<Key>,
+    /// The caller wants no reply.
+    pub(super) oneway: bool,
 }
 
 /// How a reply goes back: the request's ids, format and compression.
@@ -80,8 +82,22 @@ impl ReplyEncoding {
         }
     }
 
-    /// The response frame for a handler's result.
+    /// The response frame for a handler's result; a reply over `max_frame_size` becomes a
+    /// `resource_exhausted` status instead.
     pub(super) fn frame(self, result: Result<Response, Status>, max_frame_size: u32) -> Frame {
+        let frame = self.build(result);
+        let length = frame.encoded_len();
+        if length <= max_frame_size as usize {
+            return frame;
+        }
+        // Short and bodiless: it fits in any frame size the builders allow.
+        self.build(Err(Status::new(
+            Code::ResourceExhausted,
+            format!("reply of {length} bytes exceeds max_frame_size {max_frame_size}"),
+        )))
+    }
+
+    fn build(self, result: Result<Response, Status>) -> Frame {
         let (code, message, body, metadata) = match result {
             Ok(response) => (Code::Ok, String::new(), response.body, response.metadata),
             Err(status) => {
@@ -94,7 +110,7 @@ impl ReplyEncoding {
             Ok(packed) => packed,
             Err(_) => (Compression::None, body),
         };
-        let frame = Frame {
+        Frame {
             request_id: self.request_id,
             attempt: self.attempt,
             encoding: Encoding::new(self.format_id, compression.id()),
@@ -104,18 +120,7 @@ impl ReplyEncoding {
                 metadata,
             }),
             body,
-        };
-        if frame.encoded_len() > max_frame_size as usize {
-            let status = Status::new(
-                Code::ResourceExhausted,
-                format!(
-                    "reply of {} bytes exceeds max_frame_size {max_frame_size}",
-                    frame.encoded_len()
-                ),
-            );
-            return self.frame(Err(status), max_frame_size);
         }
-        frame
     }
 }
 
@@ -174,6 +179,7 @@ pub(super) fn prepare(
         },
         deadline: head.deadline.map(|budget| (received + budget, budget)),
         dedupe,
+        oneway: head.oneway,
     })
 }
 

@@ -6,9 +6,10 @@
 //! expiration, so the driver task sleeps until the next due bucket instead of ticking through
 //! empty ones; this is the design of Kafka's timing wheel.
 //!
-//! - Scheduling and cancelling are O(1) and lock one mutex briefly. A cancelled timer's memory
-//!   is freed at once: timers live in a slab whose slots are linked into per-bucket lists, and
-//!   the slab gives its memory back as it empties.
+//! - Scheduling and cancelling are O(1) and lock one mutex briefly. A cancelled timer is
+//!   gone at once, its slot free for the next timer: timers live in a slab whose slots are
+//!   linked into per-bucket lists, so no tombstone stays behind. Memory the slab no longer
+//!   needs goes back to the allocator on the driver's next pass, off the caller's path.
 //! - Timers fire in deadline order, never before their deadline, and within one tick after
 //!   it (plus the time the driver task takes to be scheduled; tokio's own timer, which the
 //!   driver sleeps on, has a resolution of one millisecond).
@@ -108,12 +109,15 @@ struct State {
     wheel: Wheel<Action>,
     /// The tick the driver sleeps until; `u64::MAX` when it waits for a notification only.
     wake_at: u64,
+    /// The driver has been asked to give back memory the wheel no longer uses.
+    release_requested: bool,
     shutdown: bool,
 }
 
 impl Timer {
     /// A wheel of `slots` buckets of `tick` each (overflow wheels extend it as needed), and
-    /// its driver task, spawned on the current tokio runtime.
+    /// its driver task, spawned on the current tokio runtime. `slots` is rounded up to a
+    /// power of two.
     ///
     /// A shorter tick fires timers closer to their deadlines; more slots keep more timers in
     /// the finest wheel. Ticks below tokio's timer resolution of 1 ms bring nothing.
@@ -129,6 +133,7 @@ impl Timer {
             state: Mutex::new(State {
                 wheel: Wheel::new(tick_nanos, slots),
                 wake_at: u64::MAX,
+                release_requested: false,
                 shutdown: false,
             }),
             driver: Notify::new(),
@@ -144,6 +149,11 @@ impl Timer {
     /// Length of one bucket of the finest wheel.
     pub fn tick(&self) -> Duration {
         self.owner.shared.tick
+    }
+
+    /// Buckets per wheel.
+    pub fn slots(&self) -> usize {
+        self.owner.shared.lock().wheel.slots()
     }
 
     /// Runs `callback` on the driver task once `delay` has passed.
@@ -171,17 +181,18 @@ impl Timer {
             Ok(key) => Some((Arc::clone(shared), key)),
             Err(_callback) => None,
         };
-        TimerHandle { timer, deadline }
+        TimerHandle { timer }
     }
 
     /// A future that completes once `delay` has passed. Dropping it cancels the timer.
     pub fn sleep(&self, delay: Duration) -> Sleep {
-        Sleep::new(Arc::clone(&self.owner.shared), deadline_after(delay))
+        let deadline = deadline_after(delay);
+        Sleep::new(Arc::clone(&self.owner.shared), deadline, delay.is_zero())
     }
 
     /// A future that completes once `deadline` has passed. Dropping it cancels the timer.
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(Arc::clone(&self.owner.shared), deadline)
+        Sleep::new(Arc::clone(&self.owner.shared), deadline, false)
     }
 
     /// Stops the driver task. Pending callbacks are dropped without running, and no new ones
@@ -237,7 +248,6 @@ impl fmt::Debug for Timer {
 pub struct TimerHandle {
     /// `None` once detached, or if the timer was shut down when this was scheduled.
     timer: Option<(Arc<Shared>, Key)>,
-    deadline: Instant,
 }
 
 impl TimerHandle {
@@ -262,11 +272,6 @@ impl TimerHandle {
             None => false,
         }
     }
-
-    /// When the callback is due.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
 }
 
 impl Drop for TimerHandle {
@@ -280,7 +285,7 @@ impl Drop for TimerHandle {
 impl fmt::Debug for TimerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimerHandle")
-            .field("deadline", &self.deadline)
+            .field("detached", &self.timer.is_none())
             .finish_non_exhaustive()
     }
 }
@@ -327,8 +332,20 @@ impl Shared {
 
     /// Removes a timer, if it is still pending. The caller drops the action, outside the
     /// lock: a callback's captures may use the timer when dropped.
+    ///
+    /// The timer's slot is free for reuse at once; memory that is no longer needed at all is
+    /// given back by the driver, which this asks to do so, keeping allocator calls off the
+    /// caller's path.
     fn remove(&self, key: Key) -> Option<Action> {
-        self.lock().wheel.remove(key)
+        let mut state = self.lock();
+        let action = state.wheel.remove(key);
+        let release = !state.release_requested && state.wheel.has_unused_memory();
+        state.release_requested |= release;
+        drop(state);
+        if release {
+            self.driver.notify_one();
+        }
+        action
     }
 
     /// Empties the wheel and stops the driver. Idempotent.
@@ -382,6 +399,8 @@ async fn drive(guard: DriverGuard) {
             }
             let now_tick = now / state.wheel.tick_nanos();
             state.wheel.advance(now_tick, &mut expired);
+            state.wheel.release_memory();
+            state.release_requested = false;
             let next = state.wheel.next_expiration();
             state.wake_at = next.unwrap_or(u64::MAX);
             next

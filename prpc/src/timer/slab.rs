@@ -5,10 +5,12 @@
 //! that holds it; a vacant slot sits on the free list. Both lists are threaded through the
 //! same links, so linking, unlinking and freeing are O(1) and allocate nothing.
 //!
-//! Memory goes back when timers go: the last slot of the vector is always occupied (vacant
-//! slots at the end are cut off as soon as they appear), and the vector's capacity is halved
-//! whenever it is mostly unused. A slab that held a million timers and then lost them all is
-//! back at its initial capacity.
+//! Memory goes back when timers go. Slots live in fixed-size chunks, so growing never copies
+//! and a chunk that empties can be freed. The last slot in use is always occupied (vacant
+//! slots at the end are cut off as soon as they appear), and [`Slab::release`] frees the
+//! chunks past the end but one spare, which absorbs a workload that hovers at a chunk
+//! boundary. A slab that held a million timers and then lost them all is back at its one
+//! initial chunk.
 //!
 //! Keys carry a stamp, unique over the slab's whole life, so a key whose timer fired or was
 //! cancelled never matches the slot's next occupant, even after the slot was cut off and
@@ -17,8 +19,10 @@
 /// "No slot": the end of a list.
 pub(super) const NIL: u32 = u32::MAX;
 
-/// Capacity a slab starts with and never shrinks below.
-pub(super) const MIN_CAPACITY: usize = 64;
+/// Slots per chunk (a power of two). With the wheel's 56-byte entries a chunk is 14 KiB,
+/// small enough for the allocator to recycle without the kernel.
+const CHUNK_SHIFT: u32 = 8;
+const CHUNK: usize = 1 << CHUNK_SHIFT;
 
 /// Names one occupant of one slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +65,32 @@ struct Slot<T> {
     value: Option<T>,
 }
 
+impl<T> Slot<T> {
+    const VACANT: Slot<T> = Slot {
+        stamp: 0,
+        prev: NIL,
+        next: NIL,
+        value: None,
+    };
+}
+
+type Chunk<T> = Box<[Slot<T>; CHUNK]>;
+
+fn new_chunk<T>() -> Chunk<T> {
+    let slots: Box<[Slot<T>]> = (0..CHUNK).map(|_| Slot::VACANT).collect();
+    match slots.try_into() {
+        Ok(chunk) => chunk,
+        Err(_) => unreachable!("made exactly CHUNK slots"),
+    }
+}
+
 /// A slab of `T` with generation-checked keys and intrusive lists.
 #[derive(Debug)]
 pub(super) struct Slab<T> {
-    slots: Vec<Slot<T>>,
+    /// Slot `i` is `chunks[i / CHUNK][i % CHUNK]`.
+    chunks: Vec<Chunk<T>>,
+    /// One past the last occupied slot; slots from here on are vacant and on no list.
+    end: usize,
     free: List,
     len: usize,
     next_stamp: u64,
@@ -73,7 +99,8 @@ pub(super) struct Slab<T> {
 impl<T> Slab<T> {
     pub(super) fn new() -> Self {
         Slab {
-            slots: Vec::with_capacity(MIN_CAPACITY),
+            chunks: vec![new_chunk()],
+            end: 0,
             free: List::EMPTY,
             len: 0,
             next_stamp: 1,
@@ -88,7 +115,15 @@ impl<T> Slab<T> {
     /// Slots the slab has memory for.
     #[cfg(test)]
     pub(super) fn capacity(&self) -> usize {
-        self.slots.capacity()
+        self.chunks.len() * CHUNK
+    }
+
+    fn slot(&self, index: u32) -> &Slot<T> {
+        &self.chunks[(index >> CHUNK_SHIFT) as usize][index as usize & (CHUNK - 1)]
+    }
+
+    fn slot_mut(&mut self, index: u32) -> &mut Slot<T> {
+        &mut self.chunks[(index >> CHUNK_SHIFT) as usize][index as usize & (CHUNK - 1)]
     }
 
     /// Stores `value` in a free slot, linked on no list.
@@ -101,61 +136,54 @@ impl<T> Slab<T> {
         self.next_stamp += 1;
         self.len += 1;
         let index = if self.free.is_empty() {
-            let index = u32::try_from(self.slots.len())
+            let index = u32::try_from(self.end)
                 .ok()
                 .filter(|&index| index != NIL)
                 .expect("timer wheel holds u32::MAX timers");
-            self.slots.push(Slot {
-                stamp,
-                prev: NIL,
-                next: NIL,
-                value: Some(value),
-            });
+            if self.end == self.chunks.len() * CHUNK {
+                self.chunks.push(new_chunk());
+            }
+            self.end += 1;
             index
         } else {
             let index = self.free.head;
             let mut free = self.free;
             self.unlink(&mut free, index);
             self.free = free;
-            let slot = &mut self.slots[index as usize];
-            slot.stamp = stamp;
-            slot.value = Some(value);
             index
         };
+        let slot = self.slot_mut(index);
+        slot.stamp = stamp;
+        slot.value = Some(value);
         Key { index, stamp }
     }
 
     /// Whether `key` still names an occupant.
     pub(super) fn contains(&self, key: Key) -> bool {
-        self.slots
-            .get(key.index as usize)
-            .is_some_and(|slot| slot.stamp == key.stamp)
+        (key.index as usize) < self.end && self.slot(key.index).stamp == key.stamp
     }
 
     pub(super) fn get(&self, key: Key) -> Option<&T> {
         if !self.contains(key) {
             return None;
         }
-        self.slots[key.index as usize].value.as_ref()
+        self.slot(key.index).value.as_ref()
     }
 
     pub(super) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         if !self.contains(key) {
             return None;
         }
-        self.slots[key.index as usize].value.as_mut()
+        self.slot_mut(key.index).value.as_mut()
     }
 
     /// The value in an occupied slot.
     pub(super) fn at(&self, index: u32) -> &T {
-        self.slots[index as usize]
-            .value
-            .as_ref()
-            .expect("slot is occupied")
+        self.slot(index).value.as_ref().expect("slot is occupied")
     }
 
     pub(super) fn at_mut(&mut self, index: u32) -> &mut T {
-        self.slots[index as usize]
+        self.slot_mut(index)
             .value
             .as_mut()
             .expect("slot is occupied")
@@ -163,27 +191,30 @@ impl<T> Slab<T> {
 
     /// The stamp of the occupant of an occupied slot.
     pub(super) fn stamp_at(&self, index: u32) -> u64 {
-        self.slots[index as usize].stamp
+        self.slot(index).stamp
     }
 
     /// Empties an occupied slot that is linked on no list, and returns its value.
     pub(super) fn remove_at(&mut self, index: u32) -> T {
-        let slot = &mut self.slots[index as usize];
+        let slot = self.slot_mut(index);
         debug_assert!(slot.stamp != 0, "removing a vacant slot");
         slot.stamp = 0;
         let value = slot.value.take().expect("slot is occupied");
         self.len -= 1;
-        if index as usize + 1 == self.slots.len() {
-            self.slots.pop();
-            // Keep the last slot occupied: cut off the vacant slots this uncovered.
-            while self.slots.last().is_some_and(|slot| slot.stamp == 0) {
-                let last = (self.slots.len() - 1) as u32;
+        if self.len == 0 {
+            // Every slot is vacant: forget the free list wholesale.
+            self.free = List::EMPTY;
+            self.end = 0;
+        } else if index as usize + 1 == self.end {
+            // Keep the last slot in use occupied: cut off the vacant slots this uncovers.
+            self.end -= 1;
+            while self.slot(self.end as u32 - 1).stamp == 0 {
+                let last = self.end as u32 - 1;
                 let mut free = self.free;
                 self.unlink(&mut free, last);
                 self.free = free;
-                self.slots.pop();
+                self.end -= 1;
             }
-            self.shrink();
         } else {
             let mut free = self.free;
             self.push_front(&mut free, index);
@@ -192,28 +223,29 @@ impl<T> Slab<T> {
         value
     }
 
-    /// Halves the capacity when less than a quarter of it is used (vacant slots in the middle
-    /// count as used: they cannot move, since keys point at them).
-    fn shrink(&mut self) {
-        let capacity = self.slots.capacity();
-        if capacity > MIN_CAPACITY && self.slots.len() * 4 <= capacity {
-            self.slots
-                .shrink_to((self.slots.len() * 2).max(MIN_CAPACITY));
-        }
+    /// Whether chunks past the end (but one spare) await [`release`](Slab::release).
+    pub(super) fn has_unused_chunks(&self) -> bool {
+        self.chunks.len() > self.end.div_ceil(CHUNK) + 1
+    }
+
+    /// Frees the chunks past the end but one. Not done on removal itself, which keeps
+    /// removal cheap and free of allocator calls; the wheel's owner calls this soon after.
+    pub(super) fn release(&mut self) {
+        self.chunks.truncate(self.end.div_ceil(CHUNK) + 1);
     }
 
     /// Appends slot `index` to `list`.
     pub(super) fn push_back(&mut self, list: &mut List, index: u32) {
         let tail = list.tail;
         {
-            let slot = &mut self.slots[index as usize];
+            let slot = self.slot_mut(index);
             slot.prev = tail;
             slot.next = NIL;
         }
         if tail == NIL {
             list.head = index;
         } else {
-            self.slots[tail as usize].next = index;
+            self.slot_mut(tail).next = index;
         }
         list.tail = index;
     }
@@ -222,14 +254,14 @@ impl<T> Slab<T> {
     fn push_front(&mut self, list: &mut List, index: u32) {
         let head = list.head;
         {
-            let slot = &mut self.slots[index as usize];
+            let slot = self.slot_mut(index);
             slot.prev = NIL;
             slot.next = head;
         }
         if head == NIL {
             list.tail = index;
         } else {
-            self.slots[head as usize].prev = index;
+            self.slot_mut(head).prev = index;
         }
         list.head = index;
     }
@@ -237,7 +269,7 @@ impl<T> Slab<T> {
     /// Takes slot `index` off `list`, which must hold it.
     pub(super) fn unlink(&mut self, list: &mut List, index: u32) {
         let (prev, next) = {
-            let slot = &mut self.slots[index as usize];
+            let slot = self.slot_mut(index);
             let links = (slot.prev, slot.next);
             slot.prev = NIL;
             slot.next = NIL;
@@ -246,12 +278,12 @@ impl<T> Slab<T> {
         if prev == NIL {
             list.head = next;
         } else {
-            self.slots[prev as usize].next = next;
+            self.slot_mut(prev).next = next;
         }
         if next == NIL {
             list.tail = prev;
         } else {
-            self.slots[next as usize].prev = prev;
+            self.slot_mut(next).prev = prev;
         }
     }
 
@@ -267,10 +299,15 @@ impl<T> Slab<T> {
 
     /// Empties every slot, in index order, and gives the memory back.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = T> + use<T> {
-        let slots = std::mem::replace(&mut self.slots, Vec::with_capacity(MIN_CAPACITY));
+        // Stamps carry on: keys of drained values must not match later occupants.
+        let chunks = std::mem::replace(&mut self.chunks, vec![new_chunk()]);
+        self.end = 0;
         self.free = List::EMPTY;
         self.len = 0;
-        slots.into_iter().filter_map(|slot| slot.value)
+        chunks
+            .into_iter()
+            .flat_map(|chunk| chunk as Box<[Slot<T>]>)
+            .filter_map(|slot| slot.value)
     }
 }
 
@@ -330,6 +367,9 @@ mod tests {
             remove(&mut slab, key);
         }
         assert_eq!(slab.len(), 0);
+        assert!(slab.has_unused_chunks());
+        slab.release();
+        assert!(!slab.has_unused_chunks());
         assert_eq!(slab.capacity(), start);
         // The free list is consistent afterwards.
         let again: Vec<_> = (0..100u32).map(|value| slab.insert(value)).collect();

@@ -57,9 +57,9 @@ struct Bucket {
 /// Extent of one level, in ticks.
 #[derive(Debug, Clone, Copy)]
 struct Span {
-    /// Ticks per bucket (`slots^level`).
-    tick: u64,
-    /// Ticks the level covers (`slots^(level+1)`), saturated at `u64::MAX`.
+    /// Ticks per bucket are `1 << shift` (`slots^level`).
+    shift: u32,
+    /// Ticks the level covers (`slots^(level+1)`); `u64::MAX` for a level that covers all.
     interval: u64,
 }
 
@@ -70,7 +70,8 @@ pub(super) struct Wheel<A> {
     /// All levels' buckets, level after level.
     buckets: Vec<Bucket>,
     spans: Vec<Span>,
-    slots: u64,
+    /// Buckets per level are `1 << slot_bits`.
+    slot_bits: u32,
     tick_nanos: u64,
     /// The tick up to which every bucket has been processed.
     current: u64,
@@ -79,28 +80,30 @@ pub(super) struct Wheel<A> {
 }
 
 impl<A> Wheel<A> {
-    /// A wheel of `slots` buckets per level, each `tick_nanos` long at level 0.
+    /// A wheel of `slots` buckets per level (rounded up to a power of two), each
+    /// `tick_nanos` long at level 0.
     pub(super) fn new(tick_nanos: u64, slots: usize) -> Self {
         assert!(tick_nanos > 0, "timer tick must be at least one nanosecond");
         assert!(
-            slots >= 2,
-            "a timer wheel needs at least 2 slots, got {slots}"
-        );
-        assert!(
-            slots <= 1 << 16,
-            "a timer wheel has at most 65536 slots, got {slots}"
+            (2..=1 << 16).contains(&slots),
+            "a timer wheel has 2 to 65536 slots, not {slots}"
         );
         let mut wheel = Wheel {
             timers: Slab::new(),
             buckets: Vec::new(),
             spans: Vec::new(),
-            slots: slots as u64,
+            slot_bits: slots.next_power_of_two().trailing_zeros(),
             tick_nanos,
             current: 0,
             queue: BinaryHeap::new(),
         };
         wheel.add_level();
         wheel
+    }
+
+    /// Buckets per level.
+    pub(super) fn slots(&self) -> usize {
+        1 << self.slot_bits
     }
 
     /// Length of a level-0 tick in nanoseconds.
@@ -117,6 +120,17 @@ impl<A> Wheel<A> {
     #[cfg(test)]
     pub(super) fn capacity(&self) -> usize {
         self.timers.capacity()
+    }
+
+    /// Whether memory awaits [`release_memory`](Wheel::release_memory).
+    pub(super) fn has_unused_memory(&self) -> bool {
+        self.timers.has_unused_chunks()
+    }
+
+    /// Gives back memory that timers no longer use. Cancelling and firing leave that to
+    /// this call, so that they stay cheap.
+    pub(super) fn release_memory(&mut self) {
+        self.timers.release();
     }
 
     /// Number of levels created so far.
@@ -144,7 +158,7 @@ impl<A> Wheel<A> {
             bucket: 0,
             action,
         });
-        let queued = self.place(key.index());
+        let queued = self.place(key.index(), deadline);
         (key, queued)
     }
 
@@ -183,7 +197,7 @@ impl<A> Wheel<A> {
             let mut timers = std::mem::replace(&mut slot.timers, List::EMPTY);
             // Buckets come out of the heap in expiration order, so the clock only moves on.
             self.current = self.current.max(expiration);
-            let fires = (bucket as u64) < self.slots;
+            let fires = bucket >> self.slot_bits == 0;
             while let Some(index) = self.timers.pop_front(&mut timers) {
                 if fires {
                     let stamp = self.timers.stamp_at(index);
@@ -194,7 +208,8 @@ impl<A> Wheel<A> {
                         action: entry.action,
                     });
                 } else {
-                    self.place(index);
+                    let deadline = self.timers.at(index).deadline;
+                    self.place(index, deadline);
                 }
             }
         }
@@ -215,11 +230,9 @@ impl<A> Wheel<A> {
 
     /// Links timer `index` into the bucket its deadline belongs to, relative to the current
     /// tick. Returns the bucket's expiration if the bucket was newly queued.
-    fn place(&mut self, index: u32) -> Option<u64> {
+    fn place(&mut self, index: u32, deadline: u64) -> Option<u64> {
         // `NOT_QUEUED` is not an expiration; no clock gets near it (584 years in ns).
-        let deadline_tick = (self.timers.at(index).deadline)
-            .div_ceil(self.tick_nanos)
-            .min(NOT_QUEUED - 1);
+        let deadline_tick = deadline.div_ceil(self.tick_nanos).min(NOT_QUEUED - 1);
         // A deadline that has passed goes into the bucket of the current tick, which is
         // due: slot `current % slots` of level 0 is not used by any future tick.
         let due = deadline_tick.max(self.current);
@@ -228,13 +241,13 @@ impl<A> Wheel<A> {
             if level == self.spans.len() {
                 self.add_level();
             }
-            let Span { tick, interval } = self.spans[level];
-            let level_current = self.current - self.current % tick;
+            let Span { shift, interval } = self.spans[level];
+            let level_current = self.current >> shift << shift;
             if interval == u64::MAX || due - level_current < interval {
-                let virtual_tick = due / tick;
-                let slot = virtual_tick % self.slots;
-                let bucket = level as u64 * self.slots + slot;
-                break (bucket as u32, virtual_tick * tick);
+                let virtual_tick = due >> shift;
+                let slot = virtual_tick & ((1 << self.slot_bits) - 1);
+                let bucket = ((level as u64) << self.slot_bits) + slot;
+                break (bucket as u32, virtual_tick << shift);
             }
             level += 1;
         };
@@ -256,19 +269,23 @@ impl<A> Wheel<A> {
     }
 
     fn add_level(&mut self) {
-        let tick = match self.spans.last() {
-            None => 1,
-            Some(span) => span.interval,
+        debug_assert!(
+            self.spans
+                .last()
+                .is_none_or(|span| span.interval != u64::MAX),
+            "the top level already spans every tick"
+        );
+        let shift = self.spans.len() as u32 * self.slot_bits;
+        let interval = match shift + self.slot_bits {
+            64.. => u64::MAX,
+            bits => 1 << bits,
         };
-        debug_assert!(tick != u64::MAX, "the top level already spans every tick");
-        self.spans.push(Span {
-            tick,
-            interval: tick.saturating_mul(self.slots),
-        });
-        self.buckets.extend((0..self.slots).map(|_| Bucket {
-            timers: List::EMPTY,
-            queued: NOT_QUEUED,
-        }));
+        self.spans.push(Span { shift, interval });
+        self.buckets
+            .extend((0..1 << self.slot_bits).map(|_| Bucket {
+                timers: List::EMPTY,
+                queued: NOT_QUEUED,
+            }));
     }
 }
 
@@ -393,6 +410,7 @@ mod tests {
             wheel.remove(*key);
         }
         assert_eq!(wheel.len(), 0);
+        wheel.release_memory();
         assert_eq!(wheel.capacity(), start);
     }
 
@@ -404,6 +422,7 @@ mod tests {
             wheel.insert(i % 5_000, i);
         }
         assert_eq!(run(&mut wheel, u64::MAX).len(), 100_000);
+        wheel.release_memory();
         assert_eq!(wheel.capacity(), start);
     }
 }

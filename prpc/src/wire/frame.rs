@@ -210,13 +210,22 @@ impl Frame {
     /// Writes prefix, fields and body. The caller has checked `length` against its limit and
     /// reserved room.
     pub(super) fn encode(&self, length: u32, dst: &mut impl BufMut) {
-        dst.put_u8(MAGIC);
-        dst.put_u8(VERSION);
-        dst.put_u8(self.head.kind() | self.head.flags());
-        dst.put_u8(self.encoding.to_byte());
-        dst.put_u32(length);
-        varint::put(dst, self.request_id);
-        varint::put(dst, u64::from(self.attempt));
+        // The prefix and the two ids go out in one copy.
+        let mut start = [0u8; 8 + 2 * varint::MAX_LEN];
+        let [magic, version, kind, encoding, length_bytes @ ..] = &mut start[..8] else {
+            unreachable!("the prefix is 8 bytes");
+        };
+        (*magic, *version) = (MAGIC, VERSION);
+        *kind = self.head.kind() | self.head.flags();
+        *encoding = self.encoding.to_byte();
+        length_bytes.copy_from_slice(&length.to_be_bytes());
+        let mut scratch = [0u8; varint::MAX_LEN];
+        let id_len = varint::write(&mut scratch, self.request_id);
+        start[8..8 + id_len].copy_from_slice(&scratch[..id_len]);
+        let attempt_len = varint::write(&mut scratch, u64::from(self.attempt));
+        let end = 8 + id_len + attempt_len;
+        start[8 + id_len..end].copy_from_slice(&scratch[..attempt_len]);
+        dst.put_slice(&start[..end]);
         match &self.head {
             Head::Request(head) => {
                 put_bytes(dst, head.service.as_bytes());
@@ -302,8 +311,14 @@ fn deadline_millis(deadline: Option<Duration>) -> u64 {
     match deadline {
         None => 0,
         Some(deadline) => {
-            let millis = deadline.as_nanos().div_ceil(1_000_000);
-            u64::try_from(millis).unwrap_or(u64::MAX).max(1)
+            // Whole milliseconds, rounded up, without a 128-bit division.
+            let partial = u64::from(deadline.subsec_nanos() % 1_000_000 != 0);
+            let millis = deadline
+                .as_secs()
+                .saturating_mul(1000)
+                .saturating_add(u64::from(deadline.subsec_millis()))
+                .saturating_add(partial);
+            millis.max(1)
         }
     }
 }

@@ -34,6 +34,9 @@ pub const VERSION: u8 = 1;
 pub const PREFIX_LEN: usize = 8;
 /// Default cap on the bytes that follow the prefix: 16 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
+/// The smallest `max_frame_size` a client or server accepts (a smaller setting is raised to
+/// it): room for any control frame and any error reply the runtime makes.
+pub const MIN_MAX_FRAME_SIZE: u32 = 1024;
 
 /// The next frame of a framed reader (what `StreamExt::next` does, without the dependency).
 pub(crate) async fn next_frame<R>(

@@ -18,14 +18,30 @@ pub(crate) enum VarintError {
     Overflow,
 }
 
-/// Appends `value` to `dst`.
+/// Appends `value` to `dst`, with one copy into `dst` (byte-at-a-time `put_u8` on a
+/// `BytesMut` costs a call per byte).
 #[inline]
-pub(crate) fn put(dst: &mut impl BufMut, mut value: u64) {
-    while value >= 0x80 {
-        dst.put_u8((value as u8) | 0x80);
-        value >>= 7;
+pub(crate) fn put(dst: &mut impl BufMut, value: u64) {
+    if value < 0x80 {
+        dst.put_u8(value as u8);
+        return;
     }
-    dst.put_u8(value as u8);
+    let mut scratch = [0u8; MAX_LEN];
+    let len = write(&mut scratch, value);
+    dst.put_slice(&scratch[..len]);
+}
+
+/// Writes `value` at the start of `out`, returning the bytes written.
+#[inline]
+pub(crate) fn write(out: &mut [u8; MAX_LEN], mut value: u64) -> usize {
+    let mut len = 0;
+    while value >= 0x80 {
+        out[len] = (value as u8) | 0x80;
+        value >>= 7;
+        len += 1;
+    }
+    out[len] = value as u8;
+    len + 1
 }
 
 /// Bytes `put` writes for `value`.
