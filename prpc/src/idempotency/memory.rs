@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -6,17 +7,31 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::watch;
 
-use super::{Begin, Key, Store, StoreFuture};
+use super::{Begin, Key, Store, StoreError, StoreFuture};
 use crate::timer::{Timer, TimerHandle};
 
 /// The default store: one server's memory, entries expiring on prpc's timing wheel.
 ///
 /// Dedupes retries that come back to the same server (a single server, or a balancer with
 /// sticky routing). For several servers, use a shared store such as `RedisStore`.
+///
+/// Memory is bounded: at most [`DEFAULT_MAX_ENTRIES`] calls and [`DEFAULT_MAX_BYTES`] of
+/// stored replies by default ([`MemoryStore::with_limits`]). Past either limit the store
+/// reports an error, and the server's [`FailMode`](super::FailMode) decides: refuse the call
+/// (`unavailable`, the default) or run it without dedupe.
 pub struct MemoryStore {
     entries: Arc<DashMap<Key, Entry>>,
+    /// Bytes of stored replies, shared with the expiry callbacks.
+    stored_bytes: Arc<AtomicUsize>,
+    max_entries: usize,
+    max_bytes: usize,
     timer: Timer,
 }
+
+/// Calls a [`MemoryStore`] tracks at most, unless set otherwise.
+pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+/// Bytes of replies a [`MemoryStore`] keeps at most, unless set otherwise (256 MiB).
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 struct Entry {
     state: State,
@@ -32,10 +47,19 @@ enum State {
 }
 
 impl MemoryStore {
-    /// A store whose expiries run on `timer`.
+    /// A store whose expiries run on `timer`, with the default limits.
     pub fn new(timer: Timer) -> Self {
+        MemoryStore::with_limits(timer, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
+    }
+
+    /// A store that tracks at most `max_entries` calls and keeps at most `max_bytes` of
+    /// replies.
+    pub fn with_limits(timer: Timer, max_entries: usize, max_bytes: usize) -> Self {
         MemoryStore {
             entries: Arc::new(DashMap::new()),
+            stored_bytes: Arc::new(AtomicUsize::new(0)),
+            max_entries,
+            max_bytes,
             timer,
         }
     }
@@ -52,10 +76,17 @@ impl MemoryStore {
 
     fn expiry(&self, key: &Key, generation: u64, ttl: Duration) -> TimerHandle {
         let entries: Weak<DashMap<Key, Entry>> = Arc::downgrade(&self.entries);
+        let stored_bytes = self.stored_bytes.clone();
         let key = key.clone();
         self.timer.schedule(ttl, move || {
-            if let Some(entries) = entries.upgrade() {
-                entries.remove_if(&key, |_, entry| entry.generation == generation);
+            let Some(entries) = entries.upgrade() else {
+                return;
+            };
+            if let Some((_, entry)) =
+                entries.remove_if(&key, |_, entry| entry.generation == generation)
+                && let State::Done(reply) = entry.state
+            {
+                stored_bytes.fetch_sub(reply.len(), Ordering::Relaxed);
             }
         })
     }
@@ -63,6 +94,13 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn begin<'a>(&'a self, key: &'a Key, ttl: Duration) -> StoreFuture<'a, Begin> {
+        if self.entries.len() >= self.max_entries && !self.entries.contains_key(key) {
+            let full = StoreError(format!(
+                "the memory store holds its limit of {} calls",
+                self.max_entries
+            ));
+            return Box::pin(async move { Err(full) });
+        }
         let found = match self.entries.entry(key.clone()) {
             MapEntry::Occupied(entry) => match &entry.get().state {
                 State::Running(_) => Begin::InProgress,
@@ -83,13 +121,33 @@ impl Store for MemoryStore {
     }
 
     fn finish<'a>(&'a self, key: &'a Key, reply: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
+        let size = reply.len();
+        if self.stored_bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
+            self.stored_bytes.fetch_sub(size, Ordering::Relaxed);
+            // Waiters must not hang on a reply that will never be stored: release the claim.
+            self.entries
+                .remove_if(key, |_, entry| matches!(entry.state, State::Running(_)));
+            let full = StoreError(format!(
+                "the memory store holds its limit of {} bytes of replies",
+                self.max_bytes
+            ));
+            return Box::pin(async move { Err(full) });
+        }
         if let Some(mut entry) = self.entries.get_mut(key) {
             let generation = entry.generation;
             entry._expiry = self.expiry(key, generation, ttl);
             let previous = std::mem::replace(&mut entry.state, State::Done(reply.clone()));
-            if let State::Running(waiters) = previous {
-                waiters.send_replace(Some(reply));
+            match previous {
+                State::Running(waiters) => {
+                    waiters.send_replace(Some(reply));
+                }
+                State::Done(replaced) => {
+                    self.stored_bytes.fetch_sub(replaced.len(), Ordering::Relaxed);
+                }
             }
+        } else {
+            // The claim expired meanwhile: nothing holds the bytes.
+            self.stored_bytes.fetch_sub(size, Ordering::Relaxed);
         }
         Box::pin(async { Ok(()) })
     }
@@ -149,6 +207,25 @@ mod tests {
         store.release(&key).await.unwrap();
         assert_eq!(waiting.await.unwrap(), None);
         assert_eq!(store.begin(&key, TTL).await.unwrap(), Begin::New);
+    }
+
+    #[tokio::test]
+    async fn limits_bound_the_memory_held() {
+        let store = MemoryStore::with_limits(Timer::default(), 2, 10);
+        let (first, second, third) = (Key::new("s", "m", 1), Key::new("s", "m", 2), Key::new("s", "m", 3));
+        assert_eq!(store.begin(&first, TTL).await.unwrap(), Begin::New);
+        assert_eq!(store.begin(&second, TTL).await.unwrap(), Begin::New);
+        let error = store.begin(&third, TTL).await.unwrap_err();
+        assert!(error.to_string().contains("limit of 2 calls"), "{error}");
+        // A key already held still answers.
+        assert_eq!(store.begin(&first, TTL).await.unwrap(), Begin::InProgress);
+
+        store.finish(&first, Bytes::from_static(b"12345678"), TTL).await.unwrap();
+        let error = store.finish(&second, Bytes::from_static(b"12345"), TTL).await.unwrap_err();
+        assert!(error.to_string().contains("limit of 10 bytes"), "{error}");
+        // The claim whose reply did not fit was released, so its waiters do not hang.
+        assert_eq!(store.wait(&second).await.unwrap(), None);
+        assert_eq!(store.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,15 +24,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 
 /// The future a [`Store`] operation returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// How long a finished call's reply is kept for late retries, unless the server sets its own.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+/// How long a finished call's reply is kept for late retries, unless the server sets its own:
+/// well past any sensible call deadline (a retry comes within its call's deadline).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(120);
 
 /// Identifies one call across its attempts: service, method and request id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

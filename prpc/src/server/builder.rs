@@ -67,7 +67,7 @@ impl Builder {
         self
     }
 
-    /// How long a finished call's reply is kept for its retries (default 10 minutes).
+    /// How long a finished call's reply is kept for its retries (default 2 minutes).
     pub fn idempotency_ttl(mut self, ttl: Duration) -> Self {
         self.idempotency_ttl = ttl;
         self
