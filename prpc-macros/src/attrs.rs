@@ -3,15 +3,21 @@
 
 use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
-use syn::{Attribute, LitStr};
+use syn::{Attribute, LitBool, LitStr};
 
-/// Options of `#[prpc::service(name = "math.Arith", protobuf)]`.
+/// Options of `#[prpc::service(name = "math.Arith", protobuf, json, client = false)]`.
 #[derive(Default)]
 pub(crate) struct ServiceArgs {
     /// The wire name, when renamed.
     pub(crate) name: Option<LitStr>,
     /// Bodies are prost messages in protobuf rather than serde values.
     pub(crate) protobuf: bool,
+    /// Where `json` was written, if it was: protobuf messages may also travel as JSON.
+    pub(crate) json: Option<Span>,
+    /// `client = true|false`, if written: whether `FooClient` is generated (default yes).
+    pub(crate) client: Option<LitBool>,
+    /// `server = true|false`, if written: whether `FooServer` is generated (default yes).
+    pub(crate) server: Option<LitBool>,
 }
 
 impl ServiceArgs {
@@ -29,12 +35,37 @@ impl ServiceArgs {
             }
             self.protobuf = true;
             Ok(())
+        } else if meta.path.is_ident("json") {
+            if self.json.is_some() {
+                return Err(meta.error("`json` is given twice"));
+            }
+            self.json = Some(ident_span(&meta));
+            Ok(())
+        } else if meta.path.is_ident("client") {
+            if self.client.is_some() {
+                return Err(meta.error("`client` is given twice"));
+            }
+            self.client = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("server") {
+            if self.server.is_some() {
+                return Err(meta.error("`server` is given twice"));
+            }
+            self.server = Some(meta.value()?.parse()?);
+            Ok(())
         } else {
             Err(meta.error(
                 "unknown option of #[prpc::service]; expected `name = \"...\"` or `protobuf`",
             ))
         }
     }
+}
+
+/// Where the option's name was written.
+fn ident_span(meta: &ParseNestedMeta<'_>) -> Span {
+    meta.path
+        .get_ident()
+        .map_or_else(Span::call_site, |ident| ident.span())
 }
 
 /// Options of `#[prpc(name = "Add", idempotent)]` on a method.
@@ -80,11 +111,7 @@ impl MethodArgs {
             if self.idempotent.is_some() {
                 return Err(meta.error("`idempotent` is given twice"));
             }
-            self.idempotent = Some(
-                meta.path
-                    .get_ident()
-                    .map_or_else(Span::call_site, |i| i.span()),
-            );
+            self.idempotent = Some(ident_span(&meta));
             Ok(())
         } else {
             Err(meta.error(

@@ -4,9 +4,12 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
 use crate::codec::Locals;
-use crate::parse::{Encoding, MethodDef, ServiceDef};
+use crate::parse::{Encoding, Failure, MethodDef, ServiceDef};
 
 pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
+    if !service.client {
+        return TokenStream::new();
+    }
     let ServiceDef {
         vis,
         ident: trait_ident,
@@ -34,12 +37,19 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
             "Arguments and replies are prost messages and always travel as protobuf; a \
              format set in the options is ignored."
         }
+        Encoding::ProtobufJson => {
+            "Arguments and replies are prost messages. They travel as protobuf unless the \
+             call's options (the client's, else the channel's) choose `Format::Json`, which \
+             sends them in the proto3 JSON mapping; other formats are ignored."
+        }
     };
     let doc = format!(
         "Calls the service `{name}` ([`{trait_ident}`]) over any `prpc::Channel`.\n\n\
          Each method returns `Err(prpc::Error)` when the call fails in transit or the server \
          refuses it; a method whose trait signature returns `Result<T, E>` returns \
-         `Ok(Err(e))` with the server's typed application error. {format_note}\n\n\
+         `Ok(Err(e))` with the server's typed application error, and one returning \
+         `Result<T, prpc::Status>` returns the handler's status as \
+         `Err(prpc::Error::Status(status))`. {format_note}\n\n\
          Per-call options (timeout, format, compression, metadata) go on a view of the \
          client: `client.clone().with_timeout(duration).method(..)`, or \
          [`with_options`](Self::with_options). Clones share the channel.\n\n\
@@ -155,7 +165,7 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
         wire_name,
         idempotent,
         ok,
-        err,
+        failure,
         ..
     } = method;
     let docs = method
@@ -177,19 +187,23 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
         Encoding::Protobuf => quote! {
             let #format = ::prpc::Format::Protobuf;
         },
+        Encoding::ProtobufJson => quote! {
+            let #format = ::prpc::__private::proto_format(&self.options, &self.channel);
+        },
     };
     let encode_args = encoding.encode_args(locals, method);
     let reply_body = quote!(&reply.body);
     let decode_ok = encoding.decode(locals, ok, &reply_body);
-    let (returns, outcome) = match err {
-        None => (
+    let (returns, outcome) = match failure {
+        // A handler's status arrives as `prpc::Error::Status`, like the runtime's own.
+        Failure::Infallible | Failure::Status => (
             quote!(#ok),
             quote! {
                 let reply = #result?;
                 ::core::result::Result::Ok(#decode_ok?)
             },
         ),
-        Some(err) => {
+        Failure::Typed(err) => {
             let decode_err = encoding.decode(locals, err, &quote!(#status.details()));
             (
                 quote!(::core::result::Result<#ok, #err>),

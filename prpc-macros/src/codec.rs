@@ -5,7 +5,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Type;
 
-use crate::parse::{Encoding, MethodDef};
+use crate::parse::{Encoding, MethodDef, is_unit};
 
 /// Names of the generated code's local variables. They have mixed-site hygiene, so an argument
 /// called `format` or `body` cannot shadow them.
@@ -43,13 +43,18 @@ impl Locals {
 const ARGS_STRUCT: &str = "__PrpcArgs";
 
 impl Encoding {
-    /// An expression encoding the value behind the reference `value` into a `Bytes` body,
-    /// yielding `Result<Bytes, BodyError>`.
-    pub(crate) fn encode(self, locals: &Locals, value: &TokenStream) -> TokenStream {
+    /// An expression encoding the value behind the reference `value`, of type `ty`, into a
+    /// `Bytes` body, yielding `Result<Bytes, BodyError>`.
+    pub(crate) fn encode(self, locals: &Locals, ty: &Type, value: &TokenStream) -> TokenStream {
         let format = &locals.format;
         match self {
             Encoding::Serde => quote!(#format.encode(#value)),
             Encoding::Protobuf => quote!(#format.encode_message(#value)),
+            // `()` is the empty message: `{}` in JSON, where serde would write `null`.
+            Encoding::ProtobufJson if is_unit(ty) => {
+                quote!(::prpc::__private::encode_empty(#format))
+            }
+            Encoding::ProtobufJson => quote!(::prpc::__private::encode_proto(#format, #value)),
         }
     }
 
@@ -60,6 +65,12 @@ impl Encoding {
         match self {
             Encoding::Serde => quote!(#format.decode::<#ty>(#body)),
             Encoding::Protobuf => quote!(#format.decode_message::<#ty>(#body)),
+            Encoding::ProtobufJson if is_unit(ty) => {
+                quote!(::prpc::__private::decode_empty(#format, #body))
+            }
+            Encoding::ProtobufJson => {
+                quote!(::prpc::__private::decode_proto::<#ty>(#format, #body))
+            }
         }
     }
 
@@ -75,7 +86,11 @@ impl Encoding {
                     let (ident, ty) = (&arg.ident, &arg.ty);
                     quote!(#ident: #ty)
                 });
-                let encode = self.encode(locals, &quote!(&#args_struct { #(#idents),* }));
+                let encode = self.encode(
+                    locals,
+                    &syn::parse_quote!(#args_struct),
+                    &quote!(&#args_struct { #(#idents),* }),
+                );
                 // Spanned at the method: errors from the derive (an argument type that is not
                 // serde) point there and at the type, not at the attribute.
                 let definition = quote_spanned! {method.ident.span()=>
@@ -88,15 +103,14 @@ impl Encoding {
                     let #body = #encode?;
                 }
             }
-            Encoding::Protobuf => {
-                let message = match method.args.first() {
+            Encoding::Protobuf | Encoding::ProtobufJson => {
+                let encode = match method.args.first() {
                     Some(arg) => {
                         let ident = &arg.ident;
-                        quote!(&#ident)
+                        self.encode(locals, &arg.ty, &quote!(&#ident))
                     }
-                    None => quote!(&()),
+                    None => self.encode(locals, &syn::parse_quote!(()), &quote!(&())),
                 };
-                let encode = self.encode(locals, &message);
                 quote!(let #body = #encode?;)
             }
         }
@@ -126,7 +140,7 @@ impl Encoding {
                     let #args_struct { #(#idents),* } = #decode?;
                 }
             }
-            Encoding::Protobuf => match method.args.first() {
+            Encoding::Protobuf | Encoding::ProtobufJson => match method.args.first() {
                 Some(arg) => {
                     let (ident, ty) = (&arg.ident, &arg.ty);
                     let decode = self.decode(locals, ty, &body);

@@ -35,6 +35,26 @@ pub(crate) enum Encoding {
     Serde,
     /// Prost messages in protobuf; the one argument is the body.
     Protobuf,
+    /// Prost messages that also implement serde with the proto3 JSON mapping (pbjson): in
+    /// protobuf unless the caller asks for JSON.
+    ProtobufJson,
+}
+
+impl Encoding {
+    /// Whether bodies are prost messages (one argument, no wrapping struct).
+    pub(crate) fn is_protobuf(self) -> bool {
+        matches!(self, Encoding::Protobuf | Encoding::ProtobufJson)
+    }
+}
+
+/// How a method fails, as its return type says.
+pub(crate) enum Failure {
+    /// It returns a plain value: only the call itself can fail.
+    Infallible,
+    /// `Result<T, E>`: `E` is a typed application error, sent in the status details.
+    Typed(Box<Type>),
+    /// `Result<T, prpc::Status>`: the handler picks the call's status itself.
+    Status,
 }
 
 /// A checked service trait.
@@ -46,6 +66,10 @@ pub(crate) struct ServiceDef {
     /// The name callers address.
     pub(crate) name: String,
     pub(crate) encoding: Encoding,
+    /// Whether to generate `FooClient`.
+    pub(crate) client: bool,
+    /// Whether to generate `FooServer`.
+    pub(crate) server: bool,
     pub(crate) methods: Vec<MethodDef>,
 }
 
@@ -60,8 +84,8 @@ pub(crate) struct MethodDef {
     pub(crate) args: Vec<Arg>,
     /// What the handler's future yields on success (`()` when the method returns nothing).
     pub(crate) ok: Type,
-    /// The application error, when the method returns `Result<T, E>`.
-    pub(crate) err: Option<Type>,
+    /// How the method fails.
+    pub(crate) failure: Failure,
     /// The full return type as written (`()` when none).
     pub(crate) output: Type,
     /// A default body, if the trait gives one.
@@ -116,11 +140,28 @@ impl ServiceDef {
         if let Some(where_clause) = &item.generics.where_clause {
             errors.push(where_clause, "a service trait cannot have a where clause");
         }
-        let encoding = if args.protobuf {
-            Encoding::Protobuf
-        } else {
-            Encoding::Serde
+        let encoding = match (args.protobuf, args.json) {
+            (true, Some(_)) => Encoding::ProtobufJson,
+            (true, None) => Encoding::Protobuf,
+            (false, json) => {
+                if let Some(span) = json {
+                    errors.add(syn::Error::new(
+                        span,
+                        "`json` applies to protobuf services (`#[prpc::service(protobuf, json)]`); \
+                         a serde service speaks JSON already",
+                    ));
+                }
+                Encoding::Serde
+            }
         };
+        let client = args.client.as_ref().is_none_or(|flag| flag.value);
+        let server = args.server.as_ref().is_none_or(|flag| flag.value);
+        if let (false, false, Some(flag)) = (client, server, &args.server) {
+            errors.push(
+                flag,
+                "`client = false` and `server = false` leave nothing to generate",
+            );
+        }
 
         let mut methods: Vec<MethodDef> = Vec::new();
         for trait_item in item.items {
@@ -161,6 +202,8 @@ impl ServiceDef {
             supertraits: item.supertraits,
             name,
             encoding,
+            client,
+            server,
             methods,
         })
     }
@@ -252,7 +295,7 @@ impl MethodDef {
             match &*typed.pat {
                 Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
                     check_owned(&typed.ty, Position::Argument, &mut errors);
-                    if encoding == Encoding::Protobuf && !args.is_empty() {
+                    if encoding.is_protobuf() && !args.is_empty() {
                         errors.push(
                             typed,
                             "a method of a protobuf service takes at most one argument, the \
@@ -280,9 +323,10 @@ impl MethodDef {
                 (**ty).clone()
             }
         };
-        let (ok, err) = match split_result(&output) {
-            Some((ok, err)) => (ok.clone(), Some(err.clone())),
-            None => (output.clone(), None),
+        let (ok, failure) = match split_result(&output) {
+            Some((ok, err)) if is_status(err) => (ok.clone(), Failure::Status),
+            Some((ok, err)) => (ok.clone(), Failure::Typed(Box::new(err.clone()))),
+            None => (output.clone(), Failure::Infallible),
         };
         errors.finish()?;
 
@@ -299,7 +343,7 @@ impl MethodDef {
                 idempotent: options.idempotent.is_some(),
                 args,
                 ok,
-                err,
+                failure,
                 output,
                 default,
             },
@@ -327,6 +371,28 @@ fn split_result(ty: &Type) -> Option<(&Type, &Type)> {
             Some((ok, err))
         }
         _ => None,
+    }
+}
+
+/// `prpc::Status` or `::prpc::Status`, written out: the call's own status as the error. Only
+/// the full path counts, so a user's own type named `Status` stays an application error.
+fn is_status(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let segments: Vec<_> = path.path.segments.iter().collect();
+    path.qself.is_none()
+        && segments.len() == 2
+        && segments[0].ident == "prpc"
+        && segments[1].ident == "Status"
+        && segments.iter().all(|segment| segment.arguments.is_none())
+}
+
+/// Whether `ty` is `()`: an empty message in a protobuf service.
+pub(crate) fn is_unit(ty: &Type) -> bool {
+    match ty {
+        Type::Tuple(tuple) => tuple.elems.is_empty(),
+        Type::Paren(paren) => is_unit(&paren.elem),
+        Type::Group(group) => is_unit(&group.elem),
+        _ => false,
     }
 }
 

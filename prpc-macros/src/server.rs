@@ -4,9 +4,12 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
 use crate::codec::Locals;
-use crate::parse::{Encoding, MethodDef, ServiceDef};
+use crate::parse::{Failure, MethodDef, ServiceDef};
 
 pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
+    if !service.server {
+        return TokenStream::new();
+    }
     let ServiceDef {
         vis,
         ident: trait_ident,
@@ -118,14 +121,23 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
     let wire_name = &method.wire_name;
     let args = method.args.iter().map(|arg| &arg.ident);
     let decode_args = encoding.decode_args(locals, method);
-    let reply = encode_reply(encoding, service, method, locals, &quote!(&#value));
-    let outcome = match &method.err {
-        None => quote! {
+    let reply = encode_reply(service, method, locals, &method.ok, &quote!(&#value));
+    let outcome = match &method.failure {
+        Failure::Infallible => quote! {
             let #value = #result;
             ::core::result::Result::Ok(::prpc::Response::new(#reply))
         },
-        Some(_) => {
-            let details = encode_reply(encoding, service, method, locals, &quote!(&#error));
+        // The handler's status is the call's status, as it is.
+        Failure::Status => quote! {
+            match #result {
+                ::core::result::Result::Ok(#value) => {
+                    ::core::result::Result::Ok(::prpc::Response::new(#reply))
+                }
+                ::core::result::Result::Err(#error) => ::core::result::Result::Err(#error),
+            }
+        },
+        Failure::Typed(err) => {
+            let details = encode_reply(service, method, locals, err, &quote!(&#error));
             quote! {
                 match #result {
                     ::core::result::Result::Ok(#value) => {
@@ -154,13 +166,13 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
 /// An expression: the value behind `value` encoded as `Bytes`, or an early return of an internal
 /// status (a reply that does not encode is the server's fault, not the caller's).
 fn encode_reply(
-    encoding: Encoding,
     service: &ServiceDef,
     method: &MethodDef,
     locals: &Locals,
+    ty: &syn::Type,
     value: &TokenStream,
 ) -> TokenStream {
-    let encode = encoding.encode(locals, value);
+    let encode = service.encoding.encode(locals, ty, value);
     let name = &service.name;
     let wire_name = &method.wire_name;
     quote! {

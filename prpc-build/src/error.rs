@@ -1,0 +1,130 @@
+//! What can go wrong in a build, each with the `.proto` file, line and reason where there is
+//! one, so cargo prints something a person can act on.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+
+/// Where in a `.proto` file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Location {
+    /// The file: its path on disk when it was found under an include directory, else its name
+    /// as imported (`acme/v1/types.proto`).
+    pub file: PathBuf,
+    /// The line, counted from 1, when known.
+    pub line: Option<usize>,
+    /// The column, counted from 1, when known.
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a build failed.
+///
+/// Its `Display` reads `file:line:column: reason` whenever the problem is in a `.proto` file,
+/// e.g. `proto/chat.proto:7:5: rpc Chat of service chat.Chat streams its replies ...`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file is not valid protobuf or could not be read: a syntax error, an unknown type, an
+    /// import that is in no include directory.
+    #[error("{}", located(.location.as_ref(), .reason))]
+    Invalid {
+        /// Where, when the parser could tell.
+        location: Option<Location>,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Valid protobuf that prpc cannot generate code for: a streaming method, or names that
+    /// would clash in the generated Rust.
+    #[error("{location}: {reason}")]
+    Unsupported {
+        /// Where.
+        location: Location,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// The generated code could not be written.
+    #[error("writing {}: {source}", .path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the file system said.
+        source: io::Error,
+    },
+    /// The code generators refused the configuration (e.g. an extern path given twice), or
+    /// there is nowhere to write (`OUT_DIR` unset outside a build script and no `out_dir`).
+    #[error("{reason}")]
+    Config {
+        /// The generator's message.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Where in a `.proto` file the problem is, if it is in one.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::Invalid { location, .. } => location.as_ref(),
+            Error::Unsupported { location, .. } => Some(location),
+            Error::Write { .. } | Error::Config { .. } => None,
+        }
+    }
+
+    /// A protox error, with its file found under `includes` and its line and column read from
+    /// the source it points into.
+    pub(crate) fn from_protox(error: &protox::Error, includes: &[PathBuf]) -> Error {
+        let mut reason = error.to_string();
+        if let Some(help) = error.help() {
+            reason = format!("{reason} ({help})");
+        }
+        let location = error.file().map(|name| {
+            let (line, column) = line_and_column(error).unzip();
+            Location {
+                file: on_disk(name, includes),
+                line,
+                column,
+            }
+        });
+        Error::Invalid { location, reason }
+    }
+}
+
+fn located(location: Option<&Location>, reason: &str) -> String {
+    match location {
+        Some(location) => format!("{location}: {reason}"),
+        None => reason.to_owned(),
+    }
+}
+
+/// The file a `.proto` name refers to: the first include directory holding it, as protox
+/// searches them, or the name itself.
+pub(crate) fn on_disk(name: &str, includes: &[PathBuf]) -> PathBuf {
+    includes
+        .iter()
+        .map(|include| include.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| Path::new(name).to_owned())
+}
+
+/// The 1-based line and column of the diagnostic's first label.
+fn line_and_column(diagnostic: &dyn Diagnostic) -> Option<(usize, usize)> {
+    let source = diagnostic.source_code()?;
+    let label = diagnostic.labels()?.next()?;
+    let contents = source.read_span(label.inner(), 0, 0).ok()?;
+    Some((contents.line() + 1, contents.column() + 1))
+}

@@ -1,0 +1,398 @@
+//! The whole pipeline on `.proto` files written to a temporary directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::{Config, Error};
+
+/// A temporary directory with `proto/` (the files) and `out/` (the generated code).
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(files: &[(&str, &str)]) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, contents) in files {
+            let path = dir.path().join("proto").join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, contents).unwrap();
+        }
+        Workspace { dir }
+    }
+
+    fn proto(&self, name: &str) -> PathBuf {
+        self.dir.path().join("proto").join(name)
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn compile_with(&self, config: Config, protos: &[&str]) -> Result<(), Error> {
+        let protos: Vec<PathBuf> = protos.iter().map(|name| self.proto(name)).collect();
+        config
+            .out_dir(self.out())
+            .emit_rerun_if_changed(false)
+            .compile_protos(&protos, &[self.dir.path().join("proto")])
+    }
+
+    fn compile(&self, protos: &[&str]) -> Result<(), Error> {
+        self.compile_with(Config::new(), protos)
+    }
+
+    fn generated(&self, package: &str) -> String {
+        fs::read_to_string(self.out().join(format!("{package}.rs"))).unwrap()
+    }
+}
+
+/// The text without whitespace, to compare code whatever the formatter did with it.
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect()
+}
+
+/// Asserts the error is at `file:line:column` and its message has `reason`.
+fn assert_located(error: &Error, file: &Path, line: usize, column: usize, reason: &str) {
+    let message = error.to_string();
+    let expected = format!("{}:{line}:{column}: ", file.display());
+    assert!(
+        message.starts_with(&expected),
+        "{message:?} should start with {expected:?}"
+    );
+    assert!(
+        message.contains(reason),
+        "{message:?} should contain {reason:?}"
+    );
+    let location = error.location().expect("a location");
+    assert_eq!(location.file, file);
+    assert_eq!((location.line, location.column), (Some(line), Some(column)));
+}
+
+const ECHO: &str = r#"syntax = "proto3";
+
+// The echo package.
+package echo.v1;
+
+import "google/protobuf/empty.proto";
+import "google/protobuf/timestamp.proto";
+
+// Says things back.
+service Echo {
+  // Returns the text.
+  rpc Say(SayRequest) returns (SayReply) {
+    option idempotency_level = IDEMPOTENT;
+  }
+  // The server's clock.
+  rpc Now(google.protobuf.Empty) returns (google.protobuf.Timestamp);
+  // Named like a client item.
+  rpc Connect(SayRequest) returns (google.protobuf.Empty);
+}
+
+message SayRequest {
+  string text = 1;
+  map<string, string> labels = 2;
+  map<int32, int32> counts = 3;
+  Nested nested = 4;
+
+  message Nested {
+    map<string, int64> totals = 1;
+  }
+}
+
+message SayReply {
+  string text = 1;
+  map<string, string> labels = 2;
+}
+"#;
+
+#[test]
+fn a_syntax_error_names_the_file_line_and_reason() {
+    let workspace = Workspace::new(&[(
+        "bad.proto",
+        "syntax = \"proto3\";\npackage bad;\n\nmessage Broken {\n  string name = 1\n  int32 id = 2;\n}\n",
+    )]);
+    let error = workspace.compile(&["bad.proto"]).unwrap_err();
+    assert!(matches!(error, Error::Invalid { .. }), "{error:?}");
+    assert_located(
+        &error,
+        &workspace.proto("bad.proto"),
+        6,
+        3,
+        "expected ';' or '[', but found 'int32'",
+    );
+}
+
+#[test]
+fn a_missing_import_names_the_importing_file_and_line() {
+    let workspace = Workspace::new(&[(
+        "api.proto",
+        "syntax = \"proto3\";\npackage api;\nimport \"common/missing.proto\";\nmessage A {}\n",
+    )]);
+    let error = workspace.compile(&["api.proto"]).unwrap_err();
+    assert_located(
+        &error,
+        &workspace.proto("api.proto"),
+        3,
+        1,
+        "import 'common/missing.proto' not found",
+    );
+}
+
+#[test]
+fn an_unknown_type_names_the_file_and_line() {
+    let workspace = Workspace::new(&[
+        (
+            "ok.proto",
+            "syntax = \"proto3\";\npackage ok;\nmessage Fine {}\n",
+        ),
+        (
+            "dir/types.proto",
+            "syntax = \"proto3\";\npackage types;\nimport \"ok.proto\";\nmessage A {\n  ok.Fine fine = 1;\n  Missing m = 2;\n}\n",
+        ),
+    ]);
+    let error = workspace.compile(&["dir/types.proto"]).unwrap_err();
+    assert_located(
+        &error,
+        &workspace.proto("dir/types.proto"),
+        6,
+        3,
+        "name 'Missing' is not defined",
+    );
+}
+
+#[test]
+fn a_streaming_method_fails_the_build_naming_it() {
+    let workspace = Workspace::new(&[(
+        "chat.proto",
+        "syntax = \"proto3\";\npackage chat.v1;\nmessage Line {}\nservice Chat {\n  rpc Say(Line) returns (Line);\n  rpc Listen(Line) returns (stream Line);\n}\n",
+    )]);
+    let error = workspace.compile(&["chat.proto"]).unwrap_err();
+    assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
+    assert_located(
+        &error,
+        &workspace.proto("chat.proto"),
+        6,
+        3,
+        "rpc Listen of service chat.v1.Chat streams its replies; prpc has no streaming methods yet",
+    );
+    assert!(
+        !workspace.out().join("chat.v1.rs").exists(),
+        "nothing is written"
+    );
+
+    let workspace = Workspace::new(&[(
+        "upload.proto",
+        "syntax = \"proto3\";\npackage up;\nmessage Chunk {}\nservice Upload {\n  rpc Send(stream Chunk) returns (Chunk);\n}\n",
+    )]);
+    let error = workspace.compile(&["upload.proto"]).unwrap_err();
+    assert_located(
+        &error,
+        &workspace.proto("upload.proto"),
+        5,
+        3,
+        "rpc Send of service up.Upload streams its requests;",
+    );
+}
+
+#[test]
+fn generated_names_that_clash_fail_the_build() {
+    let workspace = Workspace::new(&[(
+        "clash.proto",
+        "syntax = \"proto3\";\npackage clash;\nmessage Req {}\nmessage EchoClient {}\nservice Echo {\n  rpc Say(Req) returns (Req);\n}\n",
+    )]);
+    let error = workspace.compile(&["clash.proto"]).unwrap_err();
+    assert_located(
+        &error,
+        &workspace.proto("clash.proto"),
+        5,
+        1,
+        "service clash.Echo generates the Rust item `EchoClient`, which clashes with message EchoClient",
+    );
+    // Without a client there is no clash.
+    workspace
+        .compile_with(Config::new().build_client(false), &["clash.proto"])
+        .unwrap();
+
+    let workspace = Workspace::new(&[(
+        "twice.proto",
+        "syntax = \"proto3\";\npackage twice;\nmessage Req {}\nservice Store {\n  rpc GetItem(Req) returns (Req);\n  rpc get_item(Req) returns (Req);\n}\n",
+    )]);
+    let error = workspace.compile(&["twice.proto"]).unwrap_err();
+    assert_located(
+        &error,
+        &workspace.proto("twice.proto"),
+        6,
+        3,
+        "becomes the Rust method `get_item`",
+    );
+}
+
+#[test]
+fn a_file_that_does_not_exist_is_named() {
+    let workspace = Workspace::new(&[]);
+    let error = workspace.compile(&["nowhere.proto"]).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("nowhere.proto"), "{message}");
+    assert!(message.contains("no such file"), "{message}");
+}
+
+#[test]
+fn services_become_traits_under_the_service_macro() {
+    let workspace = Workspace::new(&[("echo.proto", ECHO)]);
+    workspace.compile(&["echo.proto"]).unwrap();
+    let code = workspace.generated("echo.v1");
+    let squeezed = squeeze(&code);
+    for expected in [
+        r#"#[::prpc::service(protobuf, name = "echo.v1.Echo")]"#,
+        "/// Says things back.",
+        "pub trait Echo {",
+        "/// Returns the text.",
+        r#"#[prpc(name = "Say", idempotent)]"#,
+        "async fn say(",
+        "request: SayRequest,",
+        "::core::result::Result<SayReply, ::prpc::Status>",
+        // Empty: no argument; the well-known types from prost-types.
+        "async fn now(&self,) -> ::core::result::Result<::prost_types::Timestamp, ::prpc::Status>",
+        r#"#[prpc(name = "Connect")]"#,
+        "async fn connect_(",
+        "::core::result::Result<(), ::prpc::Status>",
+    ] {
+        assert!(
+            squeezed.contains(&squeeze(expected)),
+            "missing {expected:?} in\n{code}"
+        );
+    }
+    // Plain `//` comments would be dropped by prost-build's formatter: none are relied on.
+    assert!(!code.contains("serde"), "no JSON unless asked for");
+}
+
+#[test]
+fn sides_and_json_are_options_of_the_macro() {
+    let workspace = Workspace::new(&[("echo.proto", ECHO)]);
+    workspace
+        .compile_with(
+            Config::new().json(true).build_server(false),
+            &["echo.proto"],
+        )
+        .unwrap();
+    let code = workspace.generated("echo.v1");
+    assert!(
+        code.contains(
+            r#"#[::prpc::service(protobuf, json, name = "echo.v1.Echo", server = false)]"#
+        ),
+        "{code}"
+    );
+    assert!(code.contains("::pbjson_types::Timestamp"), "{code}");
+    assert!(
+        code.contains("impl serde::Serialize for SayRequest"),
+        "{code}"
+    );
+    assert!(
+        code.contains("impl<'de> serde::Deserialize<'de> for SayReply"),
+        "{code}"
+    );
+
+    workspace
+        .compile_with(
+            Config::new().build_server(false).build_client(false),
+            &["echo.proto"],
+        )
+        .unwrap();
+    let code = workspace.generated("echo.v1");
+    assert!(!code.contains("prpc::service"), "{code}");
+    assert!(code.contains("pub struct SayRequest"), "{code}");
+}
+
+#[test]
+fn btree_maps_agree_between_messages_and_their_json_mapping() {
+    let workspace = Workspace::new(&[("echo.proto", ECHO)]);
+    // One field chosen: with JSON, its whole message (and those nested in it) is.
+    workspace
+        .compile_with(
+            Config::new()
+                .json(true)
+                .btree_map([".echo.v1.SayRequest.labels"]),
+            &["echo.proto"],
+        )
+        .unwrap();
+    let code = workspace.generated("echo.v1");
+    let request = &code[code.find("pub struct SayRequest").unwrap()..];
+    let request = &request[..request.find("pub struct SayReply").unwrap()];
+    assert_eq!(request.matches("BTreeMap").count(), 3, "{request}");
+    let reply = &code[code.find("pub struct SayReply").unwrap()..];
+    let reply = &reply[..reply.find('}').unwrap()];
+    assert!(
+        reply.contains("HashMap") && !reply.contains("BTreeMap"),
+        "{reply}"
+    );
+
+    // Without JSON, prost-build's own per-field choice.
+    workspace
+        .compile_with(
+            Config::new().btree_map([".echo.v1.SayRequest.labels"]),
+            &["echo.proto"],
+        )
+        .unwrap();
+    let code = workspace.generated("echo.v1");
+    assert_eq!(code.matches("BTreeMap").count(), 1, "{code}");
+}
+
+#[test]
+fn an_unchanged_build_leaves_the_output_untouched() {
+    let workspace = Workspace::new(&[("echo.proto", ECHO)]);
+    workspace.compile(&["echo.proto"]).unwrap();
+    let path = workspace.out().join("echo.v1.rs");
+    let before = fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    workspace.compile(&["echo.proto"]).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
+}
+
+/// Set in the child process of [`the_build_needs_no_protoc`].
+const NO_PROTOC_CHILD: &str = "PRPC_BUILD_TEST_NO_PROTOC_CHILD";
+
+/// Runs the real proto/ files through the build in a child process whose environment is empty
+/// but for an empty `PATH`: no `protoc` to find, no `PROTOC` to read.
+#[test]
+fn the_build_needs_no_protoc() {
+    let proto_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    if std::env::var_os(NO_PROTOC_CHILD).is_some() {
+        assert!(std::env::var_os("PROTOC").is_none());
+        let out = tempfile::tempdir().unwrap();
+        for json in [false, true] {
+            Config::new()
+                .json(json)
+                .out_dir(out.path())
+                .emit_rerun_if_changed(false)
+                .compile_protos(
+                    &[
+                        proto_dir.join("echo.proto"),
+                        proto_dir.join("acme/library/v1/library.proto"),
+                        proto_dir.join("acme/library/v1/admin.proto"),
+                    ],
+                    &[&proto_dir],
+                )
+                .unwrap();
+            let code = fs::read_to_string(out.path().join("acme.library.v1.rs")).unwrap();
+            assert!(code.contains("pub trait LibraryService"));
+        }
+        return;
+    }
+    let empty_path = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::the_build_needs_no_protoc",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env_clear()
+        .env("PATH", empty_path.path())
+        .env(NO_PROTOC_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}

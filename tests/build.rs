@@ -1,0 +1,29 @@
+//! Compiles the `.proto` files of `proto/` for the `proto_*` integration tests, with prpc-build
+//! as a user's build script would: no protoc anywhere.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The library API, with the JSON mapping and a few prost-build options.
+    prpc_build::configure()
+        .json(true)
+        .bytes([".acme.library.v1.Book.cover"])
+        .btree_map([".acme.library.v1.Book.labels"])
+        .type_attribute(".acme.common.v1.Money", "#[derive(PartialOrd)]")
+        .compile_protos(
+            &[
+                "../proto/acme/library/v1/library.proto",
+                "../proto/acme/library/v1/admin.proto",
+                "../proto/echo.proto",
+            ],
+            &["../proto"],
+        )?;
+
+    // The echo service again, protobuf only and without a client, in a directory of its own.
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?).join("server_only");
+    prpc_build::configure()
+        .build_client(false)
+        .out_dir(out_dir)
+        .compile_protos(&["../proto/echo.proto"], &["../proto"])?;
+    Ok(())
+}
