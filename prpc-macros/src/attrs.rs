@@ -55,7 +55,7 @@ impl ServiceArgs {
             Ok(())
         } else {
             Err(meta.error(
-                "unknown option of #[prpc::service]; expected `name = \"...\"` or `protobuf`",
+                "unknown option of #[prpc::service]; expected `name = \"...\"`, `protobuf`, `json`, `client = false` or `server = false`",
             ))
         }
     }
