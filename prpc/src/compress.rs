@@ -306,7 +306,10 @@ mod tests {
         for compression in enabled().filter(|c| *c != Compression::None) {
             let packed = compression.compress(&vec![0u8; 1 << 20]).unwrap();
             let err = compression.decompress(&packed, 4096).unwrap_err();
-            assert!(matches!(err, BodyError::TooLarge { limit: 4096, .. }), "{compression}: {err}");
+            assert!(
+                matches!(err, BodyError::TooLarge { limit: 4096, .. }),
+                "{compression}: {err}"
+            );
         }
     }
 
@@ -317,9 +320,17 @@ mod tests {
             let middle = packed.len() / 2;
             packed.truncate(middle);
             let err = compression.decompress(&packed, 1 << 20).unwrap_err();
-            assert!(matches!(err, BodyError::Corrupt { .. } | BodyError::TooLarge { .. }), "{compression}: {err}");
-            let err = compression.decompress(b"\xff\xfe garbage", 1 << 20).unwrap_err();
-            assert!(matches!(err, BodyError::Corrupt { .. } | BodyError::TooLarge { .. }), "{compression}: {err}");
+            assert!(
+                matches!(err, BodyError::Corrupt { .. } | BodyError::TooLarge { .. }),
+                "{compression}: {err}"
+            );
+            let err = compression
+                .decompress(b"\xff\xfe garbage", 1 << 20)
+                .unwrap_err();
+            assert!(
+                matches!(err, BodyError::Corrupt { .. } | BodyError::TooLarge { .. }),
+                "{compression}: {err}"
+            );
         }
     }
 
@@ -328,7 +339,10 @@ mod tests {
         let Some(compression) = enabled().find(|c| *c != Compression::None) else {
             return;
         };
-        let policy = CompressionPolicy { compression, threshold: 1024 };
+        let policy = CompressionPolicy {
+            compression,
+            threshold: 1024,
+        };
         let (used, _) = policy.apply(Bytes::from(vec![0u8; 100])).unwrap();
         assert_eq!(used, Compression::None);
         let (used, packed) = policy.apply(Bytes::from(vec![0u8; 4096])).unwrap();
@@ -353,6 +367,9 @@ mod tests {
         for compression in Compression::ALL {
             assert_eq!(Compression::from_id(compression.id()).unwrap(), compression);
         }
-        assert_eq!(Compression::from_id(12).unwrap_err().to_string(), "unknown compression id 12");
+        assert_eq!(
+            Compression::from_id(12).unwrap_err().to_string(),
+            "unknown compression id 12"
+        );
     }
 }

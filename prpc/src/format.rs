@@ -106,9 +106,7 @@ impl Format {
             #[cfg(feature = "json")]
             Format::Json => serde_json::from_slice(body).map_err(|e| decode_error(e.to_string())),
             #[cfg(feature = "msgpack")]
-            Format::MsgPack => {
-                rmp_serde::from_slice(body).map_err(|e| decode_error(e.to_string()))
-            }
+            Format::MsgPack => rmp_serde::from_slice(body).map_err(|e| decode_error(e.to_string())),
             other => Err(other.unsupported_for_serde()),
         }
     }
@@ -200,7 +198,10 @@ mod tests {
             count: u32,
         }
         let body = Format::MsgPack.encode(&args()).unwrap();
-        assert_eq!(Format::MsgPack.decode::<Older>(&body).unwrap(), Older { count: 7 });
+        assert_eq!(
+            Format::MsgPack.decode::<Older>(&body).unwrap(),
+            Older { count: 7 }
+        );
     }
 
     #[test]
@@ -215,9 +216,27 @@ mod tests {
     #[test]
     fn garbage_is_a_decode_error() {
         let err = Format::Json.decode::<Args>(b"{not json").unwrap_err();
-        assert!(matches!(err, BodyError::Decode { format: Format::Json, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                BodyError::Decode {
+                    format: Format::Json,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = Format::MsgPack.decode::<Args>(&[0xc1, 0xff]).unwrap_err();
-        assert!(matches!(err, BodyError::Decode { format: Format::MsgPack, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                BodyError::Decode {
+                    format: Format::MsgPack,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -236,7 +255,14 @@ mod tests {
         }
         let message = Echo { text: "hi".into() };
         let body = Format::Protobuf.encode_message(&message).unwrap();
-        assert_eq!(Format::Protobuf.decode_message::<Echo>(&body).unwrap(), message);
-        assert!(Format::Protobuf.decode_message::<Echo>(&[0xff, 0xff]).is_err());
+        assert_eq!(
+            Format::Protobuf.decode_message::<Echo>(&body).unwrap(),
+            message
+        );
+        assert!(
+            Format::Protobuf
+                .decode_message::<Echo>(&[0xff, 0xff])
+                .is_err()
+        );
     }
 }

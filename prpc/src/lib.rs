@@ -68,9 +68,7 @@ pub use error::{BodyError, Closed, Error, Result};
 pub use format::Format;
 pub use prpc_macros::service;
 pub use server::Server;
-pub use service::{
-    Call, CallOptions, Channel, Reply, Request, Response, Service, ServiceFuture,
-};
+pub use service::{Call, CallOptions, Channel, Reply, Request, Response, Service, ServiceFuture};
 pub use status::{Code, Status};
 pub use wire::{Metadata, WireError};
 
@@ -196,7 +194,9 @@ pub mod __private {
 
     /// The status for a handler's reply (or application error) that would not encode.
     pub fn reply_unencodable(service: &str, method: &str, error: crate::BodyError) -> Status {
-        Status::internal(format!("the reply of {service}/{method} did not encode: {error}"))
+        Status::internal(format!(
+            "the reply of {service}/{method} did not encode: {error}"
+        ))
     }
 
     /// Describes an application error for its status message: its `Display` when it has one,

@@ -147,9 +147,12 @@ mod tests {
         let policy = RetryPolicy::new(10)
             .backoff(Duration::from_millis(10), Duration::from_millis(50))
             .jitter(false);
-        let waits: Vec<u128> = (1..6).map(|a| policy.backoff_before(a).as_millis()).collect();
+        let waits: Vec<u128> = (1..6)
+            .map(|a| policy.backoff_before(a).as_millis())
+            .collect();
         assert_eq!(waits, [10, 20, 40, 50, 50]);
-        let jittered = RetryPolicy::new(10).backoff(Duration::from_millis(10), Duration::from_secs(1));
+        let jittered =
+            RetryPolicy::new(10).backoff(Duration::from_millis(10), Duration::from_secs(1));
         for attempt in 1..20 {
             assert!(jittered.backoff_before(attempt) <= Duration::from_secs(1));
         }
@@ -163,10 +166,19 @@ mod tests {
         };
         assert!(RetryPolicy::is_retryable(&timeout));
         assert!(RetryPolicy::is_retryable(&Error::Closed(Closed::Eof)));
-        assert!(RetryPolicy::is_retryable(&Error::Status(Status::new(Code::Unavailable, "x"))));
-        assert!(!RetryPolicy::is_retryable(&Error::Status(Status::application("e", Default::default()))));
-        assert!(!RetryPolicy::is_retryable(&Error::Status(Status::invalid_argument("x"))));
-        assert!(!RetryPolicy::is_retryable(&Error::Closed(Closed::ClientDropped)));
+        assert!(RetryPolicy::is_retryable(&Error::Status(Status::new(
+            Code::Unavailable,
+            "x"
+        ))));
+        assert!(!RetryPolicy::is_retryable(&Error::Status(
+            Status::application("e", Default::default())
+        )));
+        assert!(!RetryPolicy::is_retryable(&Error::Status(
+            Status::invalid_argument("x")
+        )));
+        assert!(!RetryPolicy::is_retryable(&Error::Closed(
+            Closed::ClientDropped
+        )));
         assert!(!RetryPolicy::is_retryable(&Error::Cancelled));
     }
 }

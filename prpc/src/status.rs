@@ -236,7 +236,10 @@ mod tests {
                 assert_eq!(code.as_u32(), number);
             }
         }
-        assert_eq!(Code::from_u32(Code::Application.as_u32()), Code::Application);
+        assert_eq!(
+            Code::from_u32(Code::Application.as_u32()),
+            Code::Application
+        );
         assert_eq!(Code::from_u32(77), Code::Unknown);
     }
 }

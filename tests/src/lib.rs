@@ -104,8 +104,8 @@ impl Service for Probe {
         [
             "echo", "sleep", "panic", "fail", "sum", "size", "deadline", "metadata",
         ]
-            .map(String::from)
-            .to_vec()
+        .map(String::from)
+        .to_vec()
     }
 
     fn call(&self, request: Request) -> ServiceFuture {
@@ -147,7 +147,9 @@ impl Service for Probe {
                 "metadata" => {
                     let key = String::from_utf8_lossy(&request.body);
                     let value = request.metadata.get(&key).cloned();
-                    Ok(Response::new(value.unwrap_or(Bytes::from_static(b"missing"))))
+                    Ok(Response::new(
+                        value.unwrap_or(Bytes::from_static(b"missing")),
+                    ))
                 }
                 other => Err(Status::unimplemented(format!("no method {other}"))),
             };
@@ -235,7 +237,11 @@ impl RawConnection {
     pub async fn recv(&mut self) -> Option<Frame> {
         tokio::time::timeout(PATIENCE, async {
             loop {
-                if let Some(frame) = self.codec.decode(&mut self.buffer).expect("server sent a bad frame") {
+                if let Some(frame) = self
+                    .codec
+                    .decode(&mut self.buffer)
+                    .expect("server sent a bad frame")
+                {
                     return Some(frame);
                 }
                 match self.stream.read_buf(&mut self.buffer).await {
@@ -250,7 +256,10 @@ impl RawConnection {
 
     /// The next frame, which must be a response; returns its head and body.
     pub async fn recv_response(&mut self) -> (u64, ResponseHead, Bytes) {
-        let frame = self.recv().await.expect("connection closed instead of a response");
+        let frame = self
+            .recv()
+            .await
+            .expect("connection closed instead of a response");
         match frame.head {
             Head::Response(head) => (frame.request_id, head, frame.body),
             other => panic!("expected a response, got {other:?}"),
@@ -259,12 +268,23 @@ impl RawConnection {
 
     /// Expects a goaway with `code` and then the connection's close; returns the message.
     pub async fn expect_goaway_and_close(&mut self, code: prpc::Code) -> String {
-        let frame = self.recv().await.expect("connection closed without a goaway");
+        let frame = self
+            .recv()
+            .await
+            .expect("connection closed without a goaway");
         let Head::GoAway(head) = frame.head else {
             panic!("expected goaway, got {:?}", frame.head);
         };
-        assert_eq!(prpc::Code::from_u32(head.code), code, "goaway: {}", head.message);
-        assert!(self.recv().await.is_none(), "connection stayed open after goaway");
+        assert_eq!(
+            prpc::Code::from_u32(head.code),
+            code,
+            "goaway: {}",
+            head.message
+        );
+        assert!(
+            self.recv().await.is_none(),
+            "connection stayed open after goaway"
+        );
         head.message.to_string()
     }
 }

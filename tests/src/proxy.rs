@@ -31,7 +31,8 @@ impl Proxy {
                     let to = *target.lock().unwrap();
                     let link = tokio::spawn(async move {
                         if let Ok(mut outbound) = TcpStream::connect(to).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                         }
                     });
                     links.lock().unwrap().push(link.abort_handle());

@@ -61,7 +61,9 @@ impl RedisServer {
         for word in words {
             command.push_str(&format!("${}\r\n{word}\r\n", word.len()));
         }
-        stream.write_all(command.as_bytes()).expect("write to redis");
+        stream
+            .write_all(command.as_bytes())
+            .expect("write to redis");
         // Keep the connection open long enough for Redis to read the command.
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs(5));

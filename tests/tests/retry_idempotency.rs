@@ -81,7 +81,11 @@ async fn a_retried_call_runs_once_and_returns_the_first_result() {
     let client = retrying_client(server.addr).await;
     let reply = client.call(bump()).await.unwrap();
     assert_eq!(reply.body, "1");
-    assert_eq!(count.load(Ordering::SeqCst), 1, "the retry ran the counter again");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the retry ran the counter again"
+    );
     // A second, distinct call is a new request id: it runs.
     assert_eq!(client.call(bump()).await.unwrap().body, "2");
 }
@@ -120,7 +124,10 @@ async fn the_total_timeout_bounds_every_attempt() {
         .unwrap();
     let call = Call::new("probe", "sleep", Format::Raw, Bytes::from_static(b"60000"))
         .with_options(CallOptions::new().timeout(Duration::from_millis(300)));
-    let error = tokio::time::timeout(PATIENCE, client.call(call)).await.unwrap().unwrap_err();
+    let error = tokio::time::timeout(PATIENCE, client.call(call))
+        .await
+        .unwrap()
+        .unwrap_err();
     // The client's timer and the server's (which got the same deadline) race; either way the
     // call ends as deadline_exceeded.
     assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
@@ -193,9 +200,20 @@ async fn redis_dedupes_a_retry_that_lands_on_another_server() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     balancer.switch(second.addr);
-    let reply = tokio::time::timeout(PATIENCE, call).await.unwrap().unwrap().unwrap();
-    assert_eq!(reply.body, "1", "the retry did not get the first execution's result");
-    assert_eq!(count.load(Ordering::SeqCst), 1, "the call ran more than once");
+    let reply = tokio::time::timeout(PATIENCE, call)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reply.body, "1",
+        "the retry did not get the first execution's result"
+    );
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the call ran more than once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,10 +224,16 @@ async fn a_resend_by_hand_gets_the_stored_reply_from_any_server() {
     let second = spawn_server(redis_server_builder(&redis, &count).await).await;
     let request_id = prpc::id::next_id();
     let to_first = Client::connect(first.addr).await.unwrap();
-    let reply = to_first.call(bump().resend_as(request_id, 0)).await.unwrap();
+    let reply = to_first
+        .call(bump().resend_as(request_id, 0))
+        .await
+        .unwrap();
     assert_eq!(reply.body, "1");
     let to_second = Client::connect(second.addr).await.unwrap();
-    let reply = to_second.call(bump().resend_as(request_id, 1)).await.unwrap();
+    let reply = to_second
+        .call(bump().resend_as(request_id, 1))
+        .await
+        .unwrap();
     assert_eq!(reply.body, "1");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }

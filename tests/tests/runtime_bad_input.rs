@@ -37,7 +37,10 @@ impl Scene {
             async move {
                 while !stop.load(Ordering::SeqCst) {
                     let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"ok"));
-                    let reply = client.call(call).await.expect("the healthy client was hurt");
+                    let reply = client
+                        .call(call)
+                        .await
+                        .expect("the healthy client was hurt");
                     assert_eq!(reply.body, "ok");
                     healthy_calls.fetch_add(1, Ordering::SeqCst);
                     tokio::task::yield_now().await;
@@ -61,7 +64,10 @@ impl Scene {
         let before = self.healthy_calls.load(Ordering::SeqCst);
         let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
         while self.healthy_calls.load(Ordering::SeqCst) < before + 10 {
-            assert!(tokio::time::Instant::now() < deadline, "healthy client stalled");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "healthy client stalled"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         self.stop.store(true, Ordering::SeqCst);
@@ -83,14 +89,23 @@ async fn garbage_and_bad_prefixes_get_a_goaway_and_a_close() {
     let cases: [(&[u8], &str); 4] = [
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "bad magic byte 0x47"),
         (&[0x00, 0x01, 0x02, 0x03], "bad magic byte 0x00"),
-        (&[0xB7, 0x02, 0x01, 0x00, 0, 0, 0, 0], "unsupported protocol version 2"),
-        (&[0xB7, 0x01, 0x0E, 0x00, 0, 0, 0, 0], "unknown frame kind 14"),
+        (
+            &[0xB7, 0x02, 0x01, 0x00, 0, 0, 0, 0],
+            "unsupported protocol version 2",
+        ),
+        (
+            &[0xB7, 0x01, 0x0E, 0x00, 0, 0, 0, 0],
+            "unknown frame kind 14",
+        ),
     ];
     for (bytes, expected) in cases {
         let mut raw = scene.raw().await;
         raw.send_bytes(bytes).await;
         let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
-        assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+        assert!(
+            message.contains(expected),
+            "{message:?} should mention {expected:?}"
+        );
     }
     scene.finish().await;
 }
@@ -100,9 +115,13 @@ async fn a_length_over_max_frame_size_is_refused_before_it_is_read() {
     let scene = Scene::new().await;
     let mut raw = scene.raw().await;
     // Declares 1 MiB and sends none of it: the server must not wait for it.
-    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0x00, 0x10, 0x00, 0x00]).await;
+    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0x00, 0x10, 0x00, 0x00])
+        .await;
     let message = raw.expect_goaway_and_close(Code::ResourceExhausted).await;
-    assert_eq!(message, "frame of 1048576 bytes exceeds max_frame_size 65536");
+    assert_eq!(
+        message,
+        "frame of 1048576 bytes exceeds max_frame_size 65536"
+    );
     scene.finish().await;
 }
 
@@ -110,10 +129,14 @@ async fn a_length_over_max_frame_size_is_refused_before_it_is_read() {
 async fn a_frame_cut_short_by_close_is_reported() {
     let scene = Scene::new().await;
     let mut raw = scene.raw().await;
-    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x20, 0x01, 0x00]).await;
+    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x20, 0x01, 0x00])
+        .await;
     raw.shutdown_write().await;
     let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
-    assert!(message.contains("closed in the middle of a frame"), "{message}");
+    assert!(
+        message.contains("closed in the middle of a frame"),
+        "{message}"
+    );
     scene.finish().await;
 }
 
@@ -122,8 +145,10 @@ async fn invalid_utf8_in_a_name_closes_the_connection() {
     let scene = Scene::new().await;
     let mut raw = scene.raw().await;
     // Request id 1, attempt 0, service "\xff\xfe", method "m", no deadline, no metadata.
-    raw.send_bytes(&[0xB7, 0x01, 0x01, 0x00, 0, 0, 0, 9, 1, 0, 2, 0xFF, 0xFE, 1, b'm', 0, 0])
-        .await;
+    raw.send_bytes(&[
+        0xB7, 0x01, 0x01, 0x00, 0, 0, 0, 9, 1, 0, 2, 0xFF, 0xFE, 1, b'm', 0, 0,
+    ])
+    .await;
     let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
     assert_eq!(message, "service name is not valid UTF-8");
     scene.finish().await;
@@ -133,12 +158,18 @@ async fn invalid_utf8_in_a_name_closes_the_connection() {
 async fn unknown_format_or_compression_fails_only_that_call() {
     let scene = Scene::new().await;
     let mut raw = scene.raw().await;
-    raw.send(with_encoding(request_frame(1, "probe", "echo", b"x"), 9, 0)).await;
+    raw.send(with_encoding(request_frame(1, "probe", "echo", b"x"), 9, 0))
+        .await;
     let (id, head, _) = raw.recv_response().await;
     assert_eq!((id, Code::from_u32(head.code)), (1, Code::InvalidArgument));
     assert_eq!(head.message, "unknown body format id 9");
 
-    raw.send(with_encoding(request_frame(2, "probe", "echo", b"x"), 0, 11)).await;
+    raw.send(with_encoding(
+        request_frame(2, "probe", "echo", b"x"),
+        0,
+        11,
+    ))
+    .await;
     let (id, head, _) = raw.recv_response().await;
     assert_eq!((id, Code::from_u32(head.code)), (2, Code::InvalidArgument));
     assert_eq!(head.message, "unknown compression id 11");
@@ -156,14 +187,23 @@ async fn corrupt_and_oversized_compressed_bodies_fail_only_that_call() {
     let mut raw = scene.raw().await;
     for (request_id, compression) in (10..).zip(Compression::ALL.into_iter().skip(1)) {
         let corrupt = with_encoding(
-            request_frame(request_id, "probe", "echo", b"\x1f\x8b not really compressed"),
+            request_frame(
+                request_id,
+                "probe",
+                "echo",
+                b"\x1f\x8b not really compressed",
+            ),
             Format::Raw.id(),
             compression.id(),
         );
         raw.send(corrupt).await;
         let (id, head, _) = raw.recv_response().await;
         assert_eq!(id, request_id);
-        assert_eq!(Code::from_u32(head.code), Code::InvalidArgument, "{compression}");
+        assert_eq!(
+            Code::from_u32(head.code),
+            Code::InvalidArgument,
+            "{compression}"
+        );
         // lz4 reads the garbage's first bytes as a size prefix far over the limit.
         assert!(
             head.message.contains("corrupt") || head.message.contains("past the limit"),
@@ -177,8 +217,16 @@ async fn corrupt_and_oversized_compressed_bodies_fail_only_that_call() {
         bomb.encoding = Encoding::new(Format::Raw.id(), compression.id());
         raw.send(bomb).await;
         let (_, head, _) = raw.recv_response().await;
-        assert_eq!(Code::from_u32(head.code), Code::InvalidArgument, "{compression}");
-        assert!(head.message.contains("past the limit of 65536"), "{}", head.message);
+        assert_eq!(
+            Code::from_u32(head.code),
+            Code::InvalidArgument,
+            "{compression}"
+        );
+        assert!(
+            head.message.contains("past the limit of 65536"),
+            "{}",
+            head.message
+        );
     }
     scene.finish().await;
 }
@@ -195,7 +243,11 @@ async fn undecodable_bodies_and_unknown_names_are_answered_per_call() {
     raw.send(garbage).await;
     let (_, head, _) = raw.recv_response().await;
     assert_eq!(Code::from_u32(head.code), Code::InvalidArgument);
-    assert!(head.message.starts_with("decoding a json body"), "{}", head.message);
+    assert!(
+        head.message.starts_with("decoding a json body"),
+        "{}",
+        head.message
+    );
 
     raw.send(request_frame(2, "nobody", "echo", b"")).await;
     let (_, head, _) = raw.recv_response().await;

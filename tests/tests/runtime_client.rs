@@ -20,7 +20,10 @@ async fn many_concurrent_calls_share_one_connection() {
     let calls = (0..2000).map(|i| {
         let client = client.clone();
         async move {
-            let reply = client.call(call("echo", format!("call {i}"))).await.unwrap();
+            let reply = client
+                .call(call("echo", format!("call {i}")))
+                .await
+                .unwrap();
             assert_eq!(reply.body, format!("call {i}"));
         }
     });
@@ -50,7 +53,9 @@ async fn the_deadline_travels_to_the_server() {
     let server = spawn_server(Server::builder().add_service(probe)).await;
     let client = Client::connect(server.addr).await.unwrap();
     let reply = client
-        .call(call("deadline", "").with_options(CallOptions::new().timeout(Duration::from_secs(60))))
+        .call(
+            call("deadline", "").with_options(CallOptions::new().timeout(Duration::from_secs(60))),
+        )
         .await
         .unwrap();
     let left: u64 = std::str::from_utf8(&reply.body).unwrap().parse().unwrap();
@@ -75,7 +80,10 @@ async fn a_timed_out_call_fails_and_its_handler_is_stopped() {
     counters.wait_for(|c| &c.dropped, 1).await;
     assert_eq!(counters.finished.load(Ordering::SeqCst), 0);
     // The connection is still good.
-    assert_eq!(client.call(call("echo", "after")).await.unwrap().body, "after");
+    assert_eq!(
+        client.call(call("echo", "after")).await.unwrap().body,
+        "after"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +132,10 @@ async fn compressed_calls_round_trip_in_every_codec() {
         assert_eq!(reply.body, body, "{compression}");
         // Per-call override: the other way round.
         let options = CallOptions::new().compression(Compression::None);
-        let reply = client.call(call("echo", body.clone()).with_options(options)).await.unwrap();
+        let reply = client
+            .call(call("echo", body.clone()).with_options(options))
+            .await
+            .unwrap();
         assert_eq!(reply.body, body, "{compression} overridden");
     }
 }
@@ -134,7 +145,11 @@ async fn formats_are_chosen_per_client_and_per_call() {
     let (probe, _) = Probe::new("probe");
     let server = spawn_server(Server::builder().add_service(probe)).await;
     for format in [Format::Json, Format::MsgPack] {
-        let client = Client::builder().format(format).connect(server.addr).await.unwrap();
+        let client = Client::builder()
+            .format(format)
+            .connect(server.addr)
+            .await
+            .unwrap();
         let body = format.encode(&vec![1i64, 2, 39]).unwrap();
         let reply = client
             .call(Call::new("probe", "sum", format, body))
@@ -234,7 +249,10 @@ async fn a_lost_connection_is_reopened_by_the_next_call() {
     // The server closes the idle connection with a goaway.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while client.is_open() {
-        assert!(tokio::time::Instant::now() < deadline, "the idle connection stayed open");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle connection stayed open"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(client.call(call("echo", "two")).await.unwrap().body, "two");
@@ -245,7 +263,11 @@ async fn a_lost_connection_is_reopened_by_the_next_call() {
 async fn calls_beyond_the_in_flight_limit_wait_their_turn() {
     let (probe, counters) = Probe::new("probe");
     let server = spawn_server(Server::builder().add_service(probe).max_in_flight(8)).await;
-    let client = Client::builder().max_in_flight(8).connect(server.addr).await.unwrap();
+    let client = Client::builder()
+        .max_in_flight(8)
+        .connect(server.addr)
+        .await
+        .unwrap();
     let calls: Vec<_> = (0..100)
         .map(|i| {
             let client = client.clone();
@@ -274,7 +296,10 @@ async fn a_live_idle_connection_survives_through_pings() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(client.is_open());
-    assert_eq!(client.call(call("echo", "still here")).await.unwrap().body, "still here");
+    assert_eq!(
+        client.call(call("echo", "still here")).await.unwrap().body,
+        "still here"
+    );
 }
 
 #[test]
@@ -285,7 +310,10 @@ fn dropping_the_client_ends_its_tasks() {
         let (probe, _) = Probe::new("probe");
         spawn_server(Server::builder().add_service(probe)).await
     });
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let metrics = tokio::runtime::Handle::current().metrics();
         let before = metrics.num_alive_tasks();
@@ -295,7 +323,10 @@ fn dropping_the_client_ends_its_tasks() {
         drop(client);
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while metrics.num_alive_tasks() > before {
-            assert!(tokio::time::Instant::now() < deadline, "client tasks leaked");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "client tasks leaked"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });

@@ -10,7 +10,12 @@ use prpc::{Call, CallOptions, Client, Closed, Code, Error, Format, Server};
 use prpc_tests::{PATIENCE, Probe, RawConnection, request_frame, spawn_server};
 
 fn call(service: &str, method: &str, body: impl Into<Bytes>) -> Call {
-    Call::new(service.to_owned(), method.to_owned(), Format::Raw, body.into())
+    Call::new(
+        service.to_owned(),
+        method.to_owned(),
+        Format::Raw,
+        body.into(),
+    )
 }
 
 #[tokio::test]
@@ -38,7 +43,11 @@ async fn reflection_lists_every_service_and_its_methods() {
     let (second, _) = Probe::new("second");
     let server = spawn_server(Server::builder().add_service(second).add_service(first)).await;
     for format in [Format::Json, Format::MsgPack] {
-        let client = Client::builder().format(format).connect(server.addr).await.unwrap();
+        let client = Client::builder()
+            .format(format)
+            .connect(server.addr)
+            .await
+            .unwrap();
         let services = prpc::reflection::list_services(&client).await.unwrap();
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["first", "prpc.Reflection", "second"]);
@@ -60,7 +69,12 @@ async fn the_server_stops_a_handler_at_its_deadline() {
     raw.send(frame).await;
     let (id, head, _) = raw.recv_response().await;
     assert_eq!(id, 1);
-    assert_eq!(Code::from_u32(head.code), Code::DeadlineExceeded, "{}", head.message);
+    assert_eq!(
+        Code::from_u32(head.code),
+        Code::DeadlineExceeded,
+        "{}",
+        head.message
+    );
     counters.wait_for(|c| &c.dropped, 1).await;
 }
 
@@ -73,10 +87,16 @@ async fn a_panicking_handler_fails_only_its_call() {
     let error = client.call(call("probe", "panic", "")).await.unwrap_err();
     let status = error.status().expect("a status");
     assert_eq!(status.code(), Code::Internal);
-    assert!(status.message().contains("the probe was asked to panic"), "{status}");
+    assert!(
+        status.message().contains("the probe was asked to panic"),
+        "{status}"
+    );
     // The same connection carries on: the call in flight and new calls both succeed.
     assert_eq!(slow.await.unwrap().body, "slept");
-    assert_eq!(client.call(call("probe", "echo", "ok")).await.unwrap().body, "ok");
+    assert_eq!(
+        client.call(call("probe", "echo", "ok")).await.unwrap().body,
+        "ok"
+    );
 }
 
 #[tokio::test]
@@ -87,13 +107,23 @@ async fn calls_over_max_in_flight_are_refused_with_resource_exhausted() {
     let first = client.start(call("probe", "sleep", "300")).unwrap();
     let second = client.start(call("probe", "sleep", "300")).unwrap();
     counters.wait_for(|c| &c.started, 2).await;
-    let error = client.call(call("probe", "echo", "third")).await.unwrap_err();
+    let error = client
+        .call(call("probe", "echo", "third"))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::ResourceExhausted, "{error}");
     assert!(error.to_string().contains("max_in_flight 2"), "{error}");
     first.await.unwrap();
     second.await.unwrap();
     // Room again.
-    assert_eq!(client.call(call("probe", "echo", "fourth")).await.unwrap().body, "fourth");
+    assert_eq!(
+        client
+            .call(call("probe", "echo", "fourth"))
+            .await
+            .unwrap()
+            .body,
+        "fourth"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +133,9 @@ async fn connections_over_max_connections_get_a_goaway() {
     let client = Client::connect(server.addr).await.unwrap();
     client.call(call("probe", "echo", "first")).await.unwrap();
     let mut second = RawConnection::connect(server.addr).await;
-    let message = second.expect_goaway_and_close(Code::ResourceExhausted).await;
+    let message = second
+        .expect_goaway_and_close(Code::ResourceExhausted)
+        .await;
     assert!(message.contains("max_connections 1"), "{message}");
     // The first connection is unaffected.
     client.call(call("probe", "echo", "still")).await.unwrap();
@@ -157,9 +189,16 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
         }
         other => panic!("expected the goaway's refusal, got {other:?}"),
     }
-    let error = client.call(call("probe", "echo", "late")).await.unwrap_err();
+    let error = client
+        .call(call("probe", "echo", "late"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::Connect { .. }), "{error}");
-    tokio::time::timeout(PATIENCE, server.serving).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(PATIENCE, server.serving)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     // Nothing listens any more.
     assert!(Client::connect(server.addr).await.is_err());
 }
@@ -177,10 +216,17 @@ async fn shutdown_stops_calls_that_outlive_the_grace_period() {
     let stuck = client.start(call("probe", "sleep", "60000")).unwrap();
     counters.wait_for(|c| &c.started, 1).await;
     server.shutdown.shutdown();
-    let error = tokio::time::timeout(PATIENCE, stuck).await.unwrap().unwrap_err();
+    let error = tokio::time::timeout(PATIENCE, stuck)
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(error, Error::Closed(_)), "{error}");
     counters.wait_for(|c| &c.dropped, 1).await;
-    tokio::time::timeout(PATIENCE, server.serving).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(PATIENCE, server.serving)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -222,7 +268,12 @@ async fn a_request_id_already_in_flight_is_refused() {
     raw.send(request_frame(5, "probe", "echo", b"dup")).await;
     let (id, head, _) = raw.recv_response().await;
     assert_eq!(id, 5);
-    assert_eq!(Code::from_u32(head.code), Code::InvalidArgument, "{}", head.message);
+    assert_eq!(
+        Code::from_u32(head.code),
+        Code::InvalidArgument,
+        "{}",
+        head.message
+    );
     let (id, head, body) = raw.recv_response().await;
     assert_eq!((id, head.code, &body[..]), (5, 0, &b"slept"[..]));
 }
@@ -232,7 +283,10 @@ async fn oneway_calls_run_and_are_never_answered() {
     let (probe, counters) = Probe::new("probe");
     let server = spawn_server(Server::builder().add_service(probe)).await;
     let client = Client::connect(server.addr).await.unwrap();
-    client.send_oneway(call("probe", "echo", "fire")).await.unwrap();
+    client
+        .send_oneway(call("probe", "echo", "fire"))
+        .await
+        .unwrap();
     counters.wait_for(|c| &c.finished, 1).await;
 
     // On the wire: neither a oneway call nor a oneway call's refusal gets a frame back.
@@ -256,8 +310,22 @@ async fn a_reply_over_max_frame_size_becomes_resource_exhausted() {
     // A frame size below the minimum is raised to it (1 KiB), so error replies always fit.
     let server = spawn_server(Server::builder().add_service(probe).max_frame_size(48)).await;
     let client = Client::connect(server.addr).await.unwrap();
-    let error = client.call(call("probe", "size", "4096")).await.unwrap_err();
+    let error = client
+        .call(call("probe", "size", "4096"))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::ResourceExhausted, "{error}");
-    assert!(error.to_string().contains("exceeds max_frame_size 1024"), "{error}");
-    assert_eq!(client.call(call("probe", "size", "10")).await.unwrap().body.len(), 10);
+    assert!(
+        error.to_string().contains("exceeds max_frame_size 1024"),
+        "{error}"
+    );
+    assert_eq!(
+        client
+            .call(call("probe", "size", "10"))
+            .await
+            .unwrap()
+            .body
+            .len(),
+        10
+    );
 }

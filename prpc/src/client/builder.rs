@@ -8,9 +8,9 @@ use tokio::net::TcpStream;
 use super::Client;
 use super::connection::Connection;
 use crate::compress::{CompressionPolicy, DEFAULT_COMPRESSION_THRESHOLD};
-use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
+use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 use crate::{CallOptions, Compression, Error, Format};
 
 /// Settings of a [`Client`]. Defaults: MessagePack, no compression, no call timeout, a 5 s
@@ -148,7 +148,11 @@ impl Builder {
             })?;
         let connect_timeout = self.connect_timeout;
         let connection = self.spawn(stream)?;
-        Ok(Client::from_connection(connection, self.config, Some(connect_timeout)))
+        Ok(Client::from_connection(
+            connection,
+            self.config,
+            Some(connect_timeout),
+        ))
     }
 
     /// Runs the client over an already connected stream (it cannot reconnect).

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::PendingCall;
 use super::builder::ClientConfig;
-use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
 use crate::timer::Timer;
 use crate::wire::{BatchWriter, next_frame};
+use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
 use crate::{Call, Closed, Code, Error, Format, Status};
 
 /// What the reader hands a waiting call: its response frame, or why none will come.
@@ -107,7 +107,12 @@ impl Connection {
             refusal: OnceLock::new(),
             shutdown: CancellationToken::new(),
         });
-        tokio::spawn(write_loop(state.clone(), write, queued, config.max_frame_size));
+        tokio::spawn(write_loop(
+            state.clone(),
+            write,
+            queued,
+            config.max_frame_size,
+        ));
         tokio::spawn(read_loop(
             state.clone(),
             read,

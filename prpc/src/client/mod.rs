@@ -93,9 +93,11 @@ impl Client {
     pub async fn call(&self, call: Call) -> Result<Reply, Error> {
         let defaults = &self.inner.config.defaults;
         let timeout = call.options.timeout.or(defaults.timeout);
-        let policy = call.options.retry.or(defaults.retry).or_else(|| {
-            call.idempotent.then(RetryPolicy::default)
-        });
+        let policy = call
+            .options
+            .retry
+            .or(defaults.retry)
+            .or_else(|| call.idempotent.then(RetryPolicy::default));
         let request_id = call.request_id.unwrap_or_else(crate::id::next_id);
         let dedupe = call.request_id.is_some() || (policy.is_some() && !call.idempotent);
         let first = call.attempt;

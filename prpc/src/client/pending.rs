@@ -4,9 +4,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use crate::timer::Sleep;
 use bytestring::ByteString;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
-use crate::timer::Sleep;
 
 use super::connection::{Attempt, Connection, Outcome};
 use crate::wire::{Frame, Head};
@@ -44,7 +44,9 @@ impl PendingCall {
         permit: OwnedSemaphorePermit,
     ) -> Self {
         PendingCall {
-            deadline: attempt.timeout.map(|timeout| connection.timer.sleep(timeout)),
+            deadline: attempt
+                .timeout
+                .map(|timeout| connection.timer.sleep(timeout)),
             connection,
             attempt,
             service,
@@ -114,7 +116,8 @@ impl Future for PendingCall {
                 timeout,
                 ..
             } = self.attempt;
-            self.connection.abandon(request_id, number, cancel_on_timeout);
+            self.connection
+                .abandon(request_id, number, cancel_on_timeout);
             return Poll::Ready(Err(Error::Timeout {
                 method: format!("{}/{}", self.service, self.method),
                 timeout: timeout.unwrap_or_default(),
@@ -127,7 +130,8 @@ impl Future for PendingCall {
 impl Drop for PendingCall {
     fn drop(&mut self) {
         if !self.done {
-            self.connection.abandon(self.attempt.request_id, self.attempt.number, true);
+            self.connection
+                .abandon(self.attempt.request_id, self.attempt.number, true);
         }
     }
 }

@@ -142,7 +142,8 @@ impl Store for MemoryStore {
                     waiters.send_replace(Some(reply));
                 }
                 State::Done(replaced) => {
-                    self.stored_bytes.fetch_sub(replaced.len(), Ordering::Relaxed);
+                    self.stored_bytes
+                        .fetch_sub(replaced.len(), Ordering::Relaxed);
                 }
             }
         } else {
@@ -190,7 +191,10 @@ mod tests {
         assert_eq!(store.begin(&key, TTL).await.unwrap(), Begin::New);
         assert_eq!(store.begin(&key, TTL).await.unwrap(), Begin::InProgress);
         let waiting = store.wait(&key);
-        store.finish(&key, Bytes::from_static(b"reply"), TTL).await.unwrap();
+        store
+            .finish(&key, Bytes::from_static(b"reply"), TTL)
+            .await
+            .unwrap();
         assert_eq!(waiting.await.unwrap(), Some(Bytes::from_static(b"reply")));
         assert_eq!(
             store.begin(&key, TTL).await.unwrap(),
@@ -212,7 +216,11 @@ mod tests {
     #[tokio::test]
     async fn limits_bound_the_memory_held() {
         let store = MemoryStore::with_limits(Timer::default(), 2, 10);
-        let (first, second, third) = (Key::new("s", "m", 1), Key::new("s", "m", 2), Key::new("s", "m", 3));
+        let (first, second, third) = (
+            Key::new("s", "m", 1),
+            Key::new("s", "m", 2),
+            Key::new("s", "m", 3),
+        );
         assert_eq!(store.begin(&first, TTL).await.unwrap(), Begin::New);
         assert_eq!(store.begin(&second, TTL).await.unwrap(), Begin::New);
         let error = store.begin(&third, TTL).await.unwrap_err();
@@ -220,8 +228,14 @@ mod tests {
         // A key already held still answers.
         assert_eq!(store.begin(&first, TTL).await.unwrap(), Begin::InProgress);
 
-        store.finish(&first, Bytes::from_static(b"12345678"), TTL).await.unwrap();
-        let error = store.finish(&second, Bytes::from_static(b"12345"), TTL).await.unwrap_err();
+        store
+            .finish(&first, Bytes::from_static(b"12345678"), TTL)
+            .await
+            .unwrap();
+        let error = store
+            .finish(&second, Bytes::from_static(b"12345"), TTL)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("limit of 10 bytes"), "{error}");
         // The claim whose reply did not fit was released, so its waiters do not hang.
         assert_eq!(store.wait(&second).await.unwrap(), None);
@@ -233,7 +247,10 @@ mod tests {
         let store = MemoryStore::new(Timer::default());
         let key = Key::new("s", "m", 3);
         store.begin(&key, Duration::from_millis(100)).await.unwrap();
-        store.finish(&key, Bytes::from_static(b"r"), Duration::from_millis(100)).await.unwrap();
+        store
+            .finish(&key, Bytes::from_static(b"r"), Duration::from_millis(100))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(store.len(), 1);
         tokio::time::sleep(Duration::from_millis(100)).await;

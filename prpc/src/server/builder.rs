@@ -5,13 +5,13 @@ use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::sync::CancellationToken;
 
+use super::dedupe::Dedupe;
 use super::dispatch::Services;
 use super::{Server, Shared};
-use super::dedupe::Dedupe;
 use crate::Service;
+use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::timer::Timer;
-use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
 /// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`].

@@ -117,12 +117,21 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             }
             Head::Cancel => {
                 let key = (frame.request_id, frame.attempt);
-                if let Some((_, Running { handler: Some(handler), .. })) = in_flight.remove(&key) {
+                if let Some((
+                    _,
+                    Running {
+                        handler: Some(handler),
+                        ..
+                    },
+                )) = in_flight.remove(&key)
+                {
                     handler.abort();
                 }
             }
             Head::Ping => {
-                let _ = outbound.send(Frame::control(frame.request_id, Head::Pong)).await;
+                let _ = outbound
+                    .send(Frame::control(frame.request_id, Head::Pong))
+                    .await;
             }
             Head::Pong | Head::Response(_) | Head::GoAway(_) => {}
         }
@@ -139,11 +148,15 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
                 _ => Code::InvalidArgument,
             };
-            let _ = outbound.send(Frame::goaway(code.as_u32(), error.to_string())).await;
+            let _ = outbound
+                .send(Frame::goaway(code.as_u32(), error.to_string()))
+                .await;
         }
         End::Idle => {
             let message = format!("idle for {:?}", config.idle_timeout);
-            let _ = outbound.send(Frame::goaway(Code::Unavailable.as_u32(), message)).await;
+            let _ = outbound
+                .send(Frame::goaway(Code::Unavailable.as_u32(), message))
+                .await;
         }
     }
     // The writer ends once this and every call's sender are gone; on Eof that is after the

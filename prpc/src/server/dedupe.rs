@@ -66,7 +66,9 @@ impl Dedupe {
         let deadline = deadline.map(|(at, _)| at);
         let refuse = |status: Status| reply.frame(Err(status), self.max_frame_size);
         for _ in 0..3 {
-            let begun = self.bounded(self.store.begin(&key, self.ttl), deadline).await;
+            let begun = self
+                .bounded(self.store.begin(&key, self.ttl), deadline)
+                .await;
             let stored = match begun {
                 Err(error) => match self.fail_mode {
                     FailMode::Closed => {

@@ -164,7 +164,9 @@ pub(super) fn prepare(
             format,
             body,
             metadata: head.metadata,
-            deadline: head.deadline.map(|deadline| (received + deadline).into_std()),
+            deadline: head
+                .deadline
+                .map(|deadline| (received + deadline).into_std()),
             request_id,
             attempt,
         },
@@ -185,7 +187,10 @@ pub(super) fn prepare(
 
 /// Runs the handler to completion or its panic. (The caller enforces the deadline around
 /// everything the call does, dedupe included.)
-pub(super) async fn invoke(service: Arc<dyn Service>, request: Request) -> Result<Response, Status> {
+pub(super) async fn invoke(
+    service: Arc<dyn Service>,
+    request: Request,
+) -> Result<Response, Status> {
     let context = CallContext {
         request_id: request.request_id,
         attempt: request.attempt,

@@ -243,10 +243,20 @@ mod tests {
     fn rejects_bad_prefixes_on_their_first_byte() {
         let mut codec = FrameCodec::new();
         let err = codec.decode(&mut BytesMut::from(&b"G"[..])).unwrap_err();
-        assert!(matches!(err, WireError::BadMagic { found: b'G', .. }), "{err}");
-        let err = codec.decode(&mut BytesMut::from(&[0xB7, 9][..])).unwrap_err();
-        assert!(matches!(err, WireError::UnsupportedVersion { found: 9, .. }), "{err}");
-        let err = codec.decode(&mut BytesMut::from(&[0xB7, 1, 0x0f][..])).unwrap_err();
+        assert!(
+            matches!(err, WireError::BadMagic { found: b'G', .. }),
+            "{err}"
+        );
+        let err = codec
+            .decode(&mut BytesMut::from(&[0xB7, 9][..]))
+            .unwrap_err();
+        assert!(
+            matches!(err, WireError::UnsupportedVersion { found: 9, .. }),
+            "{err}"
+        );
+        let err = codec
+            .decode(&mut BytesMut::from(&[0xB7, 1, 0x0f][..]))
+            .unwrap_err();
         assert!(matches!(err, WireError::UnknownKind(15)), "{err}");
     }
 
@@ -255,7 +265,10 @@ mod tests {
         let mut codec = FrameCodec::with_max_frame_size(1024);
         let mut buf = BytesMut::from(&[0xB7, 1, 1, 0x10, 0, 0, 4, 1][..]);
         let err = codec.decode(&mut buf).unwrap_err();
-        assert_eq!(err.to_string(), "frame of 1025 bytes exceeds max_frame_size 1024");
+        assert_eq!(
+            err.to_string(),
+            "frame of 1025 bytes exceeds max_frame_size 1024"
+        );
         assert!(buf.capacity() < 1024);
 
         let mut big = request();
@@ -270,9 +283,13 @@ mod tests {
         // Service name claims 200 bytes in a 4-byte frame.
         let mut buf = BytesMut::from(&[0xB7, 1, 1, 0x10, 0, 0, 0, 4, 1, 0, 0xC8, 0x01][..]);
         let err = codec.decode(&mut buf).unwrap_err();
-        assert_eq!(err.to_string(), "service name runs past the end of the frame");
+        assert_eq!(
+            err.to_string(),
+            "service name runs past the end of the frame"
+        );
         // Invalid UTF-8 in the method name.
-        let mut buf = BytesMut::from(&[0xB7, 1, 1, 0x10, 0, 0, 0, 8, 1, 0, 1, b'S', 1, 0xFF, 0, 0][..]);
+        let mut buf =
+            BytesMut::from(&[0xB7, 1, 1, 0x10, 0, 0, 0, 8, 1, 0, 1, b'S', 1, 0xFF, 0, 0][..]);
         let err = codec.decode(&mut buf).unwrap_err();
         assert_eq!(err.to_string(), "method name is not valid UTF-8");
         // Metadata count far beyond the bytes present.
@@ -280,7 +297,8 @@ mod tests {
         let err = codec.decode(&mut buf).unwrap_err();
         assert_eq!(err.to_string(), "metadata runs past the end of the frame");
         // Attempt wider than 32 bits.
-        let mut buf = BytesMut::from(&[0xB7, 1, 3, 0, 0, 0, 0, 6, 1, 0x80, 0x80, 0x80, 0x80, 0x10][..]);
+        let mut buf =
+            BytesMut::from(&[0xB7, 1, 3, 0, 0, 0, 0, 6, 1, 0x80, 0x80, 0x80, 0x80, 0x10][..]);
         let err = codec.decode(&mut buf).unwrap_err();
         assert_eq!(err.to_string(), "attempt overflows its varint");
     }
@@ -293,7 +311,13 @@ mod tests {
         assert!(codec.decode(&mut buf).unwrap().is_none());
         let err = codec.decode_eof(&mut buf).unwrap_err();
         assert!(
-            matches!(err, WireError::TruncatedFrame { received: 20, expected: 39 }),
+            matches!(
+                err,
+                WireError::TruncatedFrame {
+                    received: 20,
+                    expected: 39
+                }
+            ),
             "{err}"
         );
         assert!(codec.decode_eof(&mut BytesMut::new()).unwrap().is_none());
@@ -310,8 +334,14 @@ mod tests {
 
     fn head() -> impl Strategy<Value = Head> {
         prop_oneof![
-            (text(), text(), any::<Option<u32>>(), any::<(bool, bool)>(), metadata()).prop_map(
-                |(service, method, deadline, (oneway, dedupe), metadata)| {
+            (
+                text(),
+                text(),
+                any::<Option<u32>>(),
+                any::<(bool, bool)>(),
+                metadata()
+            )
+                .prop_map(|(service, method, deadline, (oneway, dedupe), metadata)| {
                     Head::Request(RequestHead {
                         service: service.into(),
                         method: method.into(),
@@ -320,8 +350,7 @@ mod tests {
                         dedupe,
                         metadata,
                     })
-                }
-            ),
+                }),
             (any::<u32>(), text(), metadata()).prop_map(|(code, message, metadata)| {
                 Head::Response(ResponseHead {
                     code,

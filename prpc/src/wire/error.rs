@@ -9,7 +9,9 @@ use std::io;
 #[non_exhaustive]
 pub enum WireError {
     /// The first byte of a frame was not [`MAGIC`](super::MAGIC).
-    #[error("bad magic byte {found:#04x} (expected {expected:#04x}): the peer is not speaking prpc")]
+    #[error(
+        "bad magic byte {found:#04x} (expected {expected:#04x}): the peer is not speaking prpc"
+    )]
     BadMagic {
         /// The byte received.
         found: u8,

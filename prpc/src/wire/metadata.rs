@@ -82,9 +82,7 @@ impl Metadata {
         // Each pair takes at least two bytes, so a count larger than that is a lie; checking it
         // first keeps a hostile count from reserving memory.
         if count > (src.remaining() / 2) as u64 {
-            return Err(WireError::Truncated {
-                field: "metadata",
-            });
+            return Err(WireError::Truncated { field: "metadata" });
         }
         let mut entries = Vec::with_capacity(count as usize);
         for _ in 0..count {
