@@ -1,1 +1,12 @@
-//! Benchmarks for prpc.
+//! Benchmarks for prpc: criterion micro benchmarks (`benches/`) and the peer comparison
+//! (`compare.sh`), which runs the same echo service in prpc, tarpc, tonic and a raw framed
+//! baseline (`src/bin/*_echo.rs`).
+//!
+//! This library is what the four echo programs share so that they measure identically: the
+//! command line ([`options`]), the client's load loop and its one-line report ([`driver`]),
+//! and the process and socket counters behind the CPU and bytes-per-call figures
+//! ([`counters`]).
+
+pub mod counters;
+pub mod driver;
+pub mod options;

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# The peer comparison (issue 6): the same echo service (bytes in, the same bytes out) in prpc,
+# tarpc, tonic and a raw framed tokio echo, server and client in separate processes pinned to
+# different cores, both tokio runtimes, four scenarios, frameworks interleaved within each
+# scenario and every run repeated. Prints one markdown table of medians and ratios.
+#
+# Usage: benches/compare.sh [--quick]
+#
+#   --quick (or QUICK=1)   1 s runs, 0.3 s warm-up, one repeat: a smoke run of about 90 s.
+#
+# Environment (defaults in brackets; quick mode's after the slash):
+#   SECONDS_PER_RUN [5/1]  measured seconds per run      WARMUP [1/0.3]  warm-up seconds per run
+#   REPEATS [3/1]          runs per framework, scenario and runtime
+#   SCENARIOS [a b c d]    RUNTIMES [current multi]      FRAMEWORKS [prpc tarpc tonic raw]
+#   SERVER_CPU [0]         CLIENT_CPU [1]                cores for taskset
+#   CARGO_TARGET_DIR       where cargo builds (as cargo does) [target]
+#
+# Scenarios:
+#   a  1 connection,    1 call in flight,  64 B bodies: latency p50/p99/p99.9 (and calls/s)
+#   b  1 connection,  128 calls in flight, 64 B:        calls/s
+#   c  4 connections, 256 calls in flight, 4 KiB:       calls/s
+#   d  1 connection,    8 calls in flight, 1 MiB:       MiB/s (body bytes echoed, one way)
+# and in every scenario CPU time per call on each side and TCP payload bytes and segments per
+# call (both ways). Each run's raw line goes to $CARGO_TARGET_DIR/compare/runs-DATE.txt, the
+# table also to table-DATE.md beside it, and the programs' errors to stderr-DATE.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=${QUICK:-0}
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=1 ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "unknown argument $arg (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+if [[ $quick == 1 ]]; then
+  seconds=${SECONDS_PER_RUN:-1} warmup=${WARMUP:-0.3} repeats=${REPEATS:-1}
+else
+  seconds=${SECONDS_PER_RUN:-5} warmup=${WARMUP:-1} repeats=${REPEATS:-3}
+fi
+scenarios=(${SCENARIOS:-a b c d})
+runtimes=(${RUNTIMES:-current multi})
+frameworks=(${FRAMEWORKS:-prpc tarpc tonic raw})
+server_cpu=${SERVER_CPU:-0}
+client_cpu=${CLIENT_CPU:-1}
+
+declare -A scenario_flags=(
+  [a]="--connections 1 --in-flight 1 --size 64"
+  [b]="--connections 1 --in-flight 128 --size 64"
+  [c]="--connections 4 --in-flight 256 --size 4096"
+  [d]="--connections 1 --in-flight 8 --size 1048576"
+)
+for scenario in "${scenarios[@]}"; do
+  [[ -n ${scenario_flags[$scenario]:-} ]] || { echo "unknown scenario $scenario" >&2; exit 2; }
+done
+
+bins=()
+for framework in "${frameworks[@]}"; do bins+=(--bin "${framework}_echo"); done
+cargo build --release -q -p prpc-benches "${bins[@]}"
+target=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target/compare"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+runs="$target/compare/runs-$stamp.txt"
+table="$target/compare/table-$stamp.md"
+log="$target/compare/stderr-$stamp.txt"
+: >"$runs"
+: >"$log"
+
+server_pid=
+server_out=$(mktemp)
+cleanup() {
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  rm -f "$server_out"
+}
+trap cleanup EXIT
+
+# run_one FRAMEWORK RUNTIME SCENARIO REPEAT: one server, one client run, one line in $runs.
+run_one() {
+  local framework=$1 runtime=$2 scenario=$3 repeat=$4
+  local bin="$target/release/${framework}_echo" addr= line
+  # Emptied here, not by the server's redirection, which may happen after the first poll
+  # below and leave the previous server's address to be read.
+  : >"$server_out"
+  taskset -c "$server_cpu" "$bin" server 127.0.0.1:0 --runtime "$runtime" >>"$server_out" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do
+    addr=$(awk '/^listening /{print $2; exit}' "$server_out")
+    [[ -n $addr ]] && break
+    sleep 0.05
+  done
+  if [[ -z $addr ]]; then
+    line="error=server-did-not-start"
+  else
+    # shellcheck disable=SC2086 # the scenario's flags are words
+    if ! line=$(timeout "$(python3 -c "print($seconds + $warmup + 30)")" \
+      taskset -c "$client_cpu" "$bin" client "$addr" ${scenario_flags[$scenario]} \
+      --seconds "$seconds" --warmup "$warmup" --runtime "$runtime" 2>>"$log"); then
+      line="error=client-failed(see-$log)"
+    fi
+  fi
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+  grep -v '^listening ' "$server_out" >>"$log" || true
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  echo "framework=$framework scenario=$scenario runtime=$runtime repeat=$repeat load1=$load $line" >>"$runs"
+  printf '  %-5s %-7s %s #%s  %s\n' "$framework" "$runtime" "$scenario" "$repeat" "$line" >&2
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+count=$((${#scenarios[@]} * ${#runtimes[@]} * repeats * ${#frameworks[@]}))
+echo "compare: $count runs of ${seconds}s (+${warmup}s warm-up); lines in $runs" >&2
+for scenario in "${scenarios[@]}"; do
+  for runtime in "${runtimes[@]}"; do
+    for repeat in $(seq "$repeats"); do
+      # Interleaved, and the order rotated each repeat (A B C D, B C D A, ...), so that no
+      # framework always runs first or right after the same neighbour.
+      n=${#frameworks[@]}
+      for i in $(seq 0 $((n - 1))); do
+        run_one "${frameworks[$(((i + repeat - 1) % n))]}" "$runtime" "$scenario" "$repeat"
+      done
+    done
+  done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+{
+  echo "- date: $started"
+  echo "- machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(uname -r)"
+  echo "- command: \`$(if [[ $quick == 1 ]]; then echo 'QUICK=1 '; fi)SECONDS_PER_RUN=$seconds WARMUP=$warmup REPEATS=$repeats benches/compare.sh\`"
+  echo "- load average (1/5/15 min) before: $load_before; after: $load_after"
+  echo "- server on core $server_cpu, client on core $client_cpu; ${seconds} s per run after ${warmup} s warm-up; $repeats repeat(s); medians"
+  echo
+  python3 - "$runs" "${frameworks[@]}" <<'PY'
+import statistics
+import sys
+
+runs_file, frameworks = sys.argv[1], sys.argv[2:]
+runs = []
+for line in open(runs_file):
+    fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+    runs.append(fields)
+
+SCENARIOS = {
+    "a": "(a) 1 conn, 1 in flight, 64 B",
+    "b": "(b) 1 conn, 128 in flight, 64 B",
+    "c": "(c) 4 conns, 256 in flight, 4 KiB",
+    "d": "(d) 1 conn, 8 in flight, 1 MiB",
+}
+# metric key, label, higher is better
+HEADLINE = {
+    "a": [("p50_us", "p50 µs", False), ("p99_us", "p99 µs", False),
+          ("p999_us", "p99.9 µs", False), ("calls/s", "calls/s", True)],
+    "b": [("calls/s", "calls/s", True)],
+    "c": [("calls/s", "calls/s", True)],
+    "d": [("mib/s", "MiB/s", True)],
+}
+COSTS = [("client_us_per_call", "client CPU µs/call", False),
+         ("server_us_per_call", "server CPU µs/call", False),
+         ("wire_bytes_per_call", "TCP payload B/call", False),
+         ("segments_per_call", "TCP segments/call", False)]
+# (scenario, metric) -> [(peer, bound)]: prpc / peer must be >= bound (higher is better) or
+# <= bound (lower is better).
+GOALS = {}
+for scenario in "bc":
+    GOALS[(scenario, "calls/s")] = [("tarpc", 1.3), ("tonic", 5.0), ("raw", 0.8)]
+GOALS[("d", "mib/s")] = [("tarpc", 1.0), ("raw", 0.8)]
+GOALS[("a", "p99_us")] = [("tarpc", 1.0)]
+for scenario in "abcd":
+    GOALS[(scenario, "client_us_per_call")] = [("tarpc", 1.0)]
+    GOALS[(scenario, "server_us_per_call")] = [("tarpc", 1.0)]
+
+def values(runtime, scenario, framework, metric):
+    return [float(run[metric]) for run in runs
+            if run.get("runtime") == runtime and run.get("scenario") == scenario
+            and run.get("framework") == framework and metric in run]
+
+def fmt(value):
+    if value is None:
+        return "—"
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+peers = [peer for peer in ("tarpc", "tonic", "raw") if peer in frameworks]
+header = ["runtime", "scenario", "metric"] + frameworks + [f"prpc/{peer}" for peer in peers] \
+    + ["spread", "goal"]
+print("| " + " | ".join(header) + " |")
+print("|" + "|".join("---" if i < 3 else "---:" for i in range(len(header) - 1)) + "|---|")
+misses = []
+seen_runtimes = [r for r in ("current", "multi") if any(run.get("runtime") == r for run in runs)]
+seen_scenarios = [s for s in "abcd" if any(run.get("scenario") == s for run in runs)]
+for runtime in seen_runtimes:
+    for scenario in seen_scenarios:
+        for metric, label, higher_better in HEADLINE[scenario] + COSTS:
+            medians, spreads = {}, []
+            for framework in frameworks:
+                found = values(runtime, scenario, framework, metric)
+                medians[framework] = statistics.median(found) if found else None
+                if len(found) > 1 and medians[framework]:
+                    spreads.append((max(found) - min(found)) / medians[framework])
+            ratios = {}
+            for peer in peers:
+                mine, theirs = medians.get("prpc"), medians.get(peer)
+                ratios[peer] = mine / theirs if mine is not None and theirs else None
+            verdicts = []
+            for peer, bound in GOALS.get((scenario, metric), []):
+                ratio = ratios.get(peer)
+                if ratio is None:
+                    continue
+                met = ratio >= bound if higher_better else ratio <= bound
+                sign = "≥" if higher_better else "≤"
+                verdicts.append(f"{'ok' if met else '**MISS**'} {sign}{bound:g}×{peer}")
+                if not met:
+                    misses.append(f"{runtime} {SCENARIOS[scenario]} {label}: prpc/{peer} "
+                                  f"{ratio:.2f} (goal {sign}{bound:g})")
+            row = [runtime, SCENARIOS[scenario], label]
+            row += [fmt(medians[f]) for f in frameworks]
+            row += ["—" if ratios[p] is None else f"{ratios[p]:.2f}" for p in peers]
+            row += [f"{max(spreads) * 100:.0f}%" if spreads else "—", ", ".join(verdicts)]
+            print("| " + " | ".join(row) + " |")
+errors = [run for run in runs if "error" in run]
+print()
+print("spread: the largest (max − min) / median over the repeats of any framework in that row.")
+if errors:
+    print(f"failed runs: {len(errors)}: " + "; ".join(
+        f"{r.get('framework')} {r.get('runtime')} {r.get('scenario')} {r.get('error')}"
+        for r in errors))
+print()
+print("Goals missed:" if misses else "Goals: all met.")
+for miss in misses:
+    print(f"- {miss}")
+PY
+} | tee "$table"
+echo "table saved as $table" >&2
