@@ -534,3 +534,35 @@ mod tests {
         }
     }
 }
+
+/// Hashes request ids for the runtime's maps of pending and running calls: the splitmix64
+/// finalizer, a few cycles where SipHash takes dozens. Ids come from this module or from a
+/// peer's own calls on its own connection, so flooding-resistance buys nothing there.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+/// Builds [`IdHasher`]s.
+pub(crate) type IdHashBuilder = std::hash::BuildHasherDefault<IdHasher>;
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = self.0.rotate_left(23) ^ value;
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+}

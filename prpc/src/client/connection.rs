@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::PendingCall;
 use super::builder::ClientConfig;
+use crate::id::IdHashBuilder;
 use crate::timer::Timer;
 use crate::wire::{BatchWriter, next_frame};
 use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
@@ -26,7 +27,7 @@ const MAX_BATCH: usize = 128;
 
 /// What the client handle, its calls and its two tasks share.
 pub(super) struct State {
-    pending: DashMap<u64, oneshot::Sender<Outcome>>,
+    pending: DashMap<u64, oneshot::Sender<Outcome>, IdHashBuilder>,
     /// One permit per call on the wire (the client's `max_in_flight`); closed with the
     /// connection so that waiting calls learn it is gone.
     permits: Arc<Semaphore>,
@@ -102,7 +103,7 @@ impl Connection {
         let (read, write) = stream.into_split();
         let (outbound, queued) = mpsc::unbounded_channel();
         let state = Arc::new(State {
-            pending: DashMap::new(),
+            pending: DashMap::default(),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             refusal: OnceLock::new(),
             shutdown: CancellationToken::new(),
@@ -295,6 +296,18 @@ async fn write_loop(
         };
         if received == 0 {
             break;
+        }
+        if received < MAX_BATCH {
+            // Let the callers that are ready now queue their frames too, so that they share
+            // this write: on a multi-thread runtime the writer would otherwise run right after
+            // each caller and send every frame in its own segment.
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match queued.try_recv() {
+                    Ok(frame) => batch.push(frame),
+                    Err(_) => break,
+                }
+            }
         }
         // Sizes were checked when each call started; a frame refused here fails only its call.
         let written = writer.write(batch.drain(..), |request_id, error| {

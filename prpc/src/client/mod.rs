@@ -100,23 +100,34 @@ impl Client {
             .or_else(|| call.idempotent.then(RetryPolicy::default));
         let request_id = call.request_id.unwrap_or_else(crate::id::next_id);
         let dedupe = call.request_id.is_some() || (policy.is_some() && !call.idempotent);
-        let first = call.attempt;
-        let Some(policy) = policy.filter(|policy| policy.max_attempts() > 1) else {
-            let attempt = Attempt {
-                request_id,
-                number: first,
-                deadline: timeout,
-                timeout,
-                dedupe,
-                // A call that may be resent is left to finish on the server, so that the
-                // resend collects its result instead of running it again.
-                cancel_on_timeout: !dedupe,
-            };
-            let connection = self.connection().await?;
-            let permit = connection.admit(&call, timeout).await?;
-            return Connection::start(&connection, call, attempt, permit)?.await;
+        if let Some(policy) = policy.filter(|policy| policy.max_attempts() > 1) {
+            // Out of line: the retry loop's state would make every call's future larger.
+            return Box::pin(self.call_with_retries(call, policy, request_id, dedupe)).await;
+        }
+        let attempt = Attempt {
+            request_id,
+            number: call.attempt,
+            deadline: timeout,
+            timeout,
+            dedupe,
+            // A call that may be resent is left to finish on the server, so that the resend
+            // collects its result instead of running it again.
+            cancel_on_timeout: !dedupe,
         };
+        let connection = self.connection().await?;
+        let permit = connection.admit(&call, timeout).await?;
+        Connection::start(&connection, call, attempt, permit)?.await
+    }
 
+    async fn call_with_retries(
+        &self,
+        call: Call,
+        policy: RetryPolicy,
+        request_id: u64,
+        dedupe: bool,
+    ) -> Result<Reply, Error> {
+        let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
+        let first = call.attempt;
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         let mut number = first;
         loop {
@@ -147,17 +158,16 @@ impl Client {
                 Err(error) => return Err(error),
             };
             let backoff = policy.backoff_before(number + 1 - first);
-            match deadline {
-                Some(deadline) if Instant::now() + backoff >= deadline => {
-                    return Err(match error {
-                        timeout @ Error::Timeout { .. } => timeout,
-                        _ => Error::Timeout {
-                            method: format!("{}/{}", call.service, call.method),
-                            timeout: timeout.unwrap_or_default(),
-                        },
-                    });
-                }
-                _ => {}
+            if let Some(deadline) = deadline
+                && Instant::now() + backoff >= deadline
+            {
+                return Err(match error {
+                    timeout @ Error::Timeout { .. } => timeout,
+                    _ => Error::Timeout {
+                        method: format!("{}/{}", call.service, call.method),
+                        timeout: timeout.unwrap_or_default(),
+                    },
+                });
             }
             tracing::debug!(request_id, attempt = number, %error, ?backoff, "retrying");
             self.inner.timer.sleep(backoff).await;

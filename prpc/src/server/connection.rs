@@ -1,7 +1,9 @@
 //! One accepted connection: the read loop, its writer task, and one task per call.
 
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use dashmap::DashMap;
 use tokio::net::TcpStream;
@@ -14,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Shared;
 use super::dispatch::{self, Prepared, ReplyEncoding};
+use crate::id::IdHashBuilder;
 use crate::wire::{BatchWriter, Frame, FrameCodec, Head, WireError, next_frame};
 use crate::{Code, Status};
 
@@ -22,7 +25,7 @@ const MAX_BATCH: usize = 128;
 
 /// Running calls by request id and attempt (a retrying client may have several attempts of one
 /// call running).
-type InFlight = Arc<DashMap<(u64, u32), Running>>;
+type InFlight = Arc<DashMap<(u64, u32), Running, IdHashBuilder>>;
 
 /// One running call. The entry is made before the task exists (`handler: None`), so a call
 /// that finishes at once cannot leave a stale entry behind.
@@ -55,7 +58,11 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     // stops reading too, so a client that never reads cannot grow the server's memory.
     let (outbound, queued) = mpsc::channel(config.max_in_flight.max(MAX_BATCH));
     let writer = tokio::spawn(write_loop(write, queued, config.max_frame_size));
-    let in_flight: InFlight = Arc::new(DashMap::new());
+    let in_flight: InFlight = Arc::new(DashMap::default());
+    let inline_first_poll = matches!(
+        tokio::runtime::Handle::current().runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::CurrentThread
+    );
     let handlers = TaskTracker::new();
 
     let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
@@ -109,7 +116,13 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                     let status = Status::new(Code::Unavailable, "server is shutting down");
                     Some(ReplyEncoding::plain(&frame).frame(Err(status), config.max_frame_size))
                 } else {
-                    start_call(frame, last_heard, &shared, &in_flight, &handlers, &outbound)
+                    let calls = Calls {
+                        in_flight: &in_flight,
+                        handlers: &handlers,
+                        outbound: &outbound,
+                        inline_first_poll,
+                    };
+                    start_call(frame, last_heard, &shared, calls).await
                 };
                 if let Some(reply) = reply.filter(|_| !oneway) {
                     let _ = outbound.send(reply).await;
@@ -165,15 +178,30 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let _ = writer.await;
 }
 
-/// Admits a call and spawns its task, or returns the reply that refuses it.
-fn start_call(
+/// Where a connection keeps its running calls.
+struct Calls<'a> {
+    in_flight: &'a InFlight,
+    handlers: &'a TaskTracker,
+    outbound: &'a mpsc::Sender<Frame>,
+    /// Poll each handler once on the read loop before giving it a task.
+    inline_first_poll: bool,
+}
+
+/// Admits a call and runs it: the reply comes back at once when the handler completes on its
+/// first poll (no task, no bookkeeping), else the call goes on as a task of its own. Returns
+/// the reply to send now, if any (a refusal, or the finished call's reply).
+async fn start_call(
     frame: Frame,
     received: Instant,
     shared: &Arc<Shared>,
-    in_flight: &InFlight,
-    handlers: &TaskTracker,
-    outbound: &mpsc::Sender<Frame>,
+    calls: Calls<'_>,
 ) -> Option<Frame> {
+    let Calls {
+        in_flight,
+        handlers,
+        outbound,
+        inline_first_poll,
+    } = calls;
     let config = &shared.config;
     let refuse = |frame: &Frame, status: Status| {
         Some(ReplyEncoding::plain(frame).frame(Err(status), config.max_frame_size))
@@ -204,8 +232,21 @@ fn start_call(
         Ok(prepared) => prepared,
         Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
     };
-
+    let oneway = prepared.oneway;
     let dedupe = prepared.dedupe.is_some();
+
+    let mut call = Box::pin(run_call(prepared, shared.clone()));
+    // Most handlers finish without waiting on anything. On a single-threaded runtime a task
+    // of their own buys no parallelism, so poll once here and skip the task when they do.
+    // (A future polled here and then spawned is polled again by its task straight away, so
+    // everything it waits on learns the task's waker.) On a multi-thread runtime every call
+    // gets its task, so that handlers of one connection run on every worker.
+    if inline_first_poll
+        && let Poll::Ready(reply) = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await
+    {
+        return (!oneway).then_some(reply);
+    }
+
     in_flight.insert(
         key,
         Running {
@@ -213,42 +254,49 @@ fn start_call(
             dedupe,
         },
     );
-    let max_frame_size = config.max_frame_size;
     let task_in_flight = in_flight.clone();
     let outbound = outbound.clone();
-    let shared = shared.clone();
     let task = handlers.spawn(async move {
-        let Prepared {
-            service,
-            request,
-            reply,
-            deadline,
-            dedupe,
-            oneway,
-        } = prepared;
-        let call = async {
-            let result = dispatch::invoke(service, request).await;
-            reply.frame(result, max_frame_size)
-        };
-        let frame = match (dedupe, deadline) {
-            (Some(dedupe_key), _) => shared.dedupe.run(dedupe_key, deadline, reply, call).await,
-            (None, None) => call.await,
-            (None, Some((at, budget))) => tokio::select! {
-                frame = call => frame,
-                () = shared.timer.sleep_until(at) => {
-                    reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size)
-                }
-            },
-        };
+        let reply = call.await;
         task_in_flight.remove(&key);
         if !oneway {
-            let _ = outbound.send(frame).await;
+            let _ = outbound.send(reply).await;
         }
     });
     if let Some(mut entry) = in_flight.get_mut(&key) {
         entry.handler = Some(task.abort_handle());
     }
     None
+}
+
+/// Runs a call to its reply frame: the handler, under its deadline and dedupe.
+async fn run_call(prepared: Prepared, shared: Arc<Shared>) -> Frame {
+    let Prepared {
+        service,
+        request,
+        reply,
+        deadline,
+        dedupe,
+        ..
+    } = prepared;
+    let max_frame_size = shared.config.max_frame_size;
+    let call = async {
+        let result = dispatch::invoke(service, request).await;
+        reply.frame(result, max_frame_size)
+    };
+    match (dedupe, deadline) {
+        // Boxed: the dedupe future is large, and inline it would bloat every call's future.
+        (Some(dedupe_key), _) => {
+            Box::pin(shared.dedupe.run(dedupe_key, deadline, reply, call)).await
+        }
+        (None, None) => call.await,
+        (None, Some((at, budget))) => tokio::select! {
+            frame = call => frame,
+            () = shared.timer.sleep_until(at) => {
+                reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size)
+            }
+        },
+    }
 }
 
 /// Which running calls survive their connection's end.
@@ -273,6 +321,17 @@ async fn write_loop(write: OwnedWriteHalf, mut queued: mpsc::Receiver<Frame>, ma
     let mut writer = BatchWriter::new(write, max_frame_size);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if batch.len() < MAX_BATCH {
+            // Let handlers that are finishing now queue their replies for this same write
+            // (see the client's writer).
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match queued.try_recv() {
+                    Ok(frame) => batch.push(frame),
+                    Err(_) => break,
+                }
+            }
+        }
         // Replies were size-checked when made, so nothing is refused here in practice.
         let written = writer
             .write(batch.drain(..), |request_id, error| {
