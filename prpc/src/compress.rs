@@ -233,7 +233,7 @@ impl CompressionPolicy {
     /// Compresses `body` when it is at least the threshold and compression pays; returns the
     /// codec actually used (`None` when the body went as it was).
     pub(crate) fn apply(self, body: Bytes) -> Result<(Compression, Bytes), BodyError> {
-        if self.compression == Compression::None || body.len() < self.threshold {
+        if !self.may_compress(body.len()) {
             return Ok((Compression::None, body));
         }
         let packed = self.compression.compress(&body)?;
@@ -241,6 +241,12 @@ impl CompressionPolicy {
             return Ok((Compression::None, body));
         }
         Ok((self.compression, packed))
+    }
+
+    /// Whether a body of `len` bytes is one `apply` tries to compress: lets a caller that must
+    /// keep the body for a failed compression skip cloning it when nothing will be tried.
+    pub(crate) fn may_compress(self, len: usize) -> bool {
+        self.compression != Compression::None && len >= self.threshold
     }
 }
 

@@ -8,15 +8,14 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::PendingCall;
 use super::builder::ClientConfig;
 use crate::id::IdHashBuilder;
 use crate::timer::Timer;
-use crate::wire::{BatchWriter, next_frame};
-use crate::wire::{Encoding, Frame, FrameCodec, Head, RequestHead, WireError};
+use crate::wire::{BatchWriter, framed_read, next_frame};
+use crate::wire::{Encoding, Frame, Head, RequestHead, WireError};
 use crate::{Call, Closed, Code, Error, Format, Status};
 
 /// What the reader hands a waiting call: its response frame, or why none will come.
@@ -335,7 +334,7 @@ async fn read_loop(
     config: ClientConfig,
     timer: Timer,
 ) {
-    let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
+    let mut frames = framed_read(read, config.max_frame_size);
     let mut keepalive = Keepalive::new(config.keepalive_interval, config.keepalive_timeout);
     // One timer for the connection's life, moved only when the keepalive check moves.
     let mut check = timer.sleep_until(keepalive.check_at);

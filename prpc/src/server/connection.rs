@@ -3,7 +3,7 @@
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use dashmap::DashMap;
 use tokio::net::TcpStream;
@@ -11,13 +11,12 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tokio_util::codec::FramedRead;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
 use super::dispatch::{self, Prepared, ReplyEncoding};
 use crate::id::IdHashBuilder;
-use crate::wire::{BatchWriter, Frame, FrameCodec, Head, WireError, next_frame};
+use crate::wire::{BatchWriter, Frame, Head, WireError, framed_read, next_frame};
 use crate::{Code, Status};
 
 /// Frames coalesced into one write at most.
@@ -26,6 +25,11 @@ const MAX_BATCH: usize = 128;
 /// Running calls by request id and attempt (a retrying client may have several attempts of one
 /// call running).
 type InFlight = Arc<DashMap<(u64, u32), Running, IdHashBuilder>>;
+
+/// Shards of a connection's `InFlight` map. Its users are one read loop and that connection's
+/// call tasks, so a few shards are enough; the default (four per core) would make the
+/// `len()` every request checks against `max_in_flight` lock every one of many shards.
+const IN_FLIGHT_SHARDS: usize = 4;
 
 /// One running call. The entry is made before the task exists (`handler: None`), so a call
 /// that finishes at once cannot leave a stale entry behind.
@@ -58,14 +62,17 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     // stops reading too, so a client that never reads cannot grow the server's memory.
     let (outbound, queued) = mpsc::channel(config.max_in_flight.max(MAX_BATCH));
     let writer = tokio::spawn(write_loop(write, queued, config.max_frame_size));
-    let in_flight: InFlight = Arc::new(DashMap::default());
+    let in_flight: InFlight = Arc::new(DashMap::with_hasher_and_shard_amount(
+        IdHashBuilder::default(),
+        IN_FLIGHT_SHARDS,
+    ));
     let inline_first_poll = matches!(
         tokio::runtime::Handle::current().runtime_flavor(),
         tokio::runtime::RuntimeFlavor::CurrentThread
     );
     let handlers = TaskTracker::new();
 
-    let mut frames = FramedRead::new(read, FrameCodec::with_max_frame_size(config.max_frame_size));
+    let mut frames = framed_read(read, config.max_frame_size);
     let mut last_heard = Instant::now();
     let mut draining = false;
     // One timer for the connection's life: the idle check, or the end of the shutdown grace.
@@ -122,7 +129,15 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                         outbound: &outbound,
                         inline_first_poll,
                     };
-                    start_call(frame, last_heard, &shared, calls).await
+                    // `start_call` is a plain function given this task's context (to poll
+                    // the handler once), so that no future holding the frame is built and
+                    // moved for every request.
+                    let mut frame = Some(frame);
+                    poll_fn(|cx| {
+                        let frame = frame.take().expect("poll_fn's closure runs once here");
+                        Poll::Ready(start_call(frame, last_heard, &shared, calls, cx))
+                    })
+                    .await
                 };
                 if let Some(reply) = reply.filter(|_| !oneway) {
                     let _ = outbound.send(reply).await;
@@ -179,6 +194,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 }
 
 /// Where a connection keeps its running calls.
+#[derive(Clone, Copy)]
 struct Calls<'a> {
     in_flight: &'a InFlight,
     handlers: &'a TaskTracker,
@@ -190,11 +206,12 @@ struct Calls<'a> {
 /// Admits a call and runs it: the reply comes back at once when the handler completes on its
 /// first poll (no task, no bookkeeping), else the call goes on as a task of its own. Returns
 /// the reply to send now, if any (a refusal, or the finished call's reply).
-async fn start_call(
+fn start_call(
     frame: Frame,
     received: Instant,
     shared: &Arc<Shared>,
     calls: Calls<'_>,
+    cx: &mut Context<'_>,
 ) -> Option<Frame> {
     let Calls {
         in_flight,
@@ -241,9 +258,7 @@ async fn start_call(
     // (A future polled here and then spawned is polled again by its task straight away, so
     // everything it waits on learns the task's waker.) On a multi-thread runtime every call
     // gets its task, so that handlers of one connection run on every worker.
-    if inline_first_poll
-        && let Poll::Ready(reply) = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await
-    {
+    if inline_first_poll && let Poll::Ready(reply) = call.as_mut().poll(cx) {
         return (!oneway).then_some(reply);
     }
 

@@ -106,9 +106,15 @@ impl ReplyEncoding {
                 (status.code(), status.message().to_owned(), body, metadata)
             }
         };
-        let (compression, body) = match self.compression.apply(body.clone()) {
-            Ok(packed) => packed,
-            Err(_) => (Compression::None, body),
+        // A body that fails to compress goes as it is. Kept aside (a refcount bump) only
+        // when compression will be tried.
+        let (compression, body) = if self.compression.may_compress(body.len()) {
+            match self.compression.apply(body.clone()) {
+                Ok(packed) => packed,
+                Err(_) => (Compression::None, body),
+            }
+        } else {
+            (Compression::None, body)
         };
         Frame {
             request_id: self.request_id,

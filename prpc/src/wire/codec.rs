@@ -137,18 +137,34 @@ impl Encoder<&Frame> for FrameCodec {
     type Error = WireError;
 
     fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
-        let length = frame.encoded_len();
-        let length = match u32::try_from(length) {
-            Ok(length) if length <= self.max_frame_size => length,
-            _ => {
-                return Err(WireError::FrameTooLarge {
-                    length: length as u64,
-                    max: self.max_frame_size,
-                });
-            }
-        };
-        dst.reserve(PREFIX_LEN + length as usize);
+        let (length, fields_len) = self.checked_length(frame)?;
+        dst.reserve(PREFIX_LEN + fields_len + frame.body.len());
         frame.encode(length, dst);
+        Ok(())
+    }
+}
+
+impl FrameCodec {
+    /// The frame's length field, checked against the limit, and the part of it that is header
+    /// fields.
+    fn checked_length(&self, frame: &Frame) -> Result<(u32, usize), WireError> {
+        let fields_len = frame.fields_len();
+        let length = fields_len + frame.body.len();
+        match u32::try_from(length) {
+            Ok(length) if length <= self.max_frame_size => Ok((length, fields_len)),
+            _ => Err(WireError::FrameTooLarge {
+                length: length as u64,
+                max: self.max_frame_size,
+            }),
+        }
+    }
+
+    /// Encodes all of `frame` but its body, whose bytes the caller must write right after
+    /// these (a writer that sends large bodies from their own buffers instead of copying them).
+    pub(crate) fn encode_head(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
+        let (length, fields_len) = self.checked_length(frame)?;
+        dst.reserve(PREFIX_LEN + fields_len);
+        frame.encode_head(length, dst);
         Ok(())
     }
 }

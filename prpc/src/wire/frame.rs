@@ -185,7 +185,8 @@ impl Frame {
         self.fields_len() + self.body.len()
     }
 
-    fn fields_len(&self) -> usize {
+    /// Bytes of the header fields alone (the length field minus the body).
+    pub(super) fn fields_len(&self) -> usize {
         let common = varint::len(self.request_id) + varint::len(u64::from(self.attempt));
         common
             + match &self.head {
@@ -210,6 +211,12 @@ impl Frame {
     /// Writes prefix, fields and body. The caller has checked `length` against its limit and
     /// reserved room.
     pub(super) fn encode(&self, length: u32, dst: &mut impl BufMut) {
+        self.encode_head(length, dst);
+        dst.put_slice(&self.body);
+    }
+
+    /// Writes prefix and fields: everything but the body, which must follow them on the wire.
+    pub(super) fn encode_head(&self, length: u32, dst: &mut impl BufMut) {
         // The prefix and the two ids go out in one copy.
         let mut start = [0u8; 8 + 2 * varint::MAX_LEN];
         let [magic, version, kind, encoding, length_bytes @ ..] = &mut start[..8] else {
@@ -244,7 +251,6 @@ impl Frame {
             }
             Head::Ping | Head::Pong | Head::Cancel => {}
         }
-        dst.put_slice(&self.body);
     }
 
     /// Parses a whole frame whose prefix the codec has validated. `frame` starts at the first
