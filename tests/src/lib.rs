@@ -215,6 +215,15 @@ impl RawConnection {
         }
     }
 
+    /// Speaks frames on an accepted stream (to play the server).
+    pub fn from_stream(stream: TcpStream) -> Self {
+        RawConnection {
+            stream,
+            codec: FrameCodec::new(),
+            buffer: BytesMut::new(),
+        }
+    }
+
     /// Sends bytes as they are.
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");

@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use prpc::wire::Head;
 use prpc::{Call, CallOptions, Client, Closed, Code, Compression, Error, Format, Server};
-use prpc_tests::{PATIENCE, Probe, spawn_server};
+use prpc_tests::{PATIENCE, Probe, RawConnection, spawn_server};
 
 fn call(method: &str, body: impl Into<Bytes>) -> Call {
     Call::new("probe", method.to_owned(), Format::Raw, body.into())
@@ -330,4 +331,41 @@ fn dropping_the_client_ends_its_tasks() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });
+}
+
+#[tokio::test]
+async fn bodies_over_the_threshold_leave_compressed_in_the_chosen_codec() {
+    // A peer that only reads, to see what the client puts on the wire.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = Client::builder()
+        .compression(Compression::Snappy)
+        .compression_threshold(256)
+        .connect(addr)
+        .await
+        .unwrap();
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut peer = RawConnection::from_stream(stream);
+
+    let small = client.start(call("echo", "x".repeat(100))).unwrap();
+    let large = client.start(call("echo", "y".repeat(4096))).unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let frame = peer.recv().await.expect("the client closed");
+        if matches!(frame.head, Head::Request(_)) {
+            seen.push((frame.encoding.compression_id(), frame.body.len()));
+        }
+    }
+    assert_eq!(
+        seen[0],
+        (Compression::None.id(), 100),
+        "small bodies go as they are"
+    );
+    assert_eq!(
+        seen[1].0,
+        Compression::Snappy.id(),
+        "large bodies go compressed"
+    );
+    assert!(seen[1].1 < 4096, "compressed to {} bytes", seen[1].1);
+    drop((small, large));
 }

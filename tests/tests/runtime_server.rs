@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use prpc::wire::{Frame, Head};
+use prpc::wire::{Encoding, Frame, Head};
 use prpc::{Call, CallOptions, Client, Closed, Code, Error, Format, Server};
 use prpc_tests::{PATIENCE, Probe, RawConnection, request_frame, spawn_server};
 
@@ -328,4 +328,24 @@ async fn a_reply_over_max_frame_size_becomes_resource_exhausted() {
             .len(),
         10
     );
+}
+
+#[tokio::test]
+async fn replies_go_back_in_the_request_format_and_compression() {
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let mut raw = RawConnection::connect(server.addr).await;
+    let body = vec![b'z'; 8192];
+    let mut frame = request_frame(1, "probe", "echo", b"");
+    frame.body = prpc::Compression::Lz4.compress(&body).unwrap();
+    frame.encoding = Encoding::new(Format::Json.id(), prpc::Compression::Lz4.id());
+    raw.send(frame).await;
+    let reply = raw.recv().await.unwrap();
+    assert_eq!(reply.encoding.format_id(), Format::Json.id());
+    assert_eq!(reply.encoding.compression_id(), prpc::Compression::Lz4.id());
+    assert!(reply.body.len() < body.len());
+    let plain = prpc::Compression::Lz4
+        .decompress(&reply.body, 1 << 20)
+        .unwrap();
+    assert_eq!(plain, body);
 }

@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -23,6 +23,8 @@ pub struct MemoryStore {
     entries: Arc<DashMap<Key, Entry>>,
     /// Bytes of stored replies, shared with the expiry callbacks.
     stored_bytes: Arc<AtomicUsize>,
+    /// Numbers entries, so that an expiry never removes a newer entry under its key.
+    next_generation: AtomicU64,
     max_entries: usize,
     max_bytes: usize,
     timer: Timer,
@@ -58,6 +60,7 @@ impl MemoryStore {
         MemoryStore {
             entries: Arc::new(DashMap::new()),
             stored_bytes: Arc::new(AtomicUsize::new(0)),
+            next_generation: AtomicU64::new(0),
             max_entries,
             max_bytes,
             timer,
@@ -107,7 +110,7 @@ impl Store for MemoryStore {
                 State::Done(reply) => Begin::Done(reply.clone()),
             },
             MapEntry::Vacant(vacant) => {
-                let generation = crate::id::next_id();
+                let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
                 let expiry = self.expiry(key, generation, ttl);
                 vacant.insert(Entry {
                     state: State::Running(watch::channel(None).0),
