@@ -33,13 +33,15 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
+use std::cell::RefCell;
+use std::mem;
 use std::time::Instant;
 
 use crate::Metadata;
 
-tokio::task_local! {
-    static CURRENT: Context;
+thread_local! {
+    /// The context of the handler being polled on this thread, if any.
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
 }
 
 /// The call a handler is serving.
@@ -58,10 +60,32 @@ pub struct Context {
 
 /// The context of the call the current task is serving, or `None` outside a handler.
 pub fn current() -> Option<Context> {
-    CURRENT.try_with(Context::clone).ok()
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
 }
 
-/// Runs `handler` with `context` as its [`current`] context.
-pub(crate) fn scope<F: Future>(context: Context, handler: F) -> impl Future<Output = F::Output> {
-    CURRENT.scope(context, handler)
+/// Runs `poll` (one poll of a handler) with `slot`'s context as the [`current`] one, and puts
+/// it back in `slot` afterwards, panic or not. Moving the context in and out costs no clone,
+/// so a handler's future can keep its context across polls and tasks.
+pub(crate) fn enter<R>(slot: &mut Option<Context>, poll: impl FnOnce() -> R) -> R {
+    /// Swaps the context back out of the thread when the poll ends, even by unwinding.
+    struct Restore<'a>(&'a mut Option<Context>);
+
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            swap(self.0);
+        }
+    }
+
+    fn swap(slot: &mut Option<Context>) {
+        // Only `enter` borrows the cell mutably, and never across the poll, so the borrow
+        // cannot fail; a thread being torn down has no handler to run.
+        let _ = CURRENT.try_with(|current| mem::swap(&mut *current.borrow_mut(), slot));
+    }
+
+    swap(slot);
+    let _restore = Restore(slot);
+    poll()
 }

@@ -349,3 +349,77 @@ async fn replies_go_back_in_the_request_format_and_compression() {
         .unwrap();
     assert_eq!(plain, body);
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_stops_the_server_reading_it_and_others_carry_on() {
+    const CALLS: u64 = 2000;
+    static BODY: [u8; 64 * 1024] = [7; 64 * 1024];
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let mut silent = RawConnection::connect(server.addr).await;
+    // 2000 echoes of 64 KiB is 125 MiB of replies that the client never reads. The server must
+    // stop reading its requests once its queue and the socket buffers are full, so sending
+    // stalls long before the end.
+    let mut sent = 0;
+    for id in 1..=CALLS {
+        let frame = request_frame(id, "probe", "echo", &BODY);
+        match tokio::time::timeout(Duration::from_millis(500), silent.send(frame)).await {
+            Ok(()) => sent += 1,
+            Err(_) => break,
+        }
+    }
+    assert!(
+        sent < CALLS,
+        "the server read every request of a client that never reads"
+    );
+    let finished = counters.finished.load(Ordering::SeqCst);
+    assert!(
+        finished < CALLS as usize / 2,
+        "the server ran {finished} calls for a client that never reads"
+    );
+    // Other connections are served as usual meanwhile.
+    let client = Client::connect(server.addr).await.unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            client.call(call("probe", "echo", "ok")).await.unwrap().body,
+            "ok"
+        );
+    }
+}
+
+/// A hand-written service whose `call` panics before it returns a future.
+struct PanicsInCall;
+
+impl prpc::Service for PanicsInCall {
+    fn name(&self) -> &str {
+        "eager"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["boom".into(), "echo".into()]
+    }
+
+    fn call(&self, request: prpc::Request) -> prpc::ServiceFuture {
+        if &*request.method == "boom" {
+            panic!("call itself panicked");
+        }
+        Box::pin(async move { Ok(prpc::Response::new(request.body)) })
+    }
+}
+
+#[tokio::test]
+async fn a_service_whose_call_panics_fails_only_that_call() {
+    let server = spawn_server(Server::builder().add_service(PanicsInCall)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let error = client.call(call("eager", "boom", "")).await.unwrap_err();
+    let status = error.status().expect("a status");
+    assert_eq!(status.code(), Code::Internal);
+    assert!(
+        status.message().contains("call itself panicked"),
+        "{status}"
+    );
+    assert_eq!(
+        client.call(call("eager", "echo", "ok")).await.unwrap().body,
+        "ok"
+    );
+}

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use bytestring::ByteString;
 use dashmap::DashMap;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -14,15 +15,12 @@ use super::PendingCall;
 use super::builder::ClientConfig;
 use crate::id::IdHashBuilder;
 use crate::timer::Timer;
-use crate::wire::{BatchWriter, framed_read, next_frame};
+use crate::wire::{self, Refused, framed_read, next_frame};
 use crate::wire::{Encoding, Frame, Head, RequestHead, WireError};
 use crate::{Call, Closed, Code, Error, Format, Status};
 
 /// What the reader hands a waiting call: its response frame, or why none will come.
 pub(super) type Outcome = Result<Frame, Error>;
-
-/// Frames coalesced into one write at most.
-const MAX_BATCH: usize = 128;
 
 /// What the client handle, its calls and its two tasks share.
 pub(super) struct State {
@@ -82,7 +80,7 @@ pub(super) struct Connection {
     /// Call deadlines and keepalive checks run on the client's timing wheel.
     pub(super) timer: Timer,
     state: Arc<State>,
-    outbound: mpsc::UnboundedSender<Frame>,
+    outbound: wire::Sender,
 }
 
 impl Drop for Connection {
@@ -100,19 +98,14 @@ impl Connection {
         timer: Timer,
     ) -> Arc<Self> {
         let (read, write) = stream.into_split();
-        let (outbound, queued) = mpsc::unbounded_channel();
+        let (outbound, writer) = wire::outbox(config.max_frame_size);
         let state = Arc::new(State {
             pending: DashMap::default(),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             refusal: OnceLock::new(),
             shutdown: CancellationToken::new(),
         });
-        tokio::spawn(write_loop(
-            state.clone(),
-            write,
-            queued,
-            config.max_frame_size,
-        ));
+        tokio::spawn(write_loop(state.clone(), write, writer));
         tokio::spawn(read_loop(
             state.clone(),
             read,
@@ -219,22 +212,22 @@ impl Connection {
             }),
             body,
         };
-        let length = frame.encoded_len();
-        if length > self.config.max_frame_size as usize {
-            return Err(Error::Protocol(Arc::new(WireError::FrameTooLarge {
-                length: length as u64,
-                max: self.config.max_frame_size,
-            })));
-        }
         Ok((frame, service, method, format))
+    }
+
+    /// Queues a frame for the writer.
+    fn send(&self, frame: &Frame) -> Result<(), Error> {
+        match self.outbound.send(frame) {
+            Ok(_) => Ok(()),
+            Err(Refused::Closed) => Err(self.closed_error()),
+            Err(Refused::Encode(error)) => Err(Error::Protocol(Arc::new(error))),
+        }
     }
 
     /// Sends a call that wants no reply.
     pub(super) fn send_oneway(&self, call: Call, attempt: Attempt) -> Result<(), Error> {
         let (frame, ..) = self.request_frame(call, &attempt, true)?;
-        self.outbound
-            .send(frame)
-            .map_err(|_| Error::Closed(Closed::ClientDropped))
+        self.send(&frame)
     }
 
     /// Sends one attempt of a call; the returned handle completes with its reply.
@@ -253,9 +246,9 @@ impl Connection {
             this.state.pending.remove(&request_id);
             return Err(reason.clone());
         }
-        if this.outbound.send(frame).is_err() {
+        if let Err(error) = this.send(&frame) {
             this.state.pending.remove(&request_id);
-            return Err(Error::Closed(Closed::ClientDropped));
+            return Err(error);
         }
         Ok(PendingCall::new(
             this.clone(),
@@ -274,63 +267,30 @@ impl Connection {
         if self.state.pending.remove(&request_id).is_some() && cancel {
             let mut frame = Frame::control(request_id, Head::Cancel);
             frame.attempt = attempt;
-            let _ = self.outbound.send(frame);
+            let _ = self.outbound.send(&frame);
         }
     }
 }
 
-async fn write_loop(
-    state: Arc<State>,
-    write: OwnedWriteHalf,
-    mut queued: mpsc::UnboundedReceiver<Frame>,
-    max_frame_size: u32,
-) {
-    let mut writer = BatchWriter::new(write, max_frame_size);
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let received = tokio::select! {
-            biased;
-            _ = state.shutdown.cancelled() => break,
-            received = queued.recv_many(&mut batch, MAX_BATCH) => received,
-        };
-        if received == 0 {
-            break;
+async fn write_loop(state: Arc<State>, mut write: OwnedWriteHalf, mut writer: wire::Writer) {
+    let written = tokio::select! {
+        biased;
+        _ = state.shutdown.cancelled() => Ok(()),
+        written = writer.run(&mut write) => written,
+    };
+    writer.close();
+    match written {
+        Ok(()) => {
+            let _ = write.shutdown().await;
         }
-        if received < MAX_BATCH {
-            // Let the callers that are ready now queue their frames too, so that they share
-            // this write: on a multi-thread runtime the writer would otherwise run right after
-            // each caller and send every frame in its own segment.
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                match queued.try_recv() {
-                    Ok(frame) => batch.push(frame),
-                    Err(_) => break,
-                }
-            }
-        }
-        // Sizes were checked when each call started; a frame refused here fails only its call.
-        let written = writer.write(batch.drain(..), |request_id, error| {
-            if let Some((_, waiter)) = state.pending.remove(&request_id) {
-                let _ = waiter.send(Err(Error::Protocol(Arc::new(error))));
-            }
-        });
-        let written = tokio::select! {
-            biased;
-            _ = state.shutdown.cancelled() => break,
-            written = written => written,
-        };
-        if let Err(error) = written {
-            state.close(Error::Closed(Closed::Io(Arc::new(error))));
-            break;
-        }
+        Err(error) => state.close(Error::Closed(Closed::Io(Arc::new(error)))),
     }
-    writer.shutdown().await;
 }
 
 async fn read_loop(
     state: Arc<State>,
     read: OwnedReadHalf,
-    outbound: mpsc::UnboundedSender<Frame>,
+    outbound: wire::Sender,
     config: ClientConfig,
     timer: Timer,
 ) {
@@ -347,7 +307,7 @@ async fn read_loop(
                 match keepalive.check() {
                     KeepaliveAction::Nothing => {}
                     KeepaliveAction::Ping(id) => {
-                        let _ = outbound.send(Frame::control(id, Head::Ping));
+                        let _ = outbound.send(&Frame::control(id, Head::Ping));
                     }
                     KeepaliveAction::Dead => {
                         break Error::Closed(Closed::Unresponsive(config.keepalive_timeout));
@@ -374,7 +334,7 @@ async fn read_loop(
                 }
             }
             Head::Ping => {
-                let _ = outbound.send(Frame::control(frame.request_id, Head::Pong));
+                let _ = outbound.send(&Frame::control(frame.request_id, Head::Pong));
             }
             Head::GoAway(head) => {
                 state.refuse_new(Error::Closed(Closed::GoAway {

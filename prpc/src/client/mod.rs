@@ -1,7 +1,8 @@
 //! The client: one TCP connection carrying many concurrent calls.
 //!
-//! A [`Client`] owns a writer task, which drains queued frames and writes each batch with one
-//! `write` and no per-frame flush, and a reader task, which completes pending calls as their
+//! A [`Client`] owns a writer task, which writes everything its callers have queued (each
+//! caller encodes its own frame onto the connection's queue) with one `write` and no per-frame
+//! flush, and a reader task, which completes pending calls as their
 //! responses arrive and keeps the connection honest with pings. Calls wait in a map keyed by
 //! request id. Dropping the last clone of a client (and every call started on it) ends both
 //! tasks and closes the socket.

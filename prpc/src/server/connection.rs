@@ -1,35 +1,42 @@
 //! One accepted connection: the read loop, its writer task, and one task per call.
 
+use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use dashmap::DashMap;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
-use super::dispatch::{self, Prepared, ReplyEncoding};
+use super::dispatch::{self, Handler, Prepared, ReplyEncoding};
 use crate::id::IdHashBuilder;
-use crate::wire::{BatchWriter, Frame, Head, WireError, framed_read, next_frame};
+use crate::wire::{self, Frame, Head, WireError, framed_read, next_frame};
 use crate::{Code, Status};
 
-/// Frames coalesced into one write at most.
-const MAX_BATCH: usize = 128;
+/// Replies queued for the socket past which the read loop stops reading requests until the
+/// writer catches up: a client that never reads cannot grow the server's memory.
+const HIGH_WATER: usize = 1 << 20;
 
 /// Running calls by request id and attempt (a retrying client may have several attempts of one
-/// call running).
-type InFlight = Arc<DashMap<(u64, u32), Running, IdHashBuilder>>;
+/// call running). Only calls that run as tasks are here; one lock, taken once per request by
+/// the read loop and once when a task ends.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<RunningCalls>>);
 
-/// Shards of a connection's `InFlight` map. Its users are one read loop and that connection's
-/// call tasks, so a few shards are enough; the default (four per core) would make the
-/// `len()` every request checks against `max_in_flight` lock every one of many shards.
-const IN_FLIGHT_SHARDS: usize = 4;
+type RunningCalls = HashMap<(u64, u32), Running, IdHashBuilder>;
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, RunningCalls> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// One running call. The entry is made before the task exists (`handler: None`), so a call
 /// that finishes at once cannot leave a stale entry behind.
@@ -56,20 +63,18 @@ enum End {
 
 pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
     let config = &shared.config;
-    // Bounded: when the client stops reading, the writer stalls, this fills, and the read loop
-    // stops reading too, so a client that never reads cannot grow the server's memory.
-    let (outbound, queued) = mpsc::channel(config.max_in_flight.max(MAX_BATCH));
-    let writer = tokio::spawn(write_loop(write, queued, config.max_frame_size));
-    let in_flight: InFlight = Arc::new(DashMap::with_hasher_and_shard_amount(
-        IdHashBuilder::default(),
-        IN_FLIGHT_SHARDS,
-    ));
-    let inline_first_poll = matches!(
-        tokio::runtime::Handle::current().runtime_flavor(),
-        tokio::runtime::RuntimeFlavor::CurrentThread
-    );
+    let (outbound, mut writer) = wire::outbox(config.max_frame_size);
+    let writer = tokio::spawn(async move {
+        // Replies were size-checked when made, and a failed socket has nobody to hear them:
+        // either way nothing is left to do but close.
+        if writer.run(&mut write).await.is_ok() {
+            let _ = write.shutdown().await;
+        }
+    });
+    let in_flight = InFlight::default();
+    let inline_first_poll = single_worker();
     let handlers = TaskTracker::new();
 
     let mut frames = framed_read(read, config.max_frame_size);
@@ -83,7 +88,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             biased;
             _ = shared.shutdown.cancelled(), if !draining => {
                 let goaway = Frame::goaway(Code::Unavailable.as_u32(), "server is shutting down");
-                let _ = outbound.send(goaway).await;
+                let _ = outbound.send(&goaway);
                 handlers.close();
                 draining = true;
                 timer.reset(Instant::now() + config.shutdown_grace);
@@ -94,7 +99,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 if draining {
                     break End::Drained;
                 }
-                if in_flight.is_empty() && last_heard.elapsed() >= config.idle_timeout {
+                if in_flight.lock().is_empty() && last_heard.elapsed() >= config.idle_timeout {
                     break End::Idle;
                 }
                 // Frames do not move the timer (that would cost a timer update per frame);
@@ -115,7 +120,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             Some(Ok(frame)) => frame,
         };
         last_heard = Instant::now();
-        match frame.head {
+        let reply = match frame.head {
             Head::Request(ref head) => {
                 // A oneway caller wants no answer: not even a refusal.
                 let oneway = head.oneway;
@@ -139,29 +144,28 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                     })
                     .await
                 };
-                if let Some(reply) = reply.filter(|_| !oneway) {
-                    let _ = outbound.send(reply).await;
-                }
+                reply.filter(|_| !oneway)
             }
             Head::Cancel => {
                 let key = (frame.request_id, frame.attempt);
-                if let Some((
-                    _,
-                    Running {
-                        handler: Some(handler),
-                        ..
-                    },
-                )) = in_flight.remove(&key)
+                let running = in_flight.lock().remove(&key);
+                if let Some(Running {
+                    handler: Some(handler),
+                    ..
+                }) = running
                 {
                     handler.abort();
                 }
+                None
             }
-            Head::Ping => {
-                let _ = outbound
-                    .send(Frame::control(frame.request_id, Head::Pong))
-                    .await;
-            }
-            Head::Pong | Head::Response(_) | Head::GoAway(_) => {}
+            Head::Ping => Some(Frame::control(frame.request_id, Head::Pong)),
+            Head::Pong | Head::Response(_) | Head::GoAway(_) => None,
+        };
+        if let Some(reply) = reply
+            && let Ok(queued) = outbound.send(&reply)
+            && queued > HIGH_WATER
+        {
+            outbound.room(HIGH_WATER).await;
         }
     };
 
@@ -176,15 +180,11 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
                 _ => Code::InvalidArgument,
             };
-            let _ = outbound
-                .send(Frame::goaway(code.as_u32(), error.to_string()))
-                .await;
+            let _ = outbound.send(&Frame::goaway(code.as_u32(), error.to_string()));
         }
         End::Idle => {
             let message = format!("idle for {:?}", config.idle_timeout);
-            let _ = outbound
-                .send(Frame::goaway(Code::Unavailable.as_u32(), message))
-                .await;
+            let _ = outbound.send(&Frame::goaway(Code::Unavailable.as_u32(), message));
         }
     }
     // The writer ends once this and every call's sender are gone; on Eof that is after the
@@ -193,12 +193,22 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let _ = writer.await;
 }
 
+/// Whether this runtime runs every task on one thread, where a task of its own buys a handler
+/// no parallelism.
+fn single_worker() -> bool {
+    let runtime = tokio::runtime::Handle::current();
+    matches!(
+        runtime.runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::CurrentThread
+    ) || runtime.metrics().num_workers() == 1
+}
+
 /// Where a connection keeps its running calls.
 #[derive(Clone, Copy)]
 struct Calls<'a> {
     in_flight: &'a InFlight,
     handlers: &'a TaskTracker,
-    outbound: &'a mpsc::Sender<Frame>,
+    outbound: &'a wire::Sender,
     /// Poll each handler once on the read loop before giving it a task.
     inline_first_poll: bool,
 }
@@ -220,26 +230,35 @@ fn start_call(
         inline_first_poll,
     } = calls;
     let config = &shared.config;
-    let refuse = |frame: &Frame, status: Status| {
-        Some(ReplyEncoding::plain(frame).frame(Err(status), config.max_frame_size))
-    };
     let key = (frame.request_id, frame.attempt);
-    if in_flight.len() >= config.max_in_flight {
-        let status = Status::new(
-            Code::ResourceExhausted,
-            format!("connection is at max_in_flight {}", config.max_in_flight),
-        );
-        return refuse(&frame, status);
-    }
-    if in_flight.contains_key(&key) {
-        let status = Status::invalid_argument(format!(
-            "request id {} attempt {} is already in flight on this connection",
-            key.0, key.1
-        ));
-        return refuse(&frame, status);
-    }
+    let refusal = {
+        let running = in_flight.lock();
+        if running.len() >= config.max_in_flight {
+            Some(Status::new(
+                Code::ResourceExhausted,
+                format!("connection is at max_in_flight {}", config.max_in_flight),
+            ))
+        } else if running.contains_key(&key) {
+            Some(Status::invalid_argument(format!(
+                "request id {} attempt {} is already in flight on this connection",
+                key.0, key.1
+            )))
+        } else {
+            None
+        }
+    };
     let plain = ReplyEncoding::plain(&frame);
-    let prepared = match dispatch::prepare(
+    if let Some(status) = refusal {
+        return Some(plain.frame(Err(status), config.max_frame_size));
+    }
+    let Prepared {
+        service,
+        request,
+        reply,
+        deadline,
+        dedupe,
+        oneway,
+    } = match dispatch::prepare(
         &shared.services,
         frame,
         received,
@@ -249,71 +268,59 @@ fn start_call(
         Ok(prepared) => prepared,
         Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
     };
-    let oneway = prepared.oneway;
-    let dedupe = prepared.dedupe.is_some();
+    let max_frame_size = config.max_frame_size;
 
-    let mut call = Box::pin(run_call(prepared, shared.clone()));
-    // Most handlers finish without waiting on anything. On a single-threaded runtime a task
-    // of their own buys no parallelism, so poll once here and skip the task when they do.
-    // (A future polled here and then spawned is polled again by its task straight away, so
-    // everything it waits on learns the task's waker.) On a multi-thread runtime every call
-    // gets its task, so that handlers of one connection run on every worker.
-    if inline_first_poll && let Poll::Ready(reply) = call.as_mut().poll(cx) {
-        return (!oneway).then_some(reply);
-    }
+    let (call, is_dedupe) = match dedupe {
+        // The handler must not run before the store says this attempt may run it.
+        Some(key) => {
+            let (shared, service) = (shared.clone(), service.clone());
+            let call = async move {
+                let call =
+                    async { reply.frame(Handler::new(&*service, request).await, max_frame_size) };
+                shared.dedupe.run(key, deadline, reply, call).await
+            };
+            (CallTask::Dedupe(Box::pin(call)), true)
+        }
+        None => {
+            let mut handler = Handler::new(&**service, request);
+            // Most handlers finish without waiting on anything. Where one thread runs every
+            // task, a task of its own buys a handler no parallelism, so poll it once here and
+            // skip the task when it is done. (A handler polled here and then given a task is
+            // polled again by the task straight away, so everything it waits on learns the
+            // task's waker.) With more workers every call gets its task, so that the handlers
+            // of one connection run on all of them.
+            if inline_first_poll && let Poll::Ready(result) = Pin::new(&mut handler).poll(cx) {
+                return (!oneway).then(|| reply.frame(result, max_frame_size));
+            }
+            let call = finish(handler, reply, deadline, shared.clone());
+            (CallTask::Plain(call), false)
+        }
+    };
 
-    in_flight.insert(
+    in_flight.lock().insert(
         key,
         Running {
             handler: None,
-            dedupe,
+            dedupe: is_dedupe,
         },
     );
     let task_in_flight = in_flight.clone();
     let outbound = outbound.clone();
     let task = handlers.spawn(async move {
-        let reply = call.await;
-        task_in_flight.remove(&key);
+        let reply = match call {
+            CallTask::Plain(call) => call.await,
+            CallTask::Dedupe(call) => call.await,
+        };
+        task_in_flight.lock().remove(&key);
         if !oneway {
-            let _ = outbound.send(reply).await;
+            let _ = outbound.send(&reply);
         }
     });
-    if let Some(mut entry) = in_flight.get_mut(&key) {
+    if let Some(entry) = in_flight.lock().get_mut(&key) {
         entry.handler = Some(task.abort_handle());
     }
     None
 }
-
-/// Runs a call to its reply frame: the handler, under its deadline and dedupe.
-async fn run_call(prepared: Prepared, shared: Arc<Shared>) -> Frame {
-    let Prepared {
-        service,
-        request,
-        reply,
-        deadline,
-        dedupe,
-        ..
-    } = prepared;
-    let max_frame_size = shared.config.max_frame_size;
-    let call = async {
-        let result = dispatch::invoke(service, request).await;
-        reply.frame(result, max_frame_size)
-    };
-    match (dedupe, deadline) {
-        // Boxed: the dedupe future is large, and inline it would bloat every call's future.
-        (Some(dedupe_key), _) => {
-            Box::pin(shared.dedupe.run(dedupe_key, deadline, reply, call)).await
-        }
-        (None, None) => call.await,
-        (None, Some((at, budget))) => tokio::select! {
-            frame = call => frame,
-            () = shared.timer.sleep_until(at) => {
-                reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size)
-            }
-        },
-    }
-}
-
 /// Which running calls survive their connection's end.
 enum Keep {
     Nothing,
@@ -321,7 +328,7 @@ enum Keep {
 }
 
 fn abort(in_flight: &InFlight, keep: Keep) {
-    in_flight.retain(|_, running| {
+    in_flight.lock().retain(|_, running| {
         if matches!(keep, Keep::Dedupe) && running.dedupe {
             return true;
         }
@@ -332,32 +339,30 @@ fn abort(in_flight: &InFlight, keep: Keep) {
     });
 }
 
-async fn write_loop(write: OwnedWriteHalf, mut queued: mpsc::Receiver<Frame>, max_frame_size: u32) {
-    let mut writer = BatchWriter::new(write, max_frame_size);
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if batch.len() < MAX_BATCH {
-            // Let handlers that are finishing now queue their replies for this same write
-            // (see the client's writer).
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                match queued.try_recv() {
-                    Ok(frame) => batch.push(frame),
-                    Err(_) => break,
-                }
+/// What a call's task runs to its reply frame.
+enum CallTask<P, D> {
+    /// The handler under its deadline.
+    Plain(P),
+    /// The handler under dedupe (boxed: the dedupe future is large, and inline it would bloat
+    /// every call's task).
+    Dedupe(Pin<Box<D>>),
+}
+
+/// Runs a started handler to its reply frame, stopping it at its deadline.
+async fn finish(
+    handler: Handler,
+    reply: ReplyEncoding,
+    deadline: Option<(Instant, Duration)>,
+    shared: Arc<Shared>,
+) -> Frame {
+    let max_frame_size = shared.config.max_frame_size;
+    match deadline {
+        None => reply.frame(handler.await, max_frame_size),
+        Some((at, budget)) => tokio::select! {
+            result = handler => reply.frame(result, max_frame_size),
+            () = shared.timer.sleep_until(at) => {
+                reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size)
             }
-        }
-        // Replies were size-checked when made, so nothing is refused here in practice.
-        let written = writer
-            .write(batch.drain(..), |request_id, error| {
-                tracing::warn!(request_id, %error, "dropping a reply that cannot be encoded");
-            })
-            .await;
-        if written.is_err() {
-            // The client is gone. Keep draining so senders never block on a dead socket.
-            while queued.recv().await.is_some() {}
-            return;
-        }
+        },
     }
-    writer.shutdown().await;
 }

@@ -19,15 +19,26 @@ use crate::reflection::{self, Reflection};
 use crate::wire::{Encoding, Frame, Head, ResponseHead};
 use crate::{Code, Compression, Format, Request, Response, Service, ServiceFuture, Status};
 
+/// Up to this many services are found by comparing names in turn, which beats hashing the
+/// name for the few services a server usually has.
+const FEW_SERVICES: usize = 8;
+
 /// The services of one server, by name.
 #[derive(Default)]
 pub(super) struct Services {
     by_name: HashMap<String, Arc<dyn Service>>,
+    /// The same services in a list, while there are few.
+    few: Vec<Arc<dyn Service>>,
 }
 
 impl Services {
     pub(super) fn insert(&mut self, service: Arc<dyn Service>) {
         self.by_name.insert(service.name().to_owned(), service);
+        self.few = if self.by_name.len() <= FEW_SERVICES {
+            self.by_name.values().cloned().collect()
+        } else {
+            Vec::new()
+        };
     }
 
     /// Adds the reflection service, describing every service present (call last).
@@ -42,13 +53,17 @@ impl Services {
     }
 
     fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
-        self.by_name.get(name)
+        if self.few.is_empty() {
+            self.by_name.get(name)
+        } else {
+            self.few.iter().find(|service| service.name() == name)
+        }
     }
 }
 
 /// A request ready to run: its service, the decoded request, and how to encode the reply.
-pub(super) struct Prepared {
-    pub(super) service: Arc<dyn Service>,
+pub(super) struct Prepared<'a> {
+    pub(super) service: &'a Arc<dyn Service>,
     pub(super) request: Request,
     pub(super) reply: ReplyEncoding,
     /// When the handler must stop, and the budget the caller gave it.
@@ -131,13 +146,13 @@ impl ReplyEncoding {
 }
 
 /// Looks up the service and decodes the body's encoding. `Err` is the status to answer with.
-pub(super) fn prepare(
-    services: &Services,
+pub(super) fn prepare<'a>(
+    services: &'a Services,
     frame: Frame,
     received: Instant,
     compression_threshold: usize,
     max_body: usize,
-) -> Result<Prepared, Status> {
+) -> Result<Prepared<'a>, Status> {
     let Frame {
         request_id,
         attempt,
@@ -164,7 +179,7 @@ pub(super) fn prepare(
         other => other.decompress(&body, max_body)?,
     };
     Ok(Prepared {
-        service: service.clone(),
+        service,
         request: Request {
             method: head.method,
             format,
@@ -191,19 +206,55 @@ pub(super) fn prepare(
     })
 }
 
-/// Runs the handler to completion or its panic. (The caller enforces the deadline around
-/// everything the call does, dedupe included.)
-pub(super) async fn invoke(
-    service: Arc<dyn Service>,
-    request: Request,
-) -> Result<Response, Status> {
-    let context = CallContext {
-        request_id: request.request_id,
-        attempt: request.attempt,
-        deadline: request.deadline,
-        metadata: request.metadata.clone(),
-    };
-    context::scope(context, CatchUnwind(service.call(request))).await
+/// A handler's future for one call, run inside the call's [`context`] with a panic turned
+/// into an `internal` status for that call alone. `Unpin` (the handler's own future is boxed),
+/// so it can be polled once where the request was read and then moved to a task of its own.
+/// (The caller enforces the deadline around everything the call does, dedupe included.)
+pub(super) struct Handler {
+    context: Option<CallContext>,
+    future: ServiceFuture,
+}
+
+impl Handler {
+    /// Calls the service: the handler's work starts when this is first polled (and, for a
+    /// hand-written `Service`, whatever its `call` does before returning the future).
+    pub(super) fn new(service: &dyn Service, request: Request) -> Self {
+        let context = CallContext {
+            request_id: request.request_id,
+            attempt: request.attempt,
+            deadline: request.deadline,
+            metadata: request.metadata.clone(),
+        };
+        // A hand-written `call` may panic before it returns its future: that too is the
+        // call's `internal` status, not the connection's end.
+        let future = std::panic::catch_unwind(AssertUnwindSafe(|| service.call(request)))
+            .unwrap_or_else(|panic| {
+                let status =
+                    Status::internal(format!("handler panicked: {}", panic_message(&*panic)));
+                Box::pin(std::future::ready(Err(status)))
+            });
+        Handler {
+            context: Some(context),
+            future,
+        }
+    }
+}
+
+impl Future for Handler {
+    type Output = Result<Response, Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Handler { context, future } = self.get_mut();
+        let polled = context::enter(context, || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+        });
+        polled.unwrap_or_else(|panic| {
+            Poll::Ready(Err(Status::internal(format!(
+                "handler panicked: {}",
+                panic_message(&*panic)
+            ))))
+        })
+    }
 }
 
 /// The status of a call stopped at its deadline.
@@ -212,24 +263,6 @@ pub(super) fn deadline_exceeded(budget: Duration) -> Status {
         Code::DeadlineExceeded,
         format!("deadline of {budget:?} exceeded; the handler was stopped"),
     )
-}
-
-/// Turns a handler's panic into an internal status for that call alone.
-struct CatchUnwind(ServiceFuture);
-
-impl Future for CatchUnwind {
-    type Output = Result<Response, Status>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let handler = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(panic) => Poll::Ready(Err(Status::internal(format!(
-                "handler panicked: {}",
-                panic_message(&*panic)
-            )))),
-        }
-    }
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {

@@ -137,10 +137,7 @@ impl Encoder<&Frame> for FrameCodec {
     type Error = WireError;
 
     fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
-        let (length, fields_len) = self.checked_length(frame)?;
-        dst.reserve(PREFIX_LEN + fields_len + frame.body.len());
-        frame.encode(length, dst);
-        Ok(())
+        self.encode_frame(frame, dst)
     }
 }
 
@@ -157,6 +154,14 @@ impl FrameCodec {
                 max: self.max_frame_size,
             }),
         }
+    }
+
+    /// Encodes `frame` (what the `Encoder` impls do, without needing `&mut self`).
+    pub(crate) fn encode_frame(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
+        let (length, fields_len) = self.checked_length(frame)?;
+        dst.reserve(PREFIX_LEN + fields_len + frame.body.len());
+        frame.encode(length, dst);
+        Ok(())
     }
 
     /// Encodes all of `frame` but its body, whose bytes the caller must write right after

@@ -17,14 +17,14 @@ mod codec;
 mod error;
 mod frame;
 mod metadata;
+mod outbox;
 pub(crate) mod varint;
-mod writer;
 
 pub use codec::FrameCodec;
 pub use error::WireError;
 pub use frame::{Encoding, Frame, GoAwayHead, Head, RequestHead, ResponseHead};
 pub use metadata::Metadata;
-pub(crate) use writer::BatchWriter;
+pub(crate) use outbox::{Refused, Sender, Writer, outbox};
 
 /// First byte of every frame.
 pub const MAGIC: u8 = 0xB7;
