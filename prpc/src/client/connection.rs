@@ -15,8 +15,8 @@ use super::PendingCall;
 use super::builder::ClientConfig;
 use crate::id::IdHashBuilder;
 use crate::timer::Timer;
-use crate::wire::{self, Refused, framed_read, next_frame};
-use crate::wire::{Encoding, Frame, Head, RequestHead, WireError};
+use crate::wire::{self, FrameReader, Refused};
+use crate::wire::{Encoding, Frame, Head, RequestHead};
 use crate::{Call, Closed, Code, Error, Format, Status};
 
 /// What the reader hands a waiting call: its response frame, or why none will come.
@@ -294,15 +294,27 @@ async fn read_loop(
     config: ClientConfig,
     timer: Timer,
 ) {
-    let mut frames = framed_read(read, config.max_frame_size);
+    let mut frames = FrameReader::new(read, config.max_frame_size);
     let mut keepalive = Keepalive::new(config.keepalive_interval, config.keepalive_timeout);
     // One timer for the connection's life, moved only when the keepalive check moves.
     let mut check = timer.sleep_until(keepalive.check_at);
     let reason = loop {
-        let next = tokio::select! {
+        // Every frame the last read brought, with no await in between.
+        if let Err(reason) = deliver(&state, &mut frames, &outbound) {
+            break reason;
+        }
+        tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => break Error::Closed(Closed::ClientDropped),
-            next = next_frame(&mut frames) => next,
+            filled = frames.fill() => match filled {
+                Ok(0) => {}
+                Ok(_) => {
+                    if keepalive.heard() {
+                        check.reset(keepalive.check_at);
+                    }
+                }
+                Err(error) => break Error::Closed(Closed::Io(Arc::new(error))),
+            },
             _ = &mut check => {
                 match keepalive.check() {
                     KeepaliveAction::Nothing => {}
@@ -314,17 +326,24 @@ async fn read_loop(
                     }
                 }
                 check.reset(keepalive.check_at);
-                continue;
             }
-        };
-        if keepalive.heard() {
-            check.reset(keepalive.check_at);
         }
-        let frame = match next {
-            None => break Error::Closed(Closed::Eof),
-            Some(Err(WireError::Io(error))) => break Error::Closed(Closed::Io(Arc::new(error))),
-            Some(Err(error)) => break Error::Protocol(Arc::new(error)),
-            Some(Ok(frame)) => frame,
+    };
+    state.close(reason);
+}
+
+/// Hands every whole frame read so far to its call. `Err` is why the connection is over.
+fn deliver(
+    state: &State,
+    frames: &mut FrameReader<OwnedReadHalf>,
+    outbound: &wire::Sender,
+) -> Result<(), Error> {
+    loop {
+        let frame = match frames.next() {
+            Ok(Some(frame)) => frame,
+            Ok(None) if frames.at_eof() => return Err(Error::Closed(Closed::Eof)),
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(Error::Protocol(Arc::new(error))),
         };
         match &frame.head {
             Head::Response(_) => {
@@ -347,8 +366,7 @@ async fn read_loop(
                 tracing::debug!(peer = ?frames.get_ref().peer_addr().ok(), "ignoring a request-side frame sent by the server");
             }
         }
-    };
-    state.close(reason);
+    }
 }
 
 /// Keepalive without a timer per frame: frames only set `heard`, and a check runs every

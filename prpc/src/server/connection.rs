@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::Shared;
 use super::dispatch::{self, Handler, Prepared, ReplyEncoding};
 use crate::id::IdHashBuilder;
-use crate::wire::{self, Frame, Head, WireError, framed_read, next_frame};
+use crate::wire::{self, Frame, FrameReader, Head, WireError};
 use crate::{Code, Status};
 
 /// Replies queued for the socket past which the read loop stops reading requests until the
@@ -61,6 +61,16 @@ enum End {
     Drained,
 }
 
+/// What the read loop does after decoding every frame it had.
+enum Drained {
+    /// Nothing left: read more.
+    Empty,
+    /// Replies are piling up unread: wait for the writer before decoding more.
+    Stalled,
+    /// The connection is over.
+    Ended(End),
+}
+
 pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
@@ -73,102 +83,69 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             let _ = write.shutdown().await;
         }
     });
-    let in_flight = InFlight::default();
-    let inline_first_poll = single_worker();
-    let handlers = TaskTracker::new();
-
-    let mut frames = framed_read(read, config.max_frame_size);
+    let mut calls = Calls {
+        shared: &shared,
+        in_flight: InFlight::default(),
+        handlers: TaskTracker::new(),
+        outbound,
+        inline_first_poll: single_worker(),
+        draining: false,
+    };
+    let mut frames = FrameReader::new(read, config.max_frame_size);
     let mut last_heard = Instant::now();
-    let mut draining = false;
     // One timer for the connection's life: the idle check, or the end of the shutdown grace.
     let mut timer = shared.timer.sleep_until(last_heard + config.idle_timeout);
 
     let end = loop {
-        let next = tokio::select! {
-            biased;
-            _ = shared.shutdown.cancelled(), if !draining => {
-                let goaway = Frame::goaway(Code::Unavailable.as_u32(), "server is shutting down");
-                let _ = outbound.send(&goaway);
-                handlers.close();
-                draining = true;
-                timer.reset(Instant::now() + config.shutdown_grace);
+        // Every frame the last read brought, with no await in between: the handlers that
+        // finish at once answer into the same batch of replies.
+        let drained = poll_fn(|cx| Poll::Ready(calls.drain(&mut frames, last_heard, cx))).await;
+        match drained {
+            Drained::Empty => {}
+            Drained::Stalled => {
+                calls.outbound.room(HIGH_WATER).await;
                 continue;
             }
-            _ = handlers.wait(), if draining => break End::Drained,
+            Drained::Ended(end) => break end,
+        }
+        tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled(), if !calls.draining => {
+                let goaway = Frame::goaway(Code::Unavailable.as_u32(), "server is shutting down");
+                let _ = calls.outbound.send(&goaway);
+                calls.handlers.close();
+                calls.draining = true;
+                timer.reset(Instant::now() + config.shutdown_grace);
+            }
+            _ = calls.handlers.wait(), if calls.draining => break End::Drained,
             _ = &mut timer => {
-                if draining {
+                if calls.draining {
                     break End::Drained;
                 }
-                if in_flight.lock().is_empty() && last_heard.elapsed() >= config.idle_timeout {
+                if calls.in_flight.lock().is_empty() && last_heard.elapsed() >= config.idle_timeout {
                     break End::Idle;
                 }
-                // Frames do not move the timer (that would cost a timer update per frame);
-                // the check moves itself to the idle deadline the last frame set.
+                // Reads do not move the timer (that would cost a timer update per read); the
+                // check moves itself to the idle deadline the last read set.
                 let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
                 timer.reset(idle_at);
-                continue;
             }
-            next = next_frame(&mut frames) => next,
-        };
-        let frame = match next {
-            None => break End::Eof,
-            Some(Err(WireError::Io(error))) => {
-                tracing::debug!(%peer, %error, "connection failed");
-                break End::Broken;
-            }
-            Some(Err(error)) => break End::Protocol(error),
-            Some(Ok(frame)) => frame,
-        };
-        last_heard = Instant::now();
-        let reply = match frame.head {
-            Head::Request(ref head) => {
-                // A oneway caller wants no answer: not even a refusal.
-                let oneway = head.oneway;
-                let reply = if draining {
-                    let status = Status::new(Code::Unavailable, "server is shutting down");
-                    Some(ReplyEncoding::plain(&frame).frame(Err(status), config.max_frame_size))
-                } else {
-                    let calls = Calls {
-                        in_flight: &in_flight,
-                        handlers: &handlers,
-                        outbound: &outbound,
-                        inline_first_poll,
-                    };
-                    // `start_call` is a plain function given this task's context (to poll
-                    // the handler once), so that no future holding the frame is built and
-                    // moved for every request.
-                    let mut frame = Some(frame);
-                    poll_fn(|cx| {
-                        let frame = frame.take().expect("poll_fn's closure runs once here");
-                        Poll::Ready(start_call(frame, last_heard, &shared, calls, cx))
-                    })
-                    .await
-                };
-                reply.filter(|_| !oneway)
-            }
-            Head::Cancel => {
-                let key = (frame.request_id, frame.attempt);
-                let running = in_flight.lock().remove(&key);
-                if let Some(Running {
-                    handler: Some(handler),
-                    ..
-                }) = running
-                {
-                    handler.abort();
+            filled = frames.fill() => match filled {
+                Ok(0) => {}
+                Ok(_) => last_heard = Instant::now(),
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "connection failed");
+                    break End::Broken;
                 }
-                None
-            }
-            Head::Ping => Some(Frame::control(frame.request_id, Head::Pong)),
-            Head::Pong | Head::Response(_) | Head::GoAway(_) => None,
-        };
-        if let Some(reply) = reply
-            && let Ok(queued) = outbound.send(&reply)
-            && queued > HIGH_WATER
-        {
-            outbound.room(HIGH_WATER).await;
+            },
         }
     };
 
+    let Calls {
+        in_flight,
+        outbound,
+        ..
+    } = calls;
     match end {
         End::Eof => {}
         End::Drained => abort(&in_flight, Keep::Nothing),
@@ -203,124 +180,181 @@ fn single_worker() -> bool {
     ) || runtime.metrics().num_workers() == 1
 }
 
-/// Where a connection keeps its running calls.
-#[derive(Clone, Copy)]
+/// A connection's calls: how they start, where they run, where their replies go.
 struct Calls<'a> {
-    in_flight: &'a InFlight,
-    handlers: &'a TaskTracker,
-    outbound: &'a wire::Sender,
+    shared: &'a Arc<Shared>,
+    in_flight: InFlight,
+    handlers: TaskTracker,
+    outbound: wire::Sender,
     /// Poll each handler once on the read loop before giving it a task.
     inline_first_poll: bool,
+    /// Graceful shutdown began: new calls are refused.
+    draining: bool,
 }
 
-/// Admits a call and runs it: the reply comes back at once when the handler completes on its
-/// first poll (no task, no bookkeeping), else the call goes on as a task of its own. Returns
-/// the reply to send now, if any (a refusal, or the finished call's reply).
-fn start_call(
-    frame: Frame,
-    received: Instant,
-    shared: &Arc<Shared>,
-    calls: Calls<'_>,
-    cx: &mut Context<'_>,
-) -> Option<Frame> {
-    let Calls {
-        in_flight,
-        handlers,
-        outbound,
-        inline_first_poll,
-    } = calls;
-    let config = &shared.config;
-    let key = (frame.request_id, frame.attempt);
-    let refusal = {
-        let running = in_flight.lock();
-        if running.len() >= config.max_in_flight {
-            Some(Status::new(
-                Code::ResourceExhausted,
-                format!("connection is at max_in_flight {}", config.max_in_flight),
-            ))
-        } else if running.contains_key(&key) {
-            Some(Status::invalid_argument(format!(
-                "request id {} attempt {} is already in flight on this connection",
-                key.0, key.1
-            )))
-        } else {
-            None
-        }
-    };
-    let plain = ReplyEncoding::plain(&frame);
-    if let Some(status) = refusal {
-        return Some(plain.frame(Err(status), config.max_frame_size));
-    }
-    let Prepared {
-        service,
-        request,
-        reply,
-        deadline,
-        dedupe,
-        oneway,
-    } = match dispatch::prepare(
-        &shared.services,
-        frame,
-        received,
-        config.compression_threshold,
-        config.max_frame_size as usize,
-    ) {
-        Ok(prepared) => prepared,
-        Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
-    };
-    let max_frame_size = config.max_frame_size;
-
-    let (call, is_dedupe) = match dedupe {
-        // The handler must not run before the store says this attempt may run it.
-        Some(key) => {
-            let (shared, service) = (shared.clone(), service.clone());
-            let call = async move {
-                let call =
-                    async { reply.frame(Handler::new(&*service, request).await, max_frame_size) };
-                shared.dedupe.run(key, deadline, reply, call).await
+impl Calls<'_> {
+    /// Handles every whole frame `frames` holds. A plain function, given the read loop's
+    /// context to poll handlers once, so that no future holding a frame is built and moved
+    /// for every request.
+    fn drain<R>(
+        &mut self,
+        frames: &mut FrameReader<R>,
+        received: Instant,
+        cx: &mut Context<'_>,
+    ) -> Drained
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        loop {
+            let frame = match frames.next() {
+                Ok(Some(frame)) => frame,
+                Ok(None) if frames.at_eof() => return Drained::Ended(End::Eof),
+                Ok(None) => return Drained::Empty,
+                Err(error) => return Drained::Ended(End::Protocol(error)),
             };
-            (CallTask::Dedupe(Box::pin(call)), true)
-        }
-        None => {
-            let mut handler = Handler::new(&**service, request);
-            // Most handlers finish without waiting on anything. Where one thread runs every
-            // task, a task of its own buys a handler no parallelism, so poll it once here and
-            // skip the task when it is done. (A handler polled here and then given a task is
-            // polled again by the task straight away, so everything it waits on learns the
-            // task's waker.) With more workers every call gets its task, so that the handlers
-            // of one connection run on all of them.
-            if inline_first_poll && let Poll::Ready(result) = Pin::new(&mut handler).poll(cx) {
-                return (!oneway).then(|| reply.frame(result, max_frame_size));
+            if let Some(reply) = self.handle(frame, received, cx)
+                && let Ok(queued) = self.outbound.send(&reply)
+                && queued > HIGH_WATER
+            {
+                return Drained::Stalled;
             }
-            let call = finish(handler, reply, deadline, shared.clone());
-            (CallTask::Plain(call), false)
         }
-    };
-
-    in_flight.lock().insert(
-        key,
-        Running {
-            handler: None,
-            dedupe: is_dedupe,
-        },
-    );
-    let task_in_flight = in_flight.clone();
-    let outbound = outbound.clone();
-    let task = handlers.spawn(async move {
-        let reply = match call {
-            CallTask::Plain(call) => call.await,
-            CallTask::Dedupe(call) => call.await,
-        };
-        task_in_flight.lock().remove(&key);
-        if !oneway {
-            let _ = outbound.send(&reply);
-        }
-    });
-    if let Some(entry) = in_flight.lock().get_mut(&key) {
-        entry.handler = Some(task.abort_handle());
     }
-    None
+
+    /// Handles one frame; returns the reply to send now, if any.
+    fn handle(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> Option<Frame> {
+        match frame.head {
+            Head::Request(ref head) => {
+                // A oneway caller wants no answer: not even a refusal.
+                let oneway = head.oneway;
+                let reply = if self.draining {
+                    let status = Status::new(Code::Unavailable, "server is shutting down");
+                    let max_frame_size = self.shared.config.max_frame_size;
+                    Some(ReplyEncoding::plain(&frame).frame(Err(status), max_frame_size))
+                } else {
+                    self.start(frame, received, cx)
+                };
+                reply.filter(|_| !oneway)
+            }
+            Head::Cancel => {
+                let key = (frame.request_id, frame.attempt);
+                let running = self.in_flight.lock().remove(&key);
+                if let Some(Running {
+                    handler: Some(handler),
+                    ..
+                }) = running
+                {
+                    handler.abort();
+                }
+                None
+            }
+            Head::Ping => Some(Frame::control(frame.request_id, Head::Pong)),
+            Head::Pong | Head::Response(_) | Head::GoAway(_) => None,
+        }
+    }
+
+    /// Admits a call and runs it: the reply comes back at once when the handler completes on
+    /// its first poll (no task, no bookkeeping), else the call goes on as a task of its own.
+    /// Returns the reply to send now, if any (a refusal, or the finished call's reply).
+    fn start(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> Option<Frame> {
+        let shared = self.shared;
+        let config = &shared.config;
+        let key = (frame.request_id, frame.attempt);
+        let refusal = {
+            let running = self.in_flight.lock();
+            if running.len() >= config.max_in_flight {
+                Some(Status::new(
+                    Code::ResourceExhausted,
+                    format!("connection is at max_in_flight {}", config.max_in_flight),
+                ))
+            } else if running.contains_key(&key) {
+                Some(Status::invalid_argument(format!(
+                    "request id {} attempt {} is already in flight on this connection",
+                    key.0, key.1
+                )))
+            } else {
+                None
+            }
+        };
+        let plain = ReplyEncoding::plain(&frame);
+        if let Some(status) = refusal {
+            return Some(plain.frame(Err(status), config.max_frame_size));
+        }
+        let Prepared {
+            service,
+            request,
+            reply,
+            deadline,
+            dedupe,
+            oneway,
+        } = match dispatch::prepare(
+            &shared.services,
+            frame,
+            received,
+            config.compression_threshold,
+            config.max_frame_size as usize,
+        ) {
+            Ok(prepared) => prepared,
+            Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
+        };
+        let max_frame_size = config.max_frame_size;
+
+        let (call, is_dedupe) = match dedupe {
+            // The handler must not run before the store says this attempt may run it.
+            Some(key) => {
+                let (shared, service) = (shared.clone(), service.clone());
+                let call = async move {
+                    let call = async {
+                        reply.frame(Handler::new(&*service, request).await, max_frame_size)
+                    };
+                    shared.dedupe.run(key, deadline, reply, call).await
+                };
+                (CallTask::Dedupe(Box::pin(call)), true)
+            }
+            None => {
+                let mut handler = Handler::new(&**service, request);
+                // Most handlers finish without waiting on anything. Where one thread runs
+                // every task, a task of its own buys a handler no parallelism, so poll it once
+                // here and skip the task when it is done. (A handler polled here and then
+                // given a task is polled again by the task straight away, so everything it
+                // waits on learns the task's waker.) With more workers every call gets its
+                // task, so that the handlers of one connection run on all of them.
+                if self.inline_first_poll
+                    && let Poll::Ready(result) = Pin::new(&mut handler).poll(cx)
+                {
+                    return (!oneway).then(|| reply.frame(result, max_frame_size));
+                }
+                let call = finish(handler, reply, deadline, shared.clone());
+                (CallTask::Plain(call), false)
+            }
+        };
+
+        self.in_flight.lock().insert(
+            key,
+            Running {
+                handler: None,
+                dedupe: is_dedupe,
+            },
+        );
+        let in_flight = self.in_flight.clone();
+        let outbound = self.outbound.clone();
+        let task = self.handlers.spawn(async move {
+            let reply = match call {
+                CallTask::Plain(call) => call.await,
+                CallTask::Dedupe(call) => call.await,
+            };
+            in_flight.lock().remove(&key);
+            if !oneway {
+                let _ = outbound.send(&reply);
+            }
+        });
+        if let Some(entry) = self.in_flight.lock().get_mut(&key) {
+            entry.handler = Some(task.abort_handle());
+        }
+        None
+    }
 }
+
 /// Which running calls survive their connection's end.
 enum Keep {
     Nothing,

@@ -18,6 +18,7 @@ mod error;
 mod frame;
 mod metadata;
 mod outbox;
+mod reader;
 pub(crate) mod varint;
 
 pub use codec::FrameCodec;
@@ -25,6 +26,7 @@ pub use error::WireError;
 pub use frame::{Encoding, Frame, GoAwayHead, Head, RequestHead, ResponseHead};
 pub use metadata::Metadata;
 pub(crate) use outbox::{Refused, Sender, Writer, outbox};
+pub(crate) use reader::FrameReader;
 
 /// First byte of every frame.
 pub const MAGIC: u8 = 0xB7;
@@ -37,33 +39,3 @@ pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
 /// The smallest `max_frame_size` a client or server accepts (a smaller setting is raised to
 /// it): room for any control frame and any error reply the runtime makes.
 pub const MIN_MAX_FRAME_SIZE: u32 = 1024;
-
-/// Capacity of a connection's read buffer. Decoded frames are slices of it, so while any of
-/// them is alive the next read cannot reuse the space and the buffer is reallocated, copying
-/// the partial frame at its end. tokio-util's default 8 KiB holds under two 4 KiB frames: a
-/// read syscall, an allocation and a copy every other frame. 64 KiB (the most `BytesMut`
-/// remembers as the size to reallocate to) takes a whole batch of them in one read.
-const READ_BUFFER: usize = 64 * 1024;
-
-/// A framed reader of `read` with a read buffer sized for batches of frames.
-pub(crate) fn framed_read<R: tokio::io::AsyncRead>(
-    read: R,
-    max_frame_size: u32,
-) -> tokio_util::codec::FramedRead<R, FrameCodec> {
-    tokio_util::codec::FramedRead::with_capacity(
-        read,
-        FrameCodec::with_max_frame_size(max_frame_size),
-        READ_BUFFER,
-    )
-}
-
-/// The next frame of a framed reader (what `StreamExt::next` does, without the dependency).
-pub(crate) async fn next_frame<R>(
-    frames: &mut tokio_util::codec::FramedRead<R, FrameCodec>,
-) -> Option<Result<Frame, WireError>>
-where
-    R: tokio::io::AsyncRead + Unpin,
-{
-    use futures_core::Stream;
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *frames).poll_next(cx)).await
-}

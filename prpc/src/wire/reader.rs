@@ -1,0 +1,114 @@
+//! A connection's incoming frames: one read takes in as many frames as have arrived, and the
+//! caller decodes them one after another with no await in between.
+
+use std::io;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::codec::Decoder;
+
+use super::{Frame, FrameCodec, WireError};
+
+/// Capacity of a connection's read buffer. Decoded frames are slices of it, so while any of
+/// them is alive the next read cannot reuse the space and the buffer is reallocated, copying
+/// the partial frame at its end. An 8 KiB buffer holds under two 4 KiB frames: a read syscall,
+/// an allocation and a copy every other frame. 64 KiB (the most `BytesMut` remembers as the
+/// size to reallocate to) takes a whole batch of them in one read.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Below this much free room, the buffer is grown (or reclaimed) before the next read.
+const MIN_READ: usize = 4 * 1024;
+
+/// Reads frames from a byte stream.
+pub(crate) struct FrameReader<R> {
+    read: R,
+    codec: FrameCodec,
+    buffer: BytesMut,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub(crate) fn new(read: R, max_frame_size: u32) -> Self {
+        FrameReader {
+            read,
+            codec: FrameCodec::with_max_frame_size(max_frame_size),
+            buffer: BytesMut::with_capacity(READ_BUFFER),
+            eof: false,
+        }
+    }
+
+    /// The next frame already read, if a whole one is here. `Ok(None)` means read more, or,
+    /// once [`at_eof`](FrameReader::at_eof), that the stream ended cleanly; a frame cut short
+    /// by the end of the stream is an error.
+    pub(crate) fn next(&mut self) -> Result<Option<Frame>, WireError> {
+        if self.eof {
+            self.codec.decode_eof(&mut self.buffer)
+        } else {
+            self.codec.decode(&mut self.buffer)
+        }
+    }
+
+    /// Whether the peer has closed its side (every frame it sent is in the buffer).
+    pub(crate) fn at_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Reads what the socket has (waiting for something). Returns how many bytes came; 0 at
+    /// the end of the stream.
+    pub(crate) async fn fill(&mut self) -> io::Result<usize> {
+        if self.buffer.capacity() - self.buffer.len() < MIN_READ {
+            self.buffer.reserve(READ_BUFFER);
+        }
+        let read = self.read.read_buf(&mut self.buffer).await?;
+        self.eof |= read == 0;
+        Ok(read)
+    }
+
+    /// The stream it reads.
+    pub(crate) fn get_ref(&self) -> &R {
+        &self.read
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::Encoder;
+
+    use super::*;
+    use crate::wire::Head;
+
+    #[tokio::test]
+    async fn frames_come_out_whole_across_reads_and_a_cut_frame_is_an_error_at_eof() {
+        let (mut write, read) = tokio::io::duplex(64);
+        let mut bytes = BytesMut::new();
+        for id in 1..=3 {
+            let mut frame = Frame::control(id, Head::Ping);
+            frame.body = vec![id as u8; 100].into();
+            FrameCodec::new().encode(frame, &mut bytes).unwrap();
+        }
+        let whole = bytes.len();
+        tokio::spawn(async move {
+            write.write_all(&bytes).await.unwrap();
+            // Half of a fourth frame, then the end of the stream.
+            write
+                .write_all(&[0xB7, 1, 3, 0, 0, 0, 0, 9, 4])
+                .await
+                .unwrap();
+        });
+        let mut reader = FrameReader::new(read, 1024);
+        let mut ids = Vec::new();
+        let mut total = 0;
+        let error = loop {
+            match reader.next() {
+                Ok(Some(frame)) => ids.push(frame.request_id),
+                Ok(None) if reader.at_eof() => panic!("the cut frame was not reported"),
+                Ok(None) => total += reader.fill().await.unwrap(),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(total, whole + 9);
+        assert!(matches!(error, WireError::TruncatedFrame { .. }), "{error}");
+    }
+}
