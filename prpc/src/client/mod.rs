@@ -57,6 +57,33 @@ struct Inner {
     reconnecting: tokio::sync::Mutex<()>,
 }
 
+/// How [`Client::call`] goes on after its first, synchronous step.
+enum Begun {
+    /// The request is queued; the reply is awaited.
+    Sent(PendingCall),
+    /// Something must be waited for first (boxed: rare, and large).
+    Later(Box<Later>),
+}
+
+impl Begun {
+    fn later(later: Later) -> Self {
+        Begun::Later(Box::new(later))
+    }
+}
+
+/// A call that cannot be sent at once.
+enum Later {
+    /// It may take several attempts.
+    Retries {
+        call: Call,
+        policy: RetryPolicy,
+        request_id: u64,
+        dedupe: bool,
+    },
+    /// One attempt, once the connection is open and has room.
+    Once { call: Call, attempt: Attempt },
+}
+
 impl Client {
     /// Connects with default settings.
     pub async fn connect<A>(addr: A) -> Result<Client, Error>
@@ -92,6 +119,16 @@ impl Client {
     /// Dropping the returned future before it completes cancels the call: the pending entry
     /// is removed and the server is told to stop the handler.
     pub async fn call(&self, call: Call) -> Result<Reply, Error> {
+        // The common case (an open connection with room, no retries) sends the request before
+        // the first await, so this future holds little more than the pending call.
+        match self.begin(call)? {
+            Begun::Sent(pending) => pending.await,
+            Begun::Later(later) => Box::pin(self.call_later(*later)).await,
+        }
+    }
+
+    /// Sends the call now if nothing has to be waited for; else says what the call needs.
+    fn begin(&self, call: Call) -> Result<Begun, Error> {
         let defaults = &self.inner.config.defaults;
         let timeout = call.options.timeout.or(defaults.timeout);
         let policy = call
@@ -102,8 +139,12 @@ impl Client {
         let request_id = call.request_id.unwrap_or_else(crate::id::next_id);
         let dedupe = call.request_id.is_some() || (policy.is_some() && !call.idempotent);
         if let Some(policy) = policy.filter(|policy| policy.max_attempts() > 1) {
-            // Out of line: the retry loop's state would make every call's future larger.
-            return Box::pin(self.call_with_retries(call, policy, request_id, dedupe)).await;
+            return Ok(Begun::later(Later::Retries {
+                call,
+                policy,
+                request_id,
+                dedupe,
+            }));
         }
         let attempt = Attempt {
             request_id,
@@ -115,9 +156,35 @@ impl Client {
             // collects its result instead of running it again.
             cancel_on_timeout: !dedupe,
         };
-        let connection = self.connection().await?;
-        let permit = connection.admit(&call, timeout).await?;
-        Connection::start(&connection, call, attempt, permit)?.await
+        let connection = self.current();
+        if connection.close_reason().is_none()
+            && let Ok(permit) = connection.try_admit()
+        {
+            return Connection::start(&connection, call, attempt, permit).map(Begun::Sent);
+        }
+        // Closed (reopen it first), or at max_in_flight (wait for room).
+        Ok(Begun::later(Later::Once { call, attempt }))
+    }
+
+    /// A call that has to wait before it can be sent: for a connection, for room, or between
+    /// retries.
+    async fn call_later(&self, later: Later) -> Result<Reply, Error> {
+        match later {
+            Later::Retries {
+                call,
+                policy,
+                request_id,
+                dedupe,
+            } => {
+                self.call_with_retries(call, policy, request_id, dedupe)
+                    .await
+            }
+            Later::Once { call, attempt } => {
+                let connection = self.connection().await?;
+                let permit = connection.admit(&call, attempt.timeout).await?;
+                Connection::start(&connection, call, attempt, permit)?.await
+            }
+        }
     }
 
     async fn call_with_retries(

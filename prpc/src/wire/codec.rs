@@ -160,7 +160,8 @@ impl FrameCodec {
     pub(crate) fn encode_frame(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
         let (length, fields_len) = self.checked_length(frame)?;
         dst.reserve(PREFIX_LEN + fields_len + frame.body.len());
-        frame.encode(length, dst);
+        put_head(frame, length, fields_len, dst);
+        dst.extend_from_slice(&frame.body);
         Ok(())
     }
 
@@ -169,9 +170,26 @@ impl FrameCodec {
     pub(crate) fn encode_head(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
         let (length, fields_len) = self.checked_length(frame)?;
         dst.reserve(PREFIX_LEN + fields_len);
-        frame.encode_head(length, dst);
+        put_head(frame, length, fields_len, dst);
         Ok(())
     }
+}
+
+/// Headers up to this size are assembled on the stack and appended with one copy (each
+/// `BytesMut` append checks capacity and may grow; a slice append is a plain copy).
+const STACK_HEAD: usize = 128;
+
+/// Appends `frame`'s prefix and header fields to `dst`, which has room for them.
+fn put_head(frame: &Frame, length: u32, fields_len: usize, dst: &mut BytesMut) {
+    let head_len = PREFIX_LEN + fields_len;
+    if head_len > STACK_HEAD {
+        frame.encode_head(length, dst);
+        return;
+    }
+    let mut stack = [0u8; STACK_HEAD];
+    let mut out = &mut stack[..];
+    frame.encode_head(length, &mut out);
+    dst.extend_from_slice(&stack[..head_len]);
 }
 
 #[cfg(test)]

@@ -208,13 +208,6 @@ impl Frame {
             }
     }
 
-    /// Writes prefix, fields and body. The caller has checked `length` against its limit and
-    /// reserved room.
-    pub(super) fn encode(&self, length: u32, dst: &mut impl BufMut) {
-        self.encode_head(length, dst);
-        dst.put_slice(&self.body);
-    }
-
     /// Writes prefix and fields: everything but the body, which must follow them on the wire.
     pub(super) fn encode_head(&self, length: u32, dst: &mut impl BufMut) {
         // The prefix and the two ids go out in one copy.

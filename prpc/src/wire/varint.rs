@@ -55,6 +55,44 @@ pub(crate) fn len(value: u64) -> usize {
 /// Reads a varint from the front of `src`, advancing past it.
 #[inline]
 pub(crate) fn get(src: &mut impl Buf) -> Result<u64, VarintError> {
+    let chunk = src.chunk();
+    // The whole varint is in this chunk when it holds the longest one or everything left.
+    if chunk.len() >= MAX_LEN || chunk.len() == src.remaining() {
+        let (value, used) = decode(chunk)?;
+        src.advance(used);
+        return Ok(value);
+    }
+    get_bytewise(src)
+}
+
+/// Reads a varint from the front of `bytes`: its value and how many bytes it took.
+#[inline]
+pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, usize), VarintError> {
+    if let Some(&first) = bytes.first()
+        && first < 0x80
+    {
+        return Ok((u64::from(first), 1));
+    }
+    let mut value = 0u64;
+    for (index, &byte) in bytes.iter().take(MAX_LEN).enumerate() {
+        let group = u64::from(byte & 0x7f);
+        if index == MAX_LEN - 1 && group > 1 {
+            return Err(VarintError::Overflow);
+        }
+        value |= group << (7 * index);
+        if byte & 0x80 == 0 {
+            return Ok((value, index + 1));
+        }
+    }
+    if bytes.len() < MAX_LEN {
+        Err(VarintError::Truncated)
+    } else {
+        Err(VarintError::Overflow)
+    }
+}
+
+/// [`get`] a byte at a time, for a varint that may span chunks.
+fn get_bytewise(src: &mut impl Buf) -> Result<u64, VarintError> {
     let mut value = 0u64;
     for index in 0..MAX_LEN {
         if !src.has_remaining() {
@@ -111,6 +149,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn slice_and_bytewise_reads_agree_on_any_input(bytes in proptest::collection::vec(any::<u8>(), 0..14)) {
+            let mut slice = &bytes[..];
+            let fast = get(&mut slice).map(|value| (value, bytes.len() - slice.len()));
+            let mut chained = (&bytes[..bytes.len() / 2]).chain(&bytes[bytes.len() / 2..]);
+            let slow = get_bytewise(&mut chained).map(|value| (value, bytes.len() - chained.remaining()));
+            prop_assert_eq!(fast, slow);
+        }
+
         #[test]
         fn round_trips(value: u64) {
             let mut out = Vec::new();
