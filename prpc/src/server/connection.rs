@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::Shared;
 use super::dispatch::{self, Handler, Prepared, ReplyEncoding};
 use crate::id::IdHashBuilder;
-use crate::wire::{self, Frame, FrameReader, Head, WireError};
+use crate::wire::{self, Frame, FrameReader, Head, Refused, WireError};
 use crate::{Code, Status};
 
 /// Replies queued for the socket past which the read loop stops reading requests until the
@@ -212,10 +212,19 @@ impl Calls<'_> {
                 Ok(None) => return Drained::Empty,
                 Err(error) => return Drained::Ended(End::Protocol(error)),
             };
-            if let Some(reply) = self.handle(frame, received, cx)
-                && let Ok(queued) = self.outbound.send(&reply)
-                && queued > HIGH_WATER
-            {
+            let Some(reply) = self.handle(frame, received, cx) else {
+                continue;
+            };
+            let queued = match self.outbound.send(&reply) {
+                Ok(queued) => queued,
+                Err(Refused::Encode(WireError::FrameTooLarge { length, max })) => {
+                    let status = dispatch::too_large(length, max);
+                    let refusal = ReplyEncoding::plain(&reply).build(Err(status));
+                    self.outbound.send(&refusal).unwrap_or_default()
+                }
+                Err(_) => 0,
+            };
+            if queued > HIGH_WATER {
                 return Drained::Stalled;
             }
         }
@@ -322,7 +331,8 @@ impl Calls<'_> {
                 if self.inline_first_poll
                     && let Poll::Ready(result) = Pin::new(&mut handler).poll(cx)
                 {
-                    return (!oneway).then(|| reply.frame(result, max_frame_size));
+                    // Checked against max_frame_size as it is queued (see `drain`).
+                    return (!oneway).then(|| reply.build(result));
                 }
                 let call = finish(handler, reply, deadline, shared.clone());
                 (CallTask::Plain(call), false)

@@ -105,14 +105,12 @@ impl ReplyEncoding {
         if length <= max_frame_size as usize {
             return frame;
         }
-        // Short and bodiless: it fits in any frame size the builders allow.
-        self.build(Err(Status::new(
-            Code::ResourceExhausted,
-            format!("reply of {length} bytes exceeds max_frame_size {max_frame_size}"),
-        )))
+        self.build(Err(too_large(length as u64, max_frame_size)))
     }
 
-    fn build(self, result: Result<Response, Status>) -> Frame {
+    /// The response frame for a handler's result, not checked against the frame size limit
+    /// (for a reply that goes straight to the connection's queue, which checks it).
+    pub(super) fn build(self, result: Result<Response, Status>) -> Frame {
         let (code, message, body, metadata) = match result {
             Ok(response) => (Code::Ok, String::new(), response.body, response.metadata),
             Err(status) => {
@@ -255,6 +253,15 @@ impl Future for Handler {
             ))))
         })
     }
+}
+
+/// The status that replaces a reply over `max_frame_size`. Short and bodiless, so it fits in
+/// any frame size the builders allow.
+pub(super) fn too_large(length: u64, max_frame_size: u32) -> Status {
+    Status::new(
+        Code::ResourceExhausted,
+        format!("reply of {length} bytes exceeds max_frame_size {max_frame_size}"),
+    )
 }
 
 /// The status of a call stopped at its deadline.

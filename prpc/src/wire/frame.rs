@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use bytestring::ByteString;
 
-use super::metadata::{bytes_field_len, get_text, get_varint, put_bytes};
+use super::metadata::{Fields, bytes_field_len, put_bytes};
 use super::{MAGIC, Metadata, VERSION, WireError, varint};
 
 /// Kind ids, the low nibble of byte 2.
@@ -249,14 +249,15 @@ impl Frame {
     /// Parses a whole frame whose prefix the codec has validated. `frame` starts at the first
     /// byte after the prefix and holds exactly `length` bytes.
     pub(super) fn decode(kind_byte: u8, encoding: u8, mut frame: Bytes) -> Result<Self, WireError> {
-        let src = &mut frame;
-        let request_id = get_varint(src, "request id")?;
-        let attempt = get_u32(src, "attempt")?;
+        let mut fields = Fields::new(&frame);
+        let src = &mut fields;
+        let request_id = src.varint("request id")?;
+        let attempt = src.u32("attempt")?;
         let head = match kind_byte & 0x0f {
             kind::REQUEST => {
-                let service = get_text(src, "service name")?;
-                let method = get_text(src, "method name")?;
-                let deadline = match get_varint(src, "deadline")? {
+                let service = src.text("service name")?;
+                let method = src.text("method name")?;
+                let deadline = match src.varint("deadline")? {
                     0 => None,
                     millis => Some(Duration::from_millis(millis)),
                 };
@@ -271,8 +272,8 @@ impl Frame {
                 })
             }
             kind::RESPONSE => {
-                let code = get_u32(src, "status code")?;
-                let message = get_text(src, "status message")?;
+                let code = src.u32("status code")?;
+                let message = src.text("status message")?;
                 let metadata = Metadata::decode(src)?;
                 Head::Response(ResponseHead {
                     code,
@@ -281,8 +282,8 @@ impl Frame {
                 })
             }
             kind::GOAWAY => {
-                let code = get_u32(src, "goaway code")?;
-                let message = get_text(src, "goaway message")?;
+                let code = src.u32("goaway code")?;
+                let message = src.text("goaway message")?;
                 Head::GoAway(GoAwayHead { code, message })
             }
             kind::PING => Head::Ping,
@@ -290,6 +291,8 @@ impl Frame {
             kind::CANCEL => Head::Cancel,
             other => return Err(WireError::UnknownKind(other)),
         };
+        let body_start = fields.position();
+        frame.advance(body_start);
         Ok(Frame {
             request_id,
             attempt,
@@ -320,8 +323,4 @@ fn deadline_millis(deadline: Option<Duration>) -> u64 {
             millis.max(1)
         }
     }
-}
-
-fn get_u32(src: &mut Bytes, field: &'static str) -> Result<u32, WireError> {
-    u32::try_from(get_varint(src, field)?).map_err(|_| WireError::VarintOverflow { field })
 }

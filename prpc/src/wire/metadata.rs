@@ -1,4 +1,4 @@
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{BufMut, Bytes};
 use bytestring::ByteString;
 
 use super::{WireError, varint};
@@ -76,9 +76,12 @@ impl Metadata {
         }
     }
 
-    /// Reads a metadata block from `src`, a slice of the frame being decoded.
-    pub(crate) fn decode(src: &mut Bytes) -> Result<Self, WireError> {
-        let count = get_varint(src, "metadata count")?;
+    /// Reads a metadata block from the frame being decoded.
+    pub(crate) fn decode(src: &mut Fields<'_>) -> Result<Self, WireError> {
+        let count = src.varint("metadata count")?;
+        if count == 0 {
+            return Ok(Metadata::new());
+        }
         // Each pair takes at least two bytes, so a count larger than that is a lie; checking it
         // first keeps a hostile count from reserving memory.
         if count > (src.remaining() / 2) as u64 {
@@ -86,8 +89,8 @@ impl Metadata {
         }
         let mut entries = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let key = get_text(src, "metadata key")?;
-            let value = get_bytes(src, "metadata value")?;
+            let key = src.text("metadata key")?;
+            let value = src.bytes("metadata value")?;
             entries.push((key, value));
         }
         Ok(Metadata { entries })
@@ -114,22 +117,60 @@ pub(super) fn put_bytes(dst: &mut impl BufMut, bytes: &[u8]) {
     dst.put_slice(bytes);
 }
 
-pub(super) fn get_varint(src: &mut Bytes, field: &'static str) -> Result<u64, WireError> {
-    varint::get(src).map_err(|error| match error {
-        varint::VarintError::Truncated => WireError::Truncated { field },
-        varint::VarintError::Overflow => WireError::VarintOverflow { field },
-    })
+/// Reads the header fields of one frame: a cursor over its bytes, which hands out shared
+/// slices of the frame's buffer only for the fields kept.
+pub(crate) struct Fields<'a> {
+    frame: &'a Bytes,
+    position: usize,
 }
 
-pub(super) fn get_bytes(src: &mut Bytes, field: &'static str) -> Result<Bytes, WireError> {
-    let len = get_varint(src, field)?;
-    if len > src.remaining() as u64 {
-        return Err(WireError::Truncated { field });
+impl<'a> Fields<'a> {
+    pub(super) fn new(frame: &'a Bytes) -> Self {
+        Fields { frame, position: 0 }
     }
-    Ok(src.split_to(len as usize))
-}
 
-pub(super) fn get_text(src: &mut Bytes, field: &'static str) -> Result<ByteString, WireError> {
-    let bytes = get_bytes(src, field)?;
-    ByteString::try_from(bytes).map_err(|_| WireError::InvalidUtf8 { field })
+    /// Bytes not read yet.
+    pub(super) fn remaining(&self) -> usize {
+        self.frame.len() - self.position
+    }
+
+    /// Where the next field starts.
+    pub(super) fn position(&self) -> usize {
+        self.position
+    }
+
+    #[inline]
+    pub(super) fn varint(&mut self, field: &'static str) -> Result<u64, WireError> {
+        let (value, used) =
+            varint::decode(&self.frame[self.position..]).map_err(|error| match error {
+                varint::VarintError::Truncated => WireError::Truncated { field },
+                varint::VarintError::Overflow => WireError::VarintOverflow { field },
+            })?;
+        self.position += used;
+        Ok(value)
+    }
+
+    pub(super) fn u32(&mut self, field: &'static str) -> Result<u32, WireError> {
+        u32::try_from(self.varint(field)?).map_err(|_| WireError::VarintOverflow { field })
+    }
+
+    /// A length-prefixed field.
+    pub(super) fn bytes(&mut self, field: &'static str) -> Result<Bytes, WireError> {
+        let len = self.varint(field)?;
+        if len > self.remaining() as u64 {
+            return Err(WireError::Truncated { field });
+        }
+        let start = self.position;
+        self.position += len as usize;
+        Ok(if len == 0 {
+            Bytes::new()
+        } else {
+            self.frame.slice(start..self.position)
+        })
+    }
+
+    /// A length-prefixed UTF-8 field.
+    pub(super) fn text(&mut self, field: &'static str) -> Result<ByteString, WireError> {
+        ByteString::try_from(self.bytes(field)?).map_err(|_| WireError::InvalidUtf8 { field })
+    }
 }

@@ -4,7 +4,7 @@
 //! last. A `u64` takes at most 10 bytes; a varint that runs longer, or whose tenth byte carries
 //! bits beyond the 64th, is an overflow.
 
-use bytes::{Buf, BufMut};
+use bytes::BufMut;
 
 /// Longest encoding of a `u64`.
 pub(crate) const MAX_LEN: usize = 10;
@@ -52,19 +52,6 @@ pub(crate) fn len(value: u64) -> usize {
     bits.div_ceil(7)
 }
 
-/// Reads a varint from the front of `src`, advancing past it.
-#[inline]
-pub(crate) fn get(src: &mut impl Buf) -> Result<u64, VarintError> {
-    let chunk = src.chunk();
-    // The whole varint is in this chunk when it holds the longest one or everything left.
-    if chunk.len() >= MAX_LEN || chunk.len() == src.remaining() {
-        let (value, used) = decode(chunk)?;
-        src.advance(used);
-        return Ok(value);
-    }
-    get_bytewise(src)
-}
-
 /// Reads a varint from the front of `bytes`: its value and how many bytes it took.
 #[inline]
 pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, usize), VarintError> {
@@ -91,30 +78,31 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, usize), VarintError> {
     }
 }
 
-/// [`get`] a byte at a time, for a varint that may span chunks.
-fn get_bytewise(src: &mut impl Buf) -> Result<u64, VarintError> {
-    let mut value = 0u64;
-    for index in 0..MAX_LEN {
-        if !src.has_remaining() {
-            return Err(VarintError::Truncated);
-        }
-        let byte = src.get_u8();
-        let group = u64::from(byte & 0x7f);
-        if index == MAX_LEN - 1 && group > 1 {
-            return Err(VarintError::Overflow);
-        }
-        value |= group << (7 * index);
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(VarintError::Overflow)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Buf;
     use proptest::prelude::*;
+
+    /// The plain byte-at-a-time reading of the format, which `decode` must agree with.
+    fn get_bytewise(src: &mut impl Buf) -> Result<u64, VarintError> {
+        let mut value = 0u64;
+        for index in 0..MAX_LEN {
+            if !src.has_remaining() {
+                return Err(VarintError::Truncated);
+            }
+            let byte = src.get_u8();
+            let group = u64::from(byte & 0x7f);
+            if index == MAX_LEN - 1 && group > 1 {
+                return Err(VarintError::Overflow);
+            }
+            value |= group << (7 * index);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(VarintError::Overflow)
+    }
 
     #[test]
     fn known_encodings() {
@@ -134,25 +122,24 @@ mod tests {
             put(&mut out, *value);
             assert_eq!(&out, bytes, "encoding {value}");
             assert_eq!(len(*value), bytes.len(), "length of {value}");
-            assert_eq!(get(&mut &bytes[..]), Ok(*value));
+            assert_eq!(decode(bytes), Ok((*value, bytes.len())));
         }
     }
 
     #[test]
     fn rejects_truncated_and_overflowing_input() {
-        assert_eq!(get(&mut &[][..]), Err(VarintError::Truncated));
-        assert_eq!(get(&mut &[0x80, 0x80][..]), Err(VarintError::Truncated));
+        assert_eq!(decode(&[]), Err(VarintError::Truncated));
+        assert_eq!(decode(&[0x80, 0x80]), Err(VarintError::Truncated));
         let eleven = [0xff; 11];
-        assert_eq!(get(&mut &eleven[..]), Err(VarintError::Overflow));
+        assert_eq!(decode(&eleven), Err(VarintError::Overflow));
         let too_big = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert_eq!(get(&mut &too_big[..]), Err(VarintError::Overflow));
+        assert_eq!(decode(&too_big), Err(VarintError::Overflow));
     }
 
     proptest! {
         #[test]
         fn slice_and_bytewise_reads_agree_on_any_input(bytes in proptest::collection::vec(any::<u8>(), 0..14)) {
-            let mut slice = &bytes[..];
-            let fast = get(&mut slice).map(|value| (value, bytes.len() - slice.len()));
+            let fast = decode(&bytes);
             let mut chained = (&bytes[..bytes.len() / 2]).chain(&bytes[bytes.len() / 2..]);
             let slow = get_bytewise(&mut chained).map(|value| (value, bytes.len() - chained.remaining()));
             prop_assert_eq!(fast, slow);
@@ -163,9 +150,7 @@ mod tests {
             let mut out = Vec::new();
             put(&mut out, value);
             prop_assert_eq!(out.len(), len(value));
-            let mut slice = &out[..];
-            prop_assert_eq!(get(&mut slice), Ok(value));
-            prop_assert!(slice.is_empty());
+            prop_assert_eq!(decode(&out), Ok((value, out.len())));
         }
     }
 }
