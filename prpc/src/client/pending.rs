@@ -23,14 +23,21 @@ use crate::{Closed, Code, Compression, Error, Format, Reply, Status};
 pub struct PendingCall {
     connection: Arc<Connection>,
     attempt: Attempt,
-    service: ByteString,
-    method: ByteString,
     format: Format,
-    deadline: Option<Sleep>,
+    /// Only for a call with a timeout (boxed: most calls have none, and this future is moved
+    /// with every call).
+    deadline: Option<Box<Deadline>>,
     outcome: oneshot::Receiver<Outcome>,
     done: bool,
     /// The call's place on the wire, given back when the handle goes.
     _permit: OwnedSemaphorePermit,
+}
+
+/// When a call times out, and the names its timeout error gives.
+struct Deadline {
+    sleep: Sleep,
+    service: ByteString,
+    method: ByteString,
 }
 
 impl PendingCall {
@@ -44,13 +51,15 @@ impl PendingCall {
         permit: OwnedSemaphorePermit,
     ) -> Self {
         PendingCall {
-            deadline: attempt
-                .timeout
-                .map(|timeout| connection.timer.sleep(timeout)),
+            deadline: attempt.timeout.map(|timeout| {
+                Box::new(Deadline {
+                    sleep: connection.timer.sleep(timeout),
+                    service,
+                    method,
+                })
+            }),
             connection,
             attempt,
-            service,
-            method,
             format,
             outcome,
             done: false,
@@ -107,7 +116,7 @@ impl Future for PendingCall {
             });
         }
         if let Some(deadline) = self.deadline.as_mut() {
-            ready!(Pin::new(deadline).poll(cx));
+            ready!(Pin::new(&mut deadline.sleep).poll(cx));
             self.done = true;
             let Attempt {
                 request_id,
@@ -118,8 +127,13 @@ impl Future for PendingCall {
             } = self.attempt;
             self.connection
                 .abandon(request_id, number, cancel_on_timeout);
+            let method = self
+                .deadline
+                .as_ref()
+                .map(|deadline| format!("{}/{}", deadline.service, deadline.method))
+                .unwrap_or_default();
             return Poll::Ready(Err(Error::Timeout {
-                method: format!("{}/{}", self.service, self.method),
+                method,
                 timeout: timeout.unwrap_or_default(),
             }));
         }
@@ -141,8 +155,6 @@ impl fmt::Debug for PendingCall {
         f.debug_struct("PendingCall")
             .field("request_id", &self.attempt.request_id)
             .field("attempt", &self.attempt.number)
-            .field("service", &self.service)
-            .field("method", &self.method)
             .finish_non_exhaustive()
     }
 }
