@@ -12,8 +12,12 @@ mod connection;
 mod pending;
 
 use std::fmt;
+use std::future::Future;
+use std::mem;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -55,6 +59,74 @@ struct Inner {
     current: RwLock<Arc<Connection>>,
     /// One reconnect at a time; callers that lose the race use the winner's connection.
     reconnecting: tokio::sync::Mutex<()>,
+}
+
+/// The future of [`Client::call`]: sends the call when first polled, then waits for its
+/// reply. Dropping it before it completes cancels the call.
+///
+/// A named type rather than an `async fn`'s: it holds the call until the first poll and then
+/// only the [`PendingCall`], so the future a caller keeps (and moves) per call stays small.
+#[must_use = "futures do nothing unless polled"]
+pub struct CallFuture<'a> {
+    client: &'a Client,
+    state: CallState<'a>,
+}
+
+enum CallState<'a> {
+    /// Not polled yet.
+    Start(Call),
+    /// Sent at once: waiting for the reply.
+    Sent(PendingCall),
+    /// Had to wait before sending (a reconnect, room on the wire, or retries).
+    Later(Pin<Box<dyn Future<Output = Result<Reply, Error>> + Send + 'a>>),
+    /// Completed.
+    Done,
+}
+
+impl Future for CallFuture<'_> {
+    type Output = Result<Reply, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let done = match &mut this.state {
+                CallState::Start(_) => {
+                    let CallState::Start(call) = mem::replace(&mut this.state, CallState::Done)
+                    else {
+                        unreachable!("matched Start above");
+                    };
+                    // The common case (an open connection with room, no retries) sends the
+                    // request right here.
+                    this.state = match this.client.begin(call) {
+                        Ok(Begun::Sent(pending)) => CallState::Sent(pending),
+                        Ok(Begun::Later(later)) => {
+                            CallState::Later(Box::pin(this.client.call_later(*later)))
+                        }
+                        Err(error) => return Poll::Ready(Err(error)),
+                    };
+                    continue;
+                }
+                CallState::Sent(pending) => ready!(Pin::new(pending).poll(cx)),
+                CallState::Later(later) => ready!(later.as_mut().poll(cx)),
+                CallState::Done => Err(Error::Cancelled),
+            };
+            this.state = CallState::Done;
+            return Poll::Ready(done);
+        }
+    }
+}
+
+impl fmt::Debug for CallFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            CallState::Start(_) => "not sent",
+            CallState::Sent(_) | CallState::Later(_) => "in flight",
+            CallState::Done => "done",
+        };
+        f.debug_struct("CallFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How [`Client::call`] goes on after its first, synchronous step.
@@ -118,12 +190,10 @@ impl Client {
     ///
     /// Dropping the returned future before it completes cancels the call: the pending entry
     /// is removed and the server is told to stop the handler.
-    pub async fn call(&self, call: Call) -> Result<Reply, Error> {
-        // The common case (an open connection with room, no retries) sends the request before
-        // the first await, so this future holds little more than the pending call.
-        match self.begin(call)? {
-            Begun::Sent(pending) => pending.await,
-            Begun::Later(later) => Box::pin(self.call_later(*later)).await,
+    pub fn call(&self, call: Call) -> CallFuture<'_> {
+        CallFuture {
+            client: self,
+            state: CallState::Start(call),
         }
     }
 
