@@ -69,17 +69,16 @@ async fn serve(options: Options) {
     server.serve().await.expect("serve");
 }
 
-/// One `prpc::Client` (one connection) and the call every echo starts from.
+/// One `prpc::Client` (one connection).
 #[derive(Clone)]
 struct PrpcCaller {
     client: Client,
-    echo: Call,
 }
 
 impl Caller for PrpcCaller {
     async fn echo(&self, body: Bytes) -> usize {
-        let mut call = self.echo.clone();
-        call.body = body;
+        // Built in place, as a generated stub builds its calls.
+        let call = Call::new(SERVICE, "echo", Format::Raw, body);
         let reply = self.client.call(call).await.expect("echo call");
         reply.body.len()
     }
@@ -101,10 +100,7 @@ async fn drive(options: Options) {
     for _ in 0..options.connections {
         let (stream, socket) = driver::connect(&options.addr).await;
         let client = Client::builder().from_stream(stream).expect("prpc client");
-        callers.push(PrpcCaller {
-            client,
-            echo: Call::new(SERVICE, "echo", Format::Raw, Bytes::new()),
-        });
+        callers.push(PrpcCaller { client });
         sockets.push(socket);
     }
     driver::drive(&options, callers, sockets).await;

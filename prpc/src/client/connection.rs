@@ -17,14 +17,22 @@ use crate::id::IdHashBuilder;
 use crate::timer::Timer;
 use crate::wire::{self, FrameReader, Refused};
 use crate::wire::{Encoding, Frame, Head, RequestHead};
-use crate::{Call, Closed, Code, Error, Format, Status};
+use crate::{Call, Closed, Code, Compression, Error, Format, Reply, Status};
 
-/// What the reader hands a waiting call: its response frame, or why none will come.
-pub(super) type Outcome = Result<Frame, Error>;
+/// What the reader hands a waiting call: its reply, or why there is none. (The reply, not the
+/// frame: it is the smaller of the two to move through the channel.)
+pub(super) type Outcome = Result<Reply, Error>;
+
+/// A call waiting for its reply: where to deliver it, and the format its body is in unless
+/// the reply says otherwise.
+struct Waiter {
+    outcome: oneshot::Sender<Outcome>,
+    format: Format,
+}
 
 /// What the client handle, its calls and its two tasks share.
 pub(super) struct State {
-    pending: DashMap<u64, oneshot::Sender<Outcome>, IdHashBuilder>,
+    pending: DashMap<u64, Waiter, IdHashBuilder>,
     /// One permit per call on the wire (the client's `max_in_flight`); closed with the
     /// connection so that waiting calls learn it is gone.
     permits: Arc<Semaphore>,
@@ -51,7 +59,7 @@ impl State {
         let ids: Vec<u64> = self.pending.iter().map(|entry| *entry.key()).collect();
         for id in ids {
             if let Some((_, waiter)) = self.pending.remove(&id) {
-                let _ = waiter.send(Err(reason.clone()));
+                let _ = waiter.outcome.send(Err(reason.clone()));
             }
         }
     }
@@ -240,6 +248,10 @@ impl Connection {
         let (frame, service, method, format) = this.request_frame(call, &attempt, false)?;
         let request_id = attempt.request_id;
         let (waiter, outcome) = oneshot::channel();
+        let waiter = Waiter {
+            outcome: waiter,
+            format,
+        };
         this.state.pending.insert(request_id, waiter);
         // Checked after inserting: a close that ran before the insert set the refusal first.
         if let Some(reason) = this.close_reason() {
@@ -255,7 +267,6 @@ impl Connection {
             attempt,
             service,
             method,
-            format,
             outcome,
             permit,
         ))
@@ -300,7 +311,7 @@ async fn read_loop(
     let mut check = timer.sleep_until(keepalive.check_at);
     let reason = loop {
         // Every frame the last read brought, with no await in between.
-        if let Err(reason) = deliver(&state, &mut frames, &outbound) {
+        if let Err(reason) = deliver(&state, &mut frames, &outbound, config.max_frame_size) {
             break reason;
         }
         tokio::select! {
@@ -337,6 +348,7 @@ fn deliver(
     state: &State,
     frames: &mut FrameReader<OwnedReadHalf>,
     outbound: &wire::Sender,
+    max_frame_size: u32,
 ) -> Result<(), Error> {
     loop {
         let frame = match frames.next() {
@@ -349,7 +361,9 @@ fn deliver(
             Head::Response(_) => {
                 // No entry: the caller gave up (timeout or drop) before the reply came.
                 if let Some((_, waiter)) = state.pending.remove(&frame.request_id) {
-                    let _ = waiter.send(Ok(frame));
+                    let _ = waiter
+                        .outcome
+                        .send(reply_from(frame, waiter.format, max_frame_size));
                 }
             }
             Head::Ping => {
@@ -367,6 +381,31 @@ fn deliver(
             }
         }
     }
+}
+
+/// Turns a response frame into the caller's result: decompresses, and maps non-ok codes to
+/// [`Error::Status`]. `format` is the request's, for a reply whose format id is unknown.
+fn reply_from(frame: Frame, format: Format, max_frame_size: u32) -> Outcome {
+    let Head::Response(head) = frame.head else {
+        return Err(Error::Cancelled);
+    };
+    let compression = Compression::from_id(frame.encoding.compression_id())?;
+    let body = match compression {
+        Compression::None => frame.body,
+        other => other.decompress(&frame.body, max_frame_size as usize)?,
+    };
+    if head.code != Code::Ok.as_u32() {
+        return Err(Error::Status(
+            Status::new(Code::from_u32(head.code), head.message.to_string())
+                .with_details(body)
+                .with_metadata(head.metadata),
+        ));
+    }
+    Ok(Reply {
+        body,
+        format: Format::from_id(frame.encoding.format_id()).unwrap_or(format),
+        metadata: head.metadata,
+    })
 }
 
 /// Keepalive without a timer per frame: frames only set `heard`, and a check runs every

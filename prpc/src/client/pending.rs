@@ -9,8 +9,7 @@ use bytestring::ByteString;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::connection::{Attempt, Connection, Outcome};
-use crate::wire::{Frame, Head};
-use crate::{Closed, Code, Compression, Error, Format, Reply, Status};
+use crate::{Closed, Error, Reply};
 
 /// A call that has been sent and whose reply has not been taken yet.
 ///
@@ -23,7 +22,6 @@ use crate::{Closed, Code, Compression, Error, Format, Reply, Status};
 pub struct PendingCall {
     connection: Arc<Connection>,
     attempt: Attempt,
-    format: Format,
     /// Only for a call with a timeout (boxed: most calls have none, and this future is moved
     /// with every call).
     deadline: Option<Box<Deadline>>,
@@ -46,7 +44,6 @@ impl PendingCall {
         attempt: Attempt,
         service: ByteString,
         method: ByteString,
-        format: Format,
         outcome: oneshot::Receiver<Outcome>,
         permit: OwnedSemaphorePermit,
     ) -> Self {
@@ -60,7 +57,6 @@ impl PendingCall {
             }),
             connection,
             attempt,
-            format,
             outcome,
             done: false,
             _permit: permit,
@@ -70,32 +66,6 @@ impl PendingCall {
     /// The call's request id.
     pub fn request_id(&self) -> u64 {
         self.attempt.request_id
-    }
-
-    /// Turns a response frame into the caller's result: decompresses, and maps non-ok codes
-    /// to [`Error::Status`].
-    fn reply_from(&self, frame: Frame) -> Result<Reply, Error> {
-        let Head::Response(head) = frame.head else {
-            return Err(Error::Cancelled);
-        };
-        let limit = self.connection.config.max_frame_size as usize;
-        let compression = Compression::from_id(frame.encoding.compression_id())?;
-        let body = match compression {
-            Compression::None => frame.body,
-            other => other.decompress(&frame.body, limit)?,
-        };
-        if head.code != Code::Ok.as_u32() {
-            return Err(Error::Status(
-                Status::new(Code::from_u32(head.code), head.message.to_string())
-                    .with_details(body)
-                    .with_metadata(head.metadata),
-            ));
-        }
-        Ok(Reply {
-            body,
-            format: Format::from_id(frame.encoding.format_id()).unwrap_or(self.format),
-            metadata: head.metadata,
-        })
     }
 }
 
@@ -109,8 +79,7 @@ impl Future for PendingCall {
         if let Poll::Ready(outcome) = Pin::new(&mut self.outcome).poll(cx) {
             self.done = true;
             return Poll::Ready(match outcome {
-                Ok(Ok(frame)) => self.reply_from(frame),
-                Ok(Err(error)) => Err(error),
+                Ok(outcome) => outcome,
                 // The sender went without a word: only the connection's teardown does that.
                 Err(_) => Err(Error::Closed(Closed::ClientDropped)),
             });
