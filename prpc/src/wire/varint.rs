@@ -60,6 +60,55 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, usize), VarintError> {
     {
         return Ok((u64::from(first), 1));
     }
+    if let Some(word) = bytes.first_chunk::<8>() {
+        return decode_word(u64::from_le_bytes(*word), &bytes[8..]);
+    }
+    decode_bytewise(bytes)
+}
+
+/// The high bit of every byte of a word.
+const CONTINUATION: u64 = 0x8080_8080_8080_8080;
+
+/// [`decode`] for a varint whose first eight bytes are `word` (little-endian), followed by
+/// `rest`: finds the last byte and gathers the seven-bit groups with a few shifts, instead of
+/// a loop over the bytes (a request id, a snowflake id, takes nine).
+#[inline]
+fn decode_word(word: u64, rest: &[u8]) -> Result<(u64, usize), VarintError> {
+    let last_bytes = !word & CONTINUATION;
+    if last_bytes == 0 {
+        // All eight bytes continue: the ninth (and tenth) byte finish it.
+        let low = gather(word);
+        return match rest {
+            [ninth, ..] if ninth & 0x80 == 0 => Ok((low | u64::from(*ninth) << 56, 9)),
+            [ninth, tenth, ..] if tenth & 0x80 == 0 && *tenth <= 1 => Ok((
+                low | u64::from(ninth & 0x7f) << 56 | u64::from(*tenth) << 63,
+                10,
+            )),
+            [_, _, ..] => Err(VarintError::Overflow),
+            _ => Err(VarintError::Truncated),
+        };
+    }
+    let len = (last_bytes.trailing_zeros() as usize + 1) / 8;
+    let used = if len == 8 {
+        word
+    } else {
+        word & ((1u64 << (8 * len)) - 1)
+    };
+    Ok((gather(used), len))
+}
+
+/// Packs the seven-bit groups of up to eight varint bytes (little-endian in `word`) into one
+/// value.
+#[inline]
+fn gather(word: u64) -> u64 {
+    let groups = word & 0x7f7f_7f7f_7f7f_7f7f;
+    let pairs = (groups & 0x007f_007f_007f_007f) | (groups & 0x7f00_7f00_7f00_7f00) >> 1;
+    let quads = (pairs & 0x0000_3fff_0000_3fff) | (pairs & 0x3fff_0000_3fff_0000) >> 2;
+    (quads & 0x0000_0000_0fff_ffff) | (quads & 0x0fff_ffff_0000_0000) >> 4
+}
+
+/// [`decode`] a byte at a time (for a buffer shorter than eight bytes).
+fn decode_bytewise(bytes: &[u8]) -> Result<(u64, usize), VarintError> {
     let mut value = 0u64;
     for (index, &byte) in bytes.iter().take(MAX_LEN).enumerate() {
         let group = u64::from(byte & 0x7f);
@@ -140,9 +189,19 @@ mod tests {
         #[test]
         fn slice_and_bytewise_reads_agree_on_any_input(bytes in proptest::collection::vec(any::<u8>(), 0..14)) {
             let fast = decode(&bytes);
+            prop_assert_eq!(decode_bytewise(&bytes), fast);
             let mut chained = (&bytes[..bytes.len() / 2]).chain(&bytes[bytes.len() / 2..]);
             let slow = get_bytewise(&mut chained).map(|value| (value, bytes.len() - chained.remaining()));
             prop_assert_eq!(fast, slow);
+        }
+
+        #[test]
+        fn reads_any_value_followed_by_anything(value: u64, tail in proptest::collection::vec(any::<u8>(), 0..12)) {
+            let mut bytes = Vec::new();
+            put(&mut bytes, value);
+            let len = bytes.len();
+            bytes.extend_from_slice(&tail);
+            prop_assert_eq!(decode(&bytes), Ok((value, len)));
         }
 
         #[test]
