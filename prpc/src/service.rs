@@ -85,8 +85,10 @@ pub trait Service: Send + Sync + 'static {
     fn methods(&self) -> Vec<String>;
 
     /// Runs one call. Unknown methods answer [`Code::Unimplemented`](crate::Code); bodies that
-    /// do not decode answer [`Code::InvalidArgument`](crate::Code). The future runs on its own
-    /// task and is dropped if the caller cancels or the deadline passes.
+    /// do not decode answer [`Code::InvalidArgument`](crate::Code). On a runtime with one
+    /// worker thread the future is first polled where the request was read, and a future that
+    /// completes there never gets a task; otherwise (or once it waits) it runs on a task of its
+    /// own. It is dropped if the caller cancels or the deadline passes.
     fn call(&self, request: Request) -> ServiceFuture;
 }
 

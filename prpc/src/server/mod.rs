@@ -1,7 +1,9 @@
 //! The server: accepts connections and dispatches their calls to registered services.
 //!
-//! Each connection has a reader (this module's connection loop), a writer task that batches
-//! responses into few writes, and one task per call. Limits — connections, in-flight calls per
+//! Each connection has a reader (this module's connection loop), a writer task that sends
+//! every queued response in one write, and one task per call that has to wait (on a runtime
+//! with one worker thread, a handler that finishes when first polled runs on the reader and
+//! needs no task). Limits — connections, in-flight calls per
 //! connection, frame size, idle time — are answered with a status or a goaway, never a crash.
 
 mod builder;
