@@ -7,11 +7,12 @@ use dashmap::DashMap;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::PendingCall;
+use super::admission::{Admission, NoPlace, Place};
 use super::builder::ClientConfig;
 use crate::id::IdHashBuilder;
 use crate::timer::Timer;
@@ -33,9 +34,9 @@ struct Waiter {
 /// What the client handle, its calls and its two tasks share.
 pub(super) struct State {
     pending: DashMap<u64, Waiter, IdHashBuilder>,
-    /// One permit per call on the wire (the client's `max_in_flight`); closed with the
+    /// One place per call on the wire (the client's `max_in_flight`); closed with the
     /// connection so that waiting calls learn it is gone.
-    permits: Arc<Semaphore>,
+    admission: Admission,
     /// Set once: why the connection takes no new calls (goaway, or closed).
     refusal: OnceLock<Error>,
     /// Cancelled when the connection is finished: both tasks stop.
@@ -52,7 +53,7 @@ impl State {
     fn close(&self, reason: Error) {
         self.refuse_new(reason);
         self.shutdown.cancel();
-        self.permits.close();
+        self.admission.close();
         let reason = self.refusal.get().cloned().unwrap_or(Error::Cancelled);
         // Calls started after `refuse_new` see the refusal and remove themselves, so one pass
         // over the keys present now fails every call that could still be waiting.
@@ -109,7 +110,7 @@ impl Connection {
         let (outbound, writer) = wire::outbox(config.max_frame_size);
         let state = Arc::new(State {
             pending: DashMap::default(),
-            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            admission: Admission::new(config.max_in_flight),
             refusal: OnceLock::new(),
             shutdown: CancellationToken::new(),
         });
@@ -139,12 +140,12 @@ impl Connection {
         &self,
         call: &Call,
         timeout: Option<Duration>,
-    ) -> Result<OwnedSemaphorePermit, Error> {
-        let permit = self.state.permits.clone().acquire_owned();
-        let permit = match timeout {
-            None => permit.await,
+    ) -> Result<Place<'_>, Error> {
+        let place = self.state.admission.take();
+        let place = match timeout {
+            None => place.await,
             Some(timeout) => tokio::select! {
-                permit = permit => permit,
+                place = place => place,
                 () = self.timer.sleep(timeout) => {
                     return Err(Error::Timeout {
                         method: format!("{}/{}", call.service, call.method),
@@ -153,18 +154,17 @@ impl Connection {
                 }
             },
         };
-        permit.map_err(|_| self.closed_error())
+        place.map_err(|_| self.closed_error())
     }
 
     /// Room on the wire now, or an error saying there is none.
-    pub(super) fn try_admit(&self) -> Result<OwnedSemaphorePermit, Error> {
+    pub(super) fn try_admit(&self) -> Result<Place<'_>, Error> {
         self.state
-            .permits
-            .clone()
-            .try_acquire_owned()
+            .admission
+            .try_take()
             .map_err(|error| match error {
-                TryAcquireError::Closed => self.closed_error(),
-                TryAcquireError::NoPermits => Error::Status(Status::new(
+                NoPlace::Closed => self.closed_error(),
+                NoPlace::Full => Error::Status(Status::new(
                     Code::ResourceExhausted,
                     format!(
                         "the client has max_in_flight {} calls on the wire",
@@ -172,6 +172,11 @@ impl Connection {
                     ),
                 )),
             })
+    }
+
+    /// Gives back the place on the wire of a call that has ended (see `PendingCall`).
+    pub(super) fn release_place(&self) {
+        self.state.admission.release();
     }
 
     fn closed_error(&self) -> Error {
@@ -243,7 +248,7 @@ impl Connection {
         this: &Arc<Self>,
         call: Call,
         attempt: Attempt,
-        permit: OwnedSemaphorePermit,
+        place: Place<'_>,
     ) -> Result<PendingCall, Error> {
         let (frame, service, method, format) = this.request_frame(call, &attempt, false)?;
         let request_id = attempt.request_id;
@@ -262,13 +267,14 @@ impl Connection {
             this.state.pending.remove(&request_id);
             return Err(error);
         }
+        // From here the pending call gives the place back when it goes.
+        place.keep();
         Ok(PendingCall::new(
             this.clone(),
             attempt,
             service,
             method,
             outcome,
-            permit,
         ))
     }
 

@@ -7,6 +7,7 @@
 //! request id. Dropping the last clone of a client (and every call started on it) ends both
 //! tasks and closes the socket.
 
+mod admission;
 mod builder;
 mod connection;
 mod pending;
@@ -228,9 +229,9 @@ impl Client {
         };
         let connection = self.current();
         if connection.close_reason().is_none()
-            && let Ok(permit) = connection.try_admit()
+            && let Ok(place) = connection.try_admit()
         {
-            return Connection::start(&connection, call, attempt, permit).map(Begun::Sent);
+            return Connection::start(&connection, call, attempt, place).map(Begun::Sent);
         }
         // Closed (reopen it first), or at max_in_flight (wait for room).
         Ok(Begun::later(Later::Once { call, attempt }))
@@ -251,8 +252,8 @@ impl Client {
             }
             Later::Once { call, attempt } => {
                 let connection = self.connection().await?;
-                let permit = connection.admit(&call, attempt.timeout).await?;
-                Connection::start(&connection, call, attempt, permit)?.await
+                let place = connection.admit(&call, attempt.timeout).await?;
+                Connection::start(&connection, call, attempt, place)?.await
             }
         }
     }
@@ -286,8 +287,8 @@ impl Client {
             };
             let result = async {
                 let connection = self.connection().await?;
-                let permit = connection.admit(&call, attempt_timeout).await?;
-                Connection::start(&connection, call.clone(), attempt, permit)?.await
+                let place = connection.admit(&call, attempt_timeout).await?;
+                Connection::start(&connection, call.clone(), attempt, place)?.await
             }
             .await;
             let error = match result {
@@ -329,8 +330,8 @@ impl Client {
             cancel_on_timeout: true,
         };
         let connection = self.current();
-        let permit = connection.try_admit()?;
-        Connection::start(&connection, call, attempt, permit)
+        let place = connection.try_admit()?;
+        Connection::start(&connection, call, attempt, place)
     }
 
     /// Sends a call whose reply nobody wants (the request's oneway flag): the server runs it

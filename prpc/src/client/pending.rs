@@ -6,7 +6,7 @@ use std::task::{Context, Poll, ready};
 
 use crate::timer::Sleep;
 use bytestring::ByteString;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 
 use super::connection::{Attempt, Connection, Outcome};
 use crate::{Closed, Error, Reply};
@@ -27,8 +27,6 @@ pub struct PendingCall {
     deadline: Option<Box<Deadline>>,
     outcome: oneshot::Receiver<Outcome>,
     done: bool,
-    /// The call's place on the wire, given back when the handle goes.
-    _permit: OwnedSemaphorePermit,
 }
 
 /// When a call times out, and the names its timeout error gives.
@@ -45,7 +43,6 @@ impl PendingCall {
         service: ByteString,
         method: ByteString,
         outcome: oneshot::Receiver<Outcome>,
-        permit: OwnedSemaphorePermit,
     ) -> Self {
         PendingCall {
             deadline: attempt.timeout.map(|timeout| {
@@ -59,7 +56,6 @@ impl PendingCall {
             attempt,
             outcome,
             done: false,
-            _permit: permit,
         }
     }
 
@@ -112,6 +108,8 @@ impl Future for PendingCall {
 
 impl Drop for PendingCall {
     fn drop(&mut self) {
+        // The call's place on the wire (taken before it was sent) goes back with the handle.
+        self.connection.release_place();
         if !self.done {
             self.connection
                 .abandon(self.attempt.request_id, self.attempt.number, true);
