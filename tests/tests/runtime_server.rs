@@ -352,6 +352,17 @@ async fn replies_go_back_in_the_request_format_and_compression() {
 
 #[tokio::test]
 async fn a_client_that_never_reads_stops_the_server_reading_it_and_others_carry_on() {
+    a_client_that_never_reads_is_bounded().await;
+}
+
+/// With more than one worker every call runs on a task of its own, and the replies that pile
+/// up come from those tasks rather than from the read loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_bounded_when_calls_run_on_tasks() {
+    a_client_that_never_reads_is_bounded().await;
+}
+
+async fn a_client_that_never_reads_is_bounded() {
     const CALLS: u64 = 2000;
     static BODY: [u8; 64 * 1024] = [7; 64 * 1024];
     let (probe, counters) = Probe::new("probe");

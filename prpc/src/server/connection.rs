@@ -1,4 +1,5 @@
-//! One accepted connection: the read loop, its writer task, and one task per call.
+//! One accepted connection: the read loop, its writer task, and a task for each call that
+//! has to wait.
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
@@ -77,8 +78,8 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let config = &shared.config;
     let (outbound, mut writer) = wire::outbox(config.max_frame_size);
     let writer = tokio::spawn(async move {
-        // Replies were size-checked when made, and a failed socket has nobody to hear them:
-        // either way nothing is left to do but close.
+        // Replies were size-checked as they were queued, and a failed socket has nobody to
+        // hear them: either way nothing is left to do but close.
         if writer.run(&mut write).await.is_ok() {
             let _ = write.shutdown().await;
         }
@@ -100,14 +101,11 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         // Every frame the last read brought, with no await in between: the handlers that
         // finish at once answer into the same batch of replies.
         let drained = poll_fn(|cx| Poll::Ready(calls.drain(&mut frames, last_heard, cx))).await;
-        match drained {
-            Drained::Empty => {}
-            Drained::Stalled => {
-                calls.outbound.room(HIGH_WATER).await;
-                continue;
-            }
+        let stalled = match drained {
+            Drained::Empty => false,
+            Drained::Stalled => true,
             Drained::Ended(end) => break end,
-        }
+        };
         tokio::select! {
             biased;
             _ = shared.shutdown.cancelled(), if !calls.draining => {
@@ -130,9 +128,9 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
                 timer.reset(idle_at);
             }
-            filled = frames.fill() => match filled {
-                Ok(0) => {}
-                Ok(_) => last_heard = Instant::now(),
+            filled = read_more(&calls.outbound, &mut frames, stalled) => match filled {
+                Ok(None | Some(0)) => {}
+                Ok(Some(_)) => last_heard = Instant::now(),
                 Err(error) => {
                     tracing::debug!(%peer, %error, "connection failed");
                     break End::Broken;
@@ -146,6 +144,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         outbound,
         ..
     } = calls;
+    let answer_running_calls = matches!(end, End::Eof);
     match end {
         End::Eof => {}
         End::Drained => abort(&in_flight, Keep::Nothing),
@@ -165,9 +164,40 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         }
     }
     // The writer ends once this and every call's sender are gone; on Eof that is after the
-    // running calls have answered.
+    // running calls have answered. Otherwise what is left is a goaway at most: a client that
+    // does not read it within the grace period does not keep the connection's task alive.
     drop(outbound);
-    let _ = writer.await;
+    if answer_running_calls {
+        let _ = writer.await;
+    } else {
+        let abort = writer.abort_handle();
+        if tokio::time::timeout(config.shutdown_grace, writer)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+/// Waits until the writer has taken the queued replies down to [`HIGH_WATER`]: replies from
+/// call tasks pile up too (a task's entry leaves `in_flight` once its reply is queued, written
+/// or not), so no more requests are read from a client that does not read its replies. Then,
+/// unless the buffer still holds frames to handle (`stalled`), reads more: `Some` bytes read
+/// (0 at the end of the stream), `None` when nothing was read.
+async fn read_more<R>(
+    outbound: &wire::Sender,
+    frames: &mut FrameReader<R>,
+    stalled: bool,
+) -> std::io::Result<Option<usize>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    outbound.room(HIGH_WATER).await;
+    if stalled {
+        return Ok(None);
+    }
+    frames.fill().await.map(Some)
 }
 
 /// Whether this runtime runs every task on one thread, where a task of its own buys a handler
