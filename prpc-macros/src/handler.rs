@@ -1,5 +1,5 @@
 //! The trait users implement, as the macro re-emits it: each `async fn` becomes a `fn` whose
-//! future is `Send`, so the server can run every call on its own task.
+//! future is `Send`, so the server can move a call to a task (and thread) of its own.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};

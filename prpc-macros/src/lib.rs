@@ -113,7 +113,7 @@ use crate::parse::ServiceDef;
 /// ```
 ///
 /// Implement the trait with plain `async fn`s (or any `fn` returning a `Send` future); the
-/// server runs each call as its own task, so handler futures must be `Send`. A method may have
+/// server may move a call to a task (and thread) of its own, so handler futures must be `Send`. A method may have
 /// a default body.
 ///
 /// # Calls on the wire

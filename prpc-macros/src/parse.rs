@@ -241,7 +241,7 @@ impl MethodDef {
             errors.push(
                 quote!(#fn_token #ident),
                 "service methods must be `async fn`: each call is answered by a future the \
-                 server runs on its own task",
+                 server polls, on a task of its own when it has to wait",
             );
         }
         if !sig.generics.params.is_empty() {

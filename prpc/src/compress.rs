@@ -186,11 +186,21 @@ impl Compression {
                     .map_err(|e| corrupt(e.to_string())),
             },
             #[cfg(feature = "zstd")]
-            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(body)
-                .map_err(|e| corrupt(e.to_string()))
-                .and_then(|decoder| {
-                    read_bounded(decoder, limit).map_err(|e| e.into_body_error(too_large, corrupt))
-                }),
+            Compression::Zstd => match zstd::zstd_safe::get_frame_content_size(body) {
+                Ok(Some(size)) if size > limit as u64 => Err(too_large()),
+                _ => zstd::stream::read::Decoder::with_buffer(body)
+                    .and_then(|mut decoder| {
+                        // A frame may ask for a window far larger than its content (libzstd
+                        // allows 128 MiB by default): allow no more than the limit needs.
+                        decoder.window_log_max(zstd_window_log(limit))?;
+                        Ok(decoder)
+                    })
+                    .map_err(|e| corrupt(e.to_string()))
+                    .and_then(|decoder| {
+                        read_bounded(decoder, limit)
+                            .map_err(|e| e.into_body_error(too_large, corrupt))
+                    }),
+            },
             #[cfg(feature = "lz4")]
             Compression::Lz4 => match body.first_chunk::<4>() {
                 None => Err(corrupt("missing the 4-byte size prefix".into())),
@@ -268,6 +278,17 @@ impl Bounded {
             Bounded::Io(error) => corrupt(error.to_string()),
         }
     }
+}
+
+/// The largest zstd window (as a power of two) a body of at most `limit` bytes needs: zstd's
+/// minimum (2^10) at least, its default maximum for decoders (2^27) at most.
+#[cfg(feature = "zstd")]
+fn zstd_window_log(limit: usize) -> u32 {
+    limit
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(10, 27)
 }
 
 /// Reads `reader` to its end, giving up as soon as it yields more than `limit` bytes.
@@ -366,6 +387,22 @@ mod tests {
             .collect();
         let (used, _) = policy.apply(Bytes::from(noise)).unwrap();
         assert_eq!(used, Compression::None);
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn a_zstd_frame_asking_for_a_window_beyond_the_limit_is_refused() {
+        let plain = vec![7u8; 3000];
+        // A streaming frame declares its window instead of its size: ask for 64 MiB.
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(26).unwrap();
+        std::io::Write::write_all(&mut encoder, &plain).unwrap();
+        let greedy = encoder.finish().unwrap();
+        let error = Compression::Zstd.decompress(&greedy, 4096).unwrap_err();
+        assert!(matches!(error, BodyError::Corrupt { .. }), "{error}");
+        // A body the limit allows still inflates.
+        let packed = Compression::Zstd.compress(&plain).unwrap();
+        assert_eq!(Compression::Zstd.decompress(&packed, 3000).unwrap(), plain);
     }
 
     #[test]

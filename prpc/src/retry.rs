@@ -113,10 +113,11 @@ impl RetryPolicy {
     /// The wait before attempt number `attempt` (1 for the first retry).
     pub fn backoff_before(&self, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(64) as i32;
-        let nominal = self
-            .initial_backoff
-            .mul_f64(self.multiplier.powi(exponent))
-            .min(self.max_backoff);
+        // A large multiplier or attempt number overflows `Duration`: that is `max_backoff` too.
+        let nominal = Duration::try_from_secs_f64(
+            self.initial_backoff.as_secs_f64() * self.multiplier.powi(exponent),
+        )
+        .map_or(self.max_backoff, |backoff| backoff.min(self.max_backoff));
         if self.jitter {
             nominal.mul_f64(fastrand::f64())
         } else {
@@ -141,6 +142,17 @@ impl RetryPolicy {
 mod tests {
     use super::*;
     use crate::Status;
+
+    #[test]
+    fn a_backoff_too_large_for_a_duration_is_the_cap() {
+        for multiplier in [1e300, f64::INFINITY] {
+            let policy = RetryPolicy::new(100)
+                .backoff(Duration::from_secs(1), Duration::from_secs(2))
+                .multiplier(multiplier)
+                .jitter(false);
+            assert_eq!(policy.backoff_before(60), Duration::from_secs(2));
+        }
+    }
 
     #[test]
     fn backoff_grows_to_its_cap() {

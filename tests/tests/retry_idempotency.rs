@@ -118,7 +118,8 @@ async fn the_total_timeout_bounds_every_attempt() {
     let (probe, counters) = prpc_tests::Probe::new("probe");
     let server = spawn_server(Server::builder().add_service(probe)).await;
     let client = Client::builder()
-        .retry(RetryPolicy::new(100).attempt_timeout(Duration::from_millis(50)))
+        // 1000 attempts of 50 ms take 50 s, far past PATIENCE, if the total timeout is ignored.
+        .retry(RetryPolicy::new(1000).attempt_timeout(Duration::from_millis(50)))
         .connect(server.addr)
         .await
         .unwrap();
@@ -131,7 +132,7 @@ async fn the_total_timeout_bounds_every_attempt() {
     // The client's timer and the server's (which got the same deadline) race; either way the
     // call ends as deadline_exceeded.
     assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
-    // Far fewer than 100 attempts fit in 300 ms of 50 ms attempts; dedupe kept it to one run.
+    // Far fewer than 1000 attempts fit in 300 ms of 50 ms attempts; dedupe kept it to one run.
     assert_eq!(counters.started.load(Ordering::SeqCst), 1);
 }
 

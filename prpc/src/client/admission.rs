@@ -194,7 +194,17 @@ mod tests {
             let admission = admission.clone();
             async move { admission.take().await.err() }
         });
-        tokio::task::yield_now().await;
+        for _ in 0..1_000 {
+            if admission.waiting.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            admission.waiting.load(Ordering::SeqCst),
+            1,
+            "the call waits"
+        );
         admission.close();
         assert_eq!(waiting.await.unwrap(), Some(NoPlace::Closed));
         assert_eq!(admission.try_take().err(), Some(NoPlace::Closed));

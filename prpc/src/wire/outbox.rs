@@ -414,6 +414,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sender_waiting_for_room_is_woken_when_the_writer_takes_the_queue() {
+        let (sender, mut writer) = outbox(4096);
+        sender.send(&frame(1, 100)).unwrap();
+        let waiting = std::future::poll_fn(|cx| Poll::Ready(sender.poll_room(cx, 10))).await;
+        assert!(waiting.is_pending(), "over the high-water mark");
+        let writing = tokio::spawn(async move {
+            let mut sink = Trickle(Vec::new());
+            writer.run(&mut sink).await
+        });
+        // Biased towards the timer: a `timeout` would poll the waiter once more when it fires
+        // and so pass even if the writer never woke it.
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                panic!("the writer took the queue but the waiting sender was not woken");
+            }
+            () = sender.room(10) => {}
+        }
+        drop(sender);
+        writing.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
     async fn a_closed_outbox_refuses_sends_and_frees_room_waiters() {
         let (sender, mut writer) = outbox(4096);
         sender.send(&frame(1, 100)).unwrap();
