@@ -1,8 +1,10 @@
 //! Retry policy: when a failed call is sent again, and how long to wait between attempts.
 //!
-//! A retried call keeps its request id and raises its attempt number, so a server that
-//! dedupes (every prpc server does, see [`idempotency`](crate::idempotency)) runs it once and
-//! answers every attempt with the one reply.
+//! A retried call keeps its request id and raises its attempt number. A call to a method not
+//! marked idempotent also carries the dedupe flag, so the server (every prpc server dedupes
+//! flagged calls, see [`idempotency`](crate::idempotency)) runs it once and answers every
+//! attempt with the one reply; calls to idempotent methods go without it and may run once per
+//! attempt.
 //!
 //! Which calls are retried:
 //! - a call whose [`CallOptions`](crate::CallOptions) set a policy, with that policy;
