@@ -62,6 +62,7 @@ mod status;
 pub mod timer;
 pub mod wire;
 
+pub use bytestring::ByteString;
 pub use client::Client;
 pub use compress::Compression;
 pub use error::{BodyError, Closed, Error, Result};
@@ -182,9 +183,15 @@ pub mod __private {
         options: &CallOptions,
         idempotent: bool,
     ) -> Call {
-        Call::new(service, method, format, body)
-            .with_options(options.clone())
-            .idempotent(idempotent)
+        // Static names are shared, not copied: no allocation per call for them.
+        Call::new(
+            crate::ByteString::from_static(service),
+            crate::ByteString::from_static(method),
+            format,
+            body,
+        )
+        .with_options(options.clone())
+        .idempotent(idempotent)
     }
 
     /// The status for a method the service does not have.

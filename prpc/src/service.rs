@@ -201,6 +201,21 @@ pub struct Call {
 
 impl Call {
     /// A call with an encoded body.
+    ///
+    /// A `&str` name is copied into a new buffer for each call; names known at compile time
+    /// cost nothing as [`ByteString::from_static`] (generated clients do this):
+    ///
+    /// ```
+    /// use prpc::{ByteString, Call, Format};
+    ///
+    /// let call = Call::new(
+    ///     ByteString::from_static("Echo"),
+    ///     ByteString::from_static("echo"),
+    ///     Format::Raw,
+    ///     bytes::Bytes::from_static(b"hi"),
+    /// );
+    /// assert_eq!(&*call.method, "echo");
+    /// ```
     pub fn new(
         service: impl Into<ByteString>,
         method: impl Into<ByteString>,

@@ -18,7 +18,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use prpc::{Call, Client, Format, Request, Response, Server, Service, ServiceFuture, Status};
+use prpc::{
+    ByteString, Call, Client, Format, Request, Response, Server, Service, ServiceFuture, Status,
+};
 use prpc_benches::counters::process_cpu_time;
 use prpc_benches::driver::{self, Caller};
 use prpc_benches::options::{self, Options, Role};
@@ -78,13 +80,23 @@ struct PrpcCaller {
 impl Caller for PrpcCaller {
     async fn echo(&self, body: Bytes) -> usize {
         // Built in place, as a generated stub builds its calls.
-        let call = Call::new(SERVICE, "echo", Format::Raw, body);
+        let call = Call::new(
+            ByteString::from_static(SERVICE),
+            ByteString::from_static("echo"),
+            Format::Raw,
+            body,
+        );
         let reply = self.client.call(call).await.expect("echo call");
         reply.body.len()
     }
 
     async fn server_cpu(&self) -> Duration {
-        let call = Call::new(SERVICE, "cpu", Format::Raw, Bytes::new());
+        let call = Call::new(
+            ByteString::from_static(SERVICE),
+            ByteString::from_static("cpu"),
+            Format::Raw,
+            Bytes::new(),
+        );
         let reply = self.client.call(call).await.expect("cpu call");
         let nanos = reply.body[..]
             .try_into()
