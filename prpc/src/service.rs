@@ -81,7 +81,9 @@ pub trait Service: Send + Sync + 'static {
     /// The name callers address, e.g. `math.Arith`.
     fn name(&self) -> &str;
 
-    /// The methods the service answers, for reflection.
+    /// The methods the service answers, for reflection. The server also reads the list once,
+    /// when the service is added, to find these methods by the request's bytes alone; a call
+    /// to a method not listed still reaches [`call`](Service::call), by a slower path.
     fn methods(&self) -> Vec<String>;
 
     /// Runs one call. Unknown methods answer [`Code::Unimplemented`](crate::Code); bodies that

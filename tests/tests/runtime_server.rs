@@ -442,3 +442,59 @@ async fn a_service_whose_call_panics_fails_only_that_call() {
         "ok"
     );
 }
+
+/// A hand-written service that answers any method with `service/method`, and lists only some
+/// of them.
+struct Names {
+    name: String,
+    listed: Vec<String>,
+}
+
+impl prpc::Service for Names {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn methods(&self) -> Vec<String> {
+        self.listed.clone()
+    }
+
+    fn call(&self, request: prpc::Request) -> prpc::ServiceFuture {
+        let answer = format!("{}/{}", self.name, request.method);
+        Box::pin(async move { Ok(prpc::Response::new(answer.into())) })
+    }
+}
+
+/// The server finds the services and methods it knows from the request's bytes, without
+/// decoding the names; every call must still reach the right service with the right method
+/// name, whether the server has few names or many, and whether the service lists the method.
+#[tokio::test]
+async fn calls_reach_the_named_service_and_method_listed_or_not() {
+    for (services, methods) in [(2, 3), (12, 20)] {
+        let listed: Vec<String> = (0..methods).map(|m| format!("m{m}")).collect();
+        let mut builder = Server::builder();
+        for s in 0..services {
+            builder = builder.add_service(Names {
+                name: format!("svc{s}"),
+                listed: listed.clone(),
+            });
+        }
+        let server = spawn_server(builder).await;
+        let client = Client::connect(server.addr).await.unwrap();
+        for s in 0..services {
+            // Every listed method, one the service does not list, and one with metadata.
+            let unlisted = ["m0".to_owned(), "unlisted".to_owned()];
+            for method in listed.iter().chain(&unlisted) {
+                let service = format!("svc{s}");
+                let reply = client.call(call(&service, method, "")).await.unwrap();
+                assert_eq!(reply.body, format!("svc{s}/{method}"));
+            }
+            let mut with_metadata = call(&format!("svc{s}"), "m1", "");
+            with_metadata.options.metadata.insert("k", "v");
+            let reply = client.call(with_metadata).await.unwrap();
+            assert_eq!(reply.body, format!("svc{s}/m1"));
+        }
+        let error = client.call(call("svc", "m0", "")).await.unwrap_err();
+        assert_eq!(error.code(), Code::Unimplemented, "{error}");
+    }
+}

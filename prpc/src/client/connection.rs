@@ -1,39 +1,32 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use bytestring::ByteString;
-use dashmap::DashMap;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::PendingCall;
 use super::admission::{Admission, NoPlace, Place};
 use super::builder::ClientConfig;
-use crate::id::IdHashBuilder;
+use super::waiters::{Left, Ticket, Waiters};
 use crate::timer::Timer;
-use crate::wire::{self, FrameReader, Refused};
+use crate::wire::{self, Decoded, FrameReader, Refused, ResponseHead, View};
 use crate::wire::{Encoding, Frame, Head, RequestHead};
-use crate::{Call, Closed, Code, Compression, Error, Format, Reply, Status};
+use crate::{Call, Closed, Code, Compression, Error, Format, Metadata, Reply, Status};
 
 /// What the reader hands a waiting call: its reply, or why there is none. (The reply, not the
 /// frame: it is the smaller of the two to move through the channel.)
 pub(super) type Outcome = Result<Reply, Error>;
 
-/// A call waiting for its reply: where to deliver it, and the format its body is in unless
-/// the reply says otherwise.
-struct Waiter {
-    outcome: oneshot::Sender<Outcome>,
-    format: Format,
-}
-
 /// What the client handle, its calls and its two tasks share.
 pub(super) struct State {
-    pending: DashMap<u64, Waiter, IdHashBuilder>,
+    waiters: Waiters,
     /// One place per call on the wire (the client's `max_in_flight`); closed with the
     /// connection so that waiting calls learn it is gone.
     admission: Admission,
@@ -55,14 +48,9 @@ impl State {
         self.shutdown.cancel();
         self.admission.close();
         let reason = self.refusal.get().cloned().unwrap_or(Error::Cancelled);
-        // Calls started after `refuse_new` see the refusal and remove themselves, so one pass
-        // over the keys present now fails every call that could still be waiting.
-        let ids: Vec<u64> = self.pending.iter().map(|entry| *entry.key()).collect();
-        for id in ids {
-            if let Some((_, waiter)) = self.pending.remove(&id) {
-                let _ = waiter.outcome.send(Err(reason.clone()));
-            }
-        }
+        // Calls started after `refuse_new` see the refusal and remove themselves, so failing
+        // the calls waiting now fails every call that could still be waiting.
+        self.waiters.fail_all(&reason);
     }
 }
 
@@ -109,7 +97,7 @@ impl Connection {
         let (read, write) = stream.into_split();
         let (outbound, writer) = wire::outbox(config.max_frame_size);
         let state = Arc::new(State {
-            pending: DashMap::default(),
+            waiters: Waiters::default(),
             admission: Admission::new(config.max_in_flight),
             refusal: OnceLock::new(),
             shutdown: CancellationToken::new(),
@@ -251,20 +239,14 @@ impl Connection {
         place: Place<'_>,
     ) -> Result<PendingCall, Error> {
         let (frame, service, method, format) = this.request_frame(call, &attempt, false)?;
-        let request_id = attempt.request_id;
-        let (waiter, outcome) = oneshot::channel();
-        let waiter = Waiter {
-            outcome: waiter,
-            format,
-        };
-        this.state.pending.insert(request_id, waiter);
+        let ticket = this.state.waiters.insert(attempt.request_id, format);
         // Checked after inserting: a close that ran before the insert set the refusal first.
         if let Some(reason) = this.close_reason() {
-            this.state.pending.remove(&request_id);
+            this.state.waiters.remove(ticket);
             return Err(reason.clone());
         }
         if let Err(error) = this.send(&frame) {
-            this.state.pending.remove(&request_id);
+            this.state.waiters.remove(ticket);
             return Err(error);
         }
         // From here the pending call gives the place back when it goes.
@@ -274,16 +256,22 @@ impl Connection {
             attempt,
             service,
             method,
-            outcome,
+            ticket,
         ))
     }
 
-    /// Forgets an attempt the caller gave up on; with `cancel`, tells the server to stop its
-    /// handler (without, the server finishes it, so that a retry can collect the result).
-    pub(super) fn abandon(&self, request_id: u64, attempt: u32, cancel: bool) {
-        if self.state.pending.remove(&request_id).is_some() && cancel {
-            let mut frame = Frame::control(request_id, Head::Cancel);
-            frame.attempt = attempt;
+    /// The outcome of the call holding `ticket`, once it has come (poll no more after that).
+    pub(super) fn poll_outcome(&self, ticket: &Ticket, cx: &mut Context<'_>) -> Poll<Outcome> {
+        self.state.waiters.poll(ticket, cx)
+    }
+
+    /// Lets go of a call's place among the waiting calls. A call still waiting for its reply
+    /// is given up; with `cancel`, the server is told to stop its handler (without, the server
+    /// finishes it, so that a retry can collect the result).
+    pub(super) fn abandon(&self, ticket: Ticket, attempt: &Attempt, cancel: bool) {
+        if self.state.waiters.remove(ticket) == Left::Waiting && cancel {
+            let mut frame = Frame::control(attempt.request_id, Head::Cancel);
+            frame.attempt = attempt.number;
             let _ = self.outbound.send(&frame);
         }
     }
@@ -356,22 +344,39 @@ fn deliver(
     outbound: &wire::Sender,
     max_frame_size: u32,
 ) -> Result<(), Error> {
+    // Nobody waits when the caller gave up (timeout or drop) before the reply came.
+    let answer = |request_id: u64, encoding: Encoding, head: ResponseHead, body: Bytes| {
+        // Decompressed before the waiting calls are locked; the call's format (for a reply
+        // whose format id is unknown) is filled in under the lock.
+        let result = reply_from(encoding, head, body, max_frame_size);
+        state.waiters.complete(request_id, |format| {
+            result.map(|(body, reply_format, metadata)| Reply {
+                body,
+                format: reply_format.unwrap_or(format),
+                metadata,
+            })
+        });
+    };
     loop {
-        let frame = match frames.next() {
-            Ok(Some(frame)) => frame,
+        let next = frames.next_with(|view| match view {
+            View::Ok {
+                request_id,
+                encoding,
+            } => Some((request_id, encoding)),
+            View::Request { .. } => None,
+        });
+        let frame = match next {
+            Ok(Some(Decoded::Taken((request_id, encoding), body))) => {
+                answer(request_id, encoding, ResponseHead::default(), body);
+                continue;
+            }
+            Ok(Some(Decoded::Frame(frame))) => frame,
             Ok(None) if frames.at_eof() => return Err(Error::Closed(Closed::Eof)),
             Ok(None) => return Ok(()),
             Err(error) => return Err(Error::Protocol(Arc::new(error))),
         };
-        match &frame.head {
-            Head::Response(_) => {
-                // No entry: the caller gave up (timeout or drop) before the reply came.
-                if let Some((_, waiter)) = state.pending.remove(&frame.request_id) {
-                    let _ = waiter
-                        .outcome
-                        .send(reply_from(frame, waiter.format, max_frame_size));
-                }
-            }
+        match frame.head {
+            Head::Response(head) => answer(frame.request_id, frame.encoding, head, frame.body),
             Head::Ping => {
                 let _ = outbound.send(&Frame::control(frame.request_id, Head::Pong));
             }
@@ -389,16 +394,19 @@ fn deliver(
     }
 }
 
-/// Turns a response frame into the caller's result: decompresses, and maps non-ok codes to
-/// [`Error::Status`]. `format` is the request's, for a reply whose format id is unknown.
-fn reply_from(frame: Frame, format: Format, max_frame_size: u32) -> Outcome {
-    let Head::Response(head) = frame.head else {
-        return Err(Error::Cancelled);
-    };
-    let compression = Compression::from_id(frame.encoding.compression_id())?;
+/// Turns a response into the caller's result: decompresses, and maps non-ok codes to
+/// [`Error::Status`]. An ok reply is its body, its format unless the id is unknown (the
+/// caller's then), and its metadata.
+fn reply_from(
+    encoding: Encoding,
+    head: ResponseHead,
+    body: Bytes,
+    max_frame_size: u32,
+) -> Result<(Bytes, Option<Format>, Metadata), Error> {
+    let compression = Compression::from_id(encoding.compression_id())?;
     let body = match compression {
-        Compression::None => frame.body,
-        other => other.decompress(&frame.body, max_frame_size as usize)?,
+        Compression::None => body,
+        other => other.decompress(&body, max_frame_size as usize)?,
     };
     if head.code != Code::Ok.as_u32() {
         return Err(Error::Status(
@@ -407,11 +415,8 @@ fn reply_from(frame: Frame, format: Format, max_frame_size: u32) -> Outcome {
                 .with_metadata(head.metadata),
         ));
     }
-    Ok(Reply {
-        body,
-        format: Format::from_id(frame.encoding.format_id()).unwrap_or(format),
-        metadata: head.metadata,
-    })
+    let format = Format::from_id(encoding.format_id()).ok();
+    Ok((body, format, head.metadata))
 }
 
 /// Keepalive without a timer per frame: frames only set `heard`, and a check runs every

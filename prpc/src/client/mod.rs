@@ -11,6 +11,7 @@ mod admission;
 mod builder;
 mod connection;
 mod pending;
+mod waiters;
 
 use std::fmt;
 use std::future::Future;

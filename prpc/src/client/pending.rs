@@ -6,10 +6,10 @@ use std::task::{Context, Poll, ready};
 
 use crate::timer::Sleep;
 use bytestring::ByteString;
-use tokio::sync::oneshot;
 
-use super::connection::{Attempt, Connection, Outcome};
-use crate::{Closed, Error, Reply};
+use super::connection::{Attempt, Connection};
+use super::waiters::Ticket;
+use crate::{Error, Reply};
 
 /// A call that has been sent and whose reply has not been taken yet.
 ///
@@ -25,7 +25,8 @@ pub struct PendingCall {
     /// Only for a call with a timeout (boxed: most calls have none, and this future is moved
     /// with every call).
     deadline: Option<Box<Deadline>>,
-    outcome: oneshot::Receiver<Outcome>,
+    /// The call's place among the connection's waiting calls, until it is given back.
+    ticket: Option<Ticket>,
     done: bool,
 }
 
@@ -42,7 +43,7 @@ impl PendingCall {
         attempt: Attempt,
         service: ByteString,
         method: ByteString,
-        outcome: oneshot::Receiver<Outcome>,
+        ticket: Ticket,
     ) -> Self {
         PendingCall {
             deadline: attempt.timeout.map(|timeout| {
@@ -54,7 +55,7 @@ impl PendingCall {
             }),
             connection,
             attempt,
-            outcome,
+            ticket: Some(ticket),
             done: false,
         }
     }
@@ -72,26 +73,21 @@ impl Future for PendingCall {
         if self.done {
             return Poll::Ready(Err(Error::Cancelled));
         }
-        if let Poll::Ready(outcome) = Pin::new(&mut self.outcome).poll(cx) {
-            self.done = true;
-            return Poll::Ready(match outcome {
-                Ok(outcome) => outcome,
-                // The sender went without a word: only the connection's teardown does that.
-                Err(_) => Err(Error::Closed(Closed::ClientDropped)),
-            });
+        let this = &mut *self;
+        if let Some(ticket) = &this.ticket
+            && let Poll::Ready(outcome) = this.connection.poll_outcome(ticket, cx)
+        {
+            this.done = true;
+            return Poll::Ready(outcome);
         }
         if let Some(deadline) = self.deadline.as_mut() {
             ready!(Pin::new(&mut deadline.sleep).poll(cx));
             self.done = true;
-            let Attempt {
-                request_id,
-                number,
-                cancel_on_timeout,
-                timeout,
-                ..
-            } = self.attempt;
-            self.connection
-                .abandon(request_id, number, cancel_on_timeout);
+            let attempt = self.attempt;
+            if let Some(ticket) = self.ticket.take() {
+                self.connection
+                    .abandon(ticket, &attempt, attempt.cancel_on_timeout);
+            }
             let method = self
                 .deadline
                 .as_ref()
@@ -99,7 +95,7 @@ impl Future for PendingCall {
                 .unwrap_or_default();
             return Poll::Ready(Err(Error::Timeout {
                 method,
-                timeout: timeout.unwrap_or_default(),
+                timeout: attempt.timeout.unwrap_or_default(),
             }));
         }
         Poll::Pending
@@ -110,9 +106,9 @@ impl Drop for PendingCall {
     fn drop(&mut self) {
         // The call's place on the wire (taken before it was sent) goes back with the handle.
         self.connection.release_place();
-        if !self.done {
-            self.connection
-                .abandon(self.attempt.request_id, self.attempt.number, true);
+        // A call dropped before its reply came is cancelled on the server.
+        if let Some(ticket) = self.ticket.take() {
+            self.connection.abandon(ticket, &self.attempt, true);
         }
     }
 }

@@ -16,10 +16,12 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
-use super::dispatch::{self, Handler, Prepared, ReplyEncoding};
+use super::dispatch::{self, Handler, Incoming, Prepared, ReplyEncoding};
 use crate::id::IdHashBuilder;
-use crate::wire::{self, Frame, FrameReader, Head, Refused, WireError};
-use crate::{Code, Status};
+use crate::wire::{
+    self, Decoded, Frame, FrameReader, Head, Refused, RequestFields, View, WireError,
+};
+use crate::{Code, Metadata, Status};
 
 /// Replies queued for the socket past which the read loop stops reading requests until the
 /// writer catches up: a client that never reads cannot grow the server's memory.
@@ -235,22 +237,48 @@ impl Calls<'_> {
     where
         R: tokio::io::AsyncRead + Unpin,
     {
+        // Borrowed apart from `self`, so that a request taken from the buffer can hold its
+        // service while `self` starts it.
+        let services = &self.shared.services;
         loop {
-            let frame = match frames.next() {
-                Ok(Some(frame)) => frame,
+            let next = frames.next_with(|view| match view {
+                View::Request {
+                    fields,
+                    service,
+                    method,
+                } => services
+                    .resolve(service, method)
+                    .map(|(service, method)| (fields, service, method)),
+                View::Ok { .. } => None,
+            });
+            let reply = match next {
+                Ok(Some(Decoded::Taken((fields, service, method), body))) => {
+                    let incoming = Incoming {
+                        fields,
+                        service,
+                        method,
+                        metadata: Metadata::new(),
+                        body,
+                    };
+                    self.request(fields, Ok(incoming), received, cx)
+                }
+                Ok(Some(Decoded::Frame(frame))) => self.handle(frame, received, cx),
                 Ok(None) if frames.at_eof() => return Drained::Ended(End::Eof),
                 Ok(None) => return Drained::Empty,
                 Err(error) => return Drained::Ended(End::Protocol(error)),
             };
-            let Some(reply) = self.handle(frame, received, cx) else {
+            let Some(reply) = reply else {
                 continue;
             };
             let queued = match self.outbound.send(&reply) {
                 Ok(queued) => queued,
                 Err(Refused::Encode(WireError::FrameTooLarge { length, max })) => {
                     let status = dispatch::too_large(length, max);
-                    let refusal = ReplyEncoding::plain(&reply).build(Err(status));
-                    self.outbound.send(&refusal).unwrap_or_default()
+                    let plain =
+                        ReplyEncoding::plain(reply.request_id, reply.attempt, reply.encoding);
+                    self.outbound
+                        .send(&plain.build(Err(status)))
+                        .unwrap_or_default()
                 }
                 Err(_) => 0,
             };
@@ -260,23 +288,24 @@ impl Calls<'_> {
         }
     }
 
-    /// Handles one frame; returns the reply to send now, if any.
+    /// Handles one frame decoded whole; returns the reply to send now, if any.
     fn handle(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> Option<Frame> {
-        match frame.head {
-            Head::Request(ref head) => {
-                // A oneway caller wants no answer: not even a refusal.
-                let oneway = head.oneway;
-                let reply = if self.draining {
-                    let status = Status::new(Code::Unavailable, "server is shutting down");
-                    let max_frame_size = self.shared.config.max_frame_size;
-                    Some(ReplyEncoding::plain(&frame).frame(Err(status), max_frame_size))
-                } else {
-                    self.start(frame, received, cx)
-                };
-                reply.filter(|_| !oneway)
+        let Frame {
+            request_id,
+            attempt,
+            encoding,
+            head,
+            body,
+        } = frame;
+        match head {
+            Head::Request(head) => {
+                let fields = RequestFields::of(request_id, attempt, encoding, &head);
+                let services = &self.shared.services;
+                let incoming = Incoming::from_frame(services, fields, head, body);
+                self.request(fields, incoming, received, cx)
             }
             Head::Cancel => {
-                let key = (frame.request_id, frame.attempt);
+                let key = (request_id, attempt);
                 let running = self.in_flight.lock().remove(&key);
                 if let Some(Running {
                     handler: Some(handler),
@@ -287,18 +316,44 @@ impl Calls<'_> {
                 }
                 None
             }
-            Head::Ping => Some(Frame::control(frame.request_id, Head::Pong)),
+            Head::Ping => Some(Frame::control(request_id, Head::Pong)),
             Head::Pong | Head::Response(_) | Head::GoAway(_) => None,
         }
+    }
+
+    /// Handles one request (`incoming`, or the status that refuses it); returns the reply to
+    /// send now, if any.
+    fn request(
+        &mut self,
+        fields: RequestFields,
+        incoming: Result<Incoming<'_>, Status>,
+        received: Instant,
+        cx: &mut Context<'_>,
+    ) -> Option<Frame> {
+        let reply = if self.draining {
+            let status = Status::new(Code::Unavailable, "server is shutting down");
+            let plain = ReplyEncoding::plain(fields.request_id, fields.attempt, fields.encoding);
+            Some(plain.frame(Err(status), self.shared.config.max_frame_size))
+        } else {
+            self.start(fields, incoming, received, cx)
+        };
+        // A oneway caller wants no answer: not even a refusal.
+        reply.filter(|_| !fields.oneway)
     }
 
     /// Admits a call and runs it: the reply comes back at once when the handler completes on
     /// its first poll (no task, no bookkeeping), else the call goes on as a task of its own.
     /// Returns the reply to send now, if any (a refusal, or the finished call's reply).
-    fn start(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> Option<Frame> {
+    fn start(
+        &mut self,
+        fields: RequestFields,
+        incoming: Result<Incoming<'_>, Status>,
+        received: Instant,
+        cx: &mut Context<'_>,
+    ) -> Option<Frame> {
         let shared = self.shared;
         let config = &shared.config;
-        let key = (frame.request_id, frame.attempt);
+        let key = (fields.request_id, fields.attempt);
         let refusal = {
             let running = self.in_flight.lock();
             if running.len() >= config.max_in_flight {
@@ -315,7 +370,7 @@ impl Calls<'_> {
                 None
             }
         };
-        let plain = ReplyEncoding::plain(&frame);
+        let plain = ReplyEncoding::plain(fields.request_id, fields.attempt, fields.encoding);
         if let Some(status) = refusal {
             return Some(plain.frame(Err(status), config.max_frame_size));
         }
@@ -326,13 +381,14 @@ impl Calls<'_> {
             deadline,
             dedupe,
             oneway,
-        } = match dispatch::prepare(
-            &shared.services,
-            frame,
-            received,
-            config.compression_threshold,
-            config.max_frame_size as usize,
-        ) {
+        } = match incoming.and_then(|incoming| {
+            dispatch::prepare(
+                incoming,
+                received,
+                config.compression_threshold,
+                config.max_frame_size as usize,
+            )
+        }) {
             Ok(prepared) => prepared,
             Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
         };

@@ -10,42 +10,96 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use tokio::time::Instant;
 
 use crate::compress::CompressionPolicy;
 use crate::context::{self, Context as CallContext};
 use crate::idempotency::Key;
 use crate::reflection::{self, Reflection};
-use crate::wire::{Encoding, Frame, Head, ResponseHead};
-use crate::{Code, Compression, Format, Request, Response, Service, ServiceFuture, Status};
+use crate::wire::{Encoding, Frame, Head, RequestFields, RequestHead, ResponseHead};
+use crate::{
+    Code, Compression, Format, Metadata, Request, Response, Service, ServiceFuture, Status,
+};
 
-/// Up to this many services are found by comparing names in turn, which beats hashing the
-/// name for the few services a server usually has.
-const FEW_SERVICES: usize = 8;
+/// Up to this many names (services of a server, methods of a service) are found by comparing
+/// them in turn, which beats hashing the name when there are few.
+const FEW_NAMES: usize = 8;
+
+/// A lookup by name, as the name's bytes arrive off the wire.
+enum Table<V> {
+    Few(Vec<(Box<[u8]>, V)>),
+    Many(HashMap<Box<[u8]>, V>),
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table::Few(Vec::new())
+    }
+}
+
+impl<V> Table<V> {
+    /// Adds `value` under `name`, replacing any value already there.
+    fn insert(&mut self, name: &str, value: V) {
+        let name: Box<[u8]> = name.as_bytes().into();
+        match self {
+            Table::Few(entries) => {
+                entries.retain(|(key, _)| *key != name);
+                entries.push((name, value));
+                if entries.len() > FEW_NAMES {
+                    *self = Table::Many(std::mem::take(entries).into_iter().collect());
+                }
+            }
+            Table::Many(entries) => {
+                entries.insert(name, value);
+            }
+        }
+    }
+
+    fn get(&self, name: &[u8]) -> Option<&V> {
+        match self {
+            Table::Few(entries) => entries
+                .iter()
+                .find(|(key, _)| **key == *name)
+                .map(|(_, value)| value),
+            Table::Many(entries) => entries.get(name),
+        }
+    }
+}
+
+/// A registered service and its method names, shared by every call to them (a call then
+/// needs no `Bytes` of the read buffer, nor a UTF-8 check, for its names).
+struct Entry {
+    service: Arc<dyn Service>,
+    methods: Table<ByteString>,
+}
 
 /// The services of one server, by name.
 #[derive(Default)]
 pub(super) struct Services {
-    by_name: HashMap<String, Arc<dyn Service>>,
-    /// The same services in a list, while there are few.
-    few: Vec<Arc<dyn Service>>,
+    by_name: Table<Entry>,
+    /// Every service, for reflection.
+    all: Vec<Arc<dyn Service>>,
 }
 
 impl Services {
     pub(super) fn insert(&mut self, service: Arc<dyn Service>) {
-        self.by_name.insert(service.name().to_owned(), service);
-        self.few = if self.by_name.len() <= FEW_SERVICES {
-            self.by_name.values().cloned().collect()
-        } else {
-            Vec::new()
-        };
+        let mut methods = Table::default();
+        for method in service.methods() {
+            methods.insert(&method, ByteString::from(method.clone()));
+        }
+        self.all.retain(|other| other.name() != service.name());
+        self.all.push(service.clone());
+        let name = service.name().to_owned();
+        self.by_name.insert(&name, Entry { service, methods });
     }
 
     /// Adds the reflection service, describing every service present (call last).
     pub(super) fn add_reflection(&mut self) {
         let reflection = Reflection::new(
-            self.by_name
-                .values()
+            self.all
+                .iter()
                 .filter(|service| service.name() != reflection::SERVICE)
                 .map(|service| &**service),
         );
@@ -53,11 +107,56 @@ impl Services {
     }
 
     fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
-        if self.few.is_empty() {
-            self.by_name.get(name)
-        } else {
-            self.few.iter().find(|service| service.name() == name)
-        }
+        self.by_name
+            .get(name.as_bytes())
+            .map(|entry| &entry.service)
+    }
+
+    /// The service and the method a request names, as their bytes came: `None` unless both
+    /// are known (an unknown name, or a method its service does not list, goes the long way
+    /// through [`Incoming::from_frame`]).
+    pub(super) fn resolve(
+        &self,
+        service: &[u8],
+        method: &[u8],
+    ) -> Option<(&Arc<dyn Service>, ByteString)> {
+        let entry = self.by_name.get(service)?;
+        let method = entry.methods.get(method)?;
+        Some((&entry.service, method.clone()))
+    }
+}
+
+/// A request to run, however it was read: taken from its view (names resolved, no metadata)
+/// or decoded whole.
+pub(super) struct Incoming<'a> {
+    pub(super) fields: RequestFields,
+    pub(super) service: &'a Arc<dyn Service>,
+    pub(super) method: ByteString,
+    pub(super) metadata: Metadata,
+    pub(super) body: Bytes,
+}
+
+impl<'a> Incoming<'a> {
+    /// A request decoded whole: finds its service. `Err` is the status to answer with.
+    pub(super) fn from_frame(
+        services: &'a Services,
+        fields: RequestFields,
+        head: RequestHead,
+        body: Bytes,
+    ) -> Result<Self, Status> {
+        let Some(service) = services.get(&head.service) else {
+            return Err(Status::unimplemented(format!(
+                "no service named \"{}\" on this server",
+                head.service
+            )));
+        };
+        Ok(Incoming {
+            fields,
+            service,
+            method: head.method,
+            metadata: head.metadata,
+            body,
+        })
     }
 }
 
@@ -84,12 +183,13 @@ pub(super) struct ReplyEncoding {
 }
 
 impl ReplyEncoding {
-    /// For replies the server makes before it knows the request's compression is valid.
-    pub(super) fn plain(frame: &Frame) -> Self {
+    /// For replies the server makes before it knows the request's compression is valid (or
+    /// in place of another reply to the same call).
+    pub(super) fn plain(request_id: u64, attempt: u32, encoding: Encoding) -> Self {
         ReplyEncoding {
-            request_id: frame.request_id,
-            attempt: frame.attempt,
-            format_id: frame.encoding.format_id(),
+            request_id,
+            attempt,
+            format_id: encoding.format_id(),
             compression: CompressionPolicy {
                 compression: Compression::None,
                 threshold: usize::MAX,
@@ -112,11 +212,17 @@ impl ReplyEncoding {
     /// (for a reply that goes straight to the connection's queue, which checks it).
     pub(super) fn build(self, result: Result<Response, Status>) -> Frame {
         let (code, message, body, metadata) = match result {
-            Ok(response) => (Code::Ok, String::new(), response.body, response.metadata),
+            Ok(response) => (
+                Code::Ok,
+                ByteString::new(),
+                response.body,
+                response.metadata,
+            ),
             Err(status) => {
                 let body = status.details().clone();
                 let metadata = status.metadata().clone();
-                (status.code(), status.message().to_owned(), body, metadata)
+                let message = status.message().into();
+                (status.code(), message, body, metadata)
             }
         };
         // A body that fails to compress goes as it is. Kept aside (a refcount bump) only
@@ -135,7 +241,7 @@ impl ReplyEncoding {
             encoding: Encoding::new(self.format_id, compression.id()),
             head: Head::Response(ResponseHead {
                 code: code.as_u32(),
-                message: message.into(),
+                message,
                 metadata,
             }),
             body,
@@ -143,33 +249,29 @@ impl ReplyEncoding {
     }
 }
 
-/// Looks up the service and decodes the body's encoding. `Err` is the status to answer with.
+/// Decodes the request's encoding and sets its deadline. `Err` is the status to answer with.
 pub(super) fn prepare<'a>(
-    services: &'a Services,
-    frame: Frame,
+    incoming: Incoming<'a>,
     received: Instant,
     compression_threshold: usize,
     max_body: usize,
 ) -> Result<Prepared<'a>, Status> {
-    let Frame {
+    let Incoming {
+        fields,
+        service,
+        method,
+        metadata,
+        body,
+    } = incoming;
+    let RequestFields {
         request_id,
         attempt,
         encoding,
-        head: Head::Request(head),
-        body,
-    } = frame
-    else {
-        return Err(Status::internal("only request frames are dispatched"));
-    };
-    let dedupe = head
-        .dedupe
-        .then(|| Key::new(&head.service, &head.method, request_id));
-    let Some(service) = services.get(&head.service) else {
-        return Err(Status::unimplemented(format!(
-            "no service named \"{}\" on this server",
-            head.service
-        )));
-    };
+        deadline,
+        oneway,
+        dedupe,
+    } = fields;
+    let dedupe = dedupe.then(|| Key::new(service.name(), &method, request_id));
     let format = Format::from_id(encoding.format_id())?;
     let compression = Compression::from_id(encoding.compression_id())?;
     let body = match compression {
@@ -179,13 +281,11 @@ pub(super) fn prepare<'a>(
     Ok(Prepared {
         service,
         request: Request {
-            method: head.method,
+            method,
             format,
             body,
-            metadata: head.metadata,
-            deadline: head
-                .deadline
-                .map(|deadline| (received + deadline).into_std()),
+            metadata,
+            deadline: deadline.map(|deadline| (received + deadline).into_std()),
             request_id,
             attempt,
         },
@@ -198,9 +298,9 @@ pub(super) fn prepare<'a>(
                 threshold: compression_threshold,
             },
         },
-        deadline: head.deadline.map(|budget| (received + budget, budget)),
+        deadline: deadline.map(|budget| (received + budget, budget)),
         dedupe,
-        oneway: head.oneway,
+        oneway,
     })
 }
 

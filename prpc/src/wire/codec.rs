@@ -1,7 +1,8 @@
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::frame::is_known_kind;
+use super::frame::{View, is_known_kind};
+use super::head::StackHead;
 use super::{DEFAULT_MAX_FRAME_SIZE, Frame, MAGIC, PREFIX_LEN, VERSION, WireError};
 
 /// Reads and writes [`Frame`]s on a byte stream (a `tokio_util::codec` codec).
@@ -96,18 +97,10 @@ impl Decoder for FrameCodec {
     type Error = WireError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
-        let Some(total) = self.check_prefix(src)? else {
-            return Ok(None);
-        };
-        if src.len() < total {
-            src.reserve(total - src.len());
-            return Ok(None);
+        match self.whole_frame(src)? {
+            Some(total) => decode_whole(src, total).map(Some),
+            None => Ok(None),
         }
-        let kind = src[2];
-        let encoding = src[3];
-        let mut frame = src.split_to(total);
-        frame.advance(PREFIX_LEN);
-        Frame::decode(kind, encoding, frame.freeze()).map(Some)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
@@ -123,6 +116,59 @@ impl Decoder for FrameCodec {
             expected,
         })
     }
+}
+
+/// A frame out of the read buffer: taken after a look at its header in place, or decoded whole.
+#[derive(Debug)]
+pub(crate) enum Decoded<T> {
+    /// What the caller's `take` made of the frame's [`View`], and the frame's body.
+    Taken(T, Bytes),
+    /// The frame, decoded whole (its shape has no view, or `take` declined it).
+    Frame(Frame),
+}
+
+impl FrameCodec {
+    /// The total size of the frame at the front of `src` once all of it is there (reserving
+    /// room for the rest otherwise).
+    fn whole_frame(&self, src: &mut BytesMut) -> Result<Option<usize>, WireError> {
+        let Some(total) = self.check_prefix(src)? else {
+            return Ok(None);
+        };
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        Ok(Some(total))
+    }
+
+    /// Decodes the next frame, first offering its [`View`] (when it has one) to `take`: a view
+    /// taken costs no `Bytes` for its header fields, and only the body leaves the buffer.
+    pub(crate) fn decode_with<T>(
+        &self,
+        src: &mut BytesMut,
+        take: impl FnOnce(View<'_>) -> Option<T>,
+    ) -> Result<Option<Decoded<T>>, WireError> {
+        let Some(total) = self.whole_frame(src)? else {
+            return Ok(None);
+        };
+        if let Some((view, body_start)) = View::parse(src[2], src[3], &src[PREFIX_LEN..total])
+            && let Some(taken) = take(view)
+        {
+            let body_start = PREFIX_LEN + body_start;
+            src.advance(body_start);
+            let body = src.split_to(total - body_start).freeze();
+            return Ok(Some(Decoded::Taken(taken, body)));
+        }
+        decode_whole(src, total).map(|frame| Some(Decoded::Frame(frame)))
+    }
+}
+
+/// Decodes the `total` bytes at the front of `src`, one whole frame whose prefix is checked.
+fn decode_whole(src: &mut BytesMut, total: usize) -> Result<Frame, WireError> {
+    let (kind, encoding) = (src[2], src[3]);
+    let mut frame = src.split_to(total);
+    frame.advance(PREFIX_LEN);
+    Frame::decode(kind, encoding, frame.freeze())
 }
 
 impl Encoder<Frame> for FrameCodec {
@@ -142,13 +188,12 @@ impl Encoder<&Frame> for FrameCodec {
 }
 
 impl FrameCodec {
-    /// The frame's length field, checked against the limit, and the part of it that is header
-    /// fields.
-    fn checked_length(&self, frame: &Frame) -> Result<(u32, usize), WireError> {
-        let fields_len = frame.fields_len();
-        let length = fields_len + frame.body.len();
+    /// The length field for `fields_len` bytes of header fields and the body, checked against
+    /// the limit.
+    fn checked_length(&self, fields_len: usize, body_len: usize) -> Result<u32, WireError> {
+        let length = fields_len + body_len;
         match u32::try_from(length) {
-            Ok(length) if length <= self.max_frame_size => Ok((length, fields_len)),
+            Ok(length) if length <= self.max_frame_size => Ok(length),
             _ => Err(WireError::FrameTooLarge {
                 length: length as u64,
                 max: self.max_frame_size,
@@ -158,9 +203,7 @@ impl FrameCodec {
 
     /// Encodes `frame` (what the `Encoder` impls do, without needing `&mut self`).
     pub(crate) fn encode_frame(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
-        let (length, fields_len) = self.checked_length(frame)?;
-        dst.reserve(PREFIX_LEN + fields_len + frame.body.len());
-        put_head(frame, length, fields_len, dst);
+        self.put_head(frame, frame.body.len(), dst)?;
         dst.extend_from_slice(&frame.body);
         Ok(())
     }
@@ -168,28 +211,29 @@ impl FrameCodec {
     /// Encodes all of `frame` but its body, whose bytes the caller must write right after
     /// these (a writer that sends large bodies from their own buffers instead of copying them).
     pub(crate) fn encode_head(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
-        let (length, fields_len) = self.checked_length(frame)?;
-        dst.reserve(PREFIX_LEN + fields_len);
-        put_head(frame, length, fields_len, dst);
+        self.put_head(frame, 0, dst)
+    }
+
+    /// Appends `frame`'s prefix and header fields to `dst`, reserving room for them and for
+    /// `extra` bytes more (the body, when it follows at once).
+    fn put_head(&self, frame: &Frame, extra: usize, dst: &mut BytesMut) -> Result<(), WireError> {
+        if frame.fits_stack_head() {
+            // One pass on the stack, then one copy. The length field is filled in last, from
+            // what was written: no pass to size the fields first.
+            let mut head = StackHead::new();
+            frame.encode_head(0, &mut head);
+            let length = self.checked_length(head.fields_len(), frame.body.len())?;
+            let head = head.finish(length);
+            dst.reserve(head.len() + extra);
+            dst.extend_from_slice(head);
+            return Ok(());
+        }
+        let fields_len = frame.fields_len();
+        let length = self.checked_length(fields_len, frame.body.len())?;
+        dst.reserve(PREFIX_LEN + fields_len + extra);
+        frame.encode_head(length, dst);
         Ok(())
     }
-}
-
-/// Headers up to this size are assembled on the stack and appended with one copy (each
-/// `BytesMut` append checks capacity and may grow; a slice append is a plain copy).
-const STACK_HEAD: usize = 128;
-
-/// Appends `frame`'s prefix and header fields to `dst`, which has room for them.
-fn put_head(frame: &Frame, length: u32, fields_len: usize, dst: &mut BytesMut) {
-    let head_len = PREFIX_LEN + fields_len;
-    if head_len > STACK_HEAD {
-        frame.encode_head(length, dst);
-        return;
-    }
-    let mut stack = [0u8; STACK_HEAD];
-    let mut out = &mut stack[..];
-    frame.encode_head(length, &mut out);
-    dst.extend_from_slice(&stack[..head_len]);
 }
 
 #[cfg(test)]
@@ -200,7 +244,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::wire::{Encoding, GoAwayHead, Head, Metadata, RequestHead, ResponseHead};
+    use crate::wire::{
+        Encoding, GoAwayHead, Head, Metadata, RequestFields, RequestHead, ResponseHead, View,
+    };
 
     fn request() -> Frame {
         let mut metadata = Metadata::new();
@@ -362,8 +408,10 @@ mod tests {
         assert!(codec.decode_eof(&mut BytesMut::new()).unwrap().is_none());
     }
 
+    /// Any text, or ASCII names around the 64 bytes up to which headers are assembled on the
+    /// stack.
     fn text() -> impl Strategy<Value = String> {
-        ".{0,24}"
+        prop_oneof![".{0,24}", "[a-z.]{0,40}"]
     }
 
     fn metadata() -> impl Strategy<Value = Metadata> {
@@ -390,13 +438,20 @@ mod tests {
                         metadata,
                     })
                 }),
-            (any::<u32>(), text(), metadata()).prop_map(|(code, message, metadata)| {
-                Head::Response(ResponseHead {
-                    code,
-                    message: message.into(),
-                    metadata,
-                })
-            }),
+            // Often the shape of an ok reply (code 0, no message, no metadata), and codes
+            // that take one byte.
+            (
+                prop_oneof![Just(0u32), 0..128u32, any::<u32>()],
+                prop_oneof![Just(String::new()), text()],
+                prop_oneof![Just(Metadata::new()), metadata()],
+            )
+                .prop_map(|(code, message, metadata)| {
+                    Head::Response(ResponseHead {
+                        code,
+                        message: message.into(),
+                        metadata,
+                    })
+                }),
             Just(Head::Ping),
             Just(Head::Pong),
             Just(Head::Cancel),
@@ -425,11 +480,61 @@ mod tests {
         }
 
         #[test]
+        fn a_view_agrees_with_the_frame_decoded_whole(
+            request_id: u64,
+            attempt: u32,
+            encoding: u8,
+            head in head(),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let frame = Frame { request_id, attempt, encoding: Encoding::from_byte(encoding), head, body: body.into() };
+            let mut buf = encode(&frame);
+            let codec = FrameCodec::new();
+            let taken = codec.decode_with(&mut buf, |view| Some(match view {
+                View::Request { fields, service, method } => {
+                    (Some(fields), service.to_vec(), method.to_vec(), None)
+                }
+                View::Ok { request_id, encoding } => {
+                    (None, Vec::new(), Vec::new(), Some((request_id, encoding)))
+                }
+            }));
+            prop_assert!(buf.is_empty());
+            match (taken.unwrap().unwrap(), &frame.head) {
+                (Decoded::Taken((Some(fields), service, method, None), body), Head::Request(head)) => {
+                    prop_assert!(head.metadata.is_empty());
+                    prop_assert_eq!(fields, RequestFields::of(request_id, attempt, frame.encoding, head));
+                    prop_assert_eq!(&service[..], head.service.as_bytes());
+                    prop_assert_eq!(&method[..], head.method.as_bytes());
+                    prop_assert_eq!(body, frame.body);
+                }
+                (Decoded::Taken((None, _, _, Some(ok)), body), Head::Response(head)) => {
+                    prop_assert!(head.code == 0 && head.message.is_empty() && head.metadata.is_empty());
+                    prop_assert_eq!(ok, (request_id, frame.encoding));
+                    prop_assert_eq!(body, frame.body);
+                }
+                (Decoded::Frame(decoded), _) => {
+                    // Only frames without a view are decoded whole when every view is taken.
+                    let viewable = match &decoded.head {
+                        Head::Request(head) => head.metadata.is_empty(),
+                        Head::Response(head) => head.code == 0 && head.message.is_empty() && head.metadata.is_empty(),
+                        _ => false,
+                    };
+                    prop_assert!(!viewable, "{:?} has a view", decoded);
+                    prop_assert_eq!(decoded, frame);
+                }
+                (taken, head) => prop_assert!(false, "{:?} taken from a {:?}", taken, head),
+            }
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             let mut codec = FrameCodec::with_max_frame_size(4096);
             let mut buf = BytesMut::from(&bytes[..]);
             while let Ok(Some(_)) = codec.decode(&mut buf) {}
             let _ = codec.decode_eof(&mut buf);
+            // The same bytes through the views.
+            let mut buf = BytesMut::from(&bytes[..]);
+            while let Ok(Some(_)) = codec.decode_with(&mut buf, |view| Some(format!("{view:?}"))) {}
         }
     }
 }

@@ -1,9 +1,10 @@
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, Bytes};
 use bytestring::ByteString;
 
-use super::metadata::{Fields, bytes_field_len, put_bytes};
+use super::head::{HeadOut, STACK_HEAD};
+use super::metadata::{Fields, bytes_field_len};
 use super::{MAGIC, Metadata, VERSION, WireError, varint};
 
 /// Kind ids, the low nibble of byte 2.
@@ -208,39 +209,46 @@ impl Frame {
             }
     }
 
-    /// Writes prefix and fields: everything but the body, which must follow them on the wire.
-    pub(super) fn encode_head(&self, length: u32, dst: &mut impl BufMut) {
-        // The prefix and the two ids go out in one copy.
-        let mut start = [0u8; 8 + 2 * varint::MAX_LEN];
-        let [magic, version, kind, encoding, length_bytes @ ..] = &mut start[..8] else {
-            unreachable!("the prefix is 8 bytes");
-        };
-        (*magic, *version) = (MAGIC, VERSION);
-        *kind = self.head.kind() | self.head.flags();
-        *encoding = self.encoding.to_byte();
-        length_bytes.copy_from_slice(&length.to_be_bytes());
-        let mut scratch = [0u8; varint::MAX_LEN];
-        let id_len = varint::write(&mut scratch, self.request_id);
-        start[8..8 + id_len].copy_from_slice(&scratch[..id_len]);
-        let attempt_len = varint::write(&mut scratch, u64::from(self.attempt));
-        let end = 8 + id_len + attempt_len;
-        start[8 + id_len..end].copy_from_slice(&scratch[..attempt_len]);
-        dst.put_slice(&start[..end]);
+    /// Whether the prefix and header fields surely take at most [`STACK_HEAD`] bytes: no
+    /// metadata, and names or message of 64 bytes at most (every varint at its longest).
+    pub(super) fn fits_stack_head(&self) -> bool {
+        // The longest: a request's prefix, request id, attempt (a u32), two one-byte name
+        // lengths, deadline and an empty metadata count, and 64 bytes of names; and room for
+        // the whole-word write of the last varint.
+        const LONGEST: usize = 8 + varint::MAX_LEN + 5 + 2 + varint::MAX_LEN + 1 + 64;
+        const _: () = assert!(LONGEST + varint::MAX_LEN <= STACK_HEAD);
         match &self.head {
             Head::Request(head) => {
-                put_bytes(dst, head.service.as_bytes());
-                put_bytes(dst, head.method.as_bytes());
-                varint::put(dst, deadline_millis(head.deadline));
+                head.metadata.is_empty() && head.service.len() + head.method.len() <= 64
+            }
+            Head::Response(head) => head.metadata.is_empty() && head.message.len() <= 64,
+            Head::GoAway(head) => head.message.len() <= 64,
+            Head::Ping | Head::Pong | Head::Cancel => true,
+        }
+    }
+
+    /// Writes prefix and fields: everything but the body, which must follow them on the wire.
+    pub(super) fn encode_head(&self, length: u32, dst: &mut impl HeadOut) {
+        let kind = self.head.kind() | self.head.flags();
+        let [a, b, c, d] = length.to_be_bytes();
+        dst.put_slice(&[MAGIC, VERSION, kind, self.encoding.to_byte(), a, b, c, d]);
+        dst.put_varint(self.request_id);
+        dst.put_varint(u64::from(self.attempt));
+        match &self.head {
+            Head::Request(head) => {
+                dst.put_bytes(head.service.as_bytes());
+                dst.put_bytes(head.method.as_bytes());
+                dst.put_varint(deadline_millis(head.deadline));
                 head.metadata.encode(dst);
             }
             Head::Response(head) => {
-                varint::put(dst, u64::from(head.code));
-                put_bytes(dst, head.message.as_bytes());
+                dst.put_varint(u64::from(head.code));
+                dst.put_bytes(head.message.as_bytes());
                 head.metadata.encode(dst);
             }
             Head::GoAway(head) => {
-                varint::put(dst, u64::from(head.code));
-                put_bytes(dst, head.message.as_bytes());
+                dst.put_varint(u64::from(head.code));
+                dst.put_bytes(head.message.as_bytes());
             }
             Head::Ping | Head::Pong | Head::Cancel => {}
         }
@@ -301,6 +309,122 @@ impl Frame {
             body: frame,
         })
     }
+}
+
+/// The fields of a request frame other than its names, metadata and body: what the server
+/// needs of a call besides looking it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestFields {
+    pub(crate) request_id: u64,
+    pub(crate) attempt: u32,
+    pub(crate) encoding: Encoding,
+    /// Time the caller will wait, as [`RequestHead::deadline`].
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) oneway: bool,
+    pub(crate) dedupe: bool,
+}
+
+impl RequestFields {
+    /// The fields of a request frame decoded whole: its common fields, and its head.
+    pub(crate) fn of(
+        request_id: u64,
+        attempt: u32,
+        encoding: Encoding,
+        head: &RequestHead,
+    ) -> Self {
+        RequestFields {
+            request_id,
+            attempt,
+            encoding,
+            deadline: head.deadline,
+            oneway: head.oneway,
+            dedupe: head.dedupe,
+        }
+    }
+}
+
+/// A frame's header read in place, in the read buffer, for the two frames every call makes:
+/// a request without metadata and an ok response without message or metadata. It holds no
+/// `Bytes` and validates nothing it need not: the reader's caller looks at it and either takes
+/// the body alone, or has the frame decoded whole (which reports any error).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum View<'a> {
+    /// A request: its fixed fields and its names, as bytes (not yet known to be UTF-8).
+    Request {
+        fields: RequestFields,
+        service: &'a [u8],
+        method: &'a [u8],
+    },
+    /// An ok response with an empty message and no metadata (its attempt is not kept: a
+    /// client waits for a call, whichever attempt answers).
+    Ok { request_id: u64, encoding: Encoding },
+}
+
+impl<'a> View<'a> {
+    /// Reads the header of a frame whose prefix the codec has validated (`fields` is the frame
+    /// after its prefix). Returns the view and where the body starts, or `None` when the frame
+    /// is of another shape (or malformed) and must be decoded whole.
+    pub(super) fn parse(kind_byte: u8, encoding: u8, fields: &'a [u8]) -> Option<(Self, usize)> {
+        let mut at = 0;
+        let request_id = take_varint(fields, &mut at)?;
+        let attempt = u32::try_from(take_varint(fields, &mut at)?).ok()?;
+        let encoding = Encoding::from_byte(encoding);
+        match kind_byte & 0x0f {
+            kind::REQUEST => {
+                let service = take_bytes(fields, &mut at)?;
+                let method = take_bytes(fields, &mut at)?;
+                let deadline = match take_varint(fields, &mut at)? {
+                    0 => None,
+                    millis => Some(Duration::from_millis(millis)),
+                };
+                // Metadata present: decoded whole, into shared slices.
+                if take_varint(fields, &mut at)? != 0 {
+                    return None;
+                }
+                let fields = RequestFields {
+                    request_id,
+                    attempt,
+                    encoding,
+                    deadline,
+                    oneway: kind_byte & flag::ONEWAY != 0,
+                    dedupe: kind_byte & flag::DEDUPE != 0,
+                };
+                let view = View::Request {
+                    fields,
+                    service,
+                    method,
+                };
+                Some((view, at))
+            }
+            kind::RESPONSE => {
+                // Code 0, empty message, no metadata: three zero bytes.
+                let [0, 0, 0, ..] = fields.get(at..)? else {
+                    return None;
+                };
+                let view = View::Ok {
+                    request_id,
+                    encoding,
+                };
+                Some((view, at + 3))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The varint at `*at` in `bytes`, moving `at` past it.
+fn take_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let (value, used) = varint::decode(bytes.get(*at..)?).ok()?;
+    *at += used;
+    Some(value)
+}
+
+/// The length-prefixed field at `*at` in `bytes`, moving `at` past it.
+fn take_bytes<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(take_varint(bytes, at)?).ok()?;
+    let field = bytes.get(*at..at.checked_add(len)?)?;
+    *at += len;
+    Some(field)
 }
 
 /// Whether the low nibble of a kind byte names a frame kind.

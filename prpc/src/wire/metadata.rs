@@ -1,8 +1,9 @@
 use std::fmt;
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use bytestring::ByteString;
 
+use super::head::HeadOut;
 use super::{WireError, varint};
 
 /// Key/value pairs carried beside a call or a reply (trace ids, auth tokens, tenant names).
@@ -82,11 +83,11 @@ impl Metadata {
                 .sum::<usize>()
     }
 
-    pub(crate) fn encode(&self, dst: &mut impl BufMut) {
-        varint::put(dst, self.len() as u64);
+    pub(super) fn encode(&self, dst: &mut impl HeadOut) {
+        dst.put_varint(self.len() as u64);
         for (key, value) in self.pairs() {
-            put_bytes(dst, key.as_bytes());
-            put_bytes(dst, value);
+            dst.put_bytes(key.as_bytes());
+            dst.put_bytes(value);
         }
     }
 
@@ -133,11 +134,6 @@ impl fmt::Debug for Metadata {
 
 pub(super) fn bytes_field_len(len: usize) -> usize {
     varint::len(len as u64) + len
-}
-
-pub(super) fn put_bytes(dst: &mut impl BufMut, bytes: &[u8]) {
-    varint::put(dst, bytes.len() as u64);
-    dst.put_slice(bytes);
 }
 
 /// Reads the header fields of one frame: a cursor over its bytes, which hands out shared

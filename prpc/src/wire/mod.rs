@@ -16,14 +16,17 @@
 mod codec;
 mod error;
 mod frame;
+mod head;
 mod metadata;
 mod outbox;
 mod reader;
 pub(crate) mod varint;
 
+pub(crate) use codec::Decoded;
 pub use codec::FrameCodec;
 pub use error::WireError;
 pub use frame::{Encoding, Frame, GoAwayHead, Head, RequestHead, ResponseHead};
+pub(crate) use frame::{RequestFields, View};
 pub use metadata::Metadata;
 pub(crate) use outbox::{Refused, Sender, Writer, outbox};
 pub(crate) use reader::FrameReader;

@@ -7,7 +7,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::codec::Decoder;
 
-use super::{Frame, FrameCodec, WireError};
+use super::codec::Decoded;
+use super::frame::View;
+use super::{FrameCodec, WireError};
 
 /// Capacity of a connection's read buffer. Decoded frames are slices of it, so while any of
 /// them is alive the next read cannot reuse the space and the buffer is reallocated, copying
@@ -40,11 +42,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next frame already read, if a whole one is here. `Ok(None)` means read more, or,
     /// once [`at_eof`](FrameReader::at_eof), that the stream ended cleanly; a frame cut short
     /// by the end of the stream is an error.
-    pub(crate) fn next(&mut self) -> Result<Option<Frame>, WireError> {
-        if self.eof {
-            self.codec.decode_eof(&mut self.buffer)
-        } else {
-            self.codec.decode(&mut self.buffer)
+    ///
+    /// Each frame's [`View`], when it has one, is offered to `take` first: a frame it takes
+    /// comes out as what `take` made of it, and its body alone.
+    pub(crate) fn next_with<T>(
+        &mut self,
+        take: impl FnOnce(View<'_>) -> Option<T>,
+    ) -> Result<Option<Decoded<T>>, WireError> {
+        match self.codec.decode_with(&mut self.buffer, take)? {
+            Some(decoded) => Ok(Some(decoded)),
+            // A frame cut short by the end of the stream is reported here.
+            None if self.eof => Ok(self.codec.decode_eof(&mut self.buffer)?.map(Decoded::Frame)),
+            None => Ok(None),
         }
     }
 
@@ -76,7 +85,7 @@ mod tests {
     use tokio_util::codec::Encoder;
 
     use super::*;
-    use crate::wire::Head;
+    use crate::wire::{Frame, Head};
 
     #[tokio::test]
     async fn frames_come_out_whole_across_reads_and_a_cut_frame_is_an_error_at_eof() {
@@ -100,8 +109,9 @@ mod tests {
         let mut ids = Vec::new();
         let mut total = 0;
         let error = loop {
-            match reader.next() {
-                Ok(Some(frame)) => ids.push(frame.request_id),
+            match reader.next_with(|_| None::<()>) {
+                Ok(Some(Decoded::Frame(frame))) => ids.push(frame.request_id),
+                Ok(Some(Decoded::Taken(..))) => unreachable!("nothing is taken"),
                 Ok(None) if reader.at_eof() => panic!("the cut frame was not reported"),
                 Ok(None) => total += reader.fill().await.unwrap(),
                 Err(error) => break error,

@@ -1,0 +1,281 @@
+//! The calls of one connection that wait for their replies: one mutex over a slab of slots,
+//! with an index from request id to slot for the reader. A call holds its slot's key, so
+//! polling it and letting it go cost no hashing; a reply costs one lookup by id, under the
+//! same lock that stores it and takes the caller's waker (no channel, no allocation per call).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use super::connection::Outcome;
+use crate::id::IdHashBuilder;
+use crate::{Error, Format};
+
+/// A waiting call's place; only [`Waiters`] makes them, and each is given back exactly once
+/// (taken with the reply by [`Waiters::poll`], or by [`Waiters::remove`]).
+#[derive(Debug)]
+pub(super) struct Ticket {
+    key: usize,
+}
+
+/// The waiting calls of a connection.
+#[derive(Default)]
+pub(super) struct Waiters {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: Slab<Slot>,
+    /// Slots still waiting, by request id.
+    by_id: HashMap<u64, usize, IdHashBuilder>,
+}
+
+enum Slot {
+    /// No reply yet: whom to wake when it comes, and the format the call was sent in (a reply
+    /// whose own format id is unknown keeps it).
+    Waiting {
+        request_id: u64,
+        format: Format,
+        waker: Option<Waker>,
+    },
+    /// The reply (or why there is none), until the caller polls for it.
+    Done(Outcome),
+    /// The caller took the outcome; the slot goes with the ticket.
+    Taken,
+}
+
+/// How a waiting call left, for [`Waiters::remove`].
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Left {
+    /// Before its reply came: the server may still be running it.
+    Waiting,
+    /// After its reply came (or the connection closed).
+    Answered,
+}
+
+impl Waiters {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes a slot for the call sent under `request_id`.
+    pub(super) fn insert(&self, request_id: u64, format: Format) -> Ticket {
+        let mut inner = self.lock();
+        let key = inner.slots.insert(Slot::Waiting {
+            request_id,
+            format,
+            waker: None,
+        });
+        inner.by_id.insert(request_id, key);
+        Ticket { key }
+    }
+
+    /// The call's outcome once it has come (the slot is then spent: poll no more), else
+    /// registers the caller's waker.
+    pub(super) fn poll(&self, ticket: &Ticket, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let mut inner = self.lock();
+        let slot = &mut inner.slots[ticket.key];
+        match slot {
+            Slot::Waiting { waker, .. } => {
+                match waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Slot::Done(_) => match std::mem::replace(slot, Slot::Taken) {
+                Slot::Done(outcome) => Poll::Ready(outcome),
+                _ => unreachable!("the slot was done"),
+            },
+            Slot::Taken => panic!("a call's outcome was polled after it was taken"),
+        }
+    }
+
+    /// Gives the slot back. Returns whether the call was still waiting for its reply.
+    pub(super) fn remove(&self, ticket: Ticket) -> Left {
+        let mut inner = self.lock();
+        match inner.slots.remove(ticket.key) {
+            Slot::Waiting { request_id, .. } => {
+                inner.by_id.remove(&request_id);
+                Left::Waiting
+            }
+            Slot::Done(_) | Slot::Taken => Left::Answered,
+        }
+    }
+
+    /// Completes the call waiting under `request_id` with what `outcome` makes of the format
+    /// it was sent in (keep that cheap: it runs under the lock). Returns false when no call
+    /// waits (it gave up before the reply came).
+    pub(super) fn complete(
+        &self,
+        request_id: u64,
+        outcome: impl FnOnce(Format) -> Outcome,
+    ) -> bool {
+        let waker = {
+            let mut inner = self.lock();
+            let Some(key) = inner.by_id.remove(&request_id) else {
+                return false;
+            };
+            let slot = &mut inner.slots[key];
+            let Slot::Waiting { format, waker, .. } = slot else {
+                unreachable!("only waiting slots are indexed");
+            };
+            let waker = waker.take();
+            *slot = Slot::Done(outcome(*format));
+            waker
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
+    /// Fails every waiting call with `reason`.
+    pub(super) fn fail_all(&self, reason: &Error) {
+        let wakers: Vec<Waker> = {
+            let mut inner = self.lock();
+            let Inner { slots, by_id } = &mut *inner;
+            by_id
+                .drain()
+                .filter_map(|(_, key)| {
+                    let slot = &mut slots[key];
+                    let Slot::Waiting { waker, .. } = slot else {
+                        unreachable!("only waiting slots are indexed");
+                    };
+                    let waker = waker.take();
+                    *slot = Slot::Done(Err(reason.clone()));
+                    waker
+                })
+                .collect()
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{Closed, Metadata, Reply};
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    fn reply(body: &'static str, format: Format) -> Outcome {
+        Ok(Reply {
+            body: Bytes::from_static(body.as_bytes()),
+            format,
+            metadata: Metadata::new(),
+        })
+    }
+
+    #[test]
+    fn each_reply_reaches_its_own_call_and_wakes_it_once() {
+        let waiters = Waiters::default();
+        let (first_count, first_waker) = counting_waker();
+        let (second_count, second_waker) = counting_waker();
+        let first = waiters.insert(10, Format::Json);
+        let second = waiters.insert(20, Format::Raw);
+        let mut first_cx = Context::from_waker(&first_waker);
+        let mut second_cx = Context::from_waker(&second_waker);
+        assert!(waiters.poll(&first, &mut first_cx).is_pending());
+        assert!(waiters.poll(&second, &mut second_cx).is_pending());
+
+        // The reply to the second call, in the format it was sent in.
+        assert!(waiters.complete(20, |format| reply("two", format)));
+        assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first_count.0.load(Ordering::SeqCst), 0);
+        let Poll::Ready(Ok(got)) = waiters.poll(&second, &mut second_cx) else {
+            panic!("the second call has its reply");
+        };
+        assert_eq!((&got.body[..], got.format), (&b"two"[..], Format::Raw));
+        assert_eq!(waiters.remove(second), Left::Answered);
+
+        // A second reply under the same id finds nobody; the first call still waits.
+        assert!(!waiters.complete(20, |format| reply("again", format)));
+        assert!(waiters.poll(&first, &mut first_cx).is_pending());
+        assert!(waiters.complete(10, |format| reply("one", format)));
+        assert_eq!(first_count.0.load(Ordering::SeqCst), 1);
+        let Poll::Ready(Ok(got)) = waiters.poll(&first, &mut first_cx) else {
+            panic!("the first call has its reply");
+        };
+        assert_eq!((&got.body[..], got.format), (&b"one"[..], Format::Json));
+        assert_eq!(waiters.remove(first), Left::Answered);
+        assert!(waiters.lock().slots.is_empty() && waiters.lock().by_id.is_empty());
+    }
+
+    #[test]
+    fn a_call_that_leaves_before_its_reply_is_forgotten() {
+        let waiters = Waiters::default();
+        let ticket = waiters.insert(7, Format::Json);
+        assert_eq!(waiters.remove(ticket), Left::Waiting);
+        assert!(!waiters.complete(7, |format| reply("late", format)));
+        assert!(waiters.lock().slots.is_empty() && waiters.lock().by_id.is_empty());
+    }
+
+    #[test]
+    fn the_latest_waker_is_the_one_woken() {
+        let waiters = Waiters::default();
+        let ticket = waiters.insert(1, Format::Json);
+        let (old_count, old_waker) = counting_waker();
+        let (new_count, new_waker) = counting_waker();
+        assert!(
+            waiters
+                .poll(&ticket, &mut Context::from_waker(&old_waker))
+                .is_pending()
+        );
+        assert!(
+            waiters
+                .poll(&ticket, &mut Context::from_waker(&new_waker))
+                .is_pending()
+        );
+        waiters.complete(1, |format| reply("x", format));
+        assert_eq!(old_count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(new_count.0.load(Ordering::SeqCst), 1);
+        waiters.remove(ticket);
+    }
+
+    #[test]
+    fn closing_fails_every_waiting_call_and_wakes_it() {
+        let waiters = Waiters::default();
+        let (count, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let tickets: Vec<Ticket> = (0..5).map(|id| waiters.insert(id, Format::Json)).collect();
+        for ticket in &tickets {
+            assert!(waiters.poll(ticket, &mut cx).is_pending());
+        }
+        // One call already answered keeps its reply.
+        waiters.complete(0, |format| reply("kept", format));
+        waiters.fail_all(&Error::Closed(Closed::Eof));
+        assert_eq!(count.0.load(Ordering::SeqCst), 5);
+        for (id, ticket) in tickets.into_iter().enumerate() {
+            match waiters.poll(&ticket, &mut cx) {
+                Poll::Ready(Ok(reply)) => assert_eq!((id, &reply.body[..]), (0, &b"kept"[..])),
+                Poll::Ready(Err(Error::Closed(Closed::Eof))) => assert_ne!(id, 0),
+                other => panic!("call {id}: {other:?}"),
+            }
+            assert_eq!(waiters.remove(ticket), Left::Answered);
+        }
+        assert!(waiters.lock().slots.is_empty() && waiters.lock().by_id.is_empty());
+    }
+}
