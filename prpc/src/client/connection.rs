@@ -1,10 +1,10 @@
+use std::mem;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use bytestring::ByteString;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -173,47 +173,41 @@ impl Connection {
             .unwrap_or(Error::Closed(Closed::ClientDropped))
     }
 
-    /// The request frame for one attempt of a call, checked against the frame size limit.
+    /// The request frame for one attempt of a call. Takes the call's names, body and
+    /// metadata out of `call` (moving the whole call would copy it: it is large).
     fn request_frame(
         &self,
-        call: Call,
+        call: &mut Call,
         attempt: &Attempt,
         oneway: bool,
-    ) -> Result<(Frame, ByteString, ByteString, Format), Error> {
+    ) -> Result<Frame, Error> {
         if let Some(reason) = self.close_reason() {
             return Err(reason.clone());
         }
-        let Call {
-            service,
-            method,
-            body,
-            format,
-            options,
-            ..
-        } = call;
-        let (compression, body) = self.config.compression(&options).apply(body)?;
+        let body = mem::take(&mut call.body);
+        let (compression, body) = self.config.compression(&call.options).apply(body)?;
+        let metadata = mem::take(&mut call.options.metadata);
         let metadata = if self.config.defaults.metadata.is_empty() {
-            options.metadata
+            metadata
         } else {
             let mut merged = self.config.defaults.metadata.clone();
-            merged.extend(&options.metadata);
+            merged.extend(&metadata);
             merged
         };
-        let frame = Frame {
+        Ok(Frame {
             request_id: attempt.request_id,
             attempt: attempt.number,
-            encoding: Encoding::new(format.id(), compression.id()),
+            encoding: Encoding::new(call.format.id(), compression.id()),
             head: Head::Request(RequestHead {
-                service: service.clone(),
-                method: method.clone(),
+                service: mem::take(&mut call.service),
+                method: mem::take(&mut call.method),
                 deadline: attempt.deadline,
                 oneway,
                 dedupe: attempt.dedupe,
                 metadata,
             }),
             body,
-        };
-        Ok((frame, service, method, format))
+        })
     }
 
     /// Queues a frame for the writer.
@@ -226,19 +220,25 @@ impl Connection {
     }
 
     /// Sends a call that wants no reply.
-    pub(super) fn send_oneway(&self, call: Call, attempt: Attempt) -> Result<(), Error> {
-        let (frame, ..) = self.request_frame(call, &attempt, true)?;
+    pub(super) fn send_oneway(&self, mut call: Call, attempt: Attempt) -> Result<(), Error> {
+        let frame = self.request_frame(&mut call, &attempt, true)?;
         self.send(&frame)
     }
 
-    /// Sends one attempt of a call; the returned handle completes with its reply.
+    /// Sends one attempt of a call; the returned handle completes with its reply. Takes what
+    /// it sends out of `call`.
     pub(super) fn start(
         this: &Arc<Self>,
-        call: Call,
+        call: &mut Call,
         attempt: Attempt,
         place: Place<'_>,
     ) -> Result<PendingCall, Error> {
-        let (frame, service, method, format) = this.request_frame(call, &attempt, false)?;
+        // A timeout's error names the call.
+        let names = attempt
+            .timeout
+            .map(|_| (call.service.clone(), call.method.clone()));
+        let format = call.format;
+        let frame = this.request_frame(call, &attempt, false)?;
         let ticket = this.state.waiters.insert(attempt.request_id, format);
         // Checked after inserting: a close that ran before the insert set the refusal first.
         if let Some(reason) = this.close_reason() {
@@ -251,13 +251,7 @@ impl Connection {
         }
         // From here the pending call gives the place back when it goes.
         place.keep();
-        Ok(PendingCall::new(
-            this.clone(),
-            attempt,
-            service,
-            method,
-            ticket,
-        ))
+        Ok(PendingCall::new(this.clone(), attempt, names, ticket))
     }
 
     /// The outcome of the call holding `ticket`, once it has come (poll no more after that).

@@ -22,6 +22,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use tokio::time::Instant;
 
 pub use builder::Builder;
@@ -92,19 +94,19 @@ impl Future for CallFuture<'_> {
         let this = self.get_mut();
         loop {
             let done = match &mut this.state {
-                CallState::Start(_) => {
-                    let CallState::Start(call) = mem::replace(&mut this.state, CallState::Done)
-                    else {
-                        unreachable!("matched Start above");
-                    };
+                CallState::Start(call) => {
                     // The common case (an open connection with room, no retries) sends the
-                    // request right here.
-                    this.state = match this.client.begin(call) {
+                    // request right here, taking what it sends out of the call in place.
+                    let begun = this.client.begin(call);
+                    this.state = match begun {
                         Ok(Begun::Sent(pending)) => CallState::Sent(pending),
                         Ok(Begun::Later(later)) => {
                             CallState::Later(Box::pin(this.client.call_later(*later)))
                         }
-                        Err(error) => return Poll::Ready(Err(error)),
+                        Err(error) => {
+                            this.state = CallState::Done;
+                            return Poll::Ready(Err(error));
+                        }
                     };
                     continue;
                 }
@@ -158,6 +160,18 @@ enum Later {
     Once { call: Call, attempt: Attempt },
 }
 
+/// Moves a call out of its place, leaving an empty one (a call that must wait is boxed with
+/// its future; the common one is sent from where it lies).
+fn take_call(call: &mut Call) -> Call {
+    let empty = Call::new(
+        ByteString::new(),
+        ByteString::new(),
+        call.format,
+        Bytes::new(),
+    );
+    mem::replace(call, empty)
+}
+
 impl Client {
     /// Connects with default settings.
     pub async fn connect<A>(addr: A) -> Result<Client, Error>
@@ -200,7 +214,7 @@ impl Client {
     }
 
     /// Sends the call now if nothing has to be waited for; else says what the call needs.
-    fn begin(&self, call: Call) -> Result<Begun, Error> {
+    fn begin(&self, call: &mut Call) -> Result<Begun, Error> {
         let defaults = &self.inner.config.defaults;
         let timeout = call.options.timeout.or(defaults.timeout);
         let policy = call
@@ -212,7 +226,7 @@ impl Client {
         let dedupe = call.request_id.is_some() || (policy.is_some() && !call.idempotent);
         if let Some(policy) = policy.filter(|policy| policy.max_attempts() > 1) {
             return Ok(Begun::later(Later::Retries {
-                call,
+                call: take_call(call),
                 policy,
                 request_id,
                 dedupe,
@@ -235,7 +249,10 @@ impl Client {
             return Connection::start(&connection, call, attempt, place).map(Begun::Sent);
         }
         // Closed (reopen it first), or at max_in_flight (wait for room).
-        Ok(Begun::later(Later::Once { call, attempt }))
+        Ok(Begun::later(Later::Once {
+            call: take_call(call),
+            attempt,
+        }))
     }
 
     /// A call that has to wait before it can be sent: for a connection, for room, or between
@@ -251,10 +268,10 @@ impl Client {
                 self.call_with_retries(call, policy, request_id, dedupe)
                     .await
             }
-            Later::Once { call, attempt } => {
+            Later::Once { mut call, attempt } => {
                 let connection = self.connection().await?;
                 let place = connection.admit(&call, attempt.timeout).await?;
-                Connection::start(&connection, call, attempt, place)?.await
+                Connection::start(&connection, &mut call, attempt, place)?.await
             }
         }
     }
@@ -289,7 +306,7 @@ impl Client {
             let result = async {
                 let connection = self.connection().await?;
                 let place = connection.admit(&call, attempt_timeout).await?;
-                Connection::start(&connection, call.clone(), attempt, place)?.await
+                Connection::start(&connection, &mut call.clone(), attempt, place)?.await
             }
             .await;
             let error = match result {
@@ -320,7 +337,7 @@ impl Client {
     /// handle cancels the call. A started call is one attempt on the current connection: it
     /// neither reconnects nor retries, nor waits for room when `max_in_flight` calls are on
     /// the wire (it fails with `resource_exhausted` instead).
-    pub fn start(&self, call: Call) -> Result<PendingCall, Error> {
+    pub fn start(&self, mut call: Call) -> Result<PendingCall, Error> {
         let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
         let attempt = Attempt {
             request_id: call.request_id.unwrap_or_else(crate::id::next_id),
@@ -332,7 +349,7 @@ impl Client {
         };
         let connection = self.current();
         let place = connection.try_admit()?;
-        Connection::start(&connection, call, attempt, place)
+        Connection::start(&connection, &mut call, attempt, place)
     }
 
     /// Sends a call whose reply nobody wants (the request's oneway flag): the server runs it

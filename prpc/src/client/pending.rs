@@ -41,18 +41,20 @@ impl PendingCall {
     pub(super) fn new(
         connection: Arc<Connection>,
         attempt: Attempt,
-        service: ByteString,
-        method: ByteString,
+        names: Option<(ByteString, ByteString)>,
         ticket: Ticket,
     ) -> Self {
         PendingCall {
-            deadline: attempt.timeout.map(|timeout| {
-                Box::new(Deadline {
-                    sleep: connection.timer.sleep(timeout),
-                    service,
-                    method,
-                })
-            }),
+            deadline: attempt
+                .timeout
+                .zip(names)
+                .map(|(timeout, (service, method))| {
+                    Box::new(Deadline {
+                        sleep: connection.timer.sleep(timeout),
+                        service,
+                        method,
+                    })
+                }),
             connection,
             attempt,
             ticket: Some(ticket),
