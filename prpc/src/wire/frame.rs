@@ -413,6 +413,7 @@ impl<'a> View<'a> {
 }
 
 /// The varint at `*at` in `bytes`, moving `at` past it.
+#[inline(always)] // a few instructions for the one-byte varints most fields are
 fn take_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     let (value, used) = varint::decode(bytes.get(*at..)?).ok()?;
     *at += used;
@@ -420,6 +421,7 @@ fn take_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
 }
 
 /// The length-prefixed field at `*at` in `bytes`, moving `at` past it.
+#[inline(always)]
 fn take_bytes<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
     let len = usize::try_from(take_varint(bytes, at)?).ok()?;
     let field = bytes.get(*at..at.checked_add(len)?)?;
