@@ -1,7 +1,7 @@
 use std::mem;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -226,12 +226,14 @@ impl Connection {
     }
 
     /// Sends one attempt of a call; the returned handle completes with its reply. Takes what
-    /// it sends out of `call`.
+    /// it sends out of `call`. `waker`, when given, is woken when the reply comes, without
+    /// the handle being polled first.
     pub(super) fn start(
         this: &Arc<Self>,
         call: &mut Call,
         attempt: Attempt,
         place: Place<'_>,
+        waker: Option<&Waker>,
     ) -> Result<PendingCall, Error> {
         // A timeout's error names the call.
         let names = attempt
@@ -239,7 +241,10 @@ impl Connection {
             .map(|_| (call.service.clone(), call.method.clone()));
         let format = call.format;
         let frame = this.request_frame(call, &attempt, false)?;
-        let ticket = this.state.waiters.insert(attempt.request_id, format);
+        let ticket = this
+            .state
+            .waiters
+            .insert(attempt.request_id, format, waker.cloned());
         // Checked after inserting: a close that ran before the insert set the refusal first.
         if let Some(reason) = this.close_reason() {
             this.state.waiters.remove(ticket);
@@ -254,8 +259,12 @@ impl Connection {
         Ok(PendingCall::new(this.clone(), attempt, names, ticket))
     }
 
-    /// The outcome of the call holding `ticket`, once it has come (poll no more after that).
-    pub(super) fn poll_outcome(&self, ticket: &Ticket, cx: &mut Context<'_>) -> Poll<Outcome> {
+    /// The outcome of the call holding `ticket`, once it has come (which spends the ticket).
+    pub(super) fn poll_outcome(
+        &self,
+        ticket: &mut Option<Ticket>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Outcome> {
         self.state.waiters.poll(ticket, cx)
     }
 

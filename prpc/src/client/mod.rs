@@ -19,7 +19,7 @@ use std::mem;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -97,18 +97,26 @@ impl Future for CallFuture<'_> {
                 CallState::Start(call) => {
                     // The common case (an open connection with room, no retries) sends the
                     // request right here, taking what it sends out of the call in place.
-                    let begun = this.client.begin(call);
-                    this.state = match begun {
-                        Ok(Begun::Sent(pending)) => CallState::Sent(pending),
+                    match this.client.begin(call, cx.waker()) {
+                        Ok(Begun::Sent(mut pending)) => {
+                            // Its slot holds this task's waker already: only a timeout needs
+                            // polling now.
+                            if let Poll::Ready(timed_out) = pending.poll_deadline(cx) {
+                                this.state = CallState::Done;
+                                return Poll::Ready(timed_out);
+                            }
+                            this.state = CallState::Sent(pending);
+                            return Poll::Pending;
+                        }
                         Ok(Begun::Later(later)) => {
-                            CallState::Later(Box::pin(this.client.call_later(*later)))
+                            this.state = CallState::Later(Box::pin(this.client.call_later(*later)));
+                            continue;
                         }
                         Err(error) => {
                             this.state = CallState::Done;
                             return Poll::Ready(Err(error));
                         }
-                    };
-                    continue;
+                    }
                 }
                 CallState::Sent(pending) => ready!(Pin::new(pending).poll(cx)),
                 CallState::Later(later) => ready!(later.as_mut().poll(cx)),
@@ -214,7 +222,7 @@ impl Client {
     }
 
     /// Sends the call now if nothing has to be waited for; else says what the call needs.
-    fn begin(&self, call: &mut Call) -> Result<Begun, Error> {
+    fn begin(&self, call: &mut Call, waker: &Waker) -> Result<Begun, Error> {
         let defaults = &self.inner.config.defaults;
         let timeout = call.options.timeout.or(defaults.timeout);
         let policy = call
@@ -246,7 +254,8 @@ impl Client {
         if connection.close_reason().is_none()
             && let Ok(place) = connection.try_admit()
         {
-            return Connection::start(&connection, call, attempt, place).map(Begun::Sent);
+            return Connection::start(&connection, call, attempt, place, Some(waker))
+                .map(Begun::Sent);
         }
         // Closed (reopen it first), or at max_in_flight (wait for room).
         Ok(Begun::later(Later::Once {
@@ -271,7 +280,7 @@ impl Client {
             Later::Once { mut call, attempt } => {
                 let connection = self.connection().await?;
                 let place = connection.admit(&call, attempt.timeout).await?;
-                Connection::start(&connection, &mut call, attempt, place)?.await
+                Connection::start(&connection, &mut call, attempt, place, None)?.await
             }
         }
     }
@@ -306,7 +315,7 @@ impl Client {
             let result = async {
                 let connection = self.connection().await?;
                 let place = connection.admit(&call, attempt_timeout).await?;
-                Connection::start(&connection, &mut call.clone(), attempt, place)?.await
+                Connection::start(&connection, &mut call.clone(), attempt, place, None)?.await
             }
             .await;
             let error = match result {
@@ -349,7 +358,7 @@ impl Client {
         };
         let connection = self.current();
         let place = connection.try_admit()?;
-        Connection::start(&connection, &mut call, attempt, place)
+        Connection::start(&connection, &mut call, attempt, place, None)
     }
 
     /// Sends a call whose reply nobody wants (the request's oneway flag): the server runs it

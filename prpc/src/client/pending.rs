@@ -76,12 +76,20 @@ impl Future for PendingCall {
             return Poll::Ready(Err(Error::Cancelled));
         }
         let this = &mut *self;
-        if let Some(ticket) = &this.ticket
-            && let Poll::Ready(outcome) = this.connection.poll_outcome(ticket, cx)
+        if this.ticket.is_some()
+            && let Poll::Ready(outcome) = this.connection.poll_outcome(&mut this.ticket, cx)
         {
             this.done = true;
             return Poll::Ready(outcome);
         }
+        self.poll_deadline(cx)
+    }
+}
+
+impl PendingCall {
+    /// Polls the call's timeout alone (right after a start that gave its slot the caller's
+    /// waker, the reply needs no poll to wake the caller).
+    pub(super) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply, Error>> {
         if let Some(deadline) = self.deadline.as_mut() {
             ready!(Pin::new(&mut deadline.sleep).poll(cx));
             self.done = true;
@@ -108,7 +116,8 @@ impl Drop for PendingCall {
     fn drop(&mut self) {
         // The call's place on the wire (taken before it was sent) goes back with the handle.
         self.connection.release_place();
-        // A call dropped before its reply came is cancelled on the server.
+        // A call dropped before its reply came is cancelled on the server (a call that took
+        // its reply has no ticket left).
         if let Some(ticket) = self.ticket.take() {
             self.connection.abandon(ticket, &self.attempt, true);
         }

@@ -13,9 +13,9 @@ use super::connection::Outcome;
 use crate::id::IdHashBuilder;
 use crate::{Error, Format};
 
-/// A waiting call's place; only [`Waiters`] makes them, and each is given back exactly once
-/// (taken with the reply by [`Waiters::poll`], or by [`Waiters::remove`]).
-#[derive(Debug)]
+/// A waiting call's place; only [`Waiters`] makes them, and each is given back exactly once:
+/// spent when [`Waiters::poll`] hands over the outcome, or by [`Waiters::remove`].
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Ticket {
     key: usize,
 }
@@ -43,8 +43,6 @@ enum Slot {
     },
     /// The reply (or why there is none), until the caller polls for it.
     Done(Outcome),
-    /// The caller took the outcome; the slot goes with the ticket.
-    Taken,
 }
 
 /// How a waiting call left, for [`Waiters::remove`].
@@ -61,37 +59,38 @@ impl Waiters {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes a slot for the call sent under `request_id`.
-    pub(super) fn insert(&self, request_id: u64, format: Format) -> Ticket {
+    /// Makes a slot for the call sent under `request_id`, with the waker to wake when its
+    /// reply comes if the caller has it at hand (else its first poll gives it).
+    pub(super) fn insert(&self, request_id: u64, format: Format, waker: Option<Waker>) -> Ticket {
         let mut inner = self.lock();
         let key = inner.slots.insert(Slot::Waiting {
             request_id,
             format,
-            waker: None,
+            waker,
         });
         inner.by_id.insert(request_id, key);
         Ticket { key }
     }
 
-    /// The call's outcome once it has come (the slot is then spent: poll no more), else
-    /// registers the caller's waker.
-    pub(super) fn poll(&self, ticket: &Ticket, cx: &mut Context<'_>) -> Poll<Outcome> {
+    /// The call's outcome once it has come, which spends the ticket (the slot is given back
+    /// with it: `ticket` becomes `None`); else registers the caller's waker.
+    pub(super) fn poll(&self, ticket: &mut Option<Ticket>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let Some(Ticket { key }) = *ticket else {
+            panic!("a call's outcome was polled after it was taken");
+        };
         let mut inner = self.lock();
-        let slot = &mut inner.slots[ticket.key];
-        match slot {
-            Slot::Waiting { waker, .. } => {
-                match waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
+        if let Slot::Waiting { waker, .. } = &mut inner.slots[key] {
+            match waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
             }
-            Slot::Done(_) => match std::mem::replace(slot, Slot::Taken) {
-                Slot::Done(outcome) => Poll::Ready(outcome),
-                _ => unreachable!("the slot was done"),
-            },
-            Slot::Taken => panic!("a call's outcome was polled after it was taken"),
+            return Poll::Pending;
         }
+        let Slot::Done(outcome) = inner.slots.remove(key) else {
+            unreachable!("a slot is waiting or done");
+        };
+        *ticket = None;
+        Poll::Ready(outcome)
     }
 
     /// Gives the slot back. Returns whether the call was still waiting for its reply.
@@ -102,7 +101,7 @@ impl Waiters {
                 inner.by_id.remove(&request_id);
                 Left::Waiting
             }
-            Slot::Done(_) | Slot::Taken => Left::Answered,
+            Slot::Done(_) => Left::Answered,
         }
     }
 
@@ -194,40 +193,53 @@ mod tests {
         let waiters = Waiters::default();
         let (first_count, first_waker) = counting_waker();
         let (second_count, second_waker) = counting_waker();
-        let first = waiters.insert(10, Format::Json);
-        let second = waiters.insert(20, Format::Raw);
+        let mut first = Some(waiters.insert(10, Format::Json, None));
+        let mut second = Some(waiters.insert(20, Format::Raw, None));
         let mut first_cx = Context::from_waker(&first_waker);
         let mut second_cx = Context::from_waker(&second_waker);
-        assert!(waiters.poll(&first, &mut first_cx).is_pending());
-        assert!(waiters.poll(&second, &mut second_cx).is_pending());
+        assert!(waiters.poll(&mut first, &mut first_cx).is_pending());
+        assert!(waiters.poll(&mut second, &mut second_cx).is_pending());
 
         // The reply to the second call, in the format it was sent in.
         assert!(waiters.complete(20, |format| reply("two", format)));
         assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
         assert_eq!(first_count.0.load(Ordering::SeqCst), 0);
-        let Poll::Ready(Ok(got)) = waiters.poll(&second, &mut second_cx) else {
+        let Poll::Ready(Ok(got)) = waiters.poll(&mut second, &mut second_cx) else {
             panic!("the second call has its reply");
         };
         assert_eq!((&got.body[..], got.format), (&b"two"[..], Format::Raw));
-        assert_eq!(waiters.remove(second), Left::Answered);
+        assert!(second.is_none(), "the ticket is spent with the reply");
 
         // A second reply under the same id finds nobody; the first call still waits.
         assert!(!waiters.complete(20, |format| reply("again", format)));
-        assert!(waiters.poll(&first, &mut first_cx).is_pending());
+        assert!(waiters.poll(&mut first, &mut first_cx).is_pending());
         assert!(waiters.complete(10, |format| reply("one", format)));
         assert_eq!(first_count.0.load(Ordering::SeqCst), 1);
-        let Poll::Ready(Ok(got)) = waiters.poll(&first, &mut first_cx) else {
+        let Poll::Ready(Ok(got)) = waiters.poll(&mut first, &mut first_cx) else {
             panic!("the first call has its reply");
         };
         assert_eq!((&got.body[..], got.format), (&b"one"[..], Format::Json));
-        assert_eq!(waiters.remove(first), Left::Answered);
         assert!(waiters.lock().slots.is_empty() && waiters.lock().by_id.is_empty());
+    }
+
+    #[test]
+    fn a_waker_given_with_the_slot_is_woken_without_a_poll() {
+        let waiters = Waiters::default();
+        let (count, waker) = counting_waker();
+        let mut ticket = Some(waiters.insert(3, Format::Json, Some(waker.clone())));
+        assert!(waiters.complete(3, |format| reply("early", format)));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let Poll::Ready(Ok(got)) = waiters.poll(&mut ticket, &mut Context::from_waker(&waker))
+        else {
+            panic!("the call has its reply");
+        };
+        assert_eq!(&got.body[..], b"early");
     }
 
     #[test]
     fn a_call_that_leaves_before_its_reply_is_forgotten() {
         let waiters = Waiters::default();
-        let ticket = waiters.insert(7, Format::Json);
+        let ticket = waiters.insert(7, Format::Json, None);
         assert_eq!(waiters.remove(ticket), Left::Waiting);
         assert!(!waiters.complete(7, |format| reply("late", format)));
         assert!(waiters.lock().slots.is_empty() && waiters.lock().by_id.is_empty());
@@ -236,23 +248,25 @@ mod tests {
     #[test]
     fn the_latest_waker_is_the_one_woken() {
         let waiters = Waiters::default();
-        let ticket = waiters.insert(1, Format::Json);
+        let mut ticket = Some(waiters.insert(1, Format::Json, None));
         let (old_count, old_waker) = counting_waker();
         let (new_count, new_waker) = counting_waker();
         assert!(
             waiters
-                .poll(&ticket, &mut Context::from_waker(&old_waker))
+                .poll(&mut ticket, &mut Context::from_waker(&old_waker))
                 .is_pending()
         );
         assert!(
             waiters
-                .poll(&ticket, &mut Context::from_waker(&new_waker))
+                .poll(&mut ticket, &mut Context::from_waker(&new_waker))
                 .is_pending()
         );
         waiters.complete(1, |format| reply("x", format));
         assert_eq!(old_count.0.load(Ordering::SeqCst), 0);
         assert_eq!(new_count.0.load(Ordering::SeqCst), 1);
-        waiters.remove(ticket);
+        // Answered, not yet taken: giving the ticket back drops the reply.
+        assert_eq!(waiters.remove(ticket.unwrap()), Left::Answered);
+        assert!(waiters.lock().slots.is_empty());
     }
 
     #[test]
@@ -260,21 +274,23 @@ mod tests {
         let waiters = Waiters::default();
         let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let tickets: Vec<Ticket> = (0..5).map(|id| waiters.insert(id, Format::Json)).collect();
-        for ticket in &tickets {
+        let mut tickets: Vec<Option<Ticket>> = (0..5)
+            .map(|id| Some(waiters.insert(id, Format::Json, None)))
+            .collect();
+        for ticket in &mut tickets {
             assert!(waiters.poll(ticket, &mut cx).is_pending());
         }
         // One call already answered keeps its reply.
         waiters.complete(0, |format| reply("kept", format));
         waiters.fail_all(&Error::Closed(Closed::Eof));
         assert_eq!(count.0.load(Ordering::SeqCst), 5);
-        for (id, ticket) in tickets.into_iter().enumerate() {
-            match waiters.poll(&ticket, &mut cx) {
+        for (id, mut ticket) in tickets.into_iter().enumerate() {
+            match waiters.poll(&mut ticket, &mut cx) {
                 Poll::Ready(Ok(reply)) => assert_eq!((id, &reply.body[..]), (0, &b"kept"[..])),
                 Poll::Ready(Err(Error::Closed(Closed::Eof))) => assert_ne!(id, 0),
                 other => panic!("call {id}: {other:?}"),
             }
-            assert_eq!(waiters.remove(ticket), Left::Answered);
+            assert!(ticket.is_none());
         }
         assert!(waiters.lock().slots.is_empty() && waiters.lock().by_id.is_empty());
     }
