@@ -14,6 +14,8 @@ use crate::check::qualified;
 const CLIENT_ITEMS: &[&str] = &[
     "new",
     "connect",
+    // The client is `Clone`: an inherent `clone` would shadow `Clone::clone`.
+    "clone",
     "with_options",
     "with_timeout",
     "with_format",
@@ -125,6 +127,7 @@ mod tests {
     #[test]
     fn method_names_that_the_client_uses_get_a_suffix() {
         assert_eq!(rust_method_name("connect"), "connect_");
+        assert_eq!(rust_method_name("clone"), "clone_");
         assert_eq!(rust_method_name("get_book"), "get_book");
         assert_eq!(rust_method_name("r#type"), "r#type");
     }

@@ -322,7 +322,7 @@ use crate::parse::ServiceDef;
 /// `&self`; a borrowed argument or return type (`&str`, `Cow<'a, str>`), `impl Trait`, `Self`;
 /// an argument that is a pattern rather than a name; items other than methods; two methods
 /// with one wire name; and a method named like an item of the generated client (`new`,
-/// `connect`, `with_options`, `with_timeout`, `with_format`, `options`, `channel`,
+/// `connect`, `clone`, `with_options`, `with_timeout`, `with_format`, `options`, `channel`,
 /// `into_channel`): rename the Rust method and keep its wire name with
 /// `#[prpc(name = "new")]`.
 #[proc_macro_attribute]

@@ -16,6 +16,8 @@ use crate::attrs::{MethodArgs, ServiceArgs};
 pub(crate) const CLIENT_ITEMS: &[&str] = &[
     "new",
     "connect",
+    // The client is `Clone`: an inherent `clone` would shadow `Clone::clone`.
+    "clone",
     "with_options",
     "with_timeout",
     "with_format",
