@@ -242,10 +242,16 @@ pub(crate) struct CompressionPolicy {
 impl CompressionPolicy {
     /// Compresses `body` when it is at least the threshold and compression pays; returns the
     /// codec actually used (`None` when the body went as it was).
+    #[inline] // the common case, nothing to try, is a comparison where the call is built
     pub(crate) fn apply(self, body: Bytes) -> Result<(Compression, Bytes), BodyError> {
         if !self.may_compress(body.len()) {
             return Ok((Compression::None, body));
         }
+        self.compress(body)
+    }
+
+    /// [`apply`](CompressionPolicy::apply) once compression is to be tried.
+    fn compress(self, body: Bytes) -> Result<(Compression, Bytes), BodyError> {
         let packed = self.compression.compress(&body)?;
         if packed.len() >= body.len() {
             return Ok((Compression::None, body));
@@ -255,6 +261,7 @@ impl CompressionPolicy {
 
     /// Whether a body of `len` bytes is one `apply` tries to compress: lets a caller that must
     /// keep the body for a failed compression skip cloning it when nothing will be tried.
+    #[inline]
     pub(crate) fn may_compress(self, len: usize) -> bool {
         self.compression != Compression::None && len >= self.threshold
     }
