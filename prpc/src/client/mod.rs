@@ -250,12 +250,20 @@ impl Client {
             // collects its result instead of running it again.
             cancel_on_timeout: !dedupe,
         };
-        let connection = self.current();
-        if connection.close_reason().is_none()
-            && let Ok(place) = connection.try_admit()
         {
-            return Connection::start(&connection, call, attempt, place, Some(waker))
-                .map(Begun::Sent);
+            // Sent under the read lock, from the connection it guards: the pending call takes
+            // the one reference it keeps (no clone to hand over and drop again).
+            let current = self
+                .inner
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if current.close_reason().is_none()
+                && let Ok(place) = current.try_admit()
+            {
+                return Connection::start(&current, call, attempt, place, Some(waker))
+                    .map(Begun::Sent);
+            }
         }
         // Closed (reopen it first), or at max_in_flight (wait for room).
         Ok(Begun::later(Later::Once {
