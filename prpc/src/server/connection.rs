@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -28,16 +30,59 @@ use crate::{Code, Metadata, Status};
 const HIGH_WATER: usize = 1 << 20;
 
 /// Running calls by request id and attempt (a retrying client may have several attempts of one
-/// call running). Only calls that run as tasks are here; one lock, taken once per request by
-/// the read loop and once when a task ends.
+/// call running). Only calls that run as tasks are here; one lock, taken by the read loop for
+/// a request only while some call runs as a task, and once when a task ends.
 #[derive(Clone, Default)]
-struct InFlight(Arc<Mutex<RunningCalls>>);
+struct InFlight(Arc<InFlightShared>);
+
+#[derive(Default)]
+struct InFlightShared {
+    calls: Mutex<RunningCalls>,
+    /// `calls.len()`, as of the last unlock: read without the lock.
+    len: AtomicUsize,
+}
 
 type RunningCalls = HashMap<(u64, u32), Running, IdHashBuilder>;
 
 impl InFlight {
-    fn lock(&self) -> MutexGuard<'_, RunningCalls> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> InFlightGuard<'_> {
+        InFlightGuard {
+            calls: self.0.calls.lock().unwrap_or_else(PoisonError::into_inner),
+            len: &self.0.len,
+        }
+    }
+
+    /// Whether no call runs as a task. Only the read loop adds calls, so when it sees none,
+    /// none can appear before it next adds one.
+    fn none_running(&self) -> bool {
+        self.0.len.load(Ordering::Acquire) == 0
+    }
+}
+
+/// The locked calls; publishes their number as it unlocks them.
+struct InFlightGuard<'a> {
+    calls: MutexGuard<'a, RunningCalls>,
+    len: &'a AtomicUsize,
+}
+
+impl Deref for InFlightGuard<'_> {
+    type Target = RunningCalls;
+
+    fn deref(&self) -> &RunningCalls {
+        &self.calls
+    }
+}
+
+impl DerefMut for InFlightGuard<'_> {
+    fn deref_mut(&mut self) -> &mut RunningCalls {
+        &mut self.calls
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        // Still under the lock: the field's guard unlocks after this.
+        self.len.store(self.calls.len(), Ordering::Release);
     }
 }
 
@@ -354,7 +399,11 @@ impl Calls<'_> {
         let shared = self.shared;
         let config = &shared.config;
         let key = (fields.request_id, fields.attempt);
-        let refusal = {
+        // Inline calls never enter the map: while no call runs as a task there is nothing to
+        // check (and no lock to take).
+        let refusal = if self.in_flight.none_running() && config.max_in_flight > 0 {
+            None
+        } else {
             let running = self.in_flight.lock();
             if running.len() >= config.max_in_flight {
                 Some(Status::new(
