@@ -136,16 +136,7 @@ impl Builder {
     where
         A: tokio::net::ToSocketAddrs + fmt::Display,
     {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addr))
-            .await
-            .map_err(|_| Error::ConnectTimeout {
-                addr: addr.to_string(),
-                timeout: self.connect_timeout,
-            })?
-            .map_err(|source| Error::Connect {
-                addr: addr.to_string(),
-                source: source.into(),
-            })?;
+        let stream = open(&addr, self.connect_timeout).await?;
         let connect_timeout = self.connect_timeout;
         let connection = self.spawn(stream)?;
         Ok(Client::from_connection(
@@ -186,7 +177,17 @@ fn configure(stream: &TcpStream, addr: SocketAddr) -> Result<(), Error> {
 
 /// Opens a new connection to a known address.
 pub(super) async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Error> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+    let stream = open(addr, timeout).await?;
+    configure(&stream, addr)?;
+    Ok(stream)
+}
+
+/// Opens a TCP connection to `addr` within `timeout`; the error names `addr`.
+async fn open<A>(addr: A, timeout: Duration) -> Result<TcpStream, Error>
+where
+    A: tokio::net::ToSocketAddrs + fmt::Display,
+{
+    tokio::time::timeout(timeout, TcpStream::connect(&addr))
         .await
         .map_err(|_| Error::ConnectTimeout {
             addr: addr.to_string(),
@@ -195,7 +196,5 @@ pub(super) async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStrea
         .map_err(|source| Error::Connect {
             addr: addr.to_string(),
             source: source.into(),
-        })?;
-    configure(&stream, addr)?;
-    Ok(stream)
+        })
 }
