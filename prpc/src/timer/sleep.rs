@@ -57,7 +57,16 @@ impl Sleep {
     pub fn is_elapsed(&self) -> bool {
         match &self.state {
             State::Elapsed => true,
-            State::Waiting(key) => !self.shared.lock().wheel.contains(*key),
+            State::Waiting(key) => {
+                let state = self.shared.lock();
+                if state.shutdown {
+                    // Its entry went with the wheel, not because it fired: the deadline alone
+                    // says (as the fallback the next poll moves to will).
+                    Instant::now() >= self.deadline
+                } else {
+                    !state.wheel.contains(*key)
+                }
+            }
             State::Idle | State::Fallback(_) => Instant::now() >= self.deadline,
         }
     }

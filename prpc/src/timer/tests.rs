@@ -271,6 +271,19 @@ async fn the_driver_task_ends_on_shutdown_and_sleeps_still_complete() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_waiting_sleep_is_not_elapsed_because_the_wheel_shut_down() {
+    let timer = Timer::default();
+    let mut sleep = Box::pin(timer.sleep(20 * MS));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    timer.shutdown();
+    assert!(!sleep.is_elapsed(), "shut down before its deadline");
+    tokio::time::sleep(20 * MS).await;
+    assert!(sleep.is_elapsed());
+    sleep.await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_panicking_callback_does_not_stop_the_driver() {
     let timer = Timer::default();
     let count = Arc::new(AtomicUsize::new(0));
