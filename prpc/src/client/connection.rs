@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::PendingCall;
 use super::admission::{Admission, NoPlace, Place};
 use super::builder::ClientConfig;
-use super::waiters::{Left, Ticket, Waiters};
+use super::waiters::{CallId, Left, Ticket, Waiters};
 use crate::timer::Timer;
 use crate::wire::{self, Decoded, FrameReader, Refused, ResponseHead, View};
 use crate::wire::{Encoding, Frame, Head, RequestHead};
@@ -241,10 +241,8 @@ impl Connection {
             .map(|_| (call.service.clone(), call.method.clone()));
         let format = call.format;
         let frame = this.request_frame(call, &attempt, false)?;
-        let ticket = this
-            .state
-            .waiters
-            .insert(attempt.request_id, format, waker.cloned());
+        let id = (attempt.request_id, attempt.number);
+        let ticket = this.state.waiters.insert(id, format, waker.cloned());
         // Checked after inserting: a close that ran before the insert set the refusal first.
         if let Some(reason) = this.close_reason() {
             this.state.waiters.remove(ticket);
@@ -348,11 +346,11 @@ fn deliver(
     max_frame_size: u32,
 ) -> Result<(), Error> {
     // Nobody waits when the caller gave up (timeout or drop) before the reply came.
-    let answer = |request_id: u64, encoding: Encoding, head: ResponseHead, body: Bytes| {
+    let answer = |id: CallId, encoding: Encoding, head: ResponseHead, body: Bytes| {
         // Decompressed before the waiting calls are locked; the call's format (for a reply
         // whose format id is unknown) is filled in under the lock.
         let result = reply_from(encoding, head, body, max_frame_size);
-        state.waiters.complete(request_id, |format| {
+        state.waiters.complete(id, |format| {
             result.map(|(body, reply_format, metadata)| Reply {
                 body,
                 format: reply_format.unwrap_or(format),
@@ -364,13 +362,14 @@ fn deliver(
         let next = frames.next_with(|view| match view {
             View::Ok {
                 request_id,
+                attempt,
                 encoding,
-            } => Some((request_id, encoding)),
+            } => Some(((request_id, attempt), encoding)),
             View::Request { .. } => None,
         });
         let frame = match next {
-            Ok(Some(Decoded::Taken((request_id, encoding), body))) => {
-                answer(request_id, encoding, ResponseHead::default(), body);
+            Ok(Some(Decoded::Taken((id, encoding), body))) => {
+                answer(id, encoding, ResponseHead::default(), body);
                 continue;
             }
             Ok(Some(Decoded::Frame(frame))) => frame,
@@ -379,7 +378,10 @@ fn deliver(
             Err(error) => return Err(Error::Protocol(Arc::new(error))),
         };
         match frame.head {
-            Head::Response(head) => answer(frame.request_id, frame.encoding, head, frame.body),
+            Head::Response(head) => {
+                let id = (frame.request_id, frame.attempt);
+                answer(id, frame.encoding, head, frame.body);
+            }
             Head::Ping => {
                 let _ = outbound.send(&Frame::control(frame.request_id, Head::Pong));
             }

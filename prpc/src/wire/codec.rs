@@ -494,8 +494,8 @@ mod tests {
                 View::Request { fields, service, method } => {
                     (Some(fields), service.to_vec(), method.to_vec(), None)
                 }
-                View::Ok { request_id, encoding } => {
-                    (None, Vec::new(), Vec::new(), Some((request_id, encoding)))
+                View::Ok { request_id, attempt, encoding } => {
+                    (None, Vec::new(), Vec::new(), Some((request_id, attempt, encoding)))
                 }
             }));
             prop_assert!(buf.is_empty());
@@ -509,7 +509,7 @@ mod tests {
                 }
                 (Decoded::Taken((None, _, _, Some(ok)), body), Head::Response(head)) => {
                     prop_assert!(head.code == 0 && head.message.is_empty() && head.metadata.is_empty());
-                    prop_assert_eq!(ok, (request_id, frame.encoding));
+                    prop_assert_eq!(ok, (request_id, attempt, frame.encoding));
                     prop_assert_eq!(body, frame.body);
                 }
                 (Decoded::Frame(decoded), _) => {

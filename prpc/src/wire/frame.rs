@@ -355,9 +355,12 @@ pub(crate) enum View<'a> {
         service: &'a [u8],
         method: &'a [u8],
     },
-    /// An ok response with an empty message and no metadata (its attempt is not kept: a
-    /// client waits for a call, whichever attempt answers).
-    Ok { request_id: u64, encoding: Encoding },
+    /// An ok response with an empty message and no metadata.
+    Ok {
+        request_id: u64,
+        attempt: u32,
+        encoding: Encoding,
+    },
 }
 
 impl<'a> View<'a> {
@@ -403,6 +406,7 @@ impl<'a> View<'a> {
                 };
                 let view = View::Ok {
                     request_id,
+                    attempt,
                     encoding,
                 };
                 Some((view, at + 3))
