@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use prpc::idempotency::{FailMode, RedisStore};
+use prpc::idempotency::{FailMode, MemoryStore, RedisStore};
 use prpc::retry::RetryPolicy;
 use prpc::server::Builder;
+use prpc::timer::Timer;
 use prpc::{
     Call, CallOptions, Client, Code, Error, Format, Request, Response, Server, Service,
     ServiceFuture, Status,
@@ -297,4 +298,91 @@ async fn slow_redis_fails_open_by_running_the_call() {
     let (result, count) = store_failure_scene(FailMode::Open, stall).await;
     assert_eq!(result.unwrap().body, "1");
     assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+/// Counts its runs; the first takes a while. Replies 4 KiB.
+struct Large {
+    count: Arc<AtomicUsize>,
+}
+
+impl Service for Large {
+    fn name(&self) -> &str {
+        "large"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["get".into()]
+    }
+
+    fn call(&self, _request: Request) -> ServiceFuture {
+        let count = self.count.clone();
+        Box::pin(async move {
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Ok(Response::new(Bytes::from(vec![7u8; 4096])))
+        })
+    }
+}
+
+/// A call whose reply is too large for a memory store that keeps 1 KiB of replies: its first
+/// attempt runs, and a second attempt waits on it. Returns the two outcomes, a third
+/// attempt's after both, and how many times the call ran.
+async fn reply_too_large_to_store(
+    fail_mode: FailMode,
+) -> (
+    Result<prpc::Reply, Error>,
+    Result<prpc::Reply, Error>,
+    Result<prpc::Reply, Error>,
+    usize,
+) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let store = MemoryStore::with_limits(Timer::default(), 100, 1024);
+    let server = Server::builder()
+        .add_service(Large {
+            count: count.clone(),
+        })
+        .idempotency_store(store)
+        .idempotency_failure(fail_mode, Duration::from_secs(1));
+    let server = spawn_server(server).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let request_id = prpc::id::next_id();
+    let get = |attempt| {
+        Call::new("large", "get", Format::Raw, Bytes::new()).resend_as(request_id, attempt)
+    };
+    let within = |call| async move {
+        tokio::time::timeout(PATIENCE, call)
+            .await
+            .expect("an attempt hung")
+    };
+    let (first, second) = tokio::join!(within(client.call(get(0))), async {
+        // Sent while the first attempt runs.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        within(client.call(get(1))).await
+    });
+    let third = within(client.call(get(2))).await;
+    (first, second, third, count.load(Ordering::SeqCst))
+}
+
+/// Failing closed, a call whose reply cannot be stored still runs once: its other attempts
+/// get `data_loss` instead of running it again.
+#[tokio::test]
+async fn a_reply_the_store_cannot_keep_fails_its_retries_closed_with_data_loss() {
+    let (first, second, third, runs) = reply_too_large_to_store(FailMode::Closed).await;
+    assert_eq!(first.unwrap().body.len(), 4096);
+    for retry in [second, third] {
+        let error = retry.unwrap_err();
+        assert_eq!(error.code(), Code::DataLoss, "{error}");
+        assert!(error.to_string().contains("not run again"), "{error}");
+    }
+    assert_eq!(runs, 1);
+}
+
+/// Failing open, the claim is released instead: a waiting attempt runs the call again.
+#[tokio::test]
+async fn a_reply_the_store_cannot_keep_lets_a_retry_run_it_when_failing_open() {
+    let (first, second, _, runs) = reply_too_large_to_store(FailMode::Open).await;
+    assert_eq!(first.unwrap().body.len(), 4096);
+    assert_eq!(second.unwrap().body.len(), 4096);
+    assert!(runs >= 2, "the waiting attempt ran the call: {runs}");
 }

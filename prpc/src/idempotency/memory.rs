@@ -17,8 +17,10 @@ use crate::timer::{Timer, TimerHandle};
 ///
 /// Memory is bounded: at most [`DEFAULT_MAX_ENTRIES`] calls and [`DEFAULT_MAX_BYTES`] of
 /// stored replies by default ([`MemoryStore::with_limits`]). Past either limit the store
-/// reports an error, and the server's [`FailMode`](super::FailMode) decides: refuse the call
-/// (`unavailable`, the default) or run it without dedupe.
+/// reports an error, and the server's [`FailMode`](super::FailMode) decides: a new call is
+/// refused (`unavailable`, the default) or run without dedupe; a finished call whose reply
+/// does not fit has a `data_loss` status stored for its retries instead (the default) or its
+/// claim released, so that a retry runs it again.
 pub struct MemoryStore {
     entries: Arc<DashMap<Key, Entry>>,
     /// Bytes of stored replies, shared with the expiry callbacks.
@@ -127,9 +129,8 @@ impl Store for MemoryStore {
         let size = reply.len();
         if self.stored_bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
             self.stored_bytes.fetch_sub(size, Ordering::Relaxed);
-            // Waiters must not hang on a reply that will never be stored: release the claim.
-            self.entries
-                .remove_if(key, |_, entry| matches!(entry.state, State::Running(_)));
+            // The claim stays: the server decides what the call's other attempts get instead
+            // (a smaller reply standing for this one, or the claim released).
             let full = StoreError(format!(
                 "the memory store holds its limit of {} bytes of replies",
                 self.max_bytes
@@ -240,9 +241,16 @@ mod tests {
             .await
             .unwrap_err();
         assert!(error.to_string().contains("limit of 10 bytes"), "{error}");
-        // The claim whose reply did not fit was released, so its waiters do not hang.
-        assert_eq!(store.wait(&second).await.unwrap(), None);
-        assert_eq!(store.len(), 1);
+        // The claim whose reply did not fit stays, and a reply that fits may still stand for
+        // it (the server decides); its waiters get that one.
+        assert_eq!(store.begin(&second, TTL).await.unwrap(), Begin::InProgress);
+        let waiting = store.wait(&second);
+        store
+            .finish(&second, Bytes::from_static(b"12"), TTL)
+            .await
+            .unwrap();
+        assert_eq!(waiting.await.unwrap(), Some(Bytes::from_static(b"12")));
+        assert_eq!(store.len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

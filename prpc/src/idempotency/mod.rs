@@ -78,9 +78,13 @@ pub struct StoreError(pub String);
 #[non_exhaustive]
 pub enum FailMode {
     /// Answer the call `unavailable` (retryable): never risk a second execution. The default.
+    /// When the call has run but its reply cannot be stored, a `data_loss` status (not
+    /// retryable) is stored in its place: its other attempts get that, and do not run it.
     #[default]
     Closed,
-    /// Run the call without dedupe and log a warning: availability over exactly-once.
+    /// Run the call without dedupe and log a warning: availability over exactly-once. When
+    /// the call has run but its reply cannot be stored, its claim is released: another
+    /// attempt may run it again.
     Open,
 }
 

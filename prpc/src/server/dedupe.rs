@@ -91,7 +91,7 @@ impl Dedupe {
                             _ => call.await,
                         }
                     };
-                    return self.run_first(key, call).await;
+                    return self.run_first(key, reply, call).await;
                 }
                 Ok(Begin::Done(stored)) => stored,
                 Ok(Begin::InProgress) => {
@@ -131,7 +131,12 @@ impl Dedupe {
         ))
     }
 
-    async fn run_first(&self, key: Key, call: impl Future<Output = Frame>) -> Frame {
+    async fn run_first(
+        &self,
+        key: Key,
+        reply: ReplyEncoding,
+        call: impl Future<Output = Frame>,
+    ) -> Frame {
         let mut claim = Claim {
             store: self.store.clone(),
             key,
@@ -140,17 +145,64 @@ impl Dedupe {
         let frame = call.await;
         claim.finished = true;
         let key = &claim.key;
-        let mut stored = BytesMut::new();
-        match FrameCodec::with_max_frame_size(self.max_frame_size).encode(&frame, &mut stored) {
-            Ok(()) => {
-                let finished = self.store.finish(key, stored.freeze(), self.ttl);
-                if let Err(error) = self.bounded(finished, None).await {
-                    tracing::warn!(%key, %error, "could not store a reply; a retry may run the call again");
-                }
+        let stored = match self.encode(&frame) {
+            Ok(stored) => {
+                self.bounded(self.store.finish(key, stored, self.ttl), None)
+                    .await
             }
-            Err(error) => tracing::warn!(%key, %error, "could not encode a reply to store"),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = stored {
+            self.reply_lost(key, reply, error).await;
         }
         frame
+    }
+
+    /// The call under `key` ran, but its reply could not be stored. Failing closed, its other
+    /// attempts (waiting now, or still to come) get a `data_loss` status in its place: they
+    /// must not run it again. Failing open, the claim is given up, and one of them runs it.
+    async fn reply_lost(&self, key: &Key, reply: ReplyEncoding, error: StoreError) {
+        if self.fail_mode == FailMode::Closed {
+            let status = Status::new(
+                Code::DataLoss,
+                format!(
+                    "call {key} ran, but its reply could not be kept for its retries ({error}); \
+                     it is not run again"
+                ),
+            );
+            let substitute = reply.frame(Err(status), self.max_frame_size);
+            let stored = match self.encode(&substitute) {
+                Ok(stored) => {
+                    self.bounded(self.store.finish(key, stored, self.ttl), None)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match stored {
+                Ok(()) => {
+                    tracing::warn!(%key, %error, "could not store a reply; its retries get data_loss");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%key, %error, "could not store a reply, nor data_loss in its place");
+                }
+            }
+        }
+        // Nothing stands for the reply: give the claim up, so that the attempts waiting on it
+        // run the call rather than wait out its ttl.
+        tracing::warn!(%key, %error, "could not store a reply; a retry may run the call again");
+        if let Err(error) = self.bounded(self.store.release(key), None).await {
+            tracing::warn!(%key, %error, "could not release the claim of a call whose reply was lost");
+        }
+    }
+
+    /// A reply frame as the store keeps it.
+    fn encode(&self, frame: &Frame) -> Result<bytes::Bytes, StoreError> {
+        let mut stored = BytesMut::new();
+        FrameCodec::with_max_frame_size(self.max_frame_size)
+            .encode(frame, &mut stored)
+            .map_err(|error| StoreError(format!("the reply does not encode: {error}")))?;
+        Ok(stored.freeze())
     }
 
     async fn bounded<T>(
