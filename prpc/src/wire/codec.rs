@@ -462,16 +462,22 @@ mod tests {
         ]
     }
 
+    fn frame() -> impl Strategy<Value = Frame> {
+        let body = prop::collection::vec(any::<u8>(), 0..64);
+        (any::<u64>(), any::<u32>(), any::<u8>(), head(), body).prop_map(
+            |(request_id, attempt, encoding, head, body)| Frame {
+                request_id,
+                attempt,
+                encoding: Encoding::from_byte(encoding),
+                head,
+                body: body.into(),
+            },
+        )
+    }
+
     proptest! {
         #[test]
-        fn header_round_trips(
-            request_id: u64,
-            attempt: u32,
-            encoding: u8,
-            head in head(),
-            body in prop::collection::vec(any::<u8>(), 0..64),
-        ) {
-            let frame = Frame { request_id, attempt, encoding: Encoding::from_byte(encoding), head, body: body.into() };
+        fn header_round_trips(frame in frame()) {
             let mut buf = encode(&frame);
             prop_assert_eq!(buf.len(), PREFIX_LEN + frame.encoded_len());
             let decoded = FrameCodec::new().decode(&mut buf).unwrap();
@@ -480,14 +486,8 @@ mod tests {
         }
 
         #[test]
-        fn a_view_agrees_with_the_frame_decoded_whole(
-            request_id: u64,
-            attempt: u32,
-            encoding: u8,
-            head in head(),
-            body in prop::collection::vec(any::<u8>(), 0..64),
-        ) {
-            let frame = Frame { request_id, attempt, encoding: Encoding::from_byte(encoding), head, body: body.into() };
+        fn a_view_agrees_with_the_frame_decoded_whole(frame in frame()) {
+            let (request_id, attempt) = (frame.request_id, frame.attempt);
             let mut buf = encode(&frame);
             let codec = FrameCodec::new();
             let taken = codec.decode_with(&mut buf, |view| Some(match view {
