@@ -145,14 +145,7 @@ impl Dedupe {
         let frame = call.await;
         claim.finished = true;
         let key = &claim.key;
-        let stored = match self.encode(&frame) {
-            Ok(stored) => {
-                self.bounded(self.store.finish(key, stored, self.ttl), None)
-                    .await
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = stored {
+        if let Err(error) = self.store_reply(key, &frame).await {
             self.reply_lost(key, reply, error).await;
         }
         frame
@@ -171,14 +164,7 @@ impl Dedupe {
                 ),
             );
             let substitute = reply.frame(Err(status), self.max_frame_size);
-            let stored = match self.encode(&substitute) {
-                Ok(stored) => {
-                    self.bounded(self.store.finish(key, stored, self.ttl), None)
-                        .await
-                }
-                Err(error) => Err(error),
-            };
-            match stored {
+            match self.store_reply(key, &substitute).await {
                 Ok(()) => {
                     tracing::warn!(%key, %error, "could not store a reply; its retries get data_loss");
                     return;
@@ -196,13 +182,14 @@ impl Dedupe {
         }
     }
 
-    /// A reply frame as the store keeps it.
-    fn encode(&self, frame: &Frame) -> Result<bytes::Bytes, StoreError> {
+    /// Stores the reply frame of the call under `key`, encoded as it went on the wire.
+    async fn store_reply(&self, key: &Key, frame: &Frame) -> Result<(), StoreError> {
         let mut stored = BytesMut::new();
         FrameCodec::with_max_frame_size(self.max_frame_size)
             .encode(frame, &mut stored)
             .map_err(|error| StoreError(format!("the reply does not encode: {error}")))?;
-        Ok(stored.freeze())
+        let finished = self.store.finish(key, stored.freeze(), self.ttl);
+        self.bounded(finished, None).await
     }
 
     async fn bounded<T>(
