@@ -240,30 +240,29 @@ pub(crate) struct CompressionPolicy {
 }
 
 impl CompressionPolicy {
-    /// Compresses `body` when it is at least the threshold and compression pays; returns the
-    /// codec actually used (`None` when the body went as it was).
+    /// Never compresses.
+    pub(crate) const NONE: CompressionPolicy = CompressionPolicy {
+        compression: Compression::None,
+        threshold: usize::MAX,
+    };
+
+    /// Compresses `body` when it is at least the threshold and compression pays: the codec
+    /// used and the compressed body, or `None` when the body goes as it is.
     #[inline] // the common case, nothing to try, is a comparison where the call is built
-    pub(crate) fn apply(self, body: Bytes) -> Result<(Compression, Bytes), BodyError> {
-        if !self.may_compress(body.len()) {
-            return Ok((Compression::None, body));
+    pub(crate) fn apply(self, body: &[u8]) -> Result<Option<(Compression, Bytes)>, BodyError> {
+        if self.compression == Compression::None || body.len() < self.threshold {
+            return Ok(None);
         }
         self.compress(body)
     }
 
     /// [`apply`](CompressionPolicy::apply) once compression is to be tried.
-    fn compress(self, body: Bytes) -> Result<(Compression, Bytes), BodyError> {
-        let packed = self.compression.compress(&body)?;
+    fn compress(self, body: &[u8]) -> Result<Option<(Compression, Bytes)>, BodyError> {
+        let packed = self.compression.compress(body)?;
         if packed.len() >= body.len() {
-            return Ok((Compression::None, body));
+            return Ok(None);
         }
-        Ok((self.compression, packed))
-    }
-
-    /// Whether a body of `len` bytes is one `apply` tries to compress: lets a caller that must
-    /// keep the body for a failed compression skip cloning it when nothing will be tried.
-    #[inline]
-    pub(crate) fn may_compress(self, len: usize) -> bool {
-        self.compression != Compression::None && len >= self.threshold
+        Ok(Some((self.compression, packed)))
     }
 }
 
@@ -377,9 +376,8 @@ mod tests {
             compression,
             threshold: 1024,
         };
-        let (used, _) = policy.apply(Bytes::from(vec![0u8; 100])).unwrap();
-        assert_eq!(used, Compression::None);
-        let (used, packed) = policy.apply(Bytes::from(vec![0u8; 4096])).unwrap();
+        assert!(policy.apply(&[0u8; 100]).unwrap().is_none());
+        let (used, packed) = policy.apply(&[0u8; 4096]).unwrap().unwrap();
         assert_eq!(used, compression);
         assert!(packed.len() < 4096);
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -392,8 +390,7 @@ mod tests {
                 (state >> 56) as u8
             })
             .collect();
-        let (used, _) = policy.apply(Bytes::from(noise)).unwrap();
-        assert_eq!(used, Compression::None);
+        assert!(policy.apply(&noise).unwrap().is_none());
     }
 
     #[cfg(feature = "zstd")]

@@ -1,4 +1,3 @@
-use std::mem;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
@@ -17,7 +16,7 @@ use super::builder::ClientConfig;
 use super::waiters::{CallId, Left, Ticket, Waiters};
 use crate::timer::Timer;
 use crate::wire::{self, Decoded, FrameReader, Refused, ResponseHead, View};
-use crate::wire::{Encoding, Frame, Head, RequestHead};
+use crate::wire::{Encoding, Frame, FrameRef, Head, HeadRef};
 use crate::{Call, Closed, Code, Compression, Error, Format, Metadata, Reply, Status};
 
 /// What the reader hands a waiting call: its reply, or why there is none. (The reply, not the
@@ -173,45 +172,41 @@ impl Connection {
             .unwrap_or(Error::Closed(Closed::ClientDropped))
     }
 
-    /// The request frame for one attempt of a call. Takes the call's names, body and
-    /// metadata out of `call` (moving the whole call would copy it: it is large).
-    fn request_frame(
-        &self,
-        call: &mut Call,
-        attempt: &Attempt,
-        oneway: bool,
-    ) -> Result<Frame, Error> {
-        if let Some(reason) = self.close_reason() {
-            return Err(reason.clone());
-        }
-        let body = mem::take(&mut call.body);
-        let (compression, body) = self.config.compression(&call.options).apply(body)?;
-        let metadata = mem::take(&mut call.options.metadata);
-        let metadata = if self.config.defaults.metadata.is_empty() {
-            metadata
-        } else {
-            let mut merged = self.config.defaults.metadata.clone();
-            merged.extend(&metadata);
-            merged
+    /// Queues the request for one attempt of a call, encoded from the call where it lies.
+    fn send_request(&self, call: &Call, attempt: &Attempt, oneway: bool) -> Result<(), Error> {
+        let packed = self.config.compression(&call.options).apply(&call.body)?;
+        let (compression, body) = match &packed {
+            Some((compression, packed)) => (*compression, packed),
+            None => (Compression::None, &call.body),
         };
-        Ok(Frame {
+        let defaults = &self.config.defaults.metadata;
+        let merged;
+        let metadata = if defaults.is_empty() {
+            &call.options.metadata
+        } else {
+            let mut both = defaults.clone();
+            both.extend(&call.options.metadata);
+            merged = both;
+            &merged
+        };
+        self.send(FrameRef {
             request_id: attempt.request_id,
             attempt: attempt.number,
             encoding: Encoding::new(call.format.id(), compression.id()),
-            head: Head::Request(RequestHead {
-                service: mem::take(&mut call.service),
-                method: mem::take(&mut call.method),
+            head: HeadRef::Request {
+                service: &call.service,
+                method: &call.method,
                 deadline: attempt.deadline,
                 oneway,
                 dedupe: attempt.dedupe,
                 metadata,
-            }),
+            },
             body,
         })
     }
 
     /// Queues a frame for the writer.
-    fn send(&self, frame: &Frame) -> Result<(), Error> {
+    fn send<'a>(&self, frame: impl Into<FrameRef<'a>>) -> Result<(), Error> {
         match self.outbound.send(frame) {
             Ok(_) => Ok(()),
             Err(Refused::Closed) => Err(self.closed_error()),
@@ -220,17 +215,18 @@ impl Connection {
     }
 
     /// Sends a call that wants no reply.
-    pub(super) fn send_oneway(&self, mut call: Call, attempt: Attempt) -> Result<(), Error> {
-        let frame = self.request_frame(&mut call, &attempt, true)?;
-        self.send(&frame)
+    pub(super) fn send_oneway(&self, call: &Call, attempt: Attempt) -> Result<(), Error> {
+        if let Some(reason) = self.close_reason() {
+            return Err(reason.clone());
+        }
+        self.send_request(call, &attempt, true)
     }
 
-    /// Sends one attempt of a call; the returned handle completes with its reply. Takes what
-    /// it sends out of `call`. `waker`, when given, is woken when the reply comes, without
-    /// the handle being polled first.
+    /// Sends one attempt of a call; the returned handle completes with its reply. `waker`,
+    /// when given, is woken when the reply comes, without the handle being polled first.
     pub(super) fn start(
         this: &Arc<Self>,
-        call: &mut Call,
+        call: &Call,
         attempt: Attempt,
         place: Place<'_>,
         waker: Option<&Waker>,
@@ -239,16 +235,14 @@ impl Connection {
         let names = attempt
             .timeout
             .map(|_| (call.service.clone(), call.method.clone()));
-        let format = call.format;
-        let frame = this.request_frame(call, &attempt, false)?;
         let id = (attempt.request_id, attempt.number);
-        let ticket = this.state.waiters.insert(id, format, waker.cloned());
+        let ticket = this.state.waiters.insert(id, call.format, waker.cloned());
         // Checked after inserting: a close that ran before the insert set the refusal first.
         if let Some(reason) = this.close_reason() {
             this.state.waiters.remove(ticket);
             return Err(reason.clone());
         }
-        if let Err(error) = this.send(&frame) {
+        if let Err(error) = this.send_request(call, &attempt, false) {
             this.state.waiters.remove(ticket);
             return Err(error);
         }

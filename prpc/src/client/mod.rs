@@ -96,7 +96,7 @@ impl Future for CallFuture<'_> {
             let done = match &mut this.state {
                 CallState::Start(call) => {
                     // The common case (an open connection with room, no retries) sends the
-                    // request right here, taking what it sends out of the call in place.
+                    // request right here, encoding it from the call where it lies.
                     match this.client.begin(call, cx.waker()) {
                         Ok(Begun::Sent(mut pending)) => {
                             // Its slot holds this task's waker already: only a timeout needs
@@ -285,10 +285,10 @@ impl Client {
                 self.call_with_retries(call, policy, request_id, dedupe)
                     .await
             }
-            Later::Once { mut call, attempt } => {
+            Later::Once { call, attempt } => {
                 let connection = self.connection().await?;
                 let place = connection.admit(&call, attempt.timeout).await?;
-                Connection::start(&connection, &mut call, attempt, place, None)?.await
+                Connection::start(&connection, &call, attempt, place, None)?.await
             }
         }
     }
@@ -323,7 +323,7 @@ impl Client {
             let result = async {
                 let connection = self.connection().await?;
                 let place = connection.admit(&call, attempt_timeout).await?;
-                Connection::start(&connection, &mut call.clone(), attempt, place, None)?.await
+                Connection::start(&connection, &call, attempt, place, None)?.await
             }
             .await;
             let error = match result {
@@ -354,7 +354,7 @@ impl Client {
     /// handle cancels the call. A started call is one attempt on the current connection: it
     /// neither reconnects nor retries, nor waits for room when `max_in_flight` calls are on
     /// the wire (it fails with `resource_exhausted` instead).
-    pub fn start(&self, mut call: Call) -> Result<PendingCall, Error> {
+    pub fn start(&self, call: Call) -> Result<PendingCall, Error> {
         let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
         let attempt = Attempt {
             request_id: call.request_id.unwrap_or_else(crate::id::next_id),
@@ -366,7 +366,7 @@ impl Client {
         };
         let connection = self.current();
         let place = connection.try_admit()?;
-        Connection::start(&connection, &mut call, attempt, place, None)
+        Connection::start(&connection, &call, attempt, place, None)
     }
 
     /// Sends a call whose reply nobody wants (the request's oneway flag): the server runs it
@@ -382,7 +382,7 @@ impl Client {
             dedupe: call.request_id.is_some(),
             cancel_on_timeout: false,
         };
-        self.connection().await?.send_oneway(call, attempt)
+        self.connection().await?.send_oneway(&call, attempt)
     }
 
     /// The server's address.

@@ -20,10 +20,8 @@ use tokio_util::task::TaskTracker;
 use super::Shared;
 use super::dispatch::{self, Handler, Incoming, Prepared, ReplyEncoding};
 use crate::id::IdHashBuilder;
-use crate::wire::{
-    self, Decoded, Frame, FrameReader, Head, Refused, RequestFields, View, WireError,
-};
-use crate::{Code, Metadata, Status};
+use crate::wire::{self, Decoded, Frame, FrameReader, Head, RequestFields, View, WireError};
+use crate::{Code, Metadata, Response, Status};
 
 /// Replies queued for the socket past which the read loop stops reading requests until the
 /// writer catches up: a client that never reads cannot grow the server's memory.
@@ -296,7 +294,7 @@ impl Calls<'_> {
                     .map(|(service, method)| (fields, service, method)),
                 View::Ok { .. } => None,
             });
-            let reply = match next {
+            let queued = match next {
                 Ok(Some(Decoded::Taken((fields, service, method), body))) => {
                     let incoming = Incoming {
                         fields,
@@ -312,29 +310,15 @@ impl Calls<'_> {
                 Ok(None) => return Drained::Empty,
                 Err(error) => return Drained::Ended(End::Protocol(error)),
             };
-            let Some(reply) = reply else {
-                continue;
-            };
-            let queued = match self.outbound.send(&reply) {
-                Ok(queued) => queued,
-                Err(Refused::Encode(WireError::FrameTooLarge { length, max })) => {
-                    let status = dispatch::too_large(length, max);
-                    let plain =
-                        ReplyEncoding::plain(reply.request_id, reply.attempt, reply.encoding);
-                    self.outbound
-                        .send(&plain.build(Err(status)))
-                        .unwrap_or_default()
-                }
-                Err(_) => 0,
-            };
             if queued > HIGH_WATER {
                 return Drained::Stalled;
             }
         }
     }
 
-    /// Handles one frame decoded whole; returns the reply to send now, if any.
-    fn handle(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> Option<Frame> {
+    /// Handles one frame decoded whole. Returns the bytes queued for the socket if it
+    /// answered at once (0 if it did not).
+    fn handle(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> usize {
         let Frame {
             request_id,
             attempt,
@@ -359,43 +343,58 @@ impl Calls<'_> {
                 {
                     handler.abort();
                 }
-                None
+                0
             }
-            Head::Ping => Some(Frame::control(request_id, Head::Pong)),
-            Head::Pong | Head::Response(_) | Head::GoAway(_) => None,
+            Head::Ping => self
+                .outbound
+                .send(&Frame::control(request_id, Head::Pong))
+                .unwrap_or_default(),
+            Head::Pong | Head::Response(_) | Head::GoAway(_) => 0,
         }
     }
 
-    /// Handles one request (`incoming`, or the status that refuses it); returns the reply to
-    /// send now, if any.
+    /// Handles one request (`incoming`, or the status that refuses it). Returns the bytes
+    /// queued for the socket if it answered at once (0 if it did not).
     fn request(
         &mut self,
         fields: RequestFields,
         incoming: Result<Incoming<'_>, Status>,
         received: Instant,
         cx: &mut Context<'_>,
-    ) -> Option<Frame> {
-        let reply = if self.draining {
+    ) -> usize {
+        if self.draining {
             let status = Status::new(Code::Unavailable, "server is shutting down");
             let plain = ReplyEncoding::plain(fields.request_id, fields.attempt, fields.encoding);
-            Some(plain.frame(Err(status), self.shared.config.max_frame_size))
-        } else {
-            self.start(fields, incoming, received, cx)
-        };
-        // A oneway caller wants no answer: not even a refusal.
-        reply.filter(|_| !fields.oneway)
+            return self.answer(&fields, plain, &Err(status));
+        }
+        self.start(fields, incoming, received, cx)
     }
 
-    /// Admits a call and runs it: the reply comes back at once when the handler completes on
+    /// Queues the reply to a request, unless its caller wants none (a oneway caller is not
+    /// even told of a refusal). Returns the bytes queued now.
+    fn answer(
+        &self,
+        fields: &RequestFields,
+        reply: ReplyEncoding,
+        result: &Result<Response, Status>,
+    ) -> usize {
+        if fields.oneway {
+            return 0;
+        }
+        reply.send(result, &self.outbound)
+    }
+
+    /// Admits a call and runs it: the reply is queued at once when the handler completes on
     /// its first poll (no task, no bookkeeping), else the call goes on as a task of its own.
-    /// Returns the reply to send now, if any (a refusal, or the finished call's reply).
+    /// Returns the bytes queued for the socket if it answered at once (a refusal, or the
+    /// finished call's reply), 0 otherwise.
     fn start(
         &mut self,
         fields: RequestFields,
         incoming: Result<Incoming<'_>, Status>,
         received: Instant,
         cx: &mut Context<'_>,
-    ) -> Option<Frame> {
+    ) -> usize {
         let shared = self.shared;
         let config = &shared.config;
         let key = (fields.request_id, fields.attempt);
@@ -421,7 +420,7 @@ impl Calls<'_> {
         };
         let plain = ReplyEncoding::plain(fields.request_id, fields.attempt, fields.encoding);
         if let Some(status) = refusal {
-            return Some(plain.frame(Err(status), config.max_frame_size));
+            return self.answer(&fields, plain, &Err(status));
         }
         let Prepared {
             service,
@@ -429,7 +428,6 @@ impl Calls<'_> {
             reply,
             deadline,
             dedupe,
-            oneway,
         } = match incoming.and_then(|incoming| {
             dispatch::prepare(
                 incoming,
@@ -439,7 +437,7 @@ impl Calls<'_> {
             )
         }) {
             Ok(prepared) => prepared,
-            Err(status) => return Some(plain.frame(Err(status), config.max_frame_size)),
+            Err(status) => return self.answer(&fields, plain, &Err(status)),
         };
         let max_frame_size = config.max_frame_size;
 
@@ -466,10 +464,9 @@ impl Calls<'_> {
                 if self.inline_first_poll
                     && let Poll::Ready(result) = Pin::new(&mut handler).poll(cx)
                 {
-                    // Checked against max_frame_size as it is queued (see `drain`).
-                    return (!oneway).then(|| reply.build(result));
+                    return self.answer(&fields, reply, &result);
                 }
-                let call = finish(handler, reply, deadline, shared.clone());
+                let call = finish(handler, deadline, shared.clone());
                 (CallTask::Plain(call), false)
             }
         };
@@ -483,20 +480,29 @@ impl Calls<'_> {
         );
         let in_flight = self.in_flight.clone();
         let outbound = self.outbound.clone();
+        let oneway = fields.oneway;
         let task = self.handlers.spawn(async move {
-            let reply = match call {
-                CallTask::Plain(call) => call.await,
-                CallTask::Dedupe(call) => call.await,
-            };
-            in_flight.lock().remove(&key);
-            if !oneway {
-                let _ = outbound.send(&reply);
+            match call {
+                CallTask::Plain(call) => {
+                    let result = call.await;
+                    in_flight.lock().remove(&key);
+                    if !oneway {
+                        reply.send(&result, &outbound);
+                    }
+                }
+                CallTask::Dedupe(call) => {
+                    let frame = call.await;
+                    in_flight.lock().remove(&key);
+                    if !oneway {
+                        let _ = outbound.send(&frame);
+                    }
+                }
             }
         });
         if let Some(entry) = self.in_flight.lock().get_mut(&key) {
             entry.handler = Some(task.abort_handle());
         }
-        None
+        0
     }
 }
 
@@ -518,30 +524,26 @@ fn abort(in_flight: &InFlight, keep: Keep) {
     });
 }
 
-/// What a call's task runs to its reply frame.
+/// What a call's task runs to its reply.
 enum CallTask<P, D> {
     /// The handler under its deadline.
     Plain(P),
-    /// The handler under dedupe (boxed: the dedupe future is large, and inline it would bloat
-    /// every call's task).
+    /// The handler under dedupe, to its reply frame (boxed: the dedupe future is large, and
+    /// inline it would bloat every call's task).
     Dedupe(Pin<Box<D>>),
 }
 
-/// Runs a started handler to its reply frame, stopping it at its deadline.
+/// Runs a started handler to its result, stopping it at its deadline.
 async fn finish(
     handler: Handler,
-    reply: ReplyEncoding,
     deadline: Option<(Instant, Duration)>,
     shared: Arc<Shared>,
-) -> Frame {
-    let max_frame_size = shared.config.max_frame_size;
+) -> Result<Response, Status> {
     match deadline {
-        None => reply.frame(handler.await, max_frame_size),
+        None => handler.await,
         Some((at, budget)) => tokio::select! {
-            result = handler => reply.frame(result, max_frame_size),
-            () = shared.timer.sleep_until(at) => {
-                reply.frame(Err(dispatch::deadline_exceeded(budget)), max_frame_size)
-            }
+            result = handler => result,
+            () = shared.timer.sleep_until(at) => Err(dispatch::deadline_exceeded(budget)),
         },
     }
 }

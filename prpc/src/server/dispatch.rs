@@ -18,7 +18,9 @@ use crate::compress::CompressionPolicy;
 use crate::context::{self, Context as CallContext};
 use crate::idempotency::Key;
 use crate::reflection::{self, Reflection};
-use crate::wire::{Encoding, Frame, Head, RequestFields, RequestHead, ResponseHead};
+use crate::wire::{
+    self, Encoding, Frame, FrameRef, HeadRef, Refused, RequestFields, RequestHead, WireError,
+};
 use crate::{
     Code, Compression, Format, Metadata, Request, Response, Service, ServiceFuture, Status,
 };
@@ -169,8 +171,6 @@ pub(super) struct Prepared<'a> {
     pub(super) deadline: Option<(Instant, Duration)>,
     /// The dedupe key, when the caller may resend the call.
     pub(super) dedupe: Option<Key>,
-    /// The caller wants no reply.
-    pub(super) oneway: bool,
 }
 
 /// How a reply goes back: the request's ids, format and compression.
@@ -190,62 +190,84 @@ impl ReplyEncoding {
             request_id,
             attempt,
             format_id: encoding.format_id(),
-            compression: CompressionPolicy {
-                compression: Compression::None,
-                threshold: usize::MAX,
-            },
+            compression: CompressionPolicy::NONE,
         }
     }
 
-    /// The response frame for a handler's result; a reply over `max_frame_size` becomes a
-    /// `resource_exhausted` status instead.
+    /// Queues the reply to a call on `outbound`; a reply over the frame size limit goes as a
+    /// `resource_exhausted` status instead. Returns the bytes queued now (0 when the
+    /// connection is gone).
+    pub(super) fn send(self, result: &Result<Response, Status>, outbound: &wire::Sender) -> usize {
+        match self.with_frame(result, |frame| outbound.send(frame)) {
+            Ok(queued) => queued,
+            Err(Refused::Encode(WireError::FrameTooLarge { length, max })) => {
+                let status = Err(too_large(length, max));
+                self.uncompressed()
+                    .with_frame(&status, |frame| outbound.send(frame))
+                    .unwrap_or_default()
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// The response frame for a handler's result, owned (for a reply that is stored); a
+    /// reply over `max_frame_size` becomes a `resource_exhausted` status instead.
     pub(super) fn frame(self, result: Result<Response, Status>, max_frame_size: u32) -> Frame {
-        let frame = self.build(result);
-        let length = frame.encoded_len();
-        if length <= max_frame_size as usize {
-            return frame;
-        }
-        self.build(Err(too_large(length as u64, max_frame_size)))
+        let fits = self.with_frame(&result, |frame| {
+            let length = frame.encoded_len();
+            if length <= max_frame_size as usize {
+                Ok(frame.to_frame())
+            } else {
+                Err(length)
+            }
+        });
+        fits.unwrap_or_else(|length| {
+            let status = Err(too_large(length as u64, max_frame_size));
+            self.uncompressed()
+                .with_frame(&status, |frame| frame.to_frame())
+        })
     }
 
-    /// The response frame for a handler's result, not checked against the frame size limit
-    /// (for a reply that goes straight to the connection's queue, which checks it).
-    pub(super) fn build(self, result: Result<Response, Status>) -> Frame {
-        let (code, message, body, metadata) = match result {
-            Ok(response) => (
-                Code::Ok,
-                ByteString::new(),
-                response.body,
-                response.metadata,
+    /// The same reply, never compressed.
+    fn uncompressed(self) -> Self {
+        ReplyEncoding {
+            compression: CompressionPolicy::NONE,
+            ..self
+        }
+    }
+
+    /// Hands `write` the response frame for a handler's result, borrowed from it (the body
+    /// compressed first when the policy says so; a body that fails to compress goes as it is).
+    fn with_frame<T>(
+        self,
+        result: &Result<Response, Status>,
+        write: impl FnOnce(FrameRef<'_>) -> T,
+    ) -> T {
+        let (code, message, metadata, body) = match result {
+            Ok(response) => (Code::Ok, "", &response.metadata, &response.body),
+            Err(status) => (
+                status.code(),
+                status.message(),
+                status.metadata(),
+                status.details(),
             ),
-            Err(status) => {
-                let body = status.details().clone();
-                let metadata = status.metadata().clone();
-                let message = status.message().into();
-                (status.code(), message, body, metadata)
-            }
         };
-        // A body that fails to compress goes as it is. Kept aside (a refcount bump) only
-        // when compression will be tried.
-        let (compression, body) = if self.compression.may_compress(body.len()) {
-            match self.compression.apply(body.clone()) {
-                Ok(packed) => packed,
-                Err(_) => (Compression::None, body),
-            }
-        } else {
-            (Compression::None, body)
+        let packed = self.compression.apply(body).ok().flatten();
+        let (compression, body) = match &packed {
+            Some((compression, packed)) => (*compression, packed),
+            None => (Compression::None, body),
         };
-        Frame {
+        write(FrameRef {
             request_id: self.request_id,
             attempt: self.attempt,
             encoding: Encoding::new(self.format_id, compression.id()),
-            head: Head::Response(ResponseHead {
+            head: HeadRef::Response {
                 code: code.as_u32(),
                 message,
                 metadata,
-            }),
+            },
             body,
-        }
+        })
     }
 }
 
@@ -268,8 +290,8 @@ pub(super) fn prepare<'a>(
         attempt,
         encoding,
         deadline,
-        oneway,
         dedupe,
+        ..
     } = fields;
     let dedupe = dedupe.then(|| Key::new(service.name(), &method, request_id));
     let format = Format::from_id(encoding.format_id())?;
@@ -300,7 +322,6 @@ pub(super) fn prepare<'a>(
         },
         deadline: deadline.map(|budget| (received + budget, budget)),
         dedupe,
-        oneway,
     })
 }
 

@@ -1,7 +1,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::frame::{View, is_known_kind};
+use super::frame::{FrameRef, View, is_known_kind};
 use super::head::StackHead;
 use super::{DEFAULT_MAX_FRAME_SIZE, Frame, MAGIC, PREFIX_LEN, VERSION, WireError};
 
@@ -183,7 +183,7 @@ impl Encoder<&Frame> for FrameCodec {
     type Error = WireError;
 
     fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
-        self.encode_frame(frame, dst)
+        self.encode_frame(&frame.into(), dst)
     }
 }
 
@@ -202,21 +202,34 @@ impl FrameCodec {
     }
 
     /// Encodes `frame` (what the `Encoder` impls do, without needing `&mut self`).
-    pub(crate) fn encode_frame(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
+    pub(crate) fn encode_frame(
+        &self,
+        frame: &FrameRef<'_>,
+        dst: &mut BytesMut,
+    ) -> Result<(), WireError> {
         self.put_head(frame, frame.body.len(), dst)?;
-        dst.extend_from_slice(&frame.body);
+        dst.extend_from_slice(frame.body);
         Ok(())
     }
 
     /// Encodes all of `frame` but its body, whose bytes the caller must write right after
     /// these (a writer that sends large bodies from their own buffers instead of copying them).
-    pub(crate) fn encode_head(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
+    pub(crate) fn encode_head(
+        &self,
+        frame: &FrameRef<'_>,
+        dst: &mut BytesMut,
+    ) -> Result<(), WireError> {
         self.put_head(frame, 0, dst)
     }
 
     /// Appends `frame`'s prefix and header fields to `dst`, reserving room for them and for
     /// `extra` bytes more (the body, when it follows at once).
-    fn put_head(&self, frame: &Frame, extra: usize, dst: &mut BytesMut) -> Result<(), WireError> {
+    fn put_head(
+        &self,
+        frame: &FrameRef<'_>,
+        extra: usize,
+        dst: &mut BytesMut,
+    ) -> Result<(), WireError> {
         if frame.fits_stack_head() {
             // One pass on the stack, then one copy. The length field is filled in last, from
             // what was written: no pass to size the fields first.

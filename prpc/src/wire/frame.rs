@@ -134,30 +134,6 @@ pub struct GoAwayHead {
     pub message: ByteString,
 }
 
-impl Head {
-    fn kind(&self) -> u8 {
-        match self {
-            Head::Request(_) => kind::REQUEST,
-            Head::Response(_) => kind::RESPONSE,
-            Head::Ping => kind::PING,
-            Head::Pong => kind::PONG,
-            Head::Cancel => kind::CANCEL,
-            Head::GoAway(_) => kind::GOAWAY,
-        }
-    }
-
-    fn flags(&self) -> u8 {
-        match self {
-            Head::Request(head) => {
-                (if head.oneway { flag::ONEWAY } else { 0 })
-                    | (if head.dedupe { flag::DEDUPE } else { 0 })
-            }
-            Head::Response(head) if head.code != 0 => flag::ERROR,
-            _ => 0,
-        }
-    }
-}
-
 impl Frame {
     /// A frame of the given head with no body, encoding 0, attempt 0.
     pub fn control(request_id: u64, head: Head) -> Self {
@@ -183,75 +159,7 @@ impl Frame {
 
     /// Bytes after the fixed prefix: header fields and body. This is the length field.
     pub fn encoded_len(&self) -> usize {
-        self.fields_len() + self.body.len()
-    }
-
-    /// Bytes of the header fields alone (the length field minus the body).
-    pub(super) fn fields_len(&self) -> usize {
-        let common = varint::len(self.request_id) + varint::len(u64::from(self.attempt));
-        common
-            + match &self.head {
-                Head::Request(head) => {
-                    bytes_field_len(head.service.len())
-                        + bytes_field_len(head.method.len())
-                        + varint::len(deadline_millis(head.deadline))
-                        + head.metadata.encoded_len()
-                }
-                Head::Response(head) => {
-                    varint::len(u64::from(head.code))
-                        + bytes_field_len(head.message.len())
-                        + head.metadata.encoded_len()
-                }
-                Head::GoAway(head) => {
-                    varint::len(u64::from(head.code)) + bytes_field_len(head.message.len())
-                }
-                Head::Ping | Head::Pong | Head::Cancel => 0,
-            }
-    }
-
-    /// Whether the prefix and header fields surely take at most [`STACK_HEAD`] bytes: no
-    /// metadata, and names or message of 64 bytes at most (every varint at its longest).
-    pub(super) fn fits_stack_head(&self) -> bool {
-        // The longest: a request's prefix, request id, attempt (a u32), two one-byte name
-        // lengths, deadline and an empty metadata count, and 64 bytes of names; and room for
-        // the whole-word write of the last varint.
-        const LONGEST: usize = 8 + varint::MAX_LEN + 5 + 2 + varint::MAX_LEN + 1 + 64;
-        const _: () = assert!(LONGEST + varint::MAX_LEN <= STACK_HEAD);
-        match &self.head {
-            Head::Request(head) => {
-                head.metadata.is_empty() && head.service.len() + head.method.len() <= 64
-            }
-            Head::Response(head) => head.metadata.is_empty() && head.message.len() <= 64,
-            Head::GoAway(head) => head.message.len() <= 64,
-            Head::Ping | Head::Pong | Head::Cancel => true,
-        }
-    }
-
-    /// Writes prefix and fields: everything but the body, which must follow them on the wire.
-    pub(super) fn encode_head(&self, length: u32, dst: &mut impl HeadOut) {
-        let kind = self.head.kind() | self.head.flags();
-        let [a, b, c, d] = length.to_be_bytes();
-        dst.put_slice(&[MAGIC, VERSION, kind, self.encoding.to_byte(), a, b, c, d]);
-        dst.put_varint(self.request_id);
-        dst.put_varint(u64::from(self.attempt));
-        match &self.head {
-            Head::Request(head) => {
-                dst.put_bytes(head.service.as_bytes());
-                dst.put_bytes(head.method.as_bytes());
-                dst.put_varint(deadline_millis(head.deadline));
-                head.metadata.encode(dst);
-            }
-            Head::Response(head) => {
-                dst.put_varint(u64::from(head.code));
-                dst.put_bytes(head.message.as_bytes());
-                head.metadata.encode(dst);
-            }
-            Head::GoAway(head) => {
-                dst.put_varint(u64::from(head.code));
-                dst.put_bytes(head.message.as_bytes());
-            }
-            Head::Ping | Head::Pong | Head::Cancel => {}
-        }
+        FrameRef::from(self).encoded_len()
     }
 
     /// Parses a whole frame whose prefix the codec has validated. `frame` starts at the first
@@ -308,6 +216,258 @@ impl Frame {
             head,
             body: frame,
         })
+    }
+}
+
+/// A frame to write, borrowed from wherever its parts live: a [`Frame`], a call that is being
+/// sent, or a handler's reply. Everything the codec writes is encoded from this, so a sender
+/// never assembles (and moves, and drops) a whole `Frame` just to have it encoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameRef<'a> {
+    pub(crate) request_id: u64,
+    pub(crate) attempt: u32,
+    pub(crate) encoding: Encoding,
+    pub(crate) head: HeadRef<'a>,
+    pub(crate) body: &'a Bytes,
+}
+
+/// A frame's kind-specific header fields, borrowed (see [`Head`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HeadRef<'a> {
+    Request {
+        service: &'a str,
+        method: &'a str,
+        deadline: Option<Duration>,
+        oneway: bool,
+        dedupe: bool,
+        metadata: &'a Metadata,
+    },
+    Response {
+        code: u32,
+        message: &'a str,
+        metadata: &'a Metadata,
+    },
+    GoAway {
+        code: u32,
+        message: &'a str,
+    },
+    Ping,
+    Pong,
+    Cancel,
+}
+
+impl<'a> From<&'a Head> for HeadRef<'a> {
+    fn from(head: &'a Head) -> Self {
+        match head {
+            Head::Request(head) => HeadRef::Request {
+                service: &head.service,
+                method: &head.method,
+                deadline: head.deadline,
+                oneway: head.oneway,
+                dedupe: head.dedupe,
+                metadata: &head.metadata,
+            },
+            Head::Response(head) => HeadRef::Response {
+                code: head.code,
+                message: &head.message,
+                metadata: &head.metadata,
+            },
+            Head::GoAway(head) => HeadRef::GoAway {
+                code: head.code,
+                message: &head.message,
+            },
+            Head::Ping => HeadRef::Ping,
+            Head::Pong => HeadRef::Pong,
+            Head::Cancel => HeadRef::Cancel,
+        }
+    }
+}
+
+impl<'a> From<&'a Frame> for FrameRef<'a> {
+    fn from(frame: &'a Frame) -> Self {
+        FrameRef {
+            request_id: frame.request_id,
+            attempt: frame.attempt,
+            encoding: frame.encoding,
+            head: HeadRef::from(&frame.head),
+            body: &frame.body,
+        }
+    }
+}
+
+impl HeadRef<'_> {
+    /// The kind byte: kind id and flags.
+    fn kind_byte(&self) -> u8 {
+        match *self {
+            HeadRef::Request { oneway, dedupe, .. } => {
+                kind::REQUEST
+                    | (if oneway { flag::ONEWAY } else { 0 })
+                    | (if dedupe { flag::DEDUPE } else { 0 })
+            }
+            HeadRef::Response { code, .. } => {
+                kind::RESPONSE | if code != 0 { flag::ERROR } else { 0 }
+            }
+            HeadRef::Ping => kind::PING,
+            HeadRef::Pong => kind::PONG,
+            HeadRef::Cancel => kind::CANCEL,
+            HeadRef::GoAway { .. } => kind::GOAWAY,
+        }
+    }
+
+    fn to_owned(self) -> Head {
+        match self {
+            HeadRef::Request {
+                service,
+                method,
+                deadline,
+                oneway,
+                dedupe,
+                metadata,
+            } => Head::Request(RequestHead {
+                service: service.into(),
+                method: method.into(),
+                deadline,
+                oneway,
+                dedupe,
+                metadata: metadata.clone(),
+            }),
+            HeadRef::Response {
+                code,
+                message,
+                metadata,
+            } => Head::Response(ResponseHead {
+                code,
+                message: message.into(),
+                metadata: metadata.clone(),
+            }),
+            HeadRef::GoAway { code, message } => Head::GoAway(GoAwayHead {
+                code,
+                message: message.into(),
+            }),
+            HeadRef::Ping => Head::Ping,
+            HeadRef::Pong => Head::Pong,
+            HeadRef::Cancel => Head::Cancel,
+        }
+    }
+}
+
+impl FrameRef<'_> {
+    /// An owned copy (the names, message and metadata are copied; the body is shared).
+    pub(crate) fn to_frame(self) -> Frame {
+        Frame {
+            request_id: self.request_id,
+            attempt: self.attempt,
+            encoding: self.encoding,
+            head: self.head.to_owned(),
+            body: self.body.clone(),
+        }
+    }
+
+    /// Bytes after the fixed prefix: header fields and body. This is the length field.
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.fields_len() + self.body.len()
+    }
+
+    /// Bytes of the header fields alone (the length field minus the body).
+    pub(super) fn fields_len(&self) -> usize {
+        let common = varint::len(self.request_id) + varint::len(u64::from(self.attempt));
+        common
+            + match self.head {
+                HeadRef::Request {
+                    service,
+                    method,
+                    deadline,
+                    metadata,
+                    ..
+                } => {
+                    bytes_field_len(service.len())
+                        + bytes_field_len(method.len())
+                        + varint::len(deadline_millis(deadline))
+                        + metadata.encoded_len()
+                }
+                HeadRef::Response {
+                    code,
+                    message,
+                    metadata,
+                } => {
+                    varint::len(u64::from(code))
+                        + bytes_field_len(message.len())
+                        + metadata.encoded_len()
+                }
+                HeadRef::GoAway { code, message } => {
+                    varint::len(u64::from(code)) + bytes_field_len(message.len())
+                }
+                HeadRef::Ping | HeadRef::Pong | HeadRef::Cancel => 0,
+            }
+    }
+
+    /// Whether the prefix and header fields surely take at most [`STACK_HEAD`] bytes: no
+    /// metadata, and names or message of 64 bytes at most (every varint at its longest).
+    pub(super) fn fits_stack_head(&self) -> bool {
+        // The longest: a request's prefix, request id, attempt (a u32), two one-byte name
+        // lengths, deadline and an empty metadata count, and 64 bytes of names; and room for
+        // the whole-word write of the last varint.
+        const LONGEST: usize = 8 + varint::MAX_LEN + 5 + 2 + varint::MAX_LEN + 1 + 64;
+        const _: () = assert!(LONGEST + varint::MAX_LEN <= STACK_HEAD);
+        match self.head {
+            HeadRef::Request {
+                service,
+                method,
+                metadata,
+                ..
+            } => metadata.is_empty() && service.len() + method.len() <= 64,
+            HeadRef::Response {
+                message, metadata, ..
+            } => metadata.is_empty() && message.len() <= 64,
+            HeadRef::GoAway { message, .. } => message.len() <= 64,
+            HeadRef::Ping | HeadRef::Pong | HeadRef::Cancel => true,
+        }
+    }
+
+    /// Writes prefix and fields: everything but the body, which must follow them on the wire.
+    pub(super) fn encode_head(&self, length: u32, dst: &mut impl HeadOut) {
+        let [a, b, c, d] = length.to_be_bytes();
+        let prefix = [
+            MAGIC,
+            VERSION,
+            self.head.kind_byte(),
+            self.encoding.to_byte(),
+            a,
+            b,
+            c,
+            d,
+        ];
+        dst.put_slice(&prefix);
+        dst.put_varint(self.request_id);
+        dst.put_varint(u64::from(self.attempt));
+        match self.head {
+            HeadRef::Request {
+                service,
+                method,
+                deadline,
+                metadata,
+                ..
+            } => {
+                dst.put_bytes(service.as_bytes());
+                dst.put_bytes(method.as_bytes());
+                dst.put_varint(deadline_millis(deadline));
+                metadata.encode(dst);
+            }
+            HeadRef::Response {
+                code,
+                message,
+                metadata,
+            } => {
+                dst.put_varint(u64::from(code));
+                dst.put_bytes(message.as_bytes());
+                metadata.encode(dst);
+            }
+            HeadRef::GoAway { code, message } => {
+                dst.put_varint(u64::from(code));
+                dst.put_bytes(message.as_bytes());
+            }
+            HeadRef::Ping | HeadRef::Pong | HeadRef::Cancel => {}
+        }
     }
 }
 

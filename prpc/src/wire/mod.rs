@@ -26,7 +26,7 @@ pub(crate) use codec::Decoded;
 pub use codec::FrameCodec;
 pub use error::WireError;
 pub use frame::{Encoding, Frame, GoAwayHead, Head, RequestHead, ResponseHead};
-pub(crate) use frame::{RequestFields, View};
+pub(crate) use frame::{FrameRef, HeadRef, RequestFields, View};
 pub use metadata::Metadata;
 pub(crate) use outbox::{Refused, Sender, Writer, outbox};
 pub(crate) use reader::FrameReader;

@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{Frame, FrameCodec, WireError};
+use super::{FrameCodec, FrameRef, WireError};
 
 /// A buffer that grew past this (a large batch went through) is given back afterwards.
 const KEEP_BUFFER: usize = 1 << 20;
@@ -153,25 +153,26 @@ pub(crate) fn outbox(max_frame_size: u32) -> (Sender, Writer) {
 impl Sender {
     /// Encodes `frame` onto the queue and wakes the writer if it waits. Returns the bytes
     /// queued now, this frame's included.
-    pub(crate) fn send(&self, frame: &Frame) -> Result<usize, Refused> {
+    pub(crate) fn send<'a>(&self, frame: impl Into<FrameRef<'a>>) -> Result<usize, Refused> {
+        let frame = frame.into();
         let (queued, waker) = {
             let mut queue = self.shared.lock();
             if queue.closed {
                 return Err(Refused::Closed);
             }
             let batch = &mut queue.batch;
-            let body = &frame.body;
+            let body = frame.body;
             if body.len() >= SEPARATE_BODY {
                 self.shared
                     .codec
-                    .encode_head(frame, &mut batch.buffer)
+                    .encode_head(&frame, &mut batch.buffer)
                     .map_err(Refused::Encode)?;
                 batch.bodies.push((batch.buffer.len(), body.clone()));
                 batch.body_bytes += body.len();
             } else {
                 self.shared
                     .codec
-                    .encode_frame(frame, &mut batch.buffer)
+                    .encode_frame(&frame, &mut batch.buffer)
                     .map_err(Refused::Encode)?;
             }
             (batch.len(), queue.writer.take())
@@ -306,7 +307,7 @@ mod tests {
     use tokio_util::codec::Decoder;
 
     use super::*;
-    use crate::wire::Head;
+    use crate::wire::{Frame, Head};
 
     /// A sink that takes at most a few hundred bytes per write, so every slice boundary gets
     /// split.
