@@ -1,13 +1,15 @@
 //! The server runtime over real sockets: services by name, deadlines, panics, limits, idle
 //! connections and graceful shutdown.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use prpc::wire::{Encoding, Frame, Head};
+use bytes::{Bytes, BytesMut};
+use prpc::wire::{Encoding, Frame, FrameCodec, Head};
 use prpc::{Call, CallOptions, Client, Closed, Code, Error, Format, Server};
 use prpc_tests::{PATIENCE, Probe, RawConnection, request_frame, spawn_server};
+use tokio_util::codec::Encoder;
 
 fn call(service: &str, method: &str, body: impl Into<Bytes>) -> Call {
     Call::new(
@@ -497,4 +499,87 @@ async fn calls_reach_the_named_service_and_method_listed_or_not() {
         let error = client.call(call("svc", "m0", "")).await.unwrap_err();
         assert_eq!(error.code(), Code::Unimplemented, "{error}");
     }
+}
+
+/// Handlers that hold their thread for a moment (as CPU-bound work does) before answering,
+/// counting the calls they have taken.
+struct Busy {
+    started: Arc<AtomicUsize>,
+}
+
+impl prpc::Service for Busy {
+    fn name(&self) -> &str {
+        "busy"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["work".into()]
+    }
+
+    fn call(&self, request: prpc::Request) -> prpc::ServiceFuture {
+        let started = self.started.clone();
+        Box::pin(async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+            Ok(prpc::Response::new(request.body))
+        })
+    }
+}
+
+/// A client that sends many calls at once gets the first replies while the server is still
+/// handling the rest, even where one thread runs the whole server and every handler finishes
+/// without waiting (so all of them run on the connection's read loop).
+#[tokio::test]
+async fn replies_go_out_while_a_batch_of_calls_is_still_being_handled() {
+    const CALLS: u64 = 96;
+    let started = Arc::new(AtomicUsize::new(0));
+    let busy = Busy {
+        started: started.clone(),
+    };
+    let (bound, server_up) = tokio::sync::oneshot::channel();
+    let serving = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let server = Server::builder()
+                .add_service(busy)
+                .bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let _ = bound.send((server.local_addr(), server.shutdown_handle()));
+            server.serve().await
+        })
+    });
+    let (addr, shutdown) = server_up.await.expect("server thread started");
+    let mut connection = RawConnection::connect(addr).await;
+    // Every request in one write, so the server reads them all at once.
+    let mut batch = BytesMut::new();
+    for id in 1..=CALLS {
+        FrameCodec::new()
+            .encode(request_frame(id, "busy", "work", b"x"), &mut batch)
+            .expect("encode");
+    }
+    connection.send_bytes(&batch).await;
+    let (first, head, _) = connection.recv_response().await;
+    let handled = started.load(Ordering::SeqCst);
+    assert_eq!((first, head.code), (1, 0));
+    assert!(
+        handled < CALLS as usize,
+        "the first reply waited until all {CALLS} calls were handled"
+    );
+    for id in 2..=CALLS {
+        let (answered, head, body) = connection.recv_response().await;
+        assert_eq!((answered, head.code, &body[..]), (id, 0, &b"x"[..]));
+    }
+    shutdown.shutdown();
+    drop(connection);
+    let joined = tokio::task::spawn_blocking(move || serving.join());
+    let served = tokio::time::timeout(PATIENCE, joined)
+        .await
+        .expect("the server stops after shutdown")
+        .expect("join")
+        .expect("the server thread does not panic");
+    served.expect("serve returns cleanly");
 }
