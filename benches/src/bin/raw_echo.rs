@@ -9,8 +9,12 @@
 //! ```
 //!
 //! The server is one task per connection: it reads what the socket has, and since an echo's
-//! reply is its request byte for byte, writes every complete frame straight back in one
-//! write. The client is shaped like an RPC client: callers queue frames to a writer task that
+//! reply is its request byte for byte, writes the complete frames straight back, 16 frames a
+//! write, as prpc's server sends the replies of a large batch (so that its client starts on
+//! them while it handles the rest). `RAW_WRITE_EVERY=N` in the server's environment writes
+//! every N frames instead; 0 writes once per read.
+//!
+//! The client is shaped like an RPC client: callers queue frames to a writer task that
 //! sends each batch in one write (after yielding once, so that a batch holds every frame
 //! queued by the tasks woken together), and a reader task hands each reply to its caller by
 //! id.
@@ -39,6 +43,8 @@ const CPU_REPORT: u64 = u64::MAX;
 const MAX_BATCH: usize = 128;
 /// Spare room kept in a read buffer.
 const READ_CHUNK: usize = 64 * 1024;
+/// Frames echoed per write (prpc's server sends replies 16 at a time).
+const WRITE_EVERY: usize = 16;
 
 /// The id and body length of the frame at the start of `bytes`, once its header is there.
 fn header(bytes: &[u8]) -> Option<(u64, usize)> {
@@ -88,6 +94,11 @@ async fn serve(options: Options) {
 }
 
 async fn echo_connection(mut stream: TcpStream) -> std::io::Result<()> {
+    let write_every = match std::env::var("RAW_WRITE_EVERY").map(|every| every.parse()) {
+        Ok(Ok(0)) => usize::MAX,
+        Ok(Ok(every)) => every,
+        _ => WRITE_EVERY,
+    };
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     loop {
         reserve_for_next(&mut input);
@@ -95,7 +106,7 @@ async fn echo_connection(mut stream: TcpStream) -> std::io::Result<()> {
             return Ok(());
         }
         // Complete frames at the front of the buffer are their own replies.
-        let mut ready = 0;
+        let (mut ready, mut frames) = (0, 0);
         while let Some((id, length)) = header(&input[ready..]) {
             let end = ready + HEADER + length;
             if input.len() < end {
@@ -103,11 +114,17 @@ async fn echo_connection(mut stream: TcpStream) -> std::io::Result<()> {
             }
             if id != CPU_REPORT {
                 ready = end;
+                frames += 1;
+                if frames == write_every {
+                    stream.write_all(&input[..ready]).await?;
+                    input.advance(ready);
+                    (ready, frames) = (0, 0);
+                }
                 continue;
             }
             stream.write_all(&input[..ready]).await?;
             input.advance(end);
-            ready = 0;
+            (ready, frames) = (0, 0);
             let mut reply = BytesMut::new();
             let nanos = process_cpu_time().as_nanos() as u64;
             put_frame(&mut reply, CPU_REPORT, &nanos.to_be_bytes());
