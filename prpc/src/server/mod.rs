@@ -3,7 +3,8 @@
 //! Each connection has a reader (this module's connection loop), a writer task that sends
 //! every queued response in one write, and one task per call that has to wait (on a runtime
 //! with one worker thread, a handler that finishes when first polled runs on the reader and
-//! needs no task). Limits — connections, in-flight calls per
+//! needs no task; the reader then lets the writer send every 16 such replies, so that a
+//! client that sent many calls at once gets the first answers while the rest run). Limits — connections, in-flight calls per
 //! connection, frame size, idle time — are answered with a status or a goaway, never a crash.
 
 mod builder;
