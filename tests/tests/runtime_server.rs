@@ -583,3 +583,40 @@ async fn replies_go_out_while_a_batch_of_calls_is_still_being_handled() {
         .expect("the server thread does not panic");
     served.expect("serve returns cleanly");
 }
+
+/// A client that sends its calls, closes its side and never reads the replies does not keep
+/// its connection (and the replies queued for it) forever: once its calls have answered, the
+/// replies have the idle timeout to be read. (With more than one worker every call runs on a
+/// task of its own, so the server reads the end of the stream before any reply is queued.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_closes_its_side_and_never_reads_is_let_go() {
+    // 32 MB of replies: more than the socket buffers of both ends hold on loopback.
+    const CALLS: u64 = 8;
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .idle_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let mut silent = RawConnection::connect(server.addr).await;
+    for id in 1..=CALLS {
+        silent
+            .send(request_frame(id, "probe", "size", b"4000000"))
+            .await;
+    }
+    silent.shutdown_write().await;
+    counters.wait_for(|c| &c.finished, CALLS as usize).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The server has given up on the replies still queued: reading now gets those already in
+    // the socket buffers, then the end of the stream.
+    let mut replies = 0;
+    while let Some(frame) = silent.recv().await {
+        assert!(matches!(frame.head, Head::Response(_)), "{:?}", frame.head);
+        replies += 1;
+    }
+    assert!(
+        replies < CALLS,
+        "all {CALLS} replies were kept for a client that did not read them"
+    );
+}

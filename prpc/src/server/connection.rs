@@ -201,6 +201,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     let Calls {
         in_flight,
         outbound,
+        handlers,
         ..
     } = calls;
     let answer_running_calls = matches!(end, End::Eof);
@@ -222,20 +223,22 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             let _ = outbound.send(&Frame::goaway(Code::Unavailable.as_u32(), message));
         }
     }
-    // The writer ends once this and every call's sender are gone; on Eof that is after the
-    // running calls have answered. Otherwise what is left is a goaway at most: a client that
-    // does not read it within the grace period does not keep the connection's task alive.
+    // The writer ends once this and every call's sender are gone. On Eof the running calls
+    // answer first; then their replies have the idle timeout to be taken: a client that stopped
+    // sending and does not read does not keep the connection forever. Otherwise what is left is
+    // a goaway at most, which a client has the grace period to read.
     drop(outbound);
-    if answer_running_calls {
-        let _ = writer.await;
+    let flush_within = if answer_running_calls {
+        handlers.close();
+        handlers.wait().await;
+        config.idle_timeout
     } else {
-        let abort = writer.abort_handle();
-        if tokio::time::timeout(config.shutdown_grace, writer)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
+        config.shutdown_grace
+    };
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(flush_within, writer).await.is_err() {
+        tracing::debug!(%peer, "closing a connection whose replies were not read in time");
+        abort.abort();
     }
 }
 
