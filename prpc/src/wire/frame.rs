@@ -4,8 +4,8 @@ use bytes::{Buf, Bytes};
 use bytestring::ByteString;
 
 use super::head::{HeadOut, STACK_HEAD};
-use super::metadata::{Fields, bytes_field_len};
-use super::{MAGIC, Metadata, VERSION, WireError, varint};
+use super::metadata::Fields;
+use super::{MAGIC, Metadata, PREFIX_LEN, VERSION, WireError, varint};
 
 /// Kind ids, the low nibble of byte 2.
 pub(super) mod kind {
@@ -231,6 +231,19 @@ pub(crate) struct FrameRef<'a> {
     pub(crate) body: &'a Bytes,
 }
 
+/// A sink that only counts the bytes written to it.
+struct Counted(usize);
+
+impl HeadOut for Counted {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+
+    fn put_varint(&mut self, value: u64) {
+        self.0 += varint::len(value);
+    }
+}
+
 /// A frame's kind-specific header fields, borrowed (see [`Head`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum HeadRef<'a> {
@@ -368,37 +381,12 @@ impl FrameRef<'_> {
         self.fields_len() + self.body.len()
     }
 
-    /// Bytes of the header fields alone (the length field minus the body).
+    /// Bytes of the header fields alone (the length field minus the body): what
+    /// [`encode_head`](Self::encode_head) writes after the prefix, counted.
     pub(super) fn fields_len(&self) -> usize {
-        let common = varint::len(self.request_id) + varint::len(u64::from(self.attempt));
-        common
-            + match self.head {
-                HeadRef::Request {
-                    service,
-                    method,
-                    deadline,
-                    metadata,
-                    ..
-                } => {
-                    bytes_field_len(service.len())
-                        + bytes_field_len(method.len())
-                        + varint::len(deadline_millis(deadline))
-                        + metadata.encoded_len()
-                }
-                HeadRef::Response {
-                    code,
-                    message,
-                    metadata,
-                } => {
-                    varint::len(u64::from(code))
-                        + bytes_field_len(message.len())
-                        + metadata.encoded_len()
-                }
-                HeadRef::GoAway { code, message } => {
-                    varint::len(u64::from(code)) + bytes_field_len(message.len())
-                }
-                HeadRef::Ping | HeadRef::Pong | HeadRef::Cancel => 0,
-            }
+        let mut counted = Counted(0);
+        self.encode_head(0, &mut counted);
+        counted.0 - PREFIX_LEN
     }
 
     /// Whether the prefix and header fields surely take at most [`STACK_HEAD`] bytes: no

@@ -74,15 +74,6 @@ impl Metadata {
         }
     }
 
-    pub(crate) fn encoded_len(&self) -> usize {
-        varint::len(self.len() as u64)
-            + self
-                .pairs()
-                .iter()
-                .map(|(k, v)| bytes_field_len(k.len()) + bytes_field_len(v.len()))
-                .sum::<usize>()
-    }
-
     pub(super) fn encode(&self, dst: &mut impl HeadOut) {
         dst.put_varint(self.len() as u64);
         for (key, value) in self.pairs() {
@@ -130,10 +121,6 @@ impl fmt::Debug for Metadata {
             .field("entries", &self.pairs())
             .finish()
     }
-}
-
-pub(super) fn bytes_field_len(len: usize) -> usize {
-    varint::len(len as u64) + len
 }
 
 /// Reads the header fields of one frame: a cursor over its bytes, which hands out shared
