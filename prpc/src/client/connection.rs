@@ -339,13 +339,12 @@ fn deliver(
     outbound: &wire::Sender,
     max_frame_size: u32,
 ) -> Result<(), Error> {
-    // Nobody waits when the caller gave up (timeout or drop) before the reply came.
-    let answer = |id: CallId, encoding: Encoding, head: ResponseHead, body: Bytes| {
-        // Decompressed before the waiting calls are locked; the call's format (for a reply
-        // whose format id is unknown) is filled in under the lock.
-        let result = reply_from(encoding, head, body, max_frame_size);
+    // Nobody waits when the caller gave up (timeout or drop) before the reply came. (The reply
+    // is made before the waiting calls are locked; the call's format, for a reply whose format
+    // id is unknown, is filled in under the lock.)
+    let answer = |id: CallId, reply: Result<ReplyParts, Error>| {
         state.waiters.complete(id, |format| {
-            result.map(|(body, reply_format, metadata)| Reply {
+            reply.map(|(body, reply_format, metadata)| Reply {
                 body,
                 format: reply_format.unwrap_or(format),
                 metadata,
@@ -363,7 +362,8 @@ fn deliver(
         });
         let frame = match next {
             Ok(Some(Decoded::Taken((id, encoding), body))) => {
-                answer(id, encoding, ResponseHead::default(), body);
+                // An ok reply with a body alone: no head to make or take apart.
+                answer(id, ok_reply(encoding, body, max_frame_size));
                 continue;
             }
             Ok(Some(Decoded::Frame(frame))) => frame,
@@ -374,7 +374,10 @@ fn deliver(
         match frame.head {
             Head::Response(head) => {
                 let id = (frame.request_id, frame.attempt);
-                answer(id, frame.encoding, head, frame.body);
+                answer(
+                    id,
+                    reply_from(frame.encoding, head, frame.body, max_frame_size),
+                );
             }
             Head::Ping => {
                 let _ = outbound.send(&Frame::control(frame.request_id, Head::Pong));
@@ -393,29 +396,46 @@ fn deliver(
     }
 }
 
+/// A reply's body, its format (`None` when the id is unknown: the caller's is used), and its
+/// metadata.
+type ReplyParts = (Bytes, Option<Format>, Metadata);
+
 /// Turns a response into the caller's result: decompresses, and maps non-ok codes to
-/// [`Error::Status`]. An ok reply is its body, its format unless the id is unknown (the
-/// caller's then), and its metadata.
+/// [`Error::Status`].
 fn reply_from(
     encoding: Encoding,
     head: ResponseHead,
     body: Bytes,
     max_frame_size: u32,
-) -> Result<(Bytes, Option<Format>, Metadata), Error> {
-    let compression = Compression::from_id(encoding.compression_id())?;
-    let body = match compression {
-        Compression::None => body,
-        other => other.decompress(&body, max_frame_size as usize)?,
-    };
+) -> Result<ReplyParts, Error> {
     if head.code != Code::Ok.as_u32() {
+        let details = decompress(encoding, body, max_frame_size)?;
         return Err(Error::Status(
             Status::new(Code::from_u32(head.code), head.message.to_string())
-                .with_details(body)
+                .with_details(details)
                 .with_metadata(head.metadata),
         ));
     }
-    let format = Format::from_id(encoding.format_id()).ok();
+    let (body, format, _) = ok_reply(encoding, body, max_frame_size)?;
     Ok((body, format, head.metadata))
+}
+
+/// An ok reply's parts, before its metadata.
+fn ok_reply(encoding: Encoding, body: Bytes, max_frame_size: u32) -> Result<ReplyParts, Error> {
+    let body = decompress(encoding, body, max_frame_size)?;
+    Ok((
+        body,
+        Format::from_id(encoding.format_id()).ok(),
+        Metadata::new(),
+    ))
+}
+
+/// A body as its encoding's compression id says to read it.
+fn decompress(encoding: Encoding, body: Bytes, max_frame_size: u32) -> Result<Bytes, Error> {
+    match Compression::from_id(encoding.compression_id())? {
+        Compression::None => Ok(body),
+        other => Ok(other.decompress(&body, max_frame_size as usize)?),
+    }
 }
 
 /// Keepalive without a timer per frame: frames only set `heard`, and a check runs every

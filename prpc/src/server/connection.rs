@@ -285,9 +285,9 @@ struct Calls<'a> {
 }
 
 impl Calls<'_> {
-    /// Handles every whole frame `frames` holds. A plain function, given the read loop's
-    /// context to poll handlers once, so that no future holding a frame is built and moved
-    /// for every request.
+    /// Handles the whole frames `frames` holds, until none is left or [`SHARE_AFTER`] of them
+    /// have been answered. A plain function, given the read loop's context to poll handlers
+    /// once, so that no future holding a frame is built and moved for every request.
     fn drain<R>(
         &mut self,
         frames: &mut FrameReader<R>,
