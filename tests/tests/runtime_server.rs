@@ -2,7 +2,7 @@
 //! connections and graceful shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -501,10 +501,11 @@ async fn calls_reach_the_named_service_and_method_listed_or_not() {
     }
 }
 
-/// Handlers that hold their thread for a moment (as CPU-bound work does) before answering,
-/// counting the calls they have taken.
+/// Handlers that hold their thread (as CPU-bound work does) until the test has heard a
+/// reply, 20 ms at most each, counting the calls they have taken.
 struct Busy {
     started: Arc<AtomicUsize>,
+    heard: Arc<AtomicBool>,
 }
 
 impl prpc::Service for Busy {
@@ -517,10 +518,13 @@ impl prpc::Service for Busy {
     }
 
     fn call(&self, request: prpc::Request) -> prpc::ServiceFuture {
-        let started = self.started.clone();
+        let (started, heard) = (self.started.clone(), self.heard.clone());
         Box::pin(async move {
             started.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(1));
+            let until = std::time::Instant::now() + Duration::from_millis(20);
+            while !heard.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             Ok(prpc::Response::new(request.body))
         })
     }
@@ -533,8 +537,10 @@ impl prpc::Service for Busy {
 async fn replies_go_out_while_a_batch_of_calls_is_still_being_handled() {
     const CALLS: u64 = 96;
     let started = Arc::new(AtomicUsize::new(0));
+    let heard = Arc::new(AtomicBool::new(false));
     let busy = Busy {
         started: started.clone(),
+        heard: heard.clone(),
     };
     let (bound, server_up) = tokio::sync::oneshot::channel();
     let serving = std::thread::spawn(move || {
@@ -562,8 +568,11 @@ async fn replies_go_out_while_a_batch_of_calls_is_still_being_handled() {
             .expect("encode");
     }
     connection.send_bytes(&batch).await;
+    // Until a reply is heard each call takes 20 ms, so the server cannot finish the batch
+    // while this test waits to be scheduled (unless that takes over a second).
     let (first, head, _) = connection.recv_response().await;
     let handled = started.load(Ordering::SeqCst);
+    heard.store(true, Ordering::SeqCst);
     assert_eq!((first, head.code), (1, 0));
     assert!(
         handled < CALLS as usize,
