@@ -192,6 +192,16 @@ fn a_streaming_method_fails_the_build_naming_it() {
         3,
         "rpc Send of service up.Upload streams its requests;",
     );
+    // Messages alone (no client, no server): the streaming service generates nothing.
+    workspace
+        .compile_with(
+            Config::new().build_client(false).build_server(false),
+            &["upload.proto"],
+        )
+        .unwrap();
+    let code = std::fs::read_to_string(workspace.out().join("up.rs")).unwrap();
+    assert!(code.contains("pub struct Chunk"), "{code}");
+    assert!(!code.contains("Upload"), "{code}");
 }
 
 #[test]
