@@ -57,7 +57,9 @@
 //! A build fails with the file, the line and the reason ([`Error`]) for a `.proto` file with
 //! a syntax error, an unknown type or a missing import, and for what prpc cannot serve: a
 //! streaming method (until prpc has streaming), or a service whose generated names
-//! (`Foo`, `FooServer`, `FooClient`) clash with a message or enum of its package.
+//! (`Foo`, `FooServer`, `FooClient`) clash with a message or enum of its package. A build of
+//! messages alone ([`Config::build_client`] and [`Config::build_server`] both off) generates
+//! nothing for services, so their methods and names are not checked.
 
 mod check;
 mod compile;
