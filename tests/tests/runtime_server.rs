@@ -498,6 +498,17 @@ async fn calls_reach_the_named_service_and_method_listed_or_not() {
         }
         let error = client.call(call("svc", "m0", "")).await.unwrap_err();
         assert_eq!(error.code(), Code::Unimplemented, "{error}");
+        // Reflection lists every one of them, whichever way they are looked up.
+        let names: Vec<String> = prpc::reflection::list_services(&client)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|info| info.name)
+            .filter(|name| name != prpc::reflection::SERVICE)
+            .collect();
+        let mut expected: Vec<String> = (0..services).map(|s| format!("svc{s}")).collect();
+        expected.sort();
+        assert_eq!(names, expected);
     }
 }
 

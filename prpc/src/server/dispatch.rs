@@ -68,6 +68,14 @@ impl<V> Table<V> {
             Table::Many(entries) => entries.get(name),
         }
     }
+
+    /// Every value, in no particular order.
+    fn values(&self) -> Box<dyn Iterator<Item = &V> + '_> {
+        match self {
+            Table::Few(entries) => Box::new(entries.iter().map(|(_, value)| value)),
+            Table::Many(entries) => Box::new(entries.values()),
+        }
+    }
 }
 
 /// A registered service and its method names, shared by every call to them (a call then
@@ -81,8 +89,6 @@ struct Entry {
 #[derive(Default)]
 pub(super) struct Services {
     by_name: Table<Entry>,
-    /// Every service, for reflection.
-    all: Vec<Arc<dyn Service>>,
 }
 
 impl Services {
@@ -91,8 +97,6 @@ impl Services {
         for method in service.methods() {
             methods.insert(&method, ByteString::from(method.clone()));
         }
-        self.all.retain(|other| other.name() != service.name());
-        self.all.push(service.clone());
         let name = service.name().to_owned();
         self.by_name.insert(&name, Entry { service, methods });
     }
@@ -100,10 +104,10 @@ impl Services {
     /// Adds the reflection service, describing every service present (call last).
     pub(super) fn add_reflection(&mut self) {
         let reflection = Reflection::new(
-            self.all
-                .iter()
-                .filter(|service| service.name() != reflection::SERVICE)
-                .map(|service| &**service),
+            self.by_name
+                .values()
+                .map(|entry| &*entry.service)
+                .filter(|service| service.name() != reflection::SERVICE),
         );
         self.insert(Arc::new(reflection));
     }
