@@ -280,8 +280,9 @@ async fn unreachable_redis_fails_open_by_running_the_call() {
 }
 
 fn stall(redis: &mut RedisServer) {
-    // Redis answers nothing for two seconds: slower than the 200 ms store timeout.
-    redis.send_command(&["DEBUG", "SLEEP", "2"]);
+    // Redis answers nothing for five seconds: far slower than the 200 ms store timeout, and
+    // still asleep when the call comes even if this test is slow to be scheduled.
+    redis.send_command(&["DEBUG", "SLEEP", "5"]);
     std::thread::sleep(Duration::from_millis(50));
 }
 

@@ -287,15 +287,17 @@ async fn a_live_idle_connection_survives_through_pings() {
     let server = spawn_server(
         Server::builder()
             .add_service(probe)
-            .idle_timeout(Duration::from_millis(150)),
+            .idle_timeout(Duration::from_millis(500)),
     )
     .await;
+    // Pings every 30–60 ms: the server hears one well within its idle timeout, even when this
+    // test's thread is slow to be scheduled.
     let client = Client::builder()
         .keepalive(Duration::from_millis(30), Duration::from_secs(5))
         .connect(server.addr)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(client.is_open());
     assert_eq!(
         client.call(call("echo", "still here")).await.unwrap().body,

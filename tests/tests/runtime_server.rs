@@ -106,8 +106,10 @@ async fn calls_over_max_in_flight_are_refused_with_resource_exhausted() {
     let (probe, counters) = Probe::new("probe");
     let server = spawn_server(Server::builder().add_service(probe).max_in_flight(2)).await;
     let client = Client::connect(server.addr).await.unwrap();
-    let first = client.start(call("probe", "sleep", "300")).unwrap();
-    let second = client.start(call("probe", "sleep", "300")).unwrap();
+    // Long enough that the third call surely comes while both still run, even on a machine
+    // slow to schedule this test.
+    let first = client.start(call("probe", "sleep", "1000")).unwrap();
+    let second = client.start(call("probe", "sleep", "1000")).unwrap();
     counters.wait_for(|c| &c.started, 2).await;
     let error = client
         .call(call("probe", "echo", "third"))
@@ -265,7 +267,8 @@ async fn a_request_id_already_in_flight_is_refused() {
     let (probe, counters) = Probe::new("probe");
     let server = spawn_server(Server::builder().add_service(probe)).await;
     let mut raw = RawConnection::connect(server.addr).await;
-    raw.send(request_frame(5, "probe", "sleep", b"200")).await;
+    // Long enough that the duplicate surely comes while the first still runs.
+    raw.send(request_frame(5, "probe", "sleep", b"1000")).await;
     counters.wait_for(|c| &c.started, 1).await;
     raw.send(request_frame(5, "probe", "echo", b"dup")).await;
     let (id, head, _) = raw.recv_response().await;
