@@ -315,13 +315,12 @@ impl Calls<'_> {
             let queued = match next {
                 Ok(Some(Decoded::Taken((fields, service, method), body))) => {
                     let incoming = Incoming {
-                        fields,
                         service,
                         method,
                         metadata: Metadata::new(),
                         body,
                     };
-                    self.request(fields, Ok(incoming), received, cx)
+                    self.start(fields, Ok(incoming), received, cx)
                 }
                 Ok(Some(Decoded::Frame(frame))) => self.handle(frame, received, cx),
                 Ok(None) if frames.at_eof() => return Drained::Ended(End::Eof),
@@ -354,8 +353,8 @@ impl Calls<'_> {
             Head::Request(head) => {
                 let fields = RequestFields::of(request_id, attempt, encoding, &head);
                 let services = &self.shared.services;
-                let incoming = Incoming::from_frame(services, fields, head, body);
-                self.request(fields, incoming, received, cx)
+                let incoming = Incoming::from_frame(services, head, body);
+                self.start(fields, incoming, received, cx)
             }
             Head::Cancel => {
                 let key = (request_id, attempt);
@@ -377,23 +376,6 @@ impl Calls<'_> {
         }
     }
 
-    /// Handles one request (`incoming`, or the status that refuses it). Returns the bytes
-    /// queued for the socket if it answered at once (0 if it did not).
-    fn request(
-        &mut self,
-        fields: RequestFields,
-        incoming: Result<Incoming<'_>, Status>,
-        received: Instant,
-        cx: &mut Context<'_>,
-    ) -> usize {
-        if self.draining {
-            let status = Status::new(Code::Unavailable, "server is shutting down");
-            let plain = ReplyEncoding::plain(fields.request_id, fields.attempt, fields.encoding);
-            return self.answer(&fields, plain, &Err(status));
-        }
-        self.start(fields, incoming, received, cx)
-    }
-
     /// Queues the reply to a request, unless its caller wants none (a oneway caller is not
     /// even told of a refusal). Returns the bytes queued now.
     fn answer(
@@ -408,10 +390,11 @@ impl Calls<'_> {
         reply.send(result, &self.outbound)
     }
 
-    /// Admits a call and runs it: the reply is queued at once when the handler completes on
-    /// its first poll (no task, no bookkeeping), else the call goes on as a task of its own.
-    /// Returns the bytes queued for the socket if it answered at once (a refusal, or the
-    /// finished call's reply), 0 otherwise.
+    /// Admits one request (`incoming`, or the status that refuses it) and runs it: the reply
+    /// is queued at once when the handler completes on its first poll (no task, no
+    /// bookkeeping), else the call goes on as a task of its own. Returns the bytes queued for
+    /// the socket if it answered at once (a refusal, or the finished call's reply), 0
+    /// otherwise.
     fn start(
         &mut self,
         fields: RequestFields,
@@ -422,9 +405,11 @@ impl Calls<'_> {
         let shared = self.shared;
         let config = &shared.config;
         let key = (fields.request_id, fields.attempt);
-        // Inline calls never enter the map: while no call runs as a task there is nothing to
-        // check (and no lock to take).
-        let refusal = if self.in_flight.none_running() && config.max_in_flight > 0 {
+        let refusal = if self.draining {
+            Some(Status::new(Code::Unavailable, "server is shutting down"))
+        } else if self.in_flight.none_running() && config.max_in_flight > 0 {
+            // Inline calls never enter the map: while no call runs as a task there is nothing
+            // to check (and no lock to take).
             None
         } else {
             let running = self.in_flight.lock();
@@ -454,6 +439,7 @@ impl Calls<'_> {
             dedupe,
         } = match incoming.and_then(|incoming| {
             dispatch::prepare(
+                &fields,
                 incoming,
                 received,
                 config.compression_threshold,

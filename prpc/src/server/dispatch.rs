@@ -133,9 +133,8 @@ impl Services {
 }
 
 /// A request to run, however it was read: taken from its view (names resolved, no metadata)
-/// or decoded whole.
+/// or decoded whole. (Its fixed fields travel beside it: a refused request has them too.)
 pub(super) struct Incoming<'a> {
-    pub(super) fields: RequestFields,
     pub(super) service: &'a Arc<dyn Service>,
     pub(super) method: ByteString,
     pub(super) metadata: Metadata,
@@ -146,7 +145,6 @@ impl<'a> Incoming<'a> {
     /// A request decoded whole: finds its service. `Err` is the status to answer with.
     pub(super) fn from_frame(
         services: &'a Services,
-        fields: RequestFields,
         head: RequestHead,
         body: Bytes,
     ) -> Result<Self, Status> {
@@ -157,7 +155,6 @@ impl<'a> Incoming<'a> {
             )));
         };
         Ok(Incoming {
-            fields,
             service,
             method: head.method,
             metadata: head.metadata,
@@ -277,13 +274,13 @@ impl ReplyEncoding {
 
 /// Decodes the request's encoding and sets its deadline. `Err` is the status to answer with.
 pub(super) fn prepare<'a>(
+    fields: &RequestFields,
     incoming: Incoming<'a>,
     received: Instant,
     compression_threshold: usize,
     max_body: usize,
 ) -> Result<Prepared<'a>, Status> {
     let Incoming {
-        fields,
         service,
         method,
         metadata,
@@ -296,7 +293,7 @@ pub(super) fn prepare<'a>(
         deadline,
         dedupe,
         ..
-    } = fields;
+    } = *fields;
     let dedupe = dedupe.then(|| Key::new(service.name(), &method, request_id));
     let format = Format::from_id(encoding.format_id())?;
     let compression = Compression::from_id(encoding.compression_id())?;
