@@ -25,9 +25,9 @@ pub struct PendingCall {
     /// Only for a call with a timeout (boxed: most calls have none, and this future is moved
     /// with every call).
     deadline: Option<Box<Deadline>>,
-    /// The call's place among the connection's waiting calls, until it is given back.
+    /// The call's place among the connection's waiting calls, until it is given back: `None`
+    /// once the call has completed (with its reply, or by its timeout).
     ticket: Option<Ticket>,
-    done: bool,
 }
 
 /// When a call times out, and the names its timeout error gives.
@@ -58,7 +58,6 @@ impl PendingCall {
             connection,
             attempt,
             ticket: Some(ticket),
-            done: false,
         }
     }
 
@@ -72,14 +71,11 @@ impl Future for PendingCall {
     type Output = Result<Reply, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.done {
+        let this = &mut *self;
+        if this.ticket.is_none() {
             return Poll::Ready(Err(Error::Cancelled));
         }
-        let this = &mut *self;
-        if this.ticket.is_some()
-            && let Poll::Ready(outcome) = this.connection.poll_outcome(&mut this.ticket, cx)
-        {
-            this.done = true;
+        if let Poll::Ready(outcome) = this.connection.poll_outcome(&mut this.ticket, cx) {
             return Poll::Ready(outcome);
         }
         self.poll_deadline(cx)
@@ -92,7 +88,6 @@ impl PendingCall {
     pub(super) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply, Error>> {
         if let Some(deadline) = self.deadline.as_mut() {
             ready!(Pin::new(&mut deadline.sleep).poll(cx));
-            self.done = true;
             let attempt = self.attempt;
             if let Some(ticket) = self.ticket.take() {
                 self.connection
