@@ -19,8 +19,7 @@ use crate::wire::{self, Decoded, FrameReader, Refused, ResponseHead, View};
 use crate::wire::{Encoding, Frame, FrameRef, Head, HeadRef};
 use crate::{Call, Closed, Code, Compression, Error, Format, Metadata, Reply, Status};
 
-/// What the reader hands a waiting call: its reply, or why there is none. (The reply, not the
-/// frame: it is the smaller of the two to move through the channel.)
+/// What the reader hands a waiting call: its reply, or why there is none.
 pub(super) type Outcome = Result<Reply, Error>;
 
 /// What the client handle, its calls and its two tasks share.

@@ -2,10 +2,10 @@
 //!
 //! A [`Client`] owns a writer task, which writes everything its callers have queued (each
 //! caller encodes its own frame onto the connection's queue) with one `write` and no per-frame
-//! flush, and a reader task, which completes pending calls as their
-//! responses arrive and keeps the connection honest with pings. Calls wait in a map keyed by
-//! request id. Dropping the last clone of a client (and every call started on it) ends both
-//! tasks and closes the socket.
+//! flush, and a reader task, which completes pending calls as their responses arrive and keeps
+//! the connection honest with pings. Calls wait in one slab of slots, found by request id and
+//! attempt (see `waiters`). Dropping the last clone of a client (and every call started on it)
+//! ends both tasks and closes the socket.
 
 mod admission;
 mod builder;
@@ -22,8 +22,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
-use bytestring::ByteString;
 use tokio::time::Instant;
 
 pub use builder::Builder;
@@ -109,7 +107,15 @@ impl Future for CallFuture<'_> {
                             return Poll::Pending;
                         }
                         Ok(Begun::Later(later)) => {
-                            this.state = CallState::Later(Box::pin(this.client.call_later(*later)));
+                            // Only now is the call moved out of its place, into the future
+                            // that waits.
+                            let CallState::Start(call) =
+                                mem::replace(&mut this.state, CallState::Done)
+                            else {
+                                unreachable!("matched Start above");
+                            };
+                            this.state =
+                                CallState::Later(Box::pin(this.client.call_later(call, later)));
                             continue;
                         }
                         Err(error) => {
@@ -145,39 +151,20 @@ impl fmt::Debug for CallFuture<'_> {
 enum Begun {
     /// The request is queued; the reply is awaited.
     Sent(PendingCall),
-    /// Something must be waited for first (boxed: rare, and large).
-    Later(Box<Later>),
+    /// Something must be waited for first.
+    Later(Later),
 }
 
-impl Begun {
-    fn later(later: Later) -> Self {
-        Begun::Later(Box::new(later))
-    }
-}
-
-/// A call that cannot be sent at once.
+/// Why a call cannot be sent at once, and what it needs.
 enum Later {
     /// It may take several attempts.
     Retries {
-        call: Call,
         policy: RetryPolicy,
         request_id: u64,
         dedupe: bool,
     },
     /// One attempt, once the connection is open and has room.
-    Once { call: Call, attempt: Attempt },
-}
-
-/// Moves a call out of its place, leaving an empty one (a call that must wait is boxed with
-/// its future; the common one is sent from where it lies).
-fn take_call(call: &mut Call) -> Call {
-    let empty = Call::new(
-        ByteString::new(),
-        ByteString::new(),
-        call.format,
-        Bytes::new(),
-    );
-    mem::replace(call, empty)
+    Once(Attempt),
 }
 
 impl Client {
@@ -222,7 +209,7 @@ impl Client {
     }
 
     /// Sends the call now if nothing has to be waited for; else says what the call needs.
-    fn begin(&self, call: &mut Call, waker: &Waker) -> Result<Begun, Error> {
+    fn begin(&self, call: &Call, waker: &Waker) -> Result<Begun, Error> {
         let defaults = &self.inner.config.defaults;
         let timeout = call.options.timeout.or(defaults.timeout);
         let policy = call
@@ -233,8 +220,7 @@ impl Client {
         let request_id = call.request_id.unwrap_or_else(crate::id::next_id);
         let dedupe = call.request_id.is_some() || (policy.is_some() && !call.idempotent);
         if let Some(policy) = policy.filter(|policy| policy.max_attempts() > 1) {
-            return Ok(Begun::later(Later::Retries {
-                call: take_call(call),
+            return Ok(Begun::Later(Later::Retries {
                 policy,
                 request_id,
                 dedupe,
@@ -266,18 +252,14 @@ impl Client {
             }
         }
         // Closed (reopen it first), or at max_in_flight (wait for room).
-        Ok(Begun::later(Later::Once {
-            call: take_call(call),
-            attempt,
-        }))
+        Ok(Begun::Later(Later::Once(attempt)))
     }
 
     /// A call that has to wait before it can be sent: for a connection, for room, or between
     /// retries.
-    async fn call_later(&self, later: Later) -> Result<Reply, Error> {
+    async fn call_later(&self, call: Call, later: Later) -> Result<Reply, Error> {
         match later {
             Later::Retries {
-                call,
                 policy,
                 request_id,
                 dedupe,
@@ -285,7 +267,7 @@ impl Client {
                 self.call_with_retries(call, policy, request_id, dedupe)
                     .await
             }
-            Later::Once { call, attempt } => {
+            Later::Once(attempt) => {
                 let connection = self.connection().await?;
                 let place = connection.admit(&call, attempt.timeout).await?;
                 Connection::start(&connection, &call, attempt, place, None)?.await
