@@ -327,7 +327,8 @@ impl HeadRef<'_> {
         }
     }
 
-    fn to_owned(self) -> Head {
+    /// An owned copy (names, message and metadata copied).
+    fn to_head(self) -> Head {
         match self {
             HeadRef::Request {
                 service,
@@ -371,7 +372,7 @@ impl FrameRef<'_> {
             request_id: self.request_id,
             attempt: self.attempt,
             encoding: self.encoding,
-            head: self.head.to_owned(),
+            head: self.head.to_head(),
             body: self.body.clone(),
         }
     }
