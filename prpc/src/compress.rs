@@ -5,106 +5,17 @@
 //! fails that one call with a clear error. Decompression is bounded: a body that would inflate
 //! past the limit (the receiver's `max_frame_size`) is refused before it is all in memory.
 
-use std::fmt;
-
 use bytes::Bytes;
 
-use crate::BodyError;
+pub use crate::body::Compression;
+
+use crate::body::BodyError;
 
 /// Bodies smaller than this go uncompressed unless a caller sets its own threshold: below
 /// about a kilobyte, compression saves a few bytes and costs more time than it saves.
 pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 1024;
 
-/// A compression codec.
-///
-/// ```
-/// # #[cfg(feature = "gzip")] {
-/// use prpc::Compression;
-/// let body = vec![b'a'; 4096];
-/// let packed = Compression::Gzip.compress(&body)?;
-/// assert!(packed.len() < 100);
-/// assert_eq!(Compression::Gzip.decompress(&packed, 1 << 20)?, body);
-/// # }
-/// # Ok::<(), prpc::BodyError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Compression {
-    /// Body as encoded.
-    #[default]
-    None,
-    /// gzip (RFC 1952), flate2.
-    Gzip,
-    /// Snappy raw block format (no framing), snap.
-    Snappy,
-    /// Zstandard frame, level 1 (zstd).
-    Zstd,
-    /// LZ4 block, preceded by its uncompressed size as a little-endian `u32` (lz4_flex).
-    Lz4,
-}
-
 impl Compression {
-    /// Every codec, in id order.
-    pub const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Zstd,
-        Compression::Lz4,
-    ];
-
-    /// The codec's id in the encoding byte.
-    pub const fn id(self) -> u8 {
-        match self {
-            Compression::None => 0,
-            Compression::Gzip => 1,
-            Compression::Snappy => 2,
-            Compression::Zstd => 3,
-            Compression::Lz4 => 4,
-        }
-    }
-
-    /// The codec with this id.
-    pub fn from_id(id: u8) -> Result<Compression, BodyError> {
-        Compression::ALL
-            .into_iter()
-            .find(|compression| compression.id() == id)
-            .ok_or(BodyError::UnknownCompression(id))
-    }
-
-    /// The codec's name as PROTOCOL.md spells it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::Zstd => "zstd",
-            Compression::Lz4 => "lz4",
-        }
-    }
-
-    /// The cargo feature that compiles this codec in.
-    const fn feature(self) -> &'static str {
-        match self {
-            Compression::None => "",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::Zstd => "zstd",
-            Compression::Lz4 => "lz4",
-        }
-    }
-
-    /// Whether this build can compress and decompress with the codec.
-    pub const fn is_enabled(self) -> bool {
-        match self {
-            Compression::None => true,
-            Compression::Gzip => cfg!(feature = "gzip"),
-            Compression::Snappy => cfg!(feature = "snappy"),
-            Compression::Zstd => cfg!(feature = "zstd"),
-            Compression::Lz4 => cfg!(feature = "lz4"),
-        }
-    }
-
     fn disabled(self) -> BodyError {
         BodyError::Disabled {
             what: match self {
@@ -223,12 +134,6 @@ impl Compression {
             _ => Err(self.disabled()),
         };
         plain.map(Bytes::from)
-    }
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

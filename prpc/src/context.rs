@@ -37,7 +37,7 @@ use std::cell::RefCell;
 use std::mem;
 use std::time::Instant;
 
-use crate::Metadata;
+use crate::wire::Metadata;
 
 thread_local! {
     /// The context of the handler being polled on this thread, if any.

@@ -4,7 +4,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Code, Compression, Format, Status, WireError};
+use crate::body::BodyError;
+use crate::status::Code;
+use crate::status::Status;
+use crate::wire::WireError;
 
 /// Result of a call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -113,70 +116,4 @@ pub enum Closed {
     /// The client was shut down.
     #[error("the client was dropped")]
     ClientDropped,
-}
-
-/// A body that could not be encoded, compressed, decompressed or decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BodyError {
-    /// The format id in the encoding byte names no format.
-    #[error("unknown body format id {0}")]
-    UnknownFormat(u8),
-    /// The compression id in the encoding byte names no codec.
-    #[error("unknown compression id {0}")]
-    UnknownCompression(u8),
-    /// The format or codec exists but this build left it out.
-    #[error("{what} is not enabled in this build (cargo feature \"{feature}\" of prpc)")]
-    Disabled {
-        /// What is missing, e.g. `compression zstd`.
-        what: &'static str,
-        /// The cargo feature that enables it.
-        feature: &'static str,
-    },
-    /// The format cannot carry this kind of value.
-    #[error("format {format} cannot carry {what}")]
-    Unsupported {
-        /// The format asked for.
-        format: Format,
-        /// The kind of value.
-        what: &'static str,
-    },
-    /// The value could not be encoded.
-    #[error("encoding a {format} body: {reason}")]
-    Encode {
-        /// The format.
-        format: Format,
-        /// The encoder's message.
-        reason: String,
-    },
-    /// The bytes do not decode to the expected type.
-    #[error("decoding a {format} body: {reason}")]
-    Decode {
-        /// The format.
-        format: Format,
-        /// The decoder's message.
-        reason: String,
-    },
-    /// The compressed bytes are corrupt.
-    #[error("corrupt {compression} body: {reason}")]
-    Corrupt {
-        /// The codec.
-        compression: Compression,
-        /// The codec's message.
-        reason: String,
-    },
-    /// The body would decompress past the receiver's limit.
-    #[error("{compression} body decompresses past the limit of {limit} bytes")]
-    TooLarge {
-        /// The codec.
-        compression: Compression,
-        /// The limit in force.
-        limit: usize,
-    },
-}
-
-impl From<BodyError> for Status {
-    fn from(error: BodyError) -> Self {
-        Status::invalid_argument(error.to_string())
-    }
 }

@@ -4,70 +4,13 @@
 //! answers in the format it was asked in. Serde types travel as JSON or MessagePack (maps with
 //! named fields, so either side may add fields); prost messages travel as protobuf.
 
-use std::fmt;
-
 use bytes::Bytes;
 
-use crate::BodyError;
+pub use crate::body::Format;
 
-/// A body format.
-///
-/// ```
-/// use prpc::Format;
-/// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
-/// struct Point { x: i32, y: i32 }
-///
-/// let body = Format::Json.encode(&Point { x: 1, y: 2 })?;
-/// assert_eq!(&body[..], br#"{"x":1,"y":2}"#);
-/// assert_eq!(Format::Json.decode::<Point>(&body)?, Point { x: 1, y: 2 });
-/// # Ok::<(), prpc::BodyError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Format {
-    /// Bytes as they are: no encoding.
-    Raw,
-    /// JSON (serde_json).
-    Json,
-    /// Protocol Buffers (prost); for prost messages only.
-    Protobuf,
-    /// MessagePack (rmp-serde), structs as maps with named fields.
-    #[default]
-    MsgPack,
-}
+use crate::body::BodyError;
 
 impl Format {
-    /// Every format, in id order.
-    pub const ALL: [Format; 4] = [Format::Raw, Format::Json, Format::Protobuf, Format::MsgPack];
-
-    /// The format's id in the encoding byte.
-    pub const fn id(self) -> u8 {
-        match self {
-            Format::Raw => 0,
-            Format::Json => 1,
-            Format::Protobuf => 2,
-            Format::MsgPack => 3,
-        }
-    }
-
-    /// The format with this id.
-    pub fn from_id(id: u8) -> Result<Format, BodyError> {
-        Format::ALL
-            .into_iter()
-            .find(|format| format.id() == id)
-            .ok_or(BodyError::UnknownFormat(id))
-    }
-
-    /// The format's name as PROTOCOL.md spells it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Format::Raw => "raw",
-            Format::Json => "json",
-            Format::Protobuf => "protobuf",
-            Format::MsgPack => "msgpack",
-        }
-    }
-
     /// Encodes a serde value. JSON and MessagePack only: protobuf needs a prost message
     /// ([`Format::encode_message`]) and raw needs bytes.
     #[cfg_attr(
@@ -153,12 +96,6 @@ impl Format {
                 what: "serde values",
             },
         }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -16,7 +16,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Call, Channel, Error, Format, Request, Response, Service, ServiceFuture, Status};
+use crate::call::Call;
+use crate::channel::Channel;
+use crate::error::Error;
+use crate::format::Format;
+use crate::service::Request;
+use crate::service::Response;
+use crate::service::Service;
+use crate::service::ServiceFuture;
+use crate::status::Status;
 
 /// Wire name of the reflection service.
 pub const SERVICE: &str = "prpc.Reflection";

@@ -22,7 +22,9 @@
 
 use std::time::Duration;
 
-use crate::{Closed, Code, Error};
+use crate::error::Closed;
+use crate::error::Error;
+use crate::status::Code;
 
 /// How a call is retried.
 ///
@@ -143,7 +145,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Status;
+    use crate::status::Status;
 
     #[test]
     fn a_backoff_too_large_for_a_duration_is_the_cap() {

@@ -1,18 +1,19 @@
-//! The two seams generated code plugs into: [`Service`] on the server, [`Channel`] on the client.
+//! The server's seam: a [`Service`] runs a [`Request`] to a [`Response`] or a [`Status`].
 //!
-//! `#[prpc::service]` implements [`Service`] for its `FooServer<T>` and calls a [`Channel`]
-//! from its `FooClient<C>`. Both work on encoded bodies: the runtime moves bytes and the
-//! generated code turns them into typed values, in the format the call names.
+//! `#[prpc::service]` implements [`Service`] for its `FooServer<T>`. It works on encoded
+//! bodies: the runtime moves bytes and the generated code turns them into typed values, in the
+//! format the request names. These types name no client and no server.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::retry::RetryPolicy;
-use crate::{Compression, Error, Format, Metadata, Status};
+use crate::format::Format;
+use crate::status::Status;
+use crate::wire::Metadata;
 
 /// A call as a [`Service`] receives it: the body decompressed, not yet decoded.
 #[derive(Debug, Clone)]
@@ -92,197 +93,4 @@ pub trait Service: Send + Sync + 'static {
     /// completes there never gets a task; otherwise (or once it waits) it runs on a task of its
     /// own. It is dropped if the caller cancels or the deadline passes.
     fn call(&self, request: Request) -> ServiceFuture;
-}
-
-/// Per-call options: everything a call can change without changing a method's signature.
-///
-/// Fields left `None` take the channel's defaults.
-///
-/// ```
-/// use std::time::Duration;
-/// let options = prpc::CallOptions::new()
-///     .timeout(Duration::from_secs(2))
-///     .format(prpc::Format::Json)
-///     .metadata("tenant", "acme");
-/// assert_eq!(options.timeout, Some(Duration::from_secs(2)));
-/// ```
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// How long the caller waits for the reply; carried to the server as the call's deadline.
-    pub timeout: Option<Duration>,
-    /// The body format.
-    pub format: Option<Format>,
-    /// The body compression (applied to bodies at or over the channel's threshold).
-    pub compression: Option<Compression>,
-    /// Metadata sent with the call.
-    pub metadata: Metadata,
-    /// How the call is retried; see [`retry`](crate::retry) for which calls are retried when
-    /// this is unset.
-    pub retry: Option<RetryPolicy>,
-}
-
-impl CallOptions {
-    /// No overrides.
-    pub fn new() -> Self {
-        CallOptions::default()
-    }
-
-    /// Sets the timeout.
-    #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Sets the body format.
-    #[must_use]
-    pub fn format(mut self, format: Format) -> Self {
-        self.format = Some(format);
-        self
-    }
-
-    /// Sets the compression.
-    #[must_use]
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = Some(compression);
-        self
-    }
-
-    /// Sets the retry policy.
-    #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// Adds a metadata pair.
-    #[must_use]
-    pub fn metadata(mut self, key: impl Into<ByteString>, value: impl Into<Bytes>) -> Self {
-        self.metadata.insert(key, value);
-        self
-    }
-
-    /// These options, with every field left unset here taken from `defaults`.
-    pub fn or(&self, defaults: &CallOptions) -> CallOptions {
-        let mut metadata = defaults.metadata.clone();
-        metadata.extend(&self.metadata);
-        CallOptions {
-            timeout: self.timeout.or(defaults.timeout),
-            format: self.format.or(defaults.format),
-            compression: self.compression.or(defaults.compression),
-            metadata,
-            retry: self.retry.or(defaults.retry),
-        }
-    }
-}
-
-/// A call as a [`Channel`] sends it: names, encoded body, options.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Call {
-    /// Service name.
-    pub service: ByteString,
-    /// Method name.
-    pub method: ByteString,
-    /// The encoded arguments, in `format`.
-    pub body: Bytes,
-    /// Format of `body`.
-    pub format: Format,
-    /// Per-call options (the format in them is ignored: `format` is the one the body is in).
-    pub options: CallOptions,
-    /// The method is safe to run more than once (generated from `#[prpc(idempotent)]`): it is
-    /// retried by default and the server need not dedupe it.
-    pub idempotent: bool,
-    /// The request id to send under; `None` lets the channel draw a fresh snowflake id. Set it
-    /// to resend a call yourself (with a higher `attempt`) so the server dedupes it.
-    pub request_id: Option<u64>,
-    /// The attempt number of the first send (0 unless resending by hand).
-    pub attempt: u32,
-}
-
-impl Call {
-    /// A call with an encoded body.
-    ///
-    /// A `&str` name is copied into a new buffer for each call; names known at compile time
-    /// cost nothing as [`ByteString::from_static`] (generated clients do this):
-    ///
-    /// ```
-    /// use prpc::{ByteString, Call, Format};
-    ///
-    /// let call = Call::new(
-    ///     ByteString::from_static("Echo"),
-    ///     ByteString::from_static("echo"),
-    ///     Format::Raw,
-    ///     bytes::Bytes::from_static(b"hi"),
-    /// );
-    /// assert_eq!(&*call.method, "echo");
-    /// ```
-    pub fn new(
-        service: impl Into<ByteString>,
-        method: impl Into<ByteString>,
-        format: Format,
-        body: Bytes,
-    ) -> Self {
-        Call {
-            service: service.into(),
-            method: method.into(),
-            body,
-            format,
-            options: CallOptions::default(),
-            idempotent: false,
-            request_id: None,
-            attempt: 0,
-        }
-    }
-
-    /// Marks the method idempotent.
-    #[must_use]
-    pub fn idempotent(mut self, idempotent: bool) -> Self {
-        self.idempotent = idempotent;
-        self
-    }
-
-    /// Sends under this request id and attempt number (to resend a call by hand).
-    #[must_use]
-    pub fn resend_as(mut self, request_id: u64, attempt: u32) -> Self {
-        self.request_id = Some(request_id);
-        self.attempt = attempt;
-        self
-    }
-
-    /// Sets the per-call options.
-    #[must_use]
-    pub fn with_options(mut self, options: CallOptions) -> Self {
-        self.options = options;
-        self
-    }
-}
-
-/// A successful reply as a [`Channel`] returns it: decompressed, not yet decoded.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Reply {
-    /// The encoded result.
-    pub body: Bytes,
-    /// Format of `body` (the call's format).
-    pub format: Format,
-    /// Server metadata.
-    pub metadata: Metadata,
-}
-
-/// What generated clients call: anything that can carry a [`Call`] to a server and bring back
-/// its [`Reply`] — one [`Client`](crate::Client) connection today, a balanced cluster or an
-/// HTTP tunnel later.
-///
-/// A server's application error arrives as `Err(Error::Status(status))` with
-/// [`Code::Application`](crate::Code) and the encoded error in
-/// [`Status::details`](crate::Status::details).
-pub trait Channel: Send + Sync + 'static {
-    /// Options applied where a call leaves a field unset (the format here is what generated
-    /// clients encode arguments in by default).
-    fn default_options(&self) -> &CallOptions;
-
-    /// Sends the call and waits for its reply. Dropping the future cancels the call.
-    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send;
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::Metadata;
+use crate::wire::Metadata;
 
 /// Why a call did not succeed, as sent in a response or goaway frame.
 ///

@@ -6,12 +6,16 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use super::Client;
+use super::config::ClientConfig;
 use super::connection::Connection;
-use crate::compress::{CompressionPolicy, DEFAULT_COMPRESSION_THRESHOLD};
+use crate::call::CallOptions;
+use crate::compress::Compression;
+use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
+use crate::error::Error;
+use crate::format::Format;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
-use crate::{CallOptions, Compression, Error, Format};
 
 /// Settings of a [`Client`]. Defaults: MessagePack, no compression, no call timeout, a 5 s
 /// connect timeout, 16 MiB frames, 1,024 calls on the wire, a ping after 30 s without
@@ -21,28 +25,6 @@ use crate::{CallOptions, Compression, Error, Format};
 pub struct Builder {
     pub(super) config: ClientConfig,
     connect_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct ClientConfig {
-    pub(super) defaults: CallOptions,
-    pub(super) compression_threshold: usize,
-    pub(super) max_frame_size: u32,
-    pub(super) max_in_flight: usize,
-    pub(super) keepalive_interval: Duration,
-    pub(super) keepalive_timeout: Duration,
-}
-
-impl ClientConfig {
-    pub(super) fn compression(&self, call: &CallOptions) -> CompressionPolicy {
-        CompressionPolicy {
-            compression: call
-                .compression
-                .or(self.defaults.compression)
-                .unwrap_or_default(),
-            threshold: self.compression_threshold,
-        }
-    }
 }
 
 impl Builder {

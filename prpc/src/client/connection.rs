@@ -12,15 +12,20 @@ use tokio_util::sync::CancellationToken;
 
 use super::PendingCall;
 use super::admission::{Admission, NoPlace, Place};
-use super::builder::ClientConfig;
-use super::waiters::{CallId, Left, Ticket, Waiters};
+use super::config::ClientConfig;
+use super::waiters::{CallId, Left, Outcome, Ticket, Waiters};
+use crate::call::Call;
+use crate::call::Reply;
+use crate::compress::Compression;
+use crate::error::Closed;
+use crate::error::Error;
+use crate::format::Format;
+use crate::status::Code;
+use crate::status::Status;
 use crate::timer::Timer;
+use crate::wire::Metadata;
 use crate::wire::{self, Decoded, FrameReader, Refused, ResponseHead, View};
 use crate::wire::{Encoding, Frame, FrameRef, Head, HeadRef};
-use crate::{Call, Closed, Code, Compression, Error, Format, Metadata, Reply, Status};
-
-/// What the reader hands a waiting call: its reply, or why there is none.
-pub(super) type Outcome = Result<Reply, Error>;
 
 /// What the client handle, its calls and its two tasks share.
 pub(super) struct State {

@@ -9,6 +9,7 @@
 
 mod admission;
 mod builder;
+mod config;
 mod connection;
 mod pending;
 mod waiters;
@@ -27,10 +28,14 @@ use tokio::time::Instant;
 pub use builder::Builder;
 pub use pending::PendingCall;
 
+use crate::call::Call;
+use crate::call::CallOptions;
+use crate::call::Reply;
+use crate::channel::Channel;
+use crate::error::Error;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
-use crate::{Call, CallOptions, Channel, Error, Reply};
-use builder::ClientConfig;
+use config::ClientConfig;
 use connection::{Attempt, Connection};
 
 /// A client of one server: a connection shared by every clone, reopened on demand when it

@@ -9,7 +9,8 @@ use bytestring::ByteString;
 
 use super::connection::{Attempt, Connection};
 use super::waiters::Ticket;
-use crate::{Error, Reply};
+use crate::call::Reply;
+use crate::error::Error;
 
 /// A call that has been sent and whose reply has not been taken yet.
 ///

@@ -9,9 +9,10 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
-use super::connection::Outcome;
+use crate::call::Reply;
+use crate::error::Error;
+use crate::format::Format;
 use crate::id::IdHashBuilder;
-use crate::{Error, Format};
 
 /// A waiting call's place; only [`Waiters`] makes them, and each is given back exactly once:
 /// spent when [`Waiters::poll`] hands over the outcome, or by [`Waiters::remove`].
@@ -33,6 +34,9 @@ struct Inner {
     /// at once on one connection (a resend by hand), and each reply names its attempt.
     by_id: HashMap<CallId, usize, IdHashBuilder>,
 }
+
+/// What the reader hands a waiting call: its reply, or why there is none.
+pub(super) type Outcome = Result<Reply, Error>;
 
 /// A request id and an attempt: what a reply is addressed to.
 pub(super) type CallId = (u64, u32);
@@ -173,7 +177,9 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{Closed, Metadata, Reply};
+    use crate::call::Reply;
+    use crate::error::Closed;
+    use crate::wire::Metadata;
 
     struct Count(AtomicUsize);
 

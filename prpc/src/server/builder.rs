@@ -8,9 +8,9 @@ use tokio_util::sync::CancellationToken;
 use super::dedupe::Dedupe;
 use super::dispatch::Services;
 use super::{Server, Shared};
-use crate::Service;
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
+use crate::service::Service;
 use crate::timer::Timer;
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 

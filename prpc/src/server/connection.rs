@@ -20,8 +20,11 @@ use tokio_util::task::TaskTracker;
 use super::Shared;
 use super::dispatch::{self, Handler, Incoming, Prepared, ReplyEncoding};
 use crate::id::IdHashBuilder;
+use crate::service::Response;
+use crate::status::Code;
+use crate::status::Status;
+use crate::wire::Metadata;
 use crate::wire::{self, Decoded, Frame, FrameReader, Head, RequestFields, View, WireError};
-use crate::{Code, Metadata, Response, Status};
 
 /// Replies queued for the socket past which the read loop stops reading requests until the
 /// writer catches up: a client that never reads cannot grow the server's memory.

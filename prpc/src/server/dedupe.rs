@@ -10,9 +10,10 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::dispatch::ReplyEncoding;
 use crate::idempotency::{Begin, FailMode, Key, Store, StoreError};
+use crate::status::Code;
+use crate::status::Status;
 use crate::timer::Timer;
 use crate::wire::{Frame, FrameCodec};
-use crate::{Code, Status};
 
 /// The server's dedupe settings and store.
 pub(super) struct Dedupe {

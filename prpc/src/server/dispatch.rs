@@ -14,15 +14,21 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::time::Instant;
 
+use crate::compress::Compression;
 use crate::compress::CompressionPolicy;
 use crate::context::{self, Context as CallContext};
+use crate::format::Format;
 use crate::idempotency::Key;
 use crate::reflection::{self, Reflection};
+use crate::service::Request;
+use crate::service::Response;
+use crate::service::Service;
+use crate::service::ServiceFuture;
+use crate::status::Code;
+use crate::status::Status;
+use crate::wire::Metadata;
 use crate::wire::{
     self, Encoding, Frame, FrameRef, HeadRef, Refused, RequestFields, RequestHead, WireError,
-};
-use crate::{
-    Code, Compression, Format, Metadata, Request, Response, Service, ServiceFuture, Status,
 };
 
 /// Up to this many names (services of a server, methods of a service) are found by comparing

@@ -29,7 +29,7 @@ pub use builder::Builder;
 use builder::ServerConfig;
 use dispatch::Services;
 
-use crate::Code;
+use crate::status::Code;
 use crate::wire::{Frame, FrameCodec};
 
 /// A bound server, ready to [`serve`](Server::serve).

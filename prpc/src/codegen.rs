@@ -1,0 +1,146 @@
+//! What generated code calls: `#[prpc::service]` and prpc-build expand to calls of these
+//! items (as `prpc::__private::...`), so per-method facts reach the runtime without
+//! regenerating user code. Not part of the public API.
+
+use std::fmt::Display;
+
+pub use bytes::Bytes;
+#[cfg(feature = "protobuf")]
+pub use prost;
+pub use serde;
+pub use tokio::net::ToSocketAddrs;
+
+use crate::call::Call;
+use crate::call::CallOptions;
+use crate::channel::Channel;
+use crate::format::Format;
+use crate::status::Status;
+
+/// The format a serde call encodes in: the client's options, else the channel's default.
+pub fn serde_format<C: Channel>(options: &CallOptions, channel: &C) -> Format {
+    options
+        .format
+        .or(channel.default_options().format)
+        .unwrap_or_default()
+}
+
+/// The format a protobuf service that also speaks JSON (`#[prpc::service(protobuf, json)]`)
+/// calls in: JSON when the client's options, else the channel's, ask for it; protobuf in
+/// every other case, so protobuf stays the default.
+pub fn proto_format<C: Channel>(options: &CallOptions, channel: &C) -> Format {
+    match options.format.or(channel.default_options().format) {
+        Some(Format::Json) => Format::Json,
+        _ => Format::Protobuf,
+    }
+}
+
+/// Encodes a prost message that also implements serde (the proto3 JSON mapping, as
+/// pbjson generates it): as JSON in [`Format::Json`], else as a prost message.
+#[cfg(feature = "protobuf")]
+pub fn encode_proto<M>(format: Format, message: &M) -> Result<Bytes, crate::body::BodyError>
+where
+    M: prost::Message + serde::Serialize,
+{
+    match format {
+        Format::Json => format.encode(message),
+        other => other.encode_message(message),
+    }
+}
+
+/// Decodes what [`encode_proto`] encodes.
+#[cfg(feature = "protobuf")]
+pub fn decode_proto<M>(format: Format, body: &[u8]) -> Result<M, crate::body::BodyError>
+where
+    M: prost::Message + Default + serde::de::DeserializeOwned,
+{
+    match format {
+        Format::Json => format.decode(body),
+        other => other.decode_message(body),
+    }
+}
+
+/// The empty message (`()`, `google.protobuf.Empty`) a method without a request or reply
+/// sends: `{}` in JSON, where serde would write `null`, and no bytes in protobuf.
+#[cfg(feature = "protobuf")]
+pub fn encode_empty(format: Format) -> Result<Bytes, crate::body::BodyError> {
+    match format {
+        Format::Json => format.encode(&EmptyMessage {}),
+        other => other.encode_message(&()),
+    }
+}
+
+/// Decodes the empty message: any JSON object (its fields ignored, as unknown fields are),
+/// or any protobuf message.
+#[cfg(feature = "protobuf")]
+pub fn decode_empty(format: Format, body: &[u8]) -> Result<(), crate::body::BodyError> {
+    match format {
+        Format::Json => format.decode::<EmptyMessage>(body).map(|_| ()),
+        other => other.decode_message::<()>(body),
+    }
+}
+
+/// A message without fields, as serde sees it: `{}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EmptyMessage {}
+
+/// The call a generated client method sends. Every generated method builds its call here,
+/// so per-method facts reach the runtime without regenerating user code.
+pub fn new_call(
+    service: &'static str,
+    method: &'static str,
+    format: Format,
+    body: Bytes,
+    options: &CallOptions,
+    idempotent: bool,
+) -> Call {
+    // Static names are shared, not copied: no allocation per call for them.
+    Call::new(
+        bytestring::ByteString::from_static(service),
+        bytestring::ByteString::from_static(method),
+        format,
+        body,
+    )
+    .with_options(options.clone())
+    .idempotent(idempotent)
+}
+
+/// The status for a method the service does not have.
+pub fn no_method(service: &str, method: &str) -> Status {
+    Status::unimplemented(format!("no method \"{method}\" on service \"{service}\""))
+}
+
+/// The status for a handler's reply (or application error) that would not encode.
+pub fn reply_unencodable(service: &str, method: &str, error: crate::body::BodyError) -> Status {
+    Status::internal(format!(
+        "the reply of {service}/{method} did not encode: {error}"
+    ))
+}
+
+/// Describes an application error for its status message: its `Display` when it has one,
+/// else its type name. Generated code calls `(&Describe(&error)).describe()` with both
+/// traits in scope; method resolution picks [`DescribeDisplay`] when it applies.
+pub struct Describe<'a, T: ?Sized>(pub &'a T);
+
+/// [`Describe`] through `Display`.
+pub trait DescribeDisplay {
+    /// The error's `Display`.
+    fn describe(&self) -> String;
+}
+
+impl<T: Display + ?Sized> DescribeDisplay for Describe<'_, T> {
+    fn describe(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// [`Describe`] for types without `Display`.
+pub trait DescribeTypeName {
+    /// The error's type name.
+    fn describe(&self) -> String;
+}
+
+impl<T: ?Sized> DescribeTypeName for &Describe<'_, T> {
+    fn describe(&self) -> String {
+        std::any::type_name::<T>().to_owned()
+    }
+}
