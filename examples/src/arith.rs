@@ -7,8 +7,8 @@
 //! cargo run -p prpc-examples --bin arith -- call 127.0.0.1:7000
 //! ```
 
+use prpc::transport::Address;
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use prpc::{CallOptions, Compression, Format};
@@ -78,7 +78,7 @@ async fn serve(addr: &str) -> std::io::Result<prpc::Server> {
         .await
 }
 
-async fn call(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+async fn call(addr: Address) -> Result<(), Box<dyn std::error::Error>> {
     let client = ArithClient::connect(addr).await?;
 
     // A plain call: transport errors in the outer Result, the application error in the inner.

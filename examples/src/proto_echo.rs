@@ -8,7 +8,7 @@
 //! cargo run -p prpc-examples --bin proto_echo -- call 127.0.0.1:7001
 //! ```
 
-use std::net::SocketAddr;
+use prpc::transport::Address;
 
 use bytes::Bytes;
 use prpc::{Call, Client, Format, Status};
@@ -42,8 +42,8 @@ async fn serve(addr: &str) -> std::io::Result<prpc::Server> {
         .await
 }
 
-async fn call(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let client = EchoClient::connect(addr).await?;
+async fn call(addr: Address) -> Result<(), Box<dyn std::error::Error>> {
+    let client = EchoClient::connect(&addr).await?;
     let request = EchoRequest {
         text: "hello ".into(),
         times: 2,

@@ -80,13 +80,13 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
             /// deduplication.
             #vis const IDEMPOTENT_METHODS: &'static [&'static str] = &[#(#idempotent_names),*];
 
-            /// Connects a new `prpc::Client` to `addr` with default settings.
+            /// Connects a new `prpc::Client` to `addr` (`host:port`, `tcp://`, `unix://`,
+            /// `tls://`) with default settings.
             // Send whenever `A` is, like `prpc::Client::connect`.
             #[allow(clippy::future_not_send)]
-            #vis async fn connect<A>(addr: A) -> ::core::result::Result<Self, ::prpc::Error>
-            where
-                A: ::prpc::__private::ToSocketAddrs + ::core::fmt::Display,
-            {
+            #vis async fn connect(
+                addr: impl ::prpc::transport::IntoAddress,
+            ) -> ::core::result::Result<Self, ::prpc::Error> {
                 ::prpc::Client::connect(addr).await.map(Self::new)
             }
         }

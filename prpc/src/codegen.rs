@@ -8,7 +8,6 @@ pub use bytes::Bytes;
 #[cfg(feature = "protobuf")]
 pub use prost;
 pub use serde;
-pub use tokio::net::ToSocketAddrs;
 
 use crate::call::Call;
 use crate::call::CallOptions;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::body::BodyError;
 use crate::status::Code;
 use crate::status::Status;
+use crate::transport::AddressError;
 use crate::wire::WireError;
 
 /// Result of a call.
@@ -28,6 +29,9 @@ pub enum Error {
         /// What the socket said.
         source: Arc<io::Error>,
     },
+    /// The text given as an address is not one.
+    #[error(transparent)]
+    InvalidAddress(#[from] AddressError),
     /// The connection was not open within the connect timeout.
     #[error("connecting to {addr}: no connection within {timeout:?}")]
     ConnectTimeout {
@@ -73,7 +77,7 @@ impl Error {
                 Code::Unavailable
             }
             Error::Protocol(_) => Code::Internal,
-            Error::Body(_) => Code::InvalidArgument,
+            Error::Body(_) | Error::InvalidAddress(_) => Code::InvalidArgument,
         }
     }
 

@@ -63,6 +63,7 @@ pub mod server;
 mod service;
 mod status;
 pub mod timer;
+pub mod transport;
 pub mod wire;
 
 /// Re-exports for generated code. Not part of the public API.

@@ -262,7 +262,7 @@ async fn a_server_answers_the_documented_requests_with_the_documented_bytes() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().socket_addr().unwrap();
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.serve());
 
@@ -310,7 +310,7 @@ async fn a_server_answers_bad_input_as_documented() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().socket_addr().unwrap();
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.serve());
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();

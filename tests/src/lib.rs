@@ -173,7 +173,10 @@ pub struct TestServer {
 /// Binds `builder` on an ephemeral loopback port and serves it in the background.
 pub async fn spawn_server(builder: Builder) -> TestServer {
     let server = builder.bind("127.0.0.1:0").await.expect("bind");
-    let addr = server.local_addr();
+    let addr = server
+        .local_addr()
+        .socket_addr()
+        .expect("a TCP server has a socket address");
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.serve());
     TestServer {

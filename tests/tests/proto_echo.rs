@@ -36,7 +36,7 @@ async fn a_client_generated_with_json_calls_a_protobuf_only_server() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().socket_addr().unwrap();
     tokio::spawn(server.serve());
 
     let client = echo::EchoClient::connect(addr).await.unwrap();

@@ -112,7 +112,7 @@ async fn serve_arith() -> SocketAddr {
         .bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let addr = server.local_addr();
+    let addr = server.local_addr().socket_addr().unwrap();
     tokio::spawn(server.serve());
     addr
 }
@@ -127,7 +127,7 @@ async fn the_documented_contract_works() -> Result<(), Box<dyn std::error::Error
     let addr = server.local_addr();
     tokio::spawn(server.serve());
 
-    let client = ArithClient::connect(addr).await?;
+    let client = ArithClient::connect(&addr).await?;
     assert_eq!(client.add(1, 2).await?, 3);
     assert_eq!(client.div(1.0, 4.0).await?, Ok(0.25));
 

@@ -48,7 +48,7 @@ async fn serve(service: impl prpc::Service) -> SocketAddr {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().socket_addr().unwrap();
     tokio::spawn(server.serve());
     addr
 }

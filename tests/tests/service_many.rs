@@ -106,7 +106,7 @@ async fn serve_all() -> SocketAddr {
         .bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let addr = server.local_addr();
+    let addr = server.local_addr().socket_addr().unwrap();
     tokio::spawn(server.serve());
     addr
 }

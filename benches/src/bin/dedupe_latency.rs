@@ -105,7 +105,7 @@ async fn serve(store: Option<RedisStore>) -> (std::net::SocketAddr, ShutdownHand
         builder = builder.idempotency_store(store);
     }
     let server = builder.bind("127.0.0.1:0").await.expect("bind");
-    let addr = server.local_addr();
+    let addr = server.local_addr().socket_addr().expect("tcp");
     let stop = server.shutdown_handle();
     tokio::spawn(server.serve());
     (addr, stop)

@@ -67,7 +67,7 @@ async fn serve(options: Options) {
         .bind(&options.addr)
         .await
         .expect("bind");
-    options::announce(server.local_addr());
+    options::announce(server.local_addr().socket_addr().expect("a TCP address"));
     server.serve().await.expect("serve");
 }
 
@@ -111,7 +111,7 @@ async fn drive(options: Options) {
     let mut sockets = Vec::new();
     for _ in 0..options.connections {
         let (stream, socket) = driver::connect(&options.addr).await;
-        let client = Client::builder().from_stream(stream).expect("prpc client");
+        let client = Client::builder().from_stream(stream);
         callers.push(PrpcCaller { client });
         sockets.push(socket);
     }

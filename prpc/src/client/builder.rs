@@ -1,13 +1,11 @@
-use std::fmt;
-use std::net::SocketAddr;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::net::TcpStream;
 
 use super::Client;
 use super::config::ClientConfig;
 use super::connection::Connection;
+use super::dial::{Dial, Dialer};
 use crate::call::CallOptions;
 use crate::compress::Compression;
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
@@ -15,6 +13,9 @@ use crate::error::Error;
 use crate::format::Format;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
+#[cfg(unix)]
+use crate::transport::UnixConnector;
+use crate::transport::{Address, Connector, IntoAddress, Io, TcpConnector};
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
 /// Settings of a [`Client`]. Defaults: MessagePack, no compression, no call timeout, a 5 s
@@ -42,7 +43,8 @@ impl Builder {
         }
     }
 
-    /// How long `connect` waits for the TCP handshake.
+    /// How long opening a connection may take (the TCP handshake, and TLS's when dialing
+    /// `tls://`).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -112,71 +114,54 @@ impl Builder {
         self
     }
 
-    /// Opens the connection. When it is lost later, the next call opens a new one to the same
+    /// Opens the connection to `addr` (`host:port`, `tcp://`, `unix://`; `tls://` with the
+    /// `tls` feature). When it is lost later, the next call opens a new one to the same
     /// address.
-    pub async fn connect<A>(self, addr: A) -> Result<Client, Error>
-    where
-        A: tokio::net::ToSocketAddrs + fmt::Display,
-    {
-        let stream = open(&addr, self.connect_timeout).await?;
-        let connect_timeout = self.connect_timeout;
-        let connection = self.spawn(stream)?;
+    pub async fn connect(self, addr: impl IntoAddress) -> Result<Client, Error> {
+        let address = addr.into_address()?;
+        match &address {
+            Address::Tcp { .. } => self.connect_with(TcpConnector, address).await,
+            #[cfg(unix)]
+            Address::Unix(_) => self.connect_with(UnixConnector, address).await,
+            _ => Err(Error::Connect {
+                addr: address.to_string(),
+                source: Arc::new(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "no built-in connector dials {} addresses (use connect_with)",
+                        address.scheme()
+                    ),
+                )),
+            }),
+        }
+    }
+
+    /// Opens the connection to `addr` through `connector`, which also reopens it when it is
+    /// lost.
+    pub async fn connect_with<C: Connector>(
+        self,
+        connector: C,
+        addr: impl IntoAddress,
+    ) -> Result<Client, Error> {
+        let dialer = Arc::new(Dialer {
+            connector,
+            address: addr.into_address()?,
+            timeout: self.connect_timeout,
+        });
+        let timer = Timer::default();
+        let connection = dialer.dial(&self.config, &timer).await?;
         Ok(Client::from_connection(
             connection,
             self.config,
-            Some(connect_timeout),
+            timer,
+            Some(dialer),
         ))
     }
 
-    /// Runs the client over an already connected stream (it cannot reconnect).
-    pub fn from_stream(self, stream: TcpStream) -> Result<Client, Error> {
-        let connection = self.spawn(stream)?;
-        Ok(Client::from_connection(connection, self.config, None))
+    /// Runs the client over an already connected stream (any transport; it cannot reconnect).
+    pub fn from_stream(self, stream: impl Io) -> Client {
+        let timer = Timer::default();
+        let connection = Connection::spawn(stream, self.config.clone(), timer.clone());
+        Client::from_connection(connection, self.config, timer, None)
     }
-
-    fn spawn(&self, stream: TcpStream) -> Result<Arc<Connection>, Error> {
-        let addr = stream.peer_addr().map_err(|source| Error::Connect {
-            addr: "(accepted stream)".into(),
-            source: source.into(),
-        })?;
-        configure(&stream, addr)?;
-        Ok(Connection::spawn(
-            stream,
-            addr,
-            self.config.clone(),
-            Timer::default(),
-        ))
-    }
-}
-
-/// Calls are small and latency-bound, and the writer already batches: no Nagle.
-fn configure(stream: &TcpStream, addr: SocketAddr) -> Result<(), Error> {
-    stream.set_nodelay(true).map_err(|source| Error::Connect {
-        addr: addr.to_string(),
-        source: source.into(),
-    })
-}
-
-/// Opens a new connection to a known address.
-pub(super) async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Error> {
-    let stream = open(addr, timeout).await?;
-    configure(&stream, addr)?;
-    Ok(stream)
-}
-
-/// Opens a TCP connection to `addr` within `timeout`; the error names `addr`.
-async fn open<A>(addr: A, timeout: Duration) -> Result<TcpStream, Error>
-where
-    A: tokio::net::ToSocketAddrs + fmt::Display,
-{
-    tokio::time::timeout(timeout, TcpStream::connect(&addr))
-        .await
-        .map_err(|_| Error::ConnectTimeout {
-            addr: addr.to_string(),
-            timeout,
-        })?
-        .map_err(|source| Error::Connect {
-            addr: addr.to_string(),
-            source: source.into(),
-        })
 }

@@ -1,12 +1,9 @@
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +20,7 @@ use crate::format::Format;
 use crate::status::Code;
 use crate::status::Status;
 use crate::timer::Timer;
+use crate::transport::{self, Io};
 use crate::wire::Metadata;
 use crate::wire::{self, Decoded, FrameReader, Refused, ResponseHead, View};
 use crate::wire::{Encoding, Frame, FrameRef, Head, HeadRef};
@@ -73,9 +71,9 @@ pub(super) struct Attempt {
     pub(super) cancel_on_timeout: bool,
 }
 
-/// One connection: its settings, the way to its writer, and the shared state.
+/// One connection: its settings, the way to its writer, and the shared state. Its stream is
+/// owned by its two tasks alone, so the connection names no transport.
 pub(super) struct Connection {
-    pub(super) peer_addr: SocketAddr,
     pub(super) config: ClientConfig,
     /// Call deadlines and keepalive checks run on the client's timing wheel.
     pub(super) timer: Timer,
@@ -91,13 +89,9 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    pub(super) fn spawn(
-        stream: TcpStream,
-        peer_addr: SocketAddr,
-        config: ClientConfig,
-        timer: Timer,
-    ) -> Arc<Self> {
-        let (read, write) = stream.into_split();
+    /// Starts the reader and writer tasks of a connection over `stream`.
+    pub(super) fn spawn(stream: impl Io, config: ClientConfig, timer: Timer) -> Arc<Self> {
+        let (read, write) = transport::split(stream);
         let (outbound, writer) = wire::outbox(config.max_frame_size);
         let state = Arc::new(State {
             waiters: Waiters::default(),
@@ -114,7 +108,6 @@ impl Connection {
             timer.clone(),
         ));
         Arc::new(Connection {
-            peer_addr,
             config,
             timer,
             state,
@@ -276,7 +269,11 @@ impl Connection {
     }
 }
 
-async fn write_loop(state: Arc<State>, mut write: OwnedWriteHalf, mut writer: wire::Writer) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    state: Arc<State>,
+    mut write: W,
+    mut writer: wire::Writer,
+) {
     let written = tokio::select! {
         biased;
         _ = state.shutdown.cancelled() => Ok(()),
@@ -291,9 +288,9 @@ async fn write_loop(state: Arc<State>, mut write: OwnedWriteHalf, mut writer: wi
     }
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     state: Arc<State>,
-    read: OwnedReadHalf,
+    read: R,
     outbound: wire::Sender,
     config: ClientConfig,
     timer: Timer,
@@ -337,9 +334,9 @@ async fn read_loop(
 }
 
 /// Hands every whole frame read so far to its call. `Err` is why the connection is over.
-fn deliver(
+fn deliver<R: AsyncRead + Unpin>(
     state: &State,
-    frames: &mut FrameReader<OwnedReadHalf>,
+    frames: &mut FrameReader<R>,
     outbound: &wire::Sender,
     max_frame_size: u32,
 ) -> Result<(), Error> {
@@ -394,7 +391,7 @@ fn deliver(
             }
             Head::Pong => {}
             Head::Request(_) | Head::Cancel => {
-                tracing::debug!(peer = ?frames.get_ref().peer_addr().ok(), "ignoring a request-side frame sent by the server");
+                tracing::debug!("ignoring a request-side frame sent by the server");
             }
         }
     }

@@ -11,17 +11,16 @@ mod admission;
 mod builder;
 mod config;
 mod connection;
+mod dial;
 mod pending;
 mod waiters;
 
 use std::fmt;
 use std::future::Future;
 use std::mem;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker, ready};
-use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -35,8 +34,10 @@ use crate::channel::Channel;
 use crate::error::Error;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
+use crate::transport::{Address, IntoAddress};
 use config::ClientConfig;
 use connection::{Attempt, Connection};
+use dial::Dial;
 
 /// A client of one server: a connection shared by every clone, reopened on demand when it
 /// is lost, and calls retried by policy (see [`retry`](crate::retry)).
@@ -61,8 +62,8 @@ struct Inner {
     config: ClientConfig,
     /// Deadlines, backoff and keepalive of every connection this client opens.
     timer: Timer,
-    /// Where to reconnect; `None` for a client made from a stream.
-    peer: Option<(SocketAddr, Duration)>,
+    /// How to reconnect; `None` for a client made from a stream.
+    dial: Option<Arc<dyn Dial>>,
     current: RwLock<Arc<Connection>>,
     /// One reconnect at a time; callers that lose the race use the winner's connection.
     reconnecting: tokio::sync::Mutex<()>,
@@ -173,11 +174,9 @@ enum Later {
 }
 
 impl Client {
-    /// Connects with default settings.
-    pub async fn connect<A>(addr: A) -> Result<Client, Error>
-    where
-        A: tokio::net::ToSocketAddrs + fmt::Display,
-    {
+    /// Connects with default settings to `addr` (`host:port`, `tcp://`, `unix://`, `tls://`;
+    /// see [`Address`]).
+    pub async fn connect(addr: impl IntoAddress) -> Result<Client, Error> {
         Builder::new().connect(addr).await
     }
 
@@ -189,12 +188,13 @@ impl Client {
     fn from_connection(
         connection: Arc<Connection>,
         config: ClientConfig,
-        reconnect_timeout: Option<Duration>,
+        timer: Timer,
+        dial: Option<Arc<dyn Dial>>,
     ) -> Client {
         Client {
             inner: Arc::new(Inner {
-                peer: reconnect_timeout.map(|timeout| (connection.peer_addr, timeout)),
-                timer: connection.timer.clone(),
+                dial,
+                timer,
                 config,
                 current: RwLock::new(connection),
                 reconnecting: tokio::sync::Mutex::new(()),
@@ -372,9 +372,9 @@ impl Client {
         self.connection().await?.send_oneway(&call, attempt)
     }
 
-    /// The server's address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.current().peer_addr
+    /// The address the client dials (`None` for a client over a stream it was given).
+    pub fn address(&self) -> Option<&Address> {
+        self.inner.dial.as_ref().map(|dial| dial.address())
     }
 
     /// Whether the current connection can take new calls (it has not closed nor received
@@ -397,7 +397,7 @@ impl Client {
         let Some(reason) = current.close_reason() else {
             return Ok(current);
         };
-        let Some((addr, connect_timeout)) = self.inner.peer else {
+        let Some(dial) = &self.inner.dial else {
             return Err(reason.clone());
         };
         let _turn = self.inner.reconnecting.lock().await;
@@ -405,13 +405,7 @@ impl Client {
         if current.close_reason().is_none() {
             return Ok(current);
         }
-        let stream = builder::dial(addr, connect_timeout).await?;
-        let fresh = Connection::spawn(
-            stream,
-            addr,
-            self.inner.config.clone(),
-            self.inner.timer.clone(),
-        );
+        let fresh = dial.dial(&self.inner.config, &self.inner.timer).await?;
         *self
             .inner
             .current
@@ -424,7 +418,7 @@ impl Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("peer_addr", &self.peer_addr())
+            .field("address", &self.address())
             .field("open", &self.is_open())
             .finish()
     }

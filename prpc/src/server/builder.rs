@@ -2,19 +2,20 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::sync::CancellationToken;
 
 use super::dedupe::Dedupe;
 use super::dispatch::Services;
-use super::{Server, Shared};
+use super::{Bound, Router, Server, Shared};
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::service::Service;
 use crate::timer::Timer;
+use crate::transport::{Address, IntoAddress};
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
-/// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`].
+/// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`], [`build`](Builder::build)
+/// a [`Router`] for connections of any transport.
 ///
 /// Defaults: 10,000 connections, 4,096 in-flight calls per connection (clients send at most
 /// 1,024 by default; the rest is headroom for attempts a retrying client stopped waiting for), 16 MiB frames, idle
@@ -126,11 +127,9 @@ impl Builder {
         self
     }
 
-    /// Binds the listening socket.
-    pub async fn bind(mut self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+    /// The server without a socket: a [`Router`] that serves the streams it is given.
+    pub fn build(mut self) -> Router {
         self.services.add_reflection();
-        let listener = TcpListener::bind(addr).await?;
-        let local_addr = listener.local_addr()?;
         let timer = Timer::default();
         let store = self
             .store
@@ -143,9 +142,7 @@ impl Builder {
             store_timeout: self.store_timeout,
             max_frame_size: self.config.max_frame_size,
         };
-        Ok(Server {
-            listener,
-            local_addr,
+        Router {
             shared: Arc::new(Shared {
                 services: self.services,
                 config: self.config,
@@ -153,6 +150,40 @@ impl Builder {
                 timer,
                 shutdown: CancellationToken::new(),
             }),
+        }
+    }
+
+    /// Binds the listening socket: `host:port` or `tcp://host:port` for TCP, `unix:///path`
+    /// for a Unix domain socket (the path must not exist yet).
+    pub async fn bind(self, addr: impl IntoAddress) -> io::Result<Server> {
+        let address = addr
+            .into_address()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let (listener, local_addr) = match &address {
+            Address::Tcp { host, port } => {
+                let listener = tokio::net::TcpListener::bind((host.as_str(), *port)).await?;
+                let local_addr = listener.local_addr()?.into();
+                (Bound::Tcp(listener), local_addr)
+            }
+            #[cfg(unix)]
+            Address::Unix(path) => (
+                Bound::Unix(tokio::net::UnixListener::bind(path)?),
+                address.clone(),
+            ),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a server cannot bind {address} (serve a {} listener with Router::serve_with_listener)",
+                        address.scheme()
+                    ),
+                ));
+            }
+        };
+        Ok(Server {
+            router: self.build(),
+            listener,
+            local_addr,
         })
     }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +11,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -23,6 +21,7 @@ use crate::id::IdHashBuilder;
 use crate::service::Response;
 use crate::status::Code;
 use crate::status::Status;
+use crate::transport::{self, Address, Io};
 use crate::wire::Metadata;
 use crate::wire::{self, Decoded, Frame, FrameReader, Head, RequestFields, View, WireError};
 
@@ -130,9 +129,9 @@ enum Drained {
     Ended(End),
 }
 
-pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
+/// Serves one connection to its end. `peer` is for logs.
+pub(super) async fn run(stream: impl Io, peer: Option<Address>, shared: Arc<Shared>) {
+    let (read, mut write) = transport::split(stream);
     let config = &shared.config;
     let (outbound, mut writer) = wire::outbox(config.max_frame_size);
     let writer = tokio::spawn(async move {
@@ -194,7 +193,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
                 Ok(None | Some(0)) => {}
                 Ok(Some(_)) => last_heard = Instant::now(),
                 Err(error) => {
-                    tracing::debug!(%peer, %error, "connection failed");
+                    tracing::debug!(?peer, %error, "connection failed");
                     break End::Broken;
                 }
             },
@@ -213,7 +212,7 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         End::Drained => abort(&in_flight, Keep::Nothing),
         End::Broken => abort(&in_flight, Keep::Dedupe),
         End::Protocol(error) => {
-            tracing::debug!(%peer, %error, "closing a connection that broke the protocol");
+            tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
             abort(&in_flight, Keep::Dedupe);
             let code = match error {
                 WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
@@ -240,7 +239,10 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
     };
     let abort = writer.abort_handle();
     if tokio::time::timeout(flush_within, writer).await.is_err() {
-        tracing::debug!(%peer, "closing a connection whose replies were not read in time");
+        tracing::debug!(
+            ?peer,
+            "closing a connection whose replies were not read in time"
+        );
         abort.abort();
     }
 }

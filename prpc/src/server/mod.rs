@@ -14,13 +14,12 @@ mod dispatch;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use futures_core::Stream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -30,9 +29,11 @@ use builder::ServerConfig;
 use dispatch::Services;
 
 use crate::status::Code;
+use crate::transport::{Address, Incoming, Io, Listener};
 use crate::wire::{Frame, FrameCodec};
 
-/// A bound server, ready to [`serve`](Server::serve).
+/// A bound server, ready to [`serve`](Server::serve): a [`Router`] and the socket it listens
+/// on (TCP or a Unix socket, by the address it was bound to).
 ///
 /// ```no_run
 /// # async fn demo(service: impl prpc::Service) -> std::io::Result<()> {
@@ -46,8 +47,41 @@ use crate::wire::{Frame, FrameCodec};
 /// ```
 #[must_use = "a server does nothing until it is served"]
 pub struct Server {
-    listener: TcpListener,
-    local_addr: SocketAddr,
+    router: Router,
+    listener: Bound,
+    local_addr: Address,
+}
+
+/// The listeners [`Builder::bind`] makes.
+enum Bound {
+    Tcp(tokio::net::TcpListener),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixListener),
+}
+
+/// A server's services, layers and limits, ready to serve connections from any transport:
+/// one stream ([`serve_connection`](Router::serve_connection)), a [`Listener`], or any stream
+/// of connections ([`serve_with_incoming`](Router::serve_with_incoming)). Made by
+/// [`Builder::build`]; cheap to clone, and every clone serves as one server (one dedupe store,
+/// one shutdown).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[prpc::service] pub trait Ping { async fn ping(&self) -> u8; }
+/// # struct Pong;
+/// # impl Ping for Pong { async fn ping(&self) -> u8 { 1 } }
+/// // A client and a server joined by an in-memory pipe.
+/// let router = prpc::Server::builder().add_service(PingServer::new(Pong)).build();
+/// let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+/// tokio::spawn(router.serve_connection(server_end));
+/// let client = PingClient::new(prpc::Client::builder().from_stream(client_end));
+/// assert_eq!(client.ping().await?, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use = "a router does nothing until it serves"]
+pub struct Router {
     shared: Arc<Shared>,
 }
 
@@ -81,32 +115,76 @@ impl Server {
     }
 
     /// The address the server is bound to (with the real port when bound to port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    pub fn local_addr(&self) -> Address {
+        self.local_addr.clone()
     }
 
     /// A handle that triggers graceful shutdown.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.shared.shutdown.clone())
+        self.router.shutdown_handle()
     }
 
     /// Serves until shut down through a [`ShutdownHandle`]. Returns once every connection has
     /// closed (at most the grace period after shutdown began).
     pub async fn serve(self) -> io::Result<()> {
-        let shutdown = self.shared.shutdown.clone();
-        self.serve_with_shutdown(async move { shutdown.cancelled().await })
-            .await
+        self.serve_with_shutdown(std::future::pending()).await
     }
 
     /// Serves until `signal` completes (or a [`ShutdownHandle`] fires), then shuts down
     /// gracefully.
     pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
-            listener, shared, ..
+            router, listener, ..
         } = self;
+        match listener {
+            Bound::Tcp(listener) => router.accept_loop(listener, signal).await,
+            #[cfg(unix)]
+            Bound::Unix(listener) => router.accept_loop(listener, signal).await,
+        }
+    }
+}
+
+impl Router {
+    /// A handle that triggers graceful shutdown of every connection this router serves.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shared.shutdown.clone())
+    }
+
+    /// Serves one connection over `stream` (any transport) until it closes; graceful
+    /// shutdown ends it too. The server's `max_connections` does not count it: the caller
+    /// decides which streams to serve.
+    pub fn serve_connection(&self, stream: impl Io) -> impl Future<Output = ()> + Send + 'static {
+        connection::run(stream, None, self.shared.clone())
+    }
+
+    /// Serves the connections `listener` accepts until shut down through a
+    /// [`ShutdownHandle`] (or until the listener has no more, and every connection has ended).
+    pub async fn serve_with_listener(self, listener: impl Listener) -> io::Result<()> {
+        self.accept_loop(listener, std::future::pending()).await
+    }
+
+    /// Serves every connection `incoming` yields, as tonic's and axum's `serve_with_incoming`
+    /// do (TLS streams from an acceptor of your own, streams from a test, ...).
+    pub async fn serve_with_incoming<S, T>(self, incoming: S) -> io::Result<()>
+    where
+        S: Stream<Item = io::Result<T>> + Send + Unpin + 'static,
+        T: Io,
+    {
+        self.serve_with_listener(Incoming(incoming)).await
+    }
+
+    /// Accepts until shutdown (the handle, or `signal`), then drains every connection within
+    /// the grace period.
+    async fn accept_loop<L: Listener>(
+        self,
+        mut listener: L,
+        signal: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let shared = self.shared;
         let connections = TaskTracker::new();
         tokio::pin!(signal);
-        loop {
+        let mut listening = true;
+        while listening {
             let accepted = tokio::select! {
                 biased;
                 _ = shared.shutdown.cancelled() => break,
@@ -114,7 +192,11 @@ impl Server {
                 accepted = listener.accept() => accepted,
             };
             let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
+                Ok(Some(accepted)) => accepted,
+                Ok(None) => {
+                    listening = false;
+                    continue;
+                }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
@@ -130,8 +212,17 @@ impl Server {
             connections.spawn(connection::run(stream, peer, shared.clone()));
         }
         drop(listener);
-        shared.shutdown.cancel();
         connections.close();
+        if !listening {
+            // No more connections will come: serve the open ones to their end, unless shutdown
+            // begins first.
+            tokio::select! {
+                () = connections.wait() => return Ok(()),
+                _ = shared.shutdown.cancelled() => {}
+                _ = &mut signal => {}
+            }
+        }
+        shared.shutdown.cancel();
         // Each connection bounds its own drain by the grace period; this is a backstop.
         let backstop = shared.config.shutdown_grace + Duration::from_secs(1);
         let _ = tokio::time::timeout(backstop, connections.wait()).await;
@@ -140,7 +231,7 @@ impl Server {
 }
 
 /// Tells a connection over the limit why it is being closed.
-async fn refuse(mut stream: TcpStream, max_connections: usize, max_frame_size: u32) {
+async fn refuse(mut stream: impl AsyncWrite + Unpin, max_connections: usize, max_frame_size: u32) {
     let frame = Frame::goaway(
         Code::ResourceExhausted.as_u32(),
         format!("server is at max_connections {max_connections}"),

@@ -72,11 +72,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.eof |= read == 0;
         Ok(read)
     }
-
-    /// The stream it reads.
-    pub(crate) fn get_ref(&self) -> &R {
-        &self.read
-    }
 }
 
 #[cfg(test)]

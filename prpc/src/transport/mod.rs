@@ -1,0 +1,167 @@
+//! Transports: the byte streams prpc's frames travel over.
+//!
+//! Client and server connections run over any [`Io`] (an `AsyncRead + AsyncWrite` stream). A
+//! [`Connector`] dials one: [`TcpConnector`], [`UnixConnector`], TLS with the `tls` feature,
+//! [`memory`] in-process. A [`Listener`] accepts them: tokio's `TcpListener` and
+//! `UnixListener`, TLS, an in-process [`memory::MemoryListener`], or any stream of
+//! connections through [`Incoming`]. Addresses are written as text ([`Address`]):
+//! `tcp://host:port`, `unix:///path`, `tls://host:port`, or a bare `host:port` (TCP).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[prpc::service] pub trait Ping { async fn ping(&self) -> u8; }
+//! # struct Pong;
+//! # impl Ping for Pong { async fn ping(&self) -> u8 { 1 } }
+//! // A server on a Unix socket, and a client that dials it.
+//! let dir = std::env::temp_dir().join(format!("prpc-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let address = format!("unix://{}", dir.join("ping.sock").display());
+//! let server = prpc::Server::builder()
+//!     .add_service(PingServer::new(Pong))
+//!     .bind(&address)
+//!     .await?;
+//! tokio::spawn(server.serve());
+//! let client = PingClient::connect(&address).await?;
+//! assert_eq!(client.ping().await?, 1);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(()) }
+//! ```
+
+mod address;
+pub mod memory;
+mod split;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use futures_core::Stream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+pub use address::{Address, AddressError, IntoAddress};
+pub(crate) use split::split;
+
+/// A byte stream a connection runs over: anything `AsyncRead + AsyncWrite + Send + Unpin`.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Dials a connection to an [`Address`]: what a client uses to open (and reopen) its
+/// connection.
+///
+/// ```
+/// use prpc::transport::{Address, Connector, TcpConnector};
+/// # async fn demo() -> std::io::Result<()> {
+/// let stream = TcpConnector.connect(&Address::tcp("127.0.0.1", 7000)).await?;
+/// # Ok(()) }
+/// ```
+pub trait Connector: Send + Sync + 'static {
+    /// The stream a connection runs over.
+    type Io: Io;
+
+    /// Opens a stream to `address`. An address of a transport this connector does not speak
+    /// is an [`io::ErrorKind::InvalidInput`] error.
+    fn connect(&self, address: &Address) -> impl Future<Output = io::Result<Self::Io>> + Send;
+}
+
+/// Accepts connections: what a server serves.
+pub trait Listener: Send + 'static {
+    /// The stream a connection runs over.
+    type Io: Io;
+
+    /// The next connection, and the peer's address when the transport knows it. An error
+    /// here (out of file descriptors, a failed TLS handshake is not one) is logged by the
+    /// server, which waits a moment and accepts again; `Ok(None)` means no connection will
+    /// come any more.
+    fn accept(
+        &mut self,
+    ) -> impl Future<Output = io::Result<Option<(Self::Io, Option<Address>)>>> + Send;
+}
+
+/// Dials TCP (`tcp://` and bare `host:port` addresses), with Nagle's algorithm off: calls are
+/// small and latency-bound, and prpc's writers already batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    type Io = TcpStream;
+
+    async fn connect(&self, address: &Address) -> io::Result<TcpStream> {
+        let Address::Tcp { host, port } = address else {
+            return Err(wrong_transport(address, "tcp"));
+        };
+        let stream = TcpStream::connect((host.as_str(), *port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
+/// Dials Unix domain sockets (`unix://` addresses).
+#[cfg(unix)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnixConnector;
+
+#[cfg(unix)]
+impl Connector for UnixConnector {
+    type Io = tokio::net::UnixStream;
+
+    async fn connect(&self, address: &Address) -> io::Result<tokio::net::UnixStream> {
+        let Address::Unix(path) = address else {
+            return Err(wrong_transport(address, "unix"));
+        };
+        tokio::net::UnixStream::connect(path).await
+    }
+}
+
+/// The error of a connector given an address of another transport.
+pub(crate) fn wrong_transport(address: &Address, expected: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("a {expected} connector cannot dial {address}"),
+    )
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Io = TcpStream;
+
+    async fn accept(&mut self) -> io::Result<Option<(TcpStream, Option<Address>)>> {
+        let (stream, peer) = tokio::net::TcpListener::accept(self).await?;
+        stream.set_nodelay(true)?;
+        Ok(Some((stream, Some(peer.into()))))
+    }
+}
+
+#[cfg(unix)]
+impl Listener for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+
+    async fn accept(&mut self) -> io::Result<Option<(tokio::net::UnixStream, Option<Address>)>> {
+        let (stream, peer) = tokio::net::UnixListener::accept(self).await?;
+        let peer = peer.as_pathname().map(|path| Address::Unix(path.into()));
+        Ok(Some((stream, peer)))
+    }
+}
+
+/// Any stream of connections as a [`Listener`] (what `serve_with_incoming` serves): each item
+/// is a connection or an accept error; the end of the stream ends accepting. (Pin a stream
+/// that is not `Unpin` with `Box::pin`.)
+#[derive(Debug)]
+pub struct Incoming<S>(pub S);
+
+impl<S, T> Listener for Incoming<S>
+where
+    S: Stream<Item = io::Result<T>> + Send + Unpin + 'static,
+    T: Io,
+{
+    type Io = T;
+
+    async fn accept(&mut self) -> io::Result<Option<(T, Option<Address>)>> {
+        match std::future::poll_fn(|cx| Pin::new(&mut self.0).poll_next(cx)).await {
+            Some(Ok(io)) => Ok(Some((io, None))),
+            Some(Err(error)) => Err(error),
+            None => Ok(None),
+        }
+    }
+}
