@@ -57,6 +57,7 @@ mod error;
 pub mod format;
 pub mod id;
 pub mod idempotency;
+pub mod layer;
 pub mod reflection;
 pub mod retry;
 pub mod server;

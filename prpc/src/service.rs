@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -29,10 +29,16 @@ pub struct Request {
     pub metadata: Metadata,
     /// When the caller stops waiting, if it set a deadline.
     pub deadline: Option<Instant>,
+    /// The time the caller gave the call when it sent this attempt (what `deadline` was
+    /// counted from, on arrival).
+    pub timeout: Option<Duration>,
     /// The call's request id (a snowflake id, unique per caller).
     pub request_id: u64,
     /// Which attempt of the call this is (0 for the first).
     pub attempt: u32,
+    /// The caller may send this call again under the same request id: the server runs it at
+    /// most once (see [`idempotency`](crate::idempotency)).
+    pub dedupe: bool,
 }
 
 impl Request {
@@ -45,8 +51,10 @@ impl Request {
             body,
             metadata: Metadata::new(),
             deadline: None,
+            timeout: None,
             request_id: 0,
             attempt: 0,
+            dedupe: false,
         }
     }
 }

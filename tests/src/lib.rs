@@ -171,7 +171,11 @@ pub struct TestServer {
 }
 
 /// Binds `builder` on an ephemeral loopback port and serves it in the background.
-pub async fn spawn_server(builder: Builder) -> TestServer {
+pub async fn spawn_server<L>(builder: Builder<L>) -> TestServer
+where
+    L: prpc::layer::Layer<prpc::server::Dispatch>,
+    L::Service: prpc::server::Handler,
+{
     let server = builder.bind("127.0.0.1:0").await.expect("bind");
     let addr = server
         .local_addr()

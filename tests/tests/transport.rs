@@ -34,9 +34,7 @@ async fn calls_run_over_a_unix_socket() {
     let reply = client.call(echo(b"over unix")).await.unwrap();
     assert_eq!(&reply.body[..], b"over unix");
     assert_eq!(
-        counters
-            .finished
-            .load(std::sync::atomic::Ordering::SeqCst),
+        counters.finished.load(std::sync::atomic::Ordering::SeqCst),
         1
     );
     shutdown.shutdown();
@@ -54,7 +52,12 @@ async fn a_client_and_a_router_share_one_in_memory_stream() {
     // Bodies larger than the pipe's buffer cross it too.
     let big = vec![7u8; 100_000];
     let reply = client
-        .call(Call::new("probe", "echo", Format::Raw, Bytes::from(big.clone())))
+        .call(Call::new(
+            "probe",
+            "echo",
+            Format::Raw,
+            Bytes::from(big.clone()),
+        ))
         .await
         .unwrap();
     assert_eq!(reply.body, big);
@@ -83,7 +86,10 @@ async fn an_in_memory_client_reconnects_through_its_connector() {
     // The server closes the idle connection; the next call dials a new one.
     let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
     while client.is_open() {
-        assert!(tokio::time::Instant::now() < deadline, "idle connection kept");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "idle connection kept"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(client.call(echo(b"two")).await.unwrap().body, "two");
@@ -107,8 +113,7 @@ async fn serve_with_incoming_serves_every_stream_and_survives_accept_errors() {
     let shutdown = router.shutdown_handle();
     let (feed, incoming) = mpsc::unbounded_channel();
     let serving = tokio::spawn(router.serve_with_incoming(Fed(incoming)));
-    feed.send(Err(io::Error::other("a failed accept")))
-        .unwrap();
+    feed.send(Err(io::Error::other("a failed accept"))).unwrap();
     let mut clients = Vec::new();
     for _ in 0..3 {
         let (client_end, server_end) = tokio::io::duplex(4096);

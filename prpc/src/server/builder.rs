@@ -4,13 +4,18 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::dedupe::Dedupe;
+use super::deadline::Deadline;
+use super::dedupe::{Dedupe, DedupeSettings};
 use super::dispatch::Services;
+use super::handler::{Dispatch, Handler};
 use super::{Bound, Router, Server, Shared};
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
+use crate::layer::{Identity, Layer, Stack};
 use crate::service::Service;
 use crate::timer::Timer;
+#[cfg(feature = "tls")]
+use crate::transport::tls::{ServerTls, TlsListener};
 use crate::transport::{Address, IntoAddress};
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
@@ -21,8 +26,10 @@ use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 /// 1,024 by default; the rest is headroom for attempts a retrying client stopped waiting for), 16 MiB frames, idle
 /// connections closed after 5 minutes without a frame, 30 s of grace on shutdown.
 #[must_use]
-pub struct Builder {
+pub struct Builder<L = Identity> {
     services: Services,
+    /// The user's layers, outermost first (`layer` puts each new one inside the others).
+    layer: L,
     config: ServerConfig,
     store: Option<Arc<dyn Store>>,
     idempotency_ttl: Duration,
@@ -38,12 +45,16 @@ pub(super) struct ServerConfig {
     pub(super) idle_timeout: Duration,
     pub(super) shutdown_grace: Duration,
     pub(super) compression_threshold: usize,
+    /// What a `tls://` address is served with (read by `bind` only).
+    #[cfg(feature = "tls")]
+    pub(super) tls: Option<ServerTls>,
 }
 
 impl Builder {
     pub(super) fn new() -> Self {
         Builder {
             services: Services::default(),
+            layer: Identity,
             config: ServerConfig {
                 max_connections: 10_000,
                 max_in_flight: 4096,
@@ -51,11 +62,31 @@ impl Builder {
                 idle_timeout: Duration::from_secs(300),
                 shutdown_grace: Duration::from_secs(30),
                 compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
+                #[cfg(feature = "tls")]
+                tls: None,
             },
             store: None,
             idempotency_ttl: idempotency::DEFAULT_TTL,
             fail_mode: FailMode::default(),
             store_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl<L> Builder<L> {
+    /// Adds a layer around the services (inside the layers added before it, so a call passes
+    /// through them in the order they were added). Every server's own stack is limits, then
+    /// dedupe, then deadline; your layers come after them, right before the service. See
+    /// [`Handler`] for a layer that checks a bearer token.
+    pub fn layer<Outer>(self, layer: Outer) -> Builder<Stack<Outer, L>> {
+        Builder {
+            services: self.services,
+            layer: Stack::new(layer, self.layer),
+            config: self.config,
+            store: self.store,
+            idempotency_ttl: self.idempotency_ttl,
+            fail_mode: self.fail_mode,
+            store_timeout: self.store_timeout,
         }
     }
 
@@ -127,14 +158,39 @@ impl Builder {
         self
     }
 
-    /// The server without a socket: a [`Router`] that serves the streams it is given.
-    pub fn build(mut self) -> Router {
+    /// The certificate, key and TLS settings a `tls://` address is served with (required to
+    /// bind one; read when the server binds).
+    ///
+    /// ```no_run
+    /// # async fn demo(service: impl prpc::Service) -> std::io::Result<()> {
+    /// use prpc::transport::tls::ServerTls;
+    ///
+    /// let server = prpc::Server::builder()
+    ///     .add_service(service)
+    ///     .tls(ServerTls::from_pem_files("server.crt", "server.key"))
+    ///     .bind("tls://0.0.0.0:7443")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// The server without a socket: a [`Router`] that serves the streams it is given. Call it
+    /// inside a tokio runtime (the server's timing wheel starts its task here).
+    pub fn build(mut self) -> Router<Dedupe<Deadline<L::Service>>>
+    where
+        L: Layer<Dispatch>,
+        L::Service: Handler,
+    {
         self.services.add_reflection();
         let timer = Timer::default();
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new(timer.clone())));
-        let dedupe = Dedupe {
+        let dedupe = DedupeSettings {
             store,
             timer: timer.clone(),
             ttl: self.idempotency_ttl,
@@ -142,11 +198,15 @@ impl Builder {
             store_timeout: self.store_timeout,
             max_frame_size: self.config.max_frame_size,
         };
+        let handler = Dedupe::new(
+            Deadline::new(self.layer.layer(Dispatch), timer.clone()),
+            dedupe,
+        );
         Router {
             shared: Arc::new(Shared {
                 services: self.services,
                 config: self.config,
-                dedupe,
+                handler,
                 timer,
                 shutdown: CancellationToken::new(),
             }),
@@ -154,8 +214,16 @@ impl Builder {
     }
 
     /// Binds the listening socket: `host:port` or `tcp://host:port` for TCP, `unix:///path`
-    /// for a Unix domain socket (the path must not exist yet).
-    pub async fn bind(self, addr: impl IntoAddress) -> io::Result<Server> {
+    /// for a Unix domain socket (the path must not exist yet), `tls://host:port` for TLS over
+    /// TCP (with the `tls` feature and the builder's `tls` settings).
+    pub async fn bind(
+        self,
+        addr: impl IntoAddress,
+    ) -> io::Result<Server<Dedupe<Deadline<L::Service>>>>
+    where
+        L: Layer<Dispatch>,
+        L::Service: Handler,
+    {
         let address = addr
             .into_address()
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
@@ -170,6 +238,21 @@ impl Builder {
                 Bound::Unix(tokio::net::UnixListener::bind(path)?),
                 address.clone(),
             ),
+            #[cfg(feature = "tls")]
+            Address::Tls { host, port } => {
+                let Some(tls) = &self.config.tls else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("binding {address}: tls:// needs Builder::tls"),
+                    ));
+                };
+                let tcp = tokio::net::TcpListener::bind((host.as_str(), *port)).await?;
+                let bound = tcp.local_addr()?;
+                let listener = TlsListener::new(tcp, tls)
+                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+                let local_addr = Address::tls(bound.ip().to_string(), bound.port());
+                (Bound::Tls(listener), local_addr)
+            }
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,

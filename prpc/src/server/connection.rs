@@ -8,7 +8,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::task::AbortHandle;
@@ -16,7 +15,8 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
-use super::dispatch::{self, Handler, Incoming, Prepared, ReplyEncoding};
+use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
+use super::handler::Handler;
 use crate::id::IdHashBuilder;
 use crate::service::Response;
 use crate::status::Code;
@@ -130,7 +130,11 @@ enum Drained {
 }
 
 /// Serves one connection to its end. `peer` is for logs.
-pub(super) async fn run(stream: impl Io, peer: Option<Address>, shared: Arc<Shared>) {
+pub(super) async fn run<H: Handler>(
+    stream: impl Io,
+    peer: Option<Address>,
+    shared: Arc<Shared<H>>,
+) {
     let (read, mut write) = transport::split(stream);
     let config = &shared.config;
     let (outbound, mut writer) = wire::outbox(config.max_frame_size);
@@ -278,8 +282,8 @@ fn single_worker() -> bool {
 }
 
 /// A connection's calls: how they start, where they run, where their replies go.
-struct Calls<'a> {
-    shared: &'a Arc<Shared>,
+struct Calls<'a, H> {
+    shared: &'a Arc<Shared<H>>,
     in_flight: InFlight,
     handlers: TaskTracker,
     outbound: wire::Sender,
@@ -289,7 +293,7 @@ struct Calls<'a> {
     draining: bool,
 }
 
-impl Calls<'_> {
+impl<H: Handler> Calls<'_, H> {
     /// Handles the whole frames `frames` holds, until none is left or [`SHARE_AFTER`] of them
     /// have been answered. A plain function, given the read loop's context to poll handlers
     /// once, so that no future holding a frame is built and moved for every request.
@@ -440,8 +444,6 @@ impl Calls<'_> {
             service,
             request,
             reply,
-            deadline,
-            dedupe,
         } = match incoming.and_then(|incoming| {
             dispatch::prepare(
                 &fields,
@@ -454,64 +456,36 @@ impl Calls<'_> {
             Ok(prepared) => prepared,
             Err(status) => return self.answer(&fields, plain, &Err(status)),
         };
-        let max_frame_size = config.max_frame_size;
 
-        let (call, is_dedupe) = match dedupe {
-            // The handler must not run before the store says this attempt may run it.
-            Some(key) => {
-                let (shared, service) = (shared.clone(), service.clone());
-                let call = async move {
-                    let call = async {
-                        reply.frame(Handler::new(&*service, request).await, max_frame_size)
-                    };
-                    shared.dedupe.run(key, deadline, reply, call).await
-                };
-                (CallTask::Dedupe(Box::pin(call)), true)
-            }
-            None => {
-                let mut handler = Handler::new(&**service, request);
-                // Most handlers finish without waiting on anything. Where one thread runs
-                // every task, a task of its own buys a handler no parallelism, so poll it once
-                // here and skip the task when it is done. (A handler polled here and then
-                // given a task is polled again by the task straight away, so everything it
-                // waits on learns the task's waker.) With more workers every call gets its
-                // task, so that the handlers of one connection run on all of them.
-                if self.inline_first_poll
-                    && let Poll::Ready(result) = Pin::new(&mut handler).poll(cx)
-                {
-                    return self.answer(&fields, reply, &result);
-                }
-                let call = finish(handler, deadline, shared.clone());
-                (CallTask::Plain(call), false)
-            }
-        };
+        // Through the layers (dedupe, deadline, the user's) to the service.
+        let mut call = shared.handler.call(service, request);
+        // Most handlers finish without waiting on anything. Where one thread runs every task,
+        // a task of its own buys a handler no parallelism, so poll it once here and skip the
+        // task when it is done. (A handler polled here and then given a task is polled again
+        // by the task straight away, so everything it waits on learns the task's waker.) With
+        // more workers every call gets its task, so that the handlers of one connection run on
+        // all of them.
+        if self.inline_first_poll
+            && let Poll::Ready(result) = Pin::new(&mut call).poll(cx)
+        {
+            return self.answer(&fields, reply, &result);
+        }
 
         self.in_flight.lock().insert(
             key,
             Running {
                 handler: None,
-                dedupe: is_dedupe,
+                dedupe: fields.dedupe,
             },
         );
         let in_flight = self.in_flight.clone();
         let outbound = self.outbound.clone();
         let oneway = fields.oneway;
         let task = self.handlers.spawn(async move {
-            match call {
-                CallTask::Plain(call) => {
-                    let result = call.await;
-                    in_flight.lock().remove(&key);
-                    if !oneway {
-                        reply.send(&result, &outbound);
-                    }
-                }
-                CallTask::Dedupe(call) => {
-                    let frame = call.await;
-                    in_flight.lock().remove(&key);
-                    if !oneway {
-                        let _ = outbound.send(&frame);
-                    }
-                }
+            let result = call.await;
+            in_flight.lock().remove(&key);
+            if !oneway {
+                reply.send(&result, &outbound);
             }
         });
         if let Some(entry) = self.in_flight.lock().get_mut(&key) {
@@ -537,28 +511,4 @@ fn abort(in_flight: &InFlight, keep: Keep) {
         }
         false
     });
-}
-
-/// What a call's task runs to its reply.
-enum CallTask<P, D> {
-    /// The handler under its deadline.
-    Plain(P),
-    /// The handler under dedupe, to its reply frame (boxed: the dedupe future is large, and
-    /// inline it would bloat every call's task).
-    Dedupe(Pin<Box<D>>),
-}
-
-/// Runs a started handler to its result, stopping it at its deadline.
-async fn finish(
-    handler: Handler,
-    deadline: Option<(Instant, Duration)>,
-    shared: Arc<Shared>,
-) -> Result<Response, Status> {
-    match deadline {
-        None => handler.await,
-        Some((at, budget)) => tokio::select! {
-            result = handler => result,
-            () = shared.timer.sleep_until(at) => Err(dispatch::deadline_exceeded(budget)),
-        },
-    }
 }

@@ -1,7 +1,10 @@
-//! Runs calls marked for dedupe at most once, through the server's idempotency store.
+//! The server's dedupe layer: a call marked for dedupe runs at most once, through the
+//! server's idempotency store; its other attempts get the stored reply.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -9,14 +12,25 @@ use tokio::time::Instant;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::dispatch::ReplyEncoding;
+use super::handler::Handler;
 use crate::idempotency::{Begin, FailMode, Key, Store, StoreError};
-use crate::status::Code;
-use crate::status::Status;
+use crate::service::{Request, Response, Service};
+use crate::status::{Code, Status};
 use crate::timer::Timer;
-use crate::wire::{Frame, FrameCodec};
+use crate::wire::{Encoding, Frame, FrameCodec, Head};
+
+/// Runs each call marked for dedupe (the request's [`dedupe`](Request::dedupe) flag) at most
+/// once across its attempts, through the server's
+/// [`idempotency`](crate::idempotency) store; other calls pass straight through. Every server
+/// has it, outside [`Deadline`](super::Deadline), so a call stopped at its deadline keeps its
+/// claim and stores `deadline_exceeded` for its other attempts.
+pub struct Dedupe<H> {
+    inner: Arc<H>,
+    settings: Arc<DedupeSettings>,
+}
 
 /// The server's dedupe settings and store.
-pub(super) struct Dedupe {
+pub(super) struct DedupeSettings {
     pub(super) store: Arc<dyn Store>,
     pub(super) timer: Timer,
     pub(super) ttl: Duration,
@@ -24,6 +38,80 @@ pub(super) struct Dedupe {
     /// Longest a single store operation may take (the call's deadline may cut it shorter).
     pub(super) store_timeout: Duration,
     pub(super) max_frame_size: u32,
+}
+
+impl<H> Dedupe<H> {
+    pub(super) fn new(inner: H, settings: DedupeSettings) -> Self {
+        Dedupe {
+            inner: Arc::new(inner),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+impl<H: Handler> Handler for Dedupe<H> {
+    type Future = DedupeFuture<H::Future>;
+
+    fn call(&self, service: &Arc<dyn Service>, request: Request) -> Self::Future {
+        if !request.dedupe {
+            return DedupeFuture::Once(self.inner.call(service, request));
+        }
+        let key = Key::new(service.name(), &request.method, request.request_id);
+        let deadline = request.deadline.map(Instant::from_std);
+        let stored_as = StoredAs {
+            request_id: request.request_id,
+            attempt: request.attempt,
+            format_id: request.format.id(),
+        };
+        let (inner, settings, service) =
+            (self.inner.clone(), self.settings.clone(), service.clone());
+        // The handler must not run before the store says this attempt may run it: it is
+        // called from inside the future, once the claim is taken.
+        let call = async move { inner.call(&service, request).await };
+        DedupeFuture::Deduped(Box::pin(async move {
+            settings.run(key, deadline, stored_as, call).await
+        }))
+    }
+}
+
+/// The future of [`Dedupe`].
+pub enum DedupeFuture<F> {
+    /// A call not marked for dedupe.
+    Once(F),
+    /// A call marked for dedupe (boxed: it is large, and rare next to the others).
+    Deduped(Pin<Box<dyn Future<Output = Result<Response, Status>> + Send>>),
+}
+
+impl<F> Future for DedupeFuture<F>
+where
+    F: Future<Output = Result<Response, Status>> + Unpin,
+{
+    type Output = Result<Response, Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            DedupeFuture::Once(call) => Pin::new(call).poll(cx),
+            DedupeFuture::Deduped(call) => call.as_mut().poll(cx),
+        }
+    }
+}
+
+/// What a stored reply is stored as: a response frame, addressed to the attempt that ran it.
+#[derive(Debug, Clone, Copy)]
+struct StoredAs {
+    request_id: u64,
+    attempt: u32,
+    format_id: u8,
+}
+
+impl StoredAs {
+    fn encoding(self) -> ReplyEncoding {
+        ReplyEncoding::plain(
+            self.request_id,
+            self.attempt,
+            Encoding::new(self.format_id, 0),
+        )
+    }
 }
 
 /// Releases a claim whose call did not finish (its task was dropped).
@@ -50,22 +138,19 @@ impl Drop for Claim {
     }
 }
 
-impl Dedupe {
-    /// Runs `call` (which yields the reply frame) unless another attempt of the same call ran
-    /// or runs it, in which case that attempt's reply is answered. `deadline` (when, and the
-    /// budget it came from) bounds everything; a call stopped at its deadline stores
-    /// `deadline_exceeded` as its outcome, since every attempt of a retried call carries the
-    /// call's one deadline.
-    pub(super) async fn run(
+impl DedupeSettings {
+    /// Runs `call` unless another attempt of the same call ran or runs it, in which case that
+    /// attempt's reply is answered. `deadline` bounds the store's operations and the wait for
+    /// another attempt; the call itself is stopped there by the deadline layer under this one,
+    /// and its `deadline_exceeded` is stored as its outcome, since every attempt of a retried
+    /// call carries the call's one deadline.
+    async fn run(
         &self,
         key: Key,
-        deadline: Option<(Instant, Duration)>,
-        reply: ReplyEncoding,
-        call: impl Future<Output = Frame>,
-    ) -> Frame {
-        let budget = deadline.map(|(_, budget)| budget);
-        let deadline = deadline.map(|(at, _)| at);
-        let refuse = |status: Status| reply.frame(Err(status), self.max_frame_size);
+        deadline: Option<Instant>,
+        stored_as: StoredAs,
+        call: impl Future<Output = Result<Response, Status>>,
+    ) -> Result<Response, Status> {
         for _ in 0..3 {
             let begun = self
                 .bounded(self.store.begin(&key, self.ttl), deadline)
@@ -73,27 +158,14 @@ impl Dedupe {
             let stored = match begun {
                 Err(error) => match self.fail_mode {
                     FailMode::Closed => {
-                        return refuse(Status::new(Code::Unavailable, error.to_string()));
+                        return Err(Status::new(Code::Unavailable, error.to_string()));
                     }
                     FailMode::Open => {
                         tracing::warn!(%key, %error, "running a call without dedupe");
                         return call.await;
                     }
                 },
-                Ok(Begin::New) => {
-                    let call = async {
-                        match (deadline, budget) {
-                            (Some(at), Some(budget)) => tokio::select! {
-                                frame = call => frame,
-                                () = self.timer.sleep_until(at) => {
-                                    refuse(super::dispatch::deadline_exceeded(budget))
-                                }
-                            },
-                            _ => call.await,
-                        }
-                    };
-                    return self.run_first(key, reply, call).await;
-                }
+                Ok(Begin::New) => return self.run_first(key, stored_as, call).await,
                 Ok(Begin::Done(stored)) => stored,
                 Ok(Begin::InProgress) => {
                     // Waits as long as the caller does; without a deadline, as long as a claim
@@ -105,13 +177,13 @@ impl Dedupe {
                     };
                     match waited {
                         Err(()) => {
-                            return refuse(Status::new(
+                            return Err(Status::new(
                                 Code::Unavailable,
                                 format!("call {key} is still running under an earlier attempt"),
                             ));
                         }
                         Ok(Err(error)) => {
-                            return refuse(Status::new(Code::Unavailable, error.to_string()));
+                            return Err(Status::new(Code::Unavailable, error.to_string()));
                         }
                         // Released or expired: claim it again.
                         Ok(Ok(None)) => continue,
@@ -119,14 +191,13 @@ impl Dedupe {
                     }
                 }
             };
-            return match replay(&stored, reply, self.max_frame_size) {
-                Some(frame) => frame,
-                None => refuse(Status::internal(format!(
+            return replay(&stored, self.max_frame_size).unwrap_or_else(|| {
+                Err(Status::internal(format!(
                     "the stored reply of {key} does not decode"
-                ))),
-            };
+                )))
+            });
         }
-        refuse(Status::new(
+        Err(Status::new(
             Code::Unavailable,
             format!("call {key} was claimed and released repeatedly"),
         ))
@@ -135,27 +206,28 @@ impl Dedupe {
     async fn run_first(
         &self,
         key: Key,
-        reply: ReplyEncoding,
-        call: impl Future<Output = Frame>,
-    ) -> Frame {
+        stored_as: StoredAs,
+        call: impl Future<Output = Result<Response, Status>>,
+    ) -> Result<Response, Status> {
         let mut claim = Claim {
             store: self.store.clone(),
             key,
             finished: false,
         };
-        let frame = call.await;
+        let result = call.await;
         claim.finished = true;
         let key = &claim.key;
+        let frame = stored_as.encoding().frame(result, self.max_frame_size);
         if let Err(error) = self.store_reply(key, &frame).await {
-            self.reply_lost(key, reply, error).await;
+            self.reply_lost(key, stored_as, error).await;
         }
-        frame
+        answer_of(frame)
     }
 
     /// The call under `key` ran, but its reply could not be stored. Failing closed, its other
     /// attempts (waiting now, or still to come) get a `data_loss` status in its place: they
     /// must not run it again. Failing open, the claim is given up, and one of them runs it.
-    async fn reply_lost(&self, key: &Key, reply: ReplyEncoding, error: StoreError) {
+    async fn reply_lost(&self, key: &Key, stored_as: StoredAs, error: StoreError) {
         if self.fail_mode == FailMode::Closed {
             let status = Status::new(
                 Code::DataLoss,
@@ -164,7 +236,7 @@ impl Dedupe {
                      it is not run again"
                 ),
             );
-            let substitute = reply.frame(Err(status), self.max_frame_size);
+            let substitute = stored_as.encoding().frame(Err(status), self.max_frame_size);
             match self.store_reply(key, &substitute).await {
                 Ok(()) => {
                     tracing::warn!(%key, %error, "could not store a reply; its retries get data_loss");
@@ -207,13 +279,30 @@ impl Dedupe {
     }
 }
 
-/// The stored reply frame, readdressed to this attempt.
-fn replay(stored: &[u8], reply: ReplyEncoding, max_frame_size: u32) -> Option<Frame> {
+/// The answer a stored reply frame holds.
+fn replay(stored: &[u8], max_frame_size: u32) -> Option<Result<Response, Status>> {
     let mut buffer = BytesMut::from(stored);
-    let mut frame = FrameCodec::with_max_frame_size(max_frame_size)
+    let frame = FrameCodec::with_max_frame_size(max_frame_size)
         .decode(&mut buffer)
         .ok()??;
-    frame.request_id = reply.request_id;
-    frame.attempt = reply.attempt;
-    Some(frame)
+    matches!(frame.head, Head::Response(_)).then(|| answer_of(frame))
+}
+
+/// The handler's answer a response frame carries (the frame of a stored reply is never
+/// compressed: the connection compresses the answer for each attempt as it asked).
+fn answer_of(frame: Frame) -> Result<Response, Status> {
+    let Head::Response(head) = frame.head else {
+        return Err(Status::internal("a stored reply is not a response"));
+    };
+    if head.code == Code::Ok.as_u32() {
+        let mut response = Response::new(frame.body);
+        response.metadata = head.metadata;
+        Ok(response)
+    } else {
+        Err(
+            Status::new(Code::from_u32(head.code), head.message.to_string())
+                .with_details(frame.body)
+                .with_metadata(head.metadata),
+        )
+    }
 }

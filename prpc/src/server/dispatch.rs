@@ -1,14 +1,8 @@
 //! From a request frame to a response frame: lookup, decoding, the handler, its deadline and
 //! its panics.
 
-use std::any::Any;
 use std::collections::HashMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -16,14 +10,11 @@ use tokio::time::Instant;
 
 use crate::compress::Compression;
 use crate::compress::CompressionPolicy;
-use crate::context::{self, Context as CallContext};
 use crate::format::Format;
-use crate::idempotency::Key;
 use crate::reflection::{self, Reflection};
 use crate::service::Request;
 use crate::service::Response;
 use crate::service::Service;
-use crate::service::ServiceFuture;
 use crate::status::Code;
 use crate::status::Status;
 use crate::wire::Metadata;
@@ -174,10 +165,6 @@ pub(super) struct Prepared<'a> {
     pub(super) service: &'a Arc<dyn Service>,
     pub(super) request: Request,
     pub(super) reply: ReplyEncoding,
-    /// When the handler must stop, and the budget the caller gave it.
-    pub(super) deadline: Option<(Instant, Duration)>,
-    /// The dedupe key, when the caller may resend the call.
-    pub(super) dedupe: Option<Key>,
 }
 
 /// How a reply goes back: the request's ids, format and compression.
@@ -300,7 +287,6 @@ pub(super) fn prepare<'a>(
         dedupe,
         ..
     } = *fields;
-    let dedupe = dedupe.then(|| Key::new(service.name(), &method, request_id));
     let format = Format::from_id(encoding.format_id())?;
     let compression = Compression::from_id(encoding.compression_id())?;
     let body = match compression {
@@ -315,8 +301,10 @@ pub(super) fn prepare<'a>(
             body,
             metadata,
             deadline: deadline.map(|deadline| (received + deadline).into_std()),
+            timeout: deadline,
             request_id,
             attempt,
+            dedupe,
         },
         reply: ReplyEncoding {
             request_id,
@@ -327,60 +315,7 @@ pub(super) fn prepare<'a>(
                 threshold: compression_threshold,
             },
         },
-        deadline: deadline.map(|budget| (received + budget, budget)),
-        dedupe,
     })
-}
-
-/// A handler's future for one call, run inside the call's [`context`] with a panic turned
-/// into an `internal` status for that call alone. `Unpin` (the handler's own future is boxed),
-/// so it can be polled once where the request was read and then moved to a task of its own.
-/// (The caller enforces the deadline around everything the call does, dedupe included.)
-pub(super) struct Handler {
-    context: Option<CallContext>,
-    future: ServiceFuture,
-}
-
-impl Handler {
-    /// Calls the service: the handler's work starts when this is first polled (and, for a
-    /// hand-written `Service`, whatever its `call` does before returning the future).
-    pub(super) fn new(service: &dyn Service, request: Request) -> Self {
-        let context = CallContext {
-            request_id: request.request_id,
-            attempt: request.attempt,
-            deadline: request.deadline,
-            metadata: request.metadata.clone(),
-        };
-        // A hand-written `call` may panic before it returns its future: that too is the
-        // call's `internal` status, not the connection's end.
-        let future = std::panic::catch_unwind(AssertUnwindSafe(|| service.call(request)))
-            .unwrap_or_else(|panic| {
-                let status =
-                    Status::internal(format!("handler panicked: {}", panic_message(&*panic)));
-                Box::pin(std::future::ready(Err(status)))
-            });
-        Handler {
-            context: Some(context),
-            future,
-        }
-    }
-}
-
-impl Future for Handler {
-    type Output = Result<Response, Status>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Handler { context, future } = self.get_mut();
-        let polled = context::enter(context, || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
-        });
-        polled.unwrap_or_else(|panic| {
-            Poll::Ready(Err(Status::internal(format!(
-                "handler panicked: {}",
-                panic_message(&*panic)
-            ))))
-        })
-    }
 }
 
 /// The status that replaces a reply over `max_frame_size`. Short and bodiless, so it fits in
@@ -390,22 +325,4 @@ pub(super) fn too_large(length: u64, max_frame_size: u32) -> Status {
         Code::ResourceExhausted,
         format!("reply of {length} bytes exceeds max_frame_size {max_frame_size}"),
     )
-}
-
-/// The status of a call stopped at its deadline.
-pub(super) fn deadline_exceeded(budget: Duration) -> Status {
-    Status::new(
-        Code::DeadlineExceeded,
-        format!("deadline of {budget:?} exceeded; the handler was stopped"),
-    )
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    if let Some(message) = panic.downcast_ref::<&str>() {
-        message
-    } else if let Some(message) = panic.downcast_ref::<String>() {
-        message
-    } else {
-        "(no message)"
-    }
 }

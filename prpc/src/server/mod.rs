@@ -9,8 +9,10 @@
 
 mod builder;
 mod connection;
+mod deadline;
 mod dedupe;
 mod dispatch;
+mod handler;
 
 use std::future::Future;
 use std::io;
@@ -26,7 +28,10 @@ use tokio_util::task::TaskTracker;
 
 pub use builder::Builder;
 use builder::ServerConfig;
+pub use deadline::{Deadline, DeadlineFuture};
+pub use dedupe::{Dedupe, DedupeFuture};
 use dispatch::Services;
+pub use handler::{Dispatch, Guarded, Handler};
 
 use crate::status::Code;
 use crate::transport::{Address, Incoming, Io, Listener};
@@ -46,8 +51,8 @@ use crate::wire::{Frame, FrameCodec};
 /// # Ok(()) }
 /// ```
 #[must_use = "a server does nothing until it is served"]
-pub struct Server {
-    router: Router,
+pub struct Server<H = DefaultHandler> {
+    router: Router<H>,
     listener: Bound,
     local_addr: Address,
 }
@@ -57,6 +62,8 @@ enum Bound {
     Tcp(tokio::net::TcpListener),
     #[cfg(unix)]
     Unix(tokio::net::UnixListener),
+    #[cfg(feature = "tls")]
+    Tls(super::transport::tls::TlsListener),
 }
 
 /// A server's services, layers and limits, ready to serve connections from any transport:
@@ -79,17 +86,28 @@ enum Bound {
 /// assert_eq!(client.ping().await?, 1);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
 #[must_use = "a router does nothing until it serves"]
-pub struct Router {
-    shared: Arc<Shared>,
+pub struct Router<H = DefaultHandler> {
+    shared: Arc<Shared<H>>,
 }
 
+impl<H> Clone for Router<H> {
+    fn clone(&self) -> Self {
+        Router {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The handler stack of a server without layers of its own: dedupe, deadline, the services.
+pub type DefaultHandler = Dedupe<Deadline<Dispatch>>;
+
 /// What every connection of a server reads.
-struct Shared {
+struct Shared<H> {
     services: Services,
     config: ServerConfig,
-    dedupe: dedupe::Dedupe,
+    /// The layers and, at their bottom, the services.
+    handler: H,
     /// Call deadlines and idle checks of every connection.
     timer: crate::timer::Timer,
     /// Cancelled to begin graceful shutdown.
@@ -109,11 +127,13 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// A builder to add services and set limits.
+    /// A builder to add services, layers and limits.
     pub fn builder() -> Builder {
         Builder::new()
     }
+}
 
+impl<H: Handler> Server<H> {
     /// The address the server is bound to (with the real port when bound to port 0).
     pub fn local_addr(&self) -> Address {
         self.local_addr.clone()
@@ -140,11 +160,13 @@ impl Server {
             Bound::Tcp(listener) => router.accept_loop(listener, signal).await,
             #[cfg(unix)]
             Bound::Unix(listener) => router.accept_loop(listener, signal).await,
+            #[cfg(feature = "tls")]
+            Bound::Tls(listener) => router.accept_loop(listener, signal).await,
         }
     }
 }
 
-impl Router {
+impl<H: Handler> Router<H> {
     /// A handle that triggers graceful shutdown of every connection this router serves.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.shared.shutdown.clone())
