@@ -182,13 +182,13 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
     });
     let select_format = match encoding {
         Encoding::Serde => quote! {
-            let #format = ::prpc::__private::serde_format(&self.options, &self.channel);
+            let #format = ::prpc::__private::serde_format(&#call);
         },
         Encoding::Protobuf => quote! {
             let #format = ::prpc::Format::Protobuf;
         },
         Encoding::ProtobufJson => quote! {
-            let #format = ::prpc::__private::proto_format(&self.options, &self.channel);
+            let #format = ::prpc::__private::proto_format(&#call);
         },
     };
     let encode_args = encoding.encode_args(locals, method);
@@ -250,16 +250,17 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
         #vis async fn #ident(&self, #(#params),*)
             -> ::core::result::Result<#returns, ::prpc::Error>
         {
-            #select_format
-            #encode_args
-            let #call = ::prpc::__private::new_call(
+            let mut #call = ::prpc::__private::new_call(
+                &self.channel,
                 #name,
                 #wire_name,
-                #format,
-                #body,
                 &self.options,
                 #idempotent,
             );
+            #select_format
+            #encode_args
+            #call.format = #format;
+            #call.body = #body;
             let #result = ::prpc::Channel::call(&self.channel, #call).await;
             #outcome
         }

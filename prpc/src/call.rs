@@ -1,12 +1,13 @@
 //! What a client sends and gets back: a [`Call`] with its [`CallOptions`], and its [`Reply`].
 //!
-//! These are the types every [`Channel`](crate::Channel)(crate::Channel) carries, from the generated stub
+//! These are the types every [`Channel`](crate::Channel) carries, from the generated stub
 //! through the client's layers to the connection; they name no client and no server.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use tokio::time::Instant;
 
 use crate::compress::Compression;
 use crate::format::Format;
@@ -118,6 +119,18 @@ pub struct Call {
     pub request_id: Option<u64>,
     /// The attempt number of the first send (0 unless resending by hand).
     pub attempt: u32,
+    /// When the whole call must be done, counted from when its options were resolved.
+    deadline: Option<Instant>,
+    /// How long this attempt waits before the next is sent (the call's deadline still bounds
+    /// it); set per attempt by the retry layer.
+    pub(crate) attempt_timeout: Option<Duration>,
+    /// Ask the server to run the call at most once across its attempts.
+    pub(crate) dedupe: bool,
+    /// No attempt follows this one: if it times out, the server is told to stop the handler
+    /// (an earlier attempt's handler is left running for the next attempt to collect).
+    pub(crate) final_attempt: bool,
+    /// The options have been merged with a channel's defaults (see [`Call::resolve`]).
+    resolved: bool,
 }
 
 impl Call {
@@ -152,7 +165,72 @@ impl Call {
             idempotent: false,
             request_id: None,
             attempt: 0,
+            deadline: None,
+            attempt_timeout: None,
+            dedupe: false,
+            final_attempt: false,
+            resolved: false,
         }
+    }
+
+    /// Merges the call's options with a channel's `defaults`: the one place where per-call
+    /// options (a generated client's, or set here), the method's own defaults (an idempotent
+    /// method is retried by [`RetryPolicy::default`] unless a policy is set) and the channel's
+    /// defaults meet. Fields the call set win; metadata is the defaults' pairs, then the
+    /// call's. The call's deadline starts counting now.
+    ///
+    /// Every layer of a client stack calls it on the calls it receives; only the first call
+    /// does anything, so options are merged once however many layers a call crosses.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use prpc::{Call, CallOptions, Format};
+    ///
+    /// let defaults = CallOptions::new().timeout(Duration::from_secs(5)).metadata("a", "1");
+    /// let call = Call::new("S", "m", Format::Json, Default::default())
+    ///     .with_options(CallOptions::new().metadata("b", "2"))
+    ///     .resolve(&defaults);
+    /// assert_eq!(call.options.timeout, Some(Duration::from_secs(5)));
+    /// assert_eq!(call.options.metadata.len(), 2);
+    /// assert!(call.deadline().is_some());
+    /// // Resolving again changes nothing.
+    /// let again = call.clone().resolve(&CallOptions::new().timeout(Duration::from_secs(1)));
+    /// assert_eq!(again.options.timeout, Some(Duration::from_secs(5)));
+    /// ```
+    #[must_use]
+    pub fn resolve(mut self, defaults: &CallOptions) -> Self {
+        if self.resolved {
+            return self;
+        }
+        self.resolved = true;
+        let options = &mut self.options;
+        if !defaults.metadata.is_empty() {
+            let mut metadata = defaults.metadata.clone();
+            metadata.extend(&options.metadata);
+            options.metadata = metadata;
+        }
+        options.timeout = options.timeout.or(defaults.timeout);
+        options.format = options.format.or(defaults.format);
+        options.compression = options.compression.or(defaults.compression);
+        options.retry = options
+            .retry
+            .or(defaults.retry)
+            .or_else(|| self.idempotent.then(RetryPolicy::default));
+        self.deadline = options.timeout.map(|timeout| Instant::now() + timeout);
+        // A call given its request id is being resent: the server must not run it twice.
+        self.dedupe |= self.request_id.is_some();
+        self
+    }
+
+    /// When the whole call must be done (set by [`resolve`](Call::resolve) from the timeout).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The time left until the call's deadline.
+    pub(crate) fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Marks the method idempotent.
@@ -167,6 +245,7 @@ impl Call {
     pub fn resend_as(mut self, request_id: u64, attempt: u32) -> Self {
         self.request_id = Some(request_id);
         self.attempt = attempt;
+        self.dedupe = true;
         self
     }
 

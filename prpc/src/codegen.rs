@@ -9,25 +9,25 @@ pub use bytes::Bytes;
 pub use prost;
 pub use serde;
 
+use bytestring::ByteString;
+
 use crate::call::Call;
 use crate::call::CallOptions;
 use crate::channel::Channel;
 use crate::format::Format;
 use crate::status::Status;
 
-/// The format a serde call encodes in: the client's options, else the channel's default.
-pub fn serde_format<C: Channel>(options: &CallOptions, channel: &C) -> Format {
-    options
-        .format
-        .or(channel.default_options().format)
-        .unwrap_or_default()
+/// The format a serde call encodes in: its resolved options' (the client's, else the
+/// channel's default), else MessagePack.
+pub fn serde_format(call: &Call) -> Format {
+    call.options.format.unwrap_or_default()
 }
 
 /// The format a protobuf service that also speaks JSON (`#[prpc::service(protobuf, json)]`)
-/// calls in: JSON when the client's options, else the channel's, ask for it; protobuf in
-/// every other case, so protobuf stays the default.
-pub fn proto_format<C: Channel>(options: &CallOptions, channel: &C) -> Format {
-    match options.format.or(channel.default_options().format) {
+/// calls in: JSON when the call's resolved options ask for it; protobuf in every other case,
+/// so protobuf stays the default.
+pub fn proto_format(call: &Call) -> Format {
+    match call.options.format {
         Some(Format::Json) => Format::Json,
         _ => Format::Protobuf,
     }
@@ -82,25 +82,28 @@ pub fn decode_empty(format: Format, body: &[u8]) -> Result<(), crate::body::Body
 #[derive(serde::Serialize, serde::Deserialize)]
 struct EmptyMessage {}
 
-/// The call a generated client method sends. Every generated method builds its call here,
-/// so per-method facts reach the runtime without regenerating user code.
-pub fn new_call(
+/// The call a generated client method sends, its options resolved against the channel's
+/// defaults (the one merge of per-call, per-method and channel options); the method then
+/// encodes its arguments in the call's format and sets its body. Every generated method
+/// builds its call here, so per-method facts reach the runtime without regenerating user
+/// code.
+pub fn new_call<C: Channel>(
+    channel: &C,
     service: &'static str,
     method: &'static str,
-    format: Format,
-    body: Bytes,
     options: &CallOptions,
     idempotent: bool,
 ) -> Call {
     // Static names are shared, not copied: no allocation per call for them.
     Call::new(
-        bytestring::ByteString::from_static(service),
-        bytestring::ByteString::from_static(method),
-        format,
-        body,
+        ByteString::from_static(service),
+        ByteString::from_static(method),
+        Format::default(),
+        Bytes::new(),
     )
     .with_options(options.clone())
     .idempotent(idempotent)
+    .resolve(channel.default_options())
 }
 
 /// The status for a method the service does not have.

@@ -75,7 +75,7 @@ pub mod __private;
 pub use body::BodyError;
 pub use bytestring::ByteString;
 pub use call::{Call, CallOptions, Reply};
-pub use channel::Channel;
+pub use channel::{BoxChannel, Channel};
 pub use client::Client;
 pub use compress::Compression;
 pub use error::{Closed, Error, Result};

@@ -156,3 +156,65 @@ async fn a_layer_can_refuse_a_call_before_its_service_runs() {
     assert_eq!(&reply.body[..], b"in");
     assert_eq!(counters.finished.load(Ordering::SeqCst), 1);
 }
+
+/// Answers every call `unavailable` (a failure worth retrying) and counts them.
+struct Unavailable(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Service for Unavailable {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["get".into()]
+    }
+
+    fn call(&self, _: Request) -> prpc::ServiceFuture {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(ready(Err(Status::new(Code::Unavailable, "try again"))))
+    }
+}
+
+#[tokio::test]
+async fn retries_are_a_layer_over_a_link_that_sends_once() {
+    use prpc::retry::{Retry, RetryPolicy};
+    use prpc::{BoxChannel, Channel};
+
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = spawn_server(Server::builder().add_service(Unavailable(runs.clone()))).await;
+    let client = Client::builder()
+        .retry(RetryPolicy::new(3).backoff(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(2),
+        ))
+        .connect(server.addr)
+        .await
+        .unwrap();
+    // Idempotent, so that the server runs every attempt (it would dedupe them otherwise).
+    let get = || Call::new("flaky", "get", Format::Raw, Bytes::new()).idempotent(true);
+
+    // The client (a retry layer over its link) tries three times.
+    let error = client.call(get()).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(runs.swap(0, Ordering::SeqCst), 3);
+
+    // The link under it sends once, whatever the policy says.
+    let error = client.link().call(get()).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(runs.swap(0, Ordering::SeqCst), 1);
+
+    // A retry layer of one's own over the link, boxed: the call's own policy decides.
+    let stack = BoxChannel::new(Retry::new(
+        client.link().clone(),
+        prpc::timer::Timer::default(),
+    ));
+    let twice = prpc::CallOptions::new().retry(RetryPolicy::new(2).backoff(
+        std::time::Duration::from_millis(1),
+        std::time::Duration::from_millis(2),
+    ));
+    let error = stack.call(get().with_options(twice)).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(runs.swap(0, Ordering::SeqCst), 2);
+    // Its defaults are the link's, which are the client's.
+    assert!(stack.default_options().retry.is_some());
+}

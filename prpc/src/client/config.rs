@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::call::CallOptions;
-use crate::compress::CompressionPolicy;
 
 /// What [`Builder`](super::Builder) sets; every connection of a client shares a copy.
 #[derive(Debug, Clone)]
@@ -15,16 +14,4 @@ pub(crate) struct ClientConfig {
     pub(super) max_in_flight: usize,
     pub(super) keepalive_interval: Duration,
     pub(super) keepalive_timeout: Duration,
-}
-
-impl ClientConfig {
-    pub(super) fn compression(&self, call: &CallOptions) -> CompressionPolicy {
-        CompressionPolicy {
-            compression: call
-                .compression
-                .or(self.defaults.compression)
-                .unwrap_or_default(),
-            threshold: self.compression_threshold,
-        }
-    }
 }

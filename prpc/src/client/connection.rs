@@ -14,6 +14,7 @@ use super::waiters::{CallId, Left, Outcome, Ticket, Waiters};
 use crate::call::Call;
 use crate::call::Reply;
 use crate::compress::Compression;
+use crate::compress::CompressionPolicy;
 use crate::error::Closed;
 use crate::error::Error;
 use crate::format::Format;
@@ -69,6 +70,29 @@ pub(super) struct Attempt {
     /// Whether a timeout of this attempt cancels the call on the server (the last attempt's
     /// does; an earlier one's leaves it running for the next attempt to collect).
     pub(super) cancel_on_timeout: bool,
+}
+
+impl Attempt {
+    /// The attempt a call's fields describe: its request id (a fresh one unless it is being
+    /// resent), its number, the time left of its deadline (sent to the server) and the
+    /// attempt's own timeout within it.
+    pub(super) fn of(call: &Call) -> Attempt {
+        let left = call.time_left();
+        let timeout = match (call.attempt_timeout, left) {
+            (Some(attempt), Some(left)) => Some(attempt.min(left)),
+            (attempt, left) => attempt.or(left),
+        };
+        Attempt {
+            request_id: call.request_id.unwrap_or_else(crate::id::next_id),
+            number: call.attempt,
+            deadline: left,
+            timeout,
+            dedupe: call.dedupe,
+            // A deduplicated call that may be resent is left to finish on the server, so that
+            // the resend collects its result instead of running it again.
+            cancel_on_timeout: !call.dedupe || call.final_attempt,
+        }
+    }
 }
 
 /// One connection: its settings, the way to its writer, and the shared state. Its stream is
@@ -171,21 +195,17 @@ impl Connection {
 
     /// Queues the request for one attempt of a call, encoded from the call where it lies.
     fn send_request(&self, call: &Call, attempt: &Attempt, oneway: bool) -> Result<(), Error> {
-        let packed = self.config.compression(&call.options).apply(&call.body)?;
+        let policy = CompressionPolicy {
+            compression: call.options.compression.unwrap_or_default(),
+            threshold: self.config.compression_threshold,
+        };
+        let packed = policy.apply(&call.body)?;
         let (compression, body) = match &packed {
             Some((compression, packed)) => (*compression, packed),
             None => (Compression::None, &call.body),
         };
-        let defaults = &self.config.defaults.metadata;
-        let merged;
-        let metadata = if defaults.is_empty() {
-            &call.options.metadata
-        } else {
-            let mut both = defaults.clone();
-            both.extend(&call.options.metadata);
-            merged = both;
-            &merged
-        };
+        // The call's options were merged with the client's defaults once, when it was resolved.
+        let metadata = &call.options.metadata;
         self.send(FrameRef {
             request_id: attempt.request_id,
             attempt: attempt.number,

@@ -1,6 +1,8 @@
-//! The client: one TCP connection carrying many concurrent calls.
+//! The client: one connection carrying many concurrent calls, and the layers around it.
 //!
-//! A [`Client`] owns a writer task, which writes everything its callers have queued (each
+//! A [`Client`] is a [`Retry`] layer over a [`Link`]: the link sends each call once on its
+//! connection (reopened through its connector when lost), the retry layer sends it again by
+//! policy. A link owns a writer task, which writes everything its callers have queued (each
 //! caller encodes its own frame onto the connection's queue) with one `write` and no per-frame
 //! flush, and a reader task, which completes pending calls as their responses arrive and keeps
 //! the connection honest with pings. Calls wait in one slab of slots, found by request id and
@@ -22,8 +24,6 @@ use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker, ready};
 
-use tokio::time::Instant;
-
 pub use builder::Builder;
 pub use pending::PendingCall;
 
@@ -32,15 +32,15 @@ use crate::call::CallOptions;
 use crate::call::Reply;
 use crate::channel::Channel;
 use crate::error::Error;
-use crate::retry::RetryPolicy;
+use crate::retry::Retry;
 use crate::timer::Timer;
 use crate::transport::{Address, IntoAddress};
 use config::ClientConfig;
 use connection::{Attempt, Connection};
 use dial::Dial;
 
-/// A client of one server: a connection shared by every clone, reopened on demand when it
-/// is lost, and calls retried by policy (see [`retry`](crate::retry)).
+/// A client of one server: calls retried by policy (see [`retry`](crate::retry)) over a
+/// [`Link`], one connection shared by every clone and reopened on demand when it is lost.
 ///
 /// ```no_run
 /// # async fn demo() -> prpc::Result<()> {
@@ -55,6 +55,14 @@ use dial::Dial;
 /// ```
 #[derive(Clone)]
 pub struct Client {
+    stack: Retry<Link>,
+}
+
+/// One server over one multiplexed connection, reopened through its connector when lost:
+/// each call is sent once (a [`Client`] is a [`Retry`] layer over a link). The bottom of a
+/// client's stack of [`Channel`]s.
+#[derive(Clone)]
+pub struct Link {
     inner: Arc<Inner>,
 }
 
@@ -69,14 +77,14 @@ struct Inner {
     reconnecting: tokio::sync::Mutex<()>,
 }
 
-/// The future of [`Client::call`]: sends the call when first polled, then waits for its
-/// reply. Dropping it before it completes cancels the call.
+/// The future of [`Link::call`]: sends the call when first polled, then waits for its reply.
+/// Dropping it before it completes cancels the call.
 ///
 /// A named type rather than an `async fn`'s: it holds the call until the first poll and then
 /// only the [`PendingCall`], so the future a caller keeps (and moves) per call stays small.
 #[must_use = "futures do nothing unless polled"]
 pub struct CallFuture<'a> {
-    client: &'a Client,
+    link: &'a Link,
     state: CallState<'a>,
 }
 
@@ -85,7 +93,7 @@ enum CallState<'a> {
     Start(Call),
     /// Sent at once: waiting for the reply.
     Sent(PendingCall),
-    /// Had to wait before sending (a reconnect, room on the wire, or retries).
+    /// Had to wait before sending (a reconnect, or room on the wire).
     Later(Pin<Box<dyn Future<Output = Result<Reply, Error>> + Send + 'a>>),
     /// Completed.
     Done,
@@ -99,9 +107,9 @@ impl Future for CallFuture<'_> {
         loop {
             let done = match &mut this.state {
                 CallState::Start(call) => {
-                    // The common case (an open connection with room, no retries) sends the
-                    // request right here, encoding it from the call where it lies.
-                    match this.client.begin(call, cx.waker()) {
+                    // The common case (an open connection with room) sends the request right
+                    // here, encoding it from the call where it lies.
+                    match this.link.begin(call, cx.waker()) {
                         Ok(Begun::Sent(mut pending)) => {
                             // Its slot holds this task's waker already: only a timeout needs
                             // polling now.
@@ -112,7 +120,7 @@ impl Future for CallFuture<'_> {
                             this.state = CallState::Sent(pending);
                             return Poll::Pending;
                         }
-                        Ok(Begun::Later(later)) => {
+                        Ok(Begun::Later(attempt)) => {
                             // Only now is the call moved out of its place, into the future
                             // that waits.
                             let CallState::Start(call) =
@@ -121,7 +129,7 @@ impl Future for CallFuture<'_> {
                                 unreachable!("matched Start above");
                             };
                             this.state =
-                                CallState::Later(Box::pin(this.client.call_later(call, later)));
+                                CallState::Later(Box::pin(this.link.call_later(call, attempt)));
                             continue;
                         }
                         Err(error) => {
@@ -153,24 +161,12 @@ impl fmt::Debug for CallFuture<'_> {
     }
 }
 
-/// How [`Client::call`] goes on after its first, synchronous step.
+/// How [`Link::call`] goes on after its first, synchronous step.
 enum Begun {
     /// The request is queued; the reply is awaited.
     Sent(PendingCall),
-    /// Something must be waited for first.
-    Later(Later),
-}
-
-/// Why a call cannot be sent at once, and what it needs.
-enum Later {
-    /// It may take several attempts.
-    Retries {
-        policy: RetryPolicy,
-        request_id: u64,
-        dedupe: bool,
-    },
-    /// One attempt, once the connection is open and has room.
-    Once(Attempt),
+    /// The connection must be reopened, or have room, first.
+    Later(Attempt),
 }
 
 impl Client {
@@ -191,7 +187,65 @@ impl Client {
         timer: Timer,
         dial: Option<Arc<dyn Dial>>,
     ) -> Client {
+        Client::from_link(Link::new(connection, config, timer, dial))
+    }
+
+    fn from_link(link: Link) -> Client {
+        let timer = link.inner.timer.clone();
         Client {
+            stack: Retry::new(link, timer),
+        }
+    }
+
+    /// Sends a call and waits for its reply, retrying by policy.
+    ///
+    /// Dropping the returned future before it completes cancels the call: the pending entry
+    /// is removed and the server is told to stop the handler.
+    pub fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send + '_ {
+        self.stack.call(call)
+    }
+
+    /// Sends a call now and returns a handle to await its reply later (the `Go` style of the
+    /// original). The request is queued for the socket before this returns. Dropping the
+    /// handle cancels the call. A started call is one attempt on the current connection: it
+    /// neither reconnects nor retries, nor waits for room when `max_in_flight` calls are on
+    /// the wire (it fails with `resource_exhausted` instead).
+    pub fn start(&self, call: Call) -> Result<PendingCall, Error> {
+        self.link().start(call)
+    }
+
+    /// Sends a call whose reply nobody wants (the request's oneway flag): the server runs it
+    /// and answers nothing, not even an error. Returns once the request is queued for the
+    /// socket; reconnects first if the connection was lost, and never retries.
+    pub async fn send_oneway(&self, call: Call) -> Result<(), Error> {
+        self.link().send_oneway(call).await
+    }
+
+    /// The address the client dials (`None` for a client over a stream it was given).
+    pub fn address(&self) -> Option<&Address> {
+        self.link().address()
+    }
+
+    /// Whether the current connection can take new calls (it has not closed nor received
+    /// goaway). A closed connection is reopened by the next [`call`](Client::call).
+    pub fn is_open(&self) -> bool {
+        self.link().is_open()
+    }
+
+    /// The link under the retry layer: the same connection, each call sent once.
+    pub fn link(&self) -> &Link {
+        self.stack.inner()
+    }
+}
+
+impl Link {
+    fn new(
+        connection: Arc<Connection>,
+        config: ClientConfig,
+        timer: Timer,
+        dial: Option<Arc<dyn Dial>>,
+    ) -> Link {
+        Link {
             inner: Arc::new(Inner {
                 dial,
                 timer,
@@ -202,45 +256,20 @@ impl Client {
         }
     }
 
-    /// Sends a call and waits for its reply, retrying by policy.
+    /// Sends a call once and waits for its reply.
     ///
     /// Dropping the returned future before it completes cancels the call: the pending entry
     /// is removed and the server is told to stop the handler.
     pub fn call(&self, call: Call) -> CallFuture<'_> {
         CallFuture {
-            client: self,
-            state: CallState::Start(call),
+            link: self,
+            state: CallState::Start(call.resolve(&self.inner.config.defaults)),
         }
     }
 
     /// Sends the call now if nothing has to be waited for; else says what the call needs.
     fn begin(&self, call: &Call, waker: &Waker) -> Result<Begun, Error> {
-        let defaults = &self.inner.config.defaults;
-        let timeout = call.options.timeout.or(defaults.timeout);
-        let policy = call
-            .options
-            .retry
-            .or(defaults.retry)
-            .or_else(|| call.idempotent.then(RetryPolicy::default));
-        let request_id = call.request_id.unwrap_or_else(crate::id::next_id);
-        let dedupe = call.request_id.is_some() || (policy.is_some() && !call.idempotent);
-        if let Some(policy) = policy.filter(|policy| policy.max_attempts() > 1) {
-            return Ok(Begun::Later(Later::Retries {
-                policy,
-                request_id,
-                dedupe,
-            }));
-        }
-        let attempt = Attempt {
-            request_id,
-            number: call.attempt,
-            deadline: timeout,
-            timeout,
-            dedupe,
-            // A call that may be resent is left to finish on the server, so that the resend
-            // collects its result instead of running it again.
-            cancel_on_timeout: !dedupe,
-        };
+        let attempt = Attempt::of(call);
         {
             // Sent under the read lock, from the connection it guards: the pending call takes
             // the one reference it keeps (no clone to hand over and drop again).
@@ -257,128 +286,40 @@ impl Client {
             }
         }
         // Closed (reopen it first), or at max_in_flight (wait for room).
-        Ok(Begun::Later(Later::Once(attempt)))
+        Ok(Begun::Later(attempt))
     }
 
-    /// A call that has to wait before it can be sent: for a connection, for room, or between
-    /// retries.
-    async fn call_later(&self, call: Call, later: Later) -> Result<Reply, Error> {
-        match later {
-            Later::Retries {
-                policy,
-                request_id,
-                dedupe,
-            } => {
-                self.call_with_retries(call, policy, request_id, dedupe)
-                    .await
-            }
-            Later::Once(attempt) => {
-                let connection = self.connection().await?;
-                let place = connection.admit(&call, attempt.timeout).await?;
-                Connection::start(&connection, &call, attempt, place, None)?.await
-            }
-        }
+    /// A call that has to wait before it can be sent: for a connection, or for room.
+    async fn call_later(&self, call: Call, attempt: Attempt) -> Result<Reply, Error> {
+        let connection = self.connection().await?;
+        let place = connection.admit(&call, attempt.timeout).await?;
+        Connection::start(&connection, &call, attempt, place, None)?.await
     }
 
-    async fn call_with_retries(
-        &self,
-        call: Call,
-        policy: RetryPolicy,
-        request_id: u64,
-        dedupe: bool,
-    ) -> Result<Reply, Error> {
-        let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
-        let first = call.attempt;
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        let mut number = first;
-        loop {
-            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            let attempt_timeout = match (policy.get_attempt_timeout(), left) {
-                (Some(attempt), Some(left)) => Some(attempt.min(left)),
-                (attempt, left) => attempt.or(left),
-            };
-            let last = number + 1 - first >= policy.max_attempts();
-            let attempt = Attempt {
-                request_id,
-                number,
-                deadline: left,
-                timeout: attempt_timeout,
-                dedupe,
-                // Once the attempt's timeout is the call's, there is no time for another.
-                cancel_on_timeout: last || attempt_timeout == left,
-            };
-            let result = async {
-                let connection = self.connection().await?;
-                let place = connection.admit(&call, attempt_timeout).await?;
-                Connection::start(&connection, &call, attempt, place, None)?.await
-            }
-            .await;
-            let error = match result {
-                Ok(reply) => return Ok(reply),
-                Err(error) if !last && RetryPolicy::is_retryable(&error) => error,
-                Err(error) => return Err(error),
-            };
-            let backoff = policy.backoff_before(number + 1 - first);
-            if let Some(deadline) = deadline
-                && Instant::now() + backoff >= deadline
-            {
-                return Err(match error {
-                    timeout @ Error::Timeout { .. } => timeout,
-                    _ => Error::Timeout {
-                        method: format!("{}/{}", call.service, call.method),
-                        timeout: timeout.unwrap_or_default(),
-                    },
-                });
-            }
-            tracing::debug!(request_id, attempt = number, %error, ?backoff, "retrying");
-            self.inner.timer.sleep(backoff).await;
-            number += 1;
-        }
-    }
-
-    /// Sends a call now and returns a handle to await its reply later (the `Go` style of the
-    /// original). The request is queued for the socket before this returns. Dropping the
-    /// handle cancels the call. A started call is one attempt on the current connection: it
-    /// neither reconnects nor retries, nor waits for room when `max_in_flight` calls are on
-    /// the wire (it fails with `resource_exhausted` instead).
+    /// Sends a call now and returns a handle to await its reply later; see [`Client::start`].
     pub fn start(&self, call: Call) -> Result<PendingCall, Error> {
-        let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
-        let attempt = Attempt {
-            request_id: call.request_id.unwrap_or_else(crate::id::next_id),
-            number: call.attempt,
-            deadline: timeout,
-            timeout,
-            dedupe: call.request_id.is_some(),
-            cancel_on_timeout: true,
-        };
+        let mut call = call.resolve(&self.inner.config.defaults);
+        call.final_attempt = true;
+        let attempt = Attempt::of(&call);
         let connection = self.current();
         let place = connection.try_admit()?;
         Connection::start(&connection, &call, attempt, place, None)
     }
 
-    /// Sends a call whose reply nobody wants (the request's oneway flag): the server runs it
-    /// and answers nothing, not even an error. Returns once the request is queued for the
-    /// socket; reconnects first if the connection was lost, and never retries.
+    /// Sends a call whose reply nobody wants; see [`Client::send_oneway`].
     pub async fn send_oneway(&self, call: Call) -> Result<(), Error> {
-        let timeout = call.options.timeout.or(self.inner.config.defaults.timeout);
-        let attempt = Attempt {
-            request_id: call.request_id.unwrap_or_else(crate::id::next_id),
-            number: call.attempt,
-            deadline: timeout,
-            timeout,
-            dedupe: call.request_id.is_some(),
-            cancel_on_timeout: false,
-        };
+        let call = call.resolve(&self.inner.config.defaults);
+        let attempt = Attempt::of(&call);
         self.connection().await?.send_oneway(&call, attempt)
     }
 
-    /// The address the client dials (`None` for a client over a stream it was given).
+    /// The address the link dials (`None` for a link over a stream it was given).
     pub fn address(&self) -> Option<&Address> {
         self.inner.dial.as_ref().map(|dial| dial.address())
     }
 
     /// Whether the current connection can take new calls (it has not closed nor received
-    /// goaway). A closed connection is reopened by the next [`call`](Client::call).
+    /// goaway). A closed connection is reopened by the next call.
     pub fn is_open(&self) -> bool {
         self.current().close_reason().is_none()
     }
@@ -424,12 +365,31 @@ impl fmt::Debug for Client {
     }
 }
 
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("address", &self.address())
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
 impl Channel for Client {
+    fn default_options(&self) -> &CallOptions {
+        self.stack.default_options()
+    }
+
+    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
+        self.stack.call(call)
+    }
+}
+
+impl Channel for Link {
     fn default_options(&self) -> &CallOptions {
         &self.inner.config.defaults
     }
 
     fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
-        Client::call(self, call)
+        Link::call(self, call)
     }
 }
