@@ -1,9 +1,10 @@
 //! prpc: a Rust RPC framework.
 //!
 //! Annotate a trait with [`#[prpc::service]`](macro@service); the macro generates a typed
-//! client and a server dispatcher. Calls travel over one multiplexed TCP connection in prpc's
-//! binary frames (see [`wire`] and `docs/PROTOCOL.md`), in MessagePack, JSON or protobuf
-//! ([`Format`]), optionally compressed ([`Compression`]).
+//! client and a server dispatcher. Calls travel over one multiplexed connection (TCP, a Unix
+//! socket, TLS, or any byte stream: [`transport`]) in prpc's binary frames (see [`wire`] and
+//! `docs/PROTOCOL.md`), in MessagePack, JSON or protobuf ([`Format`]), optionally compressed
+//! ([`Compression`]).
 //!
 //! ```
 //! #[prpc::service]
@@ -34,18 +35,24 @@
 //! # }
 //! ```
 //!
-//! Where things live:
+//! Where things live, from the bottom up (each module uses only those above it in this
+//! list, never the other way):
 //!
-//! - [`Server`] and its [`server::Builder`]: services, limits, graceful shutdown, and the
-//!   [`idempotency`] store that makes retried calls run once.
-//! - [`Client`] and its [`client::Builder`]: one multiplexed connection, reopened when lost,
-//!   deadlines, [`retry`] policies, keepalive. Generated clients work over any [`Channel`].
-//! - [`Service`], [`Channel`], [`Call`], [`CallOptions`]: the seams generated code plugs into;
-//!   implement them by hand for proxies and gateways.
-//! - [`Error`], [`Status`], [`Code`]: what a failed call reports.
-//! - [`wire`], [`format`](mod@format), [`compress`]: the frame codec and body encodings.
-//! - [`timer`] (prpc's hierarchical timing wheel), [`id`] (snowflake request ids),
-//!   [`reflection`] (every server lists its services).
+//! - [`wire`], [`timer`] (prpc's hierarchical timing wheel), [`id`] (snowflake request ids),
+//!   [`transport`] (addresses, connectors, listeners, stream splitting): the ground floor.
+//! - [`Format`], [`Compression`], [`BodyError`], with [`format`](mod@format) and
+//!   [`compress`] implementing them; [`Status`] and [`Code`]; [`context`] (what a handler
+//!   knows of its call); [`idempotency`] (the dedupe stores).
+//! - The shared types of both seams, naming neither client nor server: [`Request`],
+//!   [`Response`] and [`Service`] (the server's seam); [`Call`], [`CallOptions`], [`Reply`] and
+//!   [`Channel`] (the client's seam); [`Error`]; [`layer`] (how policies wrap either seam).
+//! - [`retry`]: [`RetryPolicy`](retry::RetryPolicy) and the [`Retry`](retry::Retry) layer over
+//!   any channel. [`reflection`]: every server lists its services.
+//! - [`client`]: [`Client`] (a retry layer over a [`Link`](client::Link), one multiplexed
+//!   connection reopened through its connector), its [`Builder`](client::Builder).
+//! - [`server`]: [`Server`] and [`Router`](server::Router) (serve a listener, one stream, or
+//!   any stream of streams), the handler stack (limits → [`Dedupe`](server::Dedupe) →
+//!   [`Deadline`](server::Deadline) → your [`layer`]s → the services), graceful shutdown.
 
 mod body;
 mod call;
