@@ -14,6 +14,9 @@
 #   SCENARIOS [a b c d]    RUNTIMES [current multi]      FRAMEWORKS [prpc tarpc tonic raw]
 #   SERVER_CPU [0]         CLIENT_CPU [1]                cores for taskset
 #   CARGO_TARGET_DIR       where cargo builds (as cargo does) [target]
+#   BASELINE_BIN           a prpc_echo built from another commit (benches/baseline.sh REV
+#                          prints one); the framework "before" runs it, and the table gains
+#                          a prpc/before ratio
 #
 # Scenarios:
 #   a  1 connection,    1 call in flight,  64 B bodies: latency p50/p99/p99.9 (and calls/s)
@@ -62,7 +65,13 @@ for scenario in "${scenarios[@]}"; do
 done
 
 bins=()
-for framework in "${frameworks[@]}"; do bins+=(--bin "${framework}_echo"); done
+for framework in "${frameworks[@]}"; do
+  if [[ $framework == before ]]; then
+    [[ -x ${BASELINE_BIN:-} ]] || { echo "framework before needs BASELINE_BIN" >&2; exit 2; }
+    continue
+  fi
+  bins+=(--bin "${framework}_echo")
+done
 cargo build --release -q -p prpc-benches "${bins[@]}"
 target=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target/compare"
@@ -85,6 +94,7 @@ trap cleanup EXIT
 run_one() {
   local framework=$1 runtime=$2 scenario=$3 repeat=$4
   local bin="$target/release/${framework}_echo" addr= line
+  if [[ $framework == before ]]; then bin=$BASELINE_BIN; fi
   # Emptied here, not by the server's redirection, which may happen after the first poll
   # below and leave the previous server's address to be read.
   : >"$server_out"
@@ -195,7 +205,7 @@ def fmt(value):
         return f"{value:.1f}"
     return f"{value:.2f}"
 
-peers = [peer for peer in ("tarpc", "tonic", "raw") if peer in frameworks]
+peers = [peer for peer in ("before", "tarpc", "tonic", "raw") if peer in frameworks]
 header = ["runtime", "scenario", "metric"] + frameworks + [f"prpc/{peer}" for peer in peers] \
     + ["spread", "goal"]
 print("| " + " | ".join(header) + " |")
@@ -235,6 +245,23 @@ for runtime in seen_runtimes:
 errors = [run for run in runs if "error" in run]
 print()
 print("spread: the largest (max − min) / median over the repeats of any framework in that row.")
+if "before" in frameworks:
+    # The reshaping's goal: the median of this tree at least 0.95x the baseline's, with the
+    # range of each side's repeats.
+    print()
+    print("| runtime | scenario | metric | prpc min–max | before min–max | prpc/before |")
+    print("|---|---|---|---:|---:|---:|")
+    for runtime in seen_runtimes:
+        for scenario in seen_scenarios:
+            for metric, label, higher_better in HEADLINE[scenario][:1] + COSTS[:2]:
+                mine = values(runtime, scenario, "prpc", metric)
+                base = values(runtime, scenario, "before", metric)
+                if not mine or not base:
+                    continue
+                ratio = statistics.median(mine) / statistics.median(base)
+                print(f"| {runtime} | {SCENARIOS[scenario]} | {label} | "
+                      f"{fmt(min(mine))}–{fmt(max(mine))} | {fmt(min(base))}–{fmt(max(base))} | "
+                      f"{ratio:.2f} |")
 if errors:
     print(f"failed runs: {len(errors)}: " + "; ".join(
         f"{r.get('framework')} {r.get('runtime')} {r.get('scenario')} {r.get('error')}"
