@@ -15,6 +15,8 @@ use crate::retry::RetryPolicy;
 use crate::timer::Timer;
 #[cfg(unix)]
 use crate::transport::UnixConnector;
+#[cfg(feature = "tls")]
+use crate::transport::tls::ClientTls;
 use crate::transport::{Address, Connector, IntoAddress, Io, TcpConnector};
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
@@ -26,6 +28,9 @@ use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 pub struct Builder {
     pub(super) config: ClientConfig,
     connect_timeout: Duration,
+    /// How `tls://` addresses are dialed; the platform's trust store when unset.
+    #[cfg(feature = "tls")]
+    tls: Option<ClientTls>,
 }
 
 impl Builder {
@@ -40,6 +45,8 @@ impl Builder {
                 keepalive_timeout: Duration::from_secs(20),
             },
             connect_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -114,6 +121,25 @@ impl Builder {
         self
     }
 
+    /// TLS settings for `tls://` addresses: trusted roots, a client certificate, ALPN
+    /// (without this, the platform's trust store and ALPN `prpc`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), prpc::Error> {
+    /// use prpc::transport::tls::ClientTls;
+    ///
+    /// let client = prpc::Client::builder()
+    ///     .tls(ClientTls::new().ca_pem_file("ca.crt"))
+    ///     .connect("tls://localhost:7443")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Opens the connection to `addr` (`host:port`, `tcp://`, `unix://`; `tls://` with the
     /// `tls` feature). When it is lost later, the next call opens a new one to the same
     /// address.
@@ -123,6 +149,20 @@ impl Builder {
             Address::Tcp { .. } => self.connect_with(TcpConnector, address).await,
             #[cfg(unix)]
             Address::Unix(_) => self.connect_with(UnixConnector, address).await,
+            #[cfg(feature = "tls")]
+            Address::Tls { .. } => {
+                // Reads PEM files (and the platform's store) here, once per client: the
+                // connector keeps the built configuration for every reconnect.
+                let connector = self
+                    .tls
+                    .as_ref()
+                    .map_or_else(|| ClientTls::new().connector(), ClientTls::connector)
+                    .map_err(|error| Error::Connect {
+                        addr: address.to_string(),
+                        source: Arc::new(io::Error::new(io::ErrorKind::InvalidInput, error)),
+                    })?;
+                self.connect_with(connector, address).await
+            }
             _ => Err(Error::Connect {
                 addr: address.to_string(),
                 source: Arc::new(io::Error::new(

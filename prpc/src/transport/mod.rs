@@ -6,6 +6,8 @@
 //! `UnixListener`, TLS, an in-process [`memory::MemoryListener`], or any stream of
 //! connections through [`Incoming`]. Addresses are written as text ([`Address`]):
 //! `tcp://host:port`, `unix:///path`, `tls://host:port`, or a bare `host:port` (TCP).
+//! TLS, with the `tls` feature, is the `tls` module: rustls on the ring provider, and a
+//! listener that runs handshakes off its accept path.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -31,6 +33,8 @@
 mod address;
 pub mod memory;
 mod split;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::future::Future;
 use std::io;
