@@ -375,3 +375,16 @@ async fn missing_tls_settings_and_unreadable_files_are_reported() {
     assert_eq!(source.kind(), io::ErrorKind::InvalidInput);
     assert!(error.to_string().contains("missing.pem"), "{error}");
 }
+
+/// TLS settings on a server bound in plain text would leave it unencrypted without a word:
+/// binding refuses instead.
+#[tokio::test]
+async fn tls_settings_refuse_a_plain_text_address() {
+    let pki = Pki::new("plain");
+    for address in ["127.0.0.1:0", "tcp://127.0.0.1:0"] {
+        let bound = Server::builder().tls(pki.server_tls()).bind(address).await;
+        let error = bound.err().expect("a plain-text bind with TLS settings");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{address}");
+        assert!(error.to_string().contains("tls://"), "{error}");
+    }
+}

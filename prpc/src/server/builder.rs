@@ -30,6 +30,9 @@ pub struct Builder<L = Identity> {
     services: Services,
     /// The user's layers, outermost first (`layer` puts each new one inside the others).
     layer: L,
+    /// What a `tls://` address is served with (read by `bind` only).
+    #[cfg(feature = "tls")]
+    tls: Option<ServerTls>,
     config: ServerConfig,
     store: Option<Arc<dyn Store>>,
     idempotency_ttl: Duration,
@@ -45,9 +48,6 @@ pub(super) struct ServerConfig {
     pub(super) idle_timeout: Duration,
     pub(super) shutdown_grace: Duration,
     pub(super) compression_threshold: usize,
-    /// What a `tls://` address is served with (read by `bind` only).
-    #[cfg(feature = "tls")]
-    pub(super) tls: Option<ServerTls>,
 }
 
 impl Builder {
@@ -62,9 +62,9 @@ impl Builder {
                 idle_timeout: Duration::from_secs(300),
                 shutdown_grace: Duration::from_secs(30),
                 compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
-                #[cfg(feature = "tls")]
-                tls: None,
             },
+            #[cfg(feature = "tls")]
+            tls: None,
             store: None,
             idempotency_ttl: idempotency::DEFAULT_TTL,
             fail_mode: FailMode::default(),
@@ -82,6 +82,8 @@ impl<L> Builder<L> {
         Builder {
             services: self.services,
             layer: Stack::new(layer, self.layer),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             config: self.config,
             store: self.store,
             idempotency_ttl: self.idempotency_ttl,
@@ -174,7 +176,7 @@ impl<L> Builder<L> {
     /// ```
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: ServerTls) -> Self {
-        self.config.tls = Some(tls);
+        self.tls = Some(tls);
         self
     }
 
@@ -227,6 +229,16 @@ impl<L> Builder<L> {
         let address = addr
             .into_address()
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        // TLS settings on a server bound in plain text would be a silent downgrade.
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() && !matches!(address, Address::Tls { .. }) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "binding {address}: the builder has TLS settings, so bind a tls:// address"
+                ),
+            ));
+        }
         let (listener, local_addr) = match &address {
             Address::Tcp { host, port } => {
                 let listener = tokio::net::TcpListener::bind((host.as_str(), *port)).await?;
@@ -240,7 +252,7 @@ impl<L> Builder<L> {
             ),
             #[cfg(feature = "tls")]
             Address::Tls { host, port } => {
-                let Some(tls) = &self.config.tls else {
+                let Some(tls) = &self.tls else {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!("binding {address}: tls:// needs Builder::tls"),
