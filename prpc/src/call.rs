@@ -187,21 +187,26 @@ impl Call {
     /// use prpc::{Call, CallOptions, Format};
     ///
     /// let defaults = CallOptions::new().timeout(Duration::from_secs(5)).metadata("a", "1");
-    /// let call = Call::new("S", "m", Format::Json, Default::default())
-    ///     .with_options(CallOptions::new().metadata("b", "2"))
-    ///     .resolve(&defaults);
+    /// let mut call = Call::new("S", "m", Format::Json, Default::default())
+    ///     .with_options(CallOptions::new().metadata("b", "2"));
+    /// call.resolve(&defaults);
     /// assert_eq!(call.options.timeout, Some(Duration::from_secs(5)));
     /// assert_eq!(call.options.metadata.len(), 2);
     /// assert!(call.deadline().is_some());
     /// // Resolving again changes nothing.
-    /// let again = call.clone().resolve(&CallOptions::new().timeout(Duration::from_secs(1)));
-    /// assert_eq!(again.options.timeout, Some(Duration::from_secs(5)));
+    /// call.resolve(&CallOptions::new().timeout(Duration::from_secs(1)));
+    /// assert_eq!(call.options.timeout, Some(Duration::from_secs(5)));
     /// ```
-    #[must_use]
-    pub fn resolve(mut self, defaults: &CallOptions) -> Self {
-        if self.resolved {
-            return self;
+    // In place, and inline for its first check: a call is large, and every layer of a stack
+    // resolves it.
+    #[inline]
+    pub fn resolve(&mut self, defaults: &CallOptions) {
+        if !self.resolved {
+            self.merge(defaults);
         }
+    }
+
+    fn merge(&mut self, defaults: &CallOptions) {
         self.resolved = true;
         let options = &mut self.options;
         if !defaults.metadata.is_empty() {
@@ -209,17 +214,29 @@ impl Call {
             metadata.extend(&options.metadata);
             options.metadata = metadata;
         }
-        options.timeout = options.timeout.or(defaults.timeout);
-        options.format = options.format.or(defaults.format);
-        options.compression = options.compression.or(defaults.compression);
-        options.retry = options
-            .retry
-            .or(defaults.retry)
-            .or_else(|| self.idempotent.then(RetryPolicy::default));
-        self.deadline = options.timeout.map(|timeout| Instant::now() + timeout);
+        // Each field written only where the call left it unset: these run for every call, and
+        // the policy alone is some fifty bytes.
+        if options.timeout.is_none() {
+            options.timeout = defaults.timeout;
+        }
+        if options.format.is_none() {
+            options.format = defaults.format;
+        }
+        if options.compression.is_none() {
+            options.compression = defaults.compression;
+        }
+        if options.retry.is_none() {
+            if defaults.retry.is_some() {
+                options.retry = defaults.retry;
+            } else if self.idempotent {
+                options.retry = Some(RetryPolicy::default());
+            }
+        }
+        if let Some(timeout) = options.timeout {
+            self.deadline = Some(Instant::now() + timeout);
+        }
         // A call given its request id is being resent: the server must not run it twice.
         self.dedupe |= self.request_id.is_some();
-        self
     }
 
     /// When the whole call must be done (set by [`resolve`](Call::resolve) from the timeout).

@@ -95,15 +95,16 @@ pub fn new_call<C: Channel>(
     idempotent: bool,
 ) -> Call {
     // Static names are shared, not copied: no allocation per call for them.
-    Call::new(
+    let mut call = Call::new(
         ByteString::from_static(service),
         ByteString::from_static(method),
         Format::default(),
         Bytes::new(),
     )
     .with_options(options.clone())
-    .idempotent(idempotent)
-    .resolve(channel.default_options())
+    .idempotent(idempotent);
+    call.resolve(channel.default_options());
+    call
 }
 
 /// The status for a method the service does not have.

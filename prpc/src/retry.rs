@@ -214,13 +214,10 @@ impl<C: Channel> Channel for Retry<C> {
     }
 
     fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
-        let mut call = call.resolve(self.inner.default_options());
-        let policy = call.options.retry;
-        // A call that may be sent again must run once on the server, unless running it twice
-        // is harmless.
-        call.dedupe |= policy.is_some() && !call.idempotent;
+        let mut call = call;
+        let policy = self.plan(&mut call);
         async move {
-            match policy.filter(|policy| policy.max_attempts() > 1) {
+            match policy {
                 None => self.inner.call(call).await,
                 // Boxed: most calls are sent once, and the retry loop would make every call's
                 // future as large as its own.
@@ -231,7 +228,25 @@ impl<C: Channel> Channel for Retry<C> {
 }
 
 impl<C: Channel> Retry<C> {
-    async fn retrying(&self, mut call: Call, policy: RetryPolicy) -> Result<Reply, Error> {
+    /// Resolves the call's options and says how it is sent: with the policy when it may take
+    /// more than one attempt, else once.
+    #[inline]
+    pub(crate) fn plan(&self, call: &mut Call) -> Option<RetryPolicy> {
+        call.resolve(self.inner.default_options());
+        let policy = call.options.retry;
+        // A call that may be sent again must run once on the server, unless running it twice
+        // is harmless.
+        call.dedupe |= policy.is_some() && !call.idempotent;
+        policy.filter(|policy| policy.max_attempts() > 1)
+    }
+
+    /// Sends the call until an attempt succeeds, fails for good, or the policy or the call's
+    /// deadline leaves no room for another.
+    pub(crate) async fn retrying(
+        &self,
+        mut call: Call,
+        policy: RetryPolicy,
+    ) -> Result<Reply, Error> {
         // Every attempt goes under the call's one request id, so the server can dedupe them.
         let request_id = *call.request_id.get_or_insert_with(crate::id::next_id);
         let first = call.attempt;

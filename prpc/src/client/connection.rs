@@ -76,6 +76,7 @@ impl Attempt {
     /// The attempt a call's fields describe: its request id (a fresh one unless it is being
     /// resent), its number, the time left of its deadline (sent to the server) and the
     /// attempt's own timeout within it.
+    #[inline]
     pub(super) fn of(call: &Call) -> Attempt {
         let left = call.time_left();
         let timeout = match (call.attempt_timeout, left) {

@@ -77,14 +77,18 @@ struct Inner {
     reconnecting: tokio::sync::Mutex<()>,
 }
 
-/// The future of [`Link::call`]: sends the call when first polled, then waits for its reply.
-/// Dropping it before it completes cancels the call.
+/// The future of [`Link::call`] and [`Client::call`]: sends the call when first polled (or,
+/// for a client's call that may take several attempts, starts its retry loop), then waits for
+/// its reply. Dropping it before it completes cancels the call.
 ///
 /// A named type rather than an `async fn`'s: it holds the call until the first poll and then
 /// only the [`PendingCall`], so the future a caller keeps (and moves) per call stays small.
 #[must_use = "futures do nothing unless polled"]
 pub struct CallFuture<'a> {
     link: &'a Link,
+    /// The retry layer over the link, for a [`Client`]'s call: its plan is made at the first
+    /// poll, where the call lies, so that a call sent once is never moved for it.
+    retry: Option<&'a Retry<Link>>,
     state: CallState<'a>,
 }
 
@@ -107,6 +111,17 @@ impl Future for CallFuture<'_> {
         loop {
             let done = match &mut this.state {
                 CallState::Start(call) => {
+                    if let Some(retry) = this.retry
+                        && let Some(policy) = retry.plan(call)
+                    {
+                        // Several attempts: only now is the call moved, into the retry loop.
+                        let CallState::Start(call) = mem::replace(&mut this.state, CallState::Done)
+                        else {
+                            unreachable!("matched Start above");
+                        };
+                        this.state = CallState::Later(Box::pin(retry.retrying(call, policy)));
+                        continue;
+                    }
                     // The common case (an open connection with room) sends the request right
                     // here, encoding it from the call where it lies.
                     match this.link.begin(call, cx.waker()) {
@@ -201,8 +216,16 @@ impl Client {
     ///
     /// Dropping the returned future before it completes cancels the call: the pending entry
     /// is removed and the server is told to stop the handler.
-    pub fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send + '_ {
-        self.stack.call(call)
+    pub fn call(&self, call: Call) -> CallFuture<'_> {
+        // The retry layer over the link, fused into the link's future: the retry layer's plan
+        // is made at the first poll, and a call sent once goes straight to the link (where
+        // `Retry`'s own `call` would wrap the link's future in one of its own, moving the call
+        // once more).
+        CallFuture {
+            link: self.link(),
+            retry: Some(&self.stack),
+            state: CallState::Start(call),
+        }
     }
 
     /// Sends a call now and returns a handle to await its reply later (the `Go` style of the
@@ -261,14 +284,17 @@ impl Link {
     /// Dropping the returned future before it completes cancels the call: the pending entry
     /// is removed and the server is told to stop the handler.
     pub fn call(&self, call: Call) -> CallFuture<'_> {
+        // Resolved where it lies, at the first poll.
         CallFuture {
             link: self,
-            state: CallState::Start(call.resolve(&self.inner.config.defaults)),
+            retry: None,
+            state: CallState::Start(call),
         }
     }
 
     /// Sends the call now if nothing has to be waited for; else says what the call needs.
-    fn begin(&self, call: &Call, waker: &Waker) -> Result<Begun, Error> {
+    fn begin(&self, call: &mut Call, waker: &Waker) -> Result<Begun, Error> {
+        call.resolve(&self.inner.config.defaults);
         let attempt = Attempt::of(call);
         {
             // Sent under the read lock, from the connection it guards: the pending call takes
@@ -298,7 +324,8 @@ impl Link {
 
     /// Sends a call now and returns a handle to await its reply later; see [`Client::start`].
     pub fn start(&self, call: Call) -> Result<PendingCall, Error> {
-        let mut call = call.resolve(&self.inner.config.defaults);
+        let mut call = call;
+        call.resolve(&self.inner.config.defaults);
         call.final_attempt = true;
         let attempt = Attempt::of(&call);
         let connection = self.current();
@@ -308,7 +335,8 @@ impl Link {
 
     /// Sends a call whose reply nobody wants; see [`Client::send_oneway`].
     pub async fn send_oneway(&self, call: Call) -> Result<(), Error> {
-        let call = call.resolve(&self.inner.config.defaults);
+        let mut call = call;
+        call.resolve(&self.inner.config.defaults);
         let attempt = Attempt::of(&call);
         self.connection().await?.send_oneway(&call, attempt)
     }
@@ -380,7 +408,7 @@ impl Channel for Client {
     }
 
     fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
-        self.stack.call(call)
+        Client::call(self, call)
     }
 }
 
