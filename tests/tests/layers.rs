@@ -218,3 +218,64 @@ async fn retries_are_a_layer_over_a_link_that_sends_once() {
     // Its defaults are the link's, which are the client's.
     assert!(stack.default_options().retry.is_some());
 }
+
+/// A tower middleware that refuses the probe's `fail` method itself, with a status of its own.
+#[derive(Clone)]
+struct DenyFail<S>(S);
+
+impl<S> tower::Service<prpc::server::tower::Routed> for DenyFail<S>
+where
+    S: tower::Service<prpc::server::tower::Routed, Response = Response, Error = Status>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = Status;
+    type Future = Either<Ready<Result<Response, Status>>, S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Status>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, routed: prpc::server::tower::Routed) -> Self::Future {
+        if &*routed.request.method == "fail" {
+            Either::Left(ready(Err(Status::new(
+                Code::PermissionDenied,
+                "denied by tower",
+            ))))
+        } else {
+            Either::Right(self.0.call(routed))
+        }
+    }
+}
+
+#[tokio::test]
+async fn tower_layers_join_the_stack() {
+    use prpc::server::tower::TowerLayer;
+
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .layer(TowerLayer(tower::limit::ConcurrencyLimitLayer::new(2)))
+            .layer(TowerLayer(tower::layer::layer_fn(DenyFail)))
+            .add_service(probe),
+    )
+    .await;
+    let client = Client::connect(server.addr).await.unwrap();
+    // Calls pass through both tower layers to the service, several at once under the limit.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let client = client.clone();
+        calls.spawn(async move { client.call(call("sleep", b"10")).await });
+    }
+    while let Some(reply) = calls.join_next().await {
+        assert_eq!(&reply.unwrap().unwrap().body[..], b"slept");
+    }
+    // A tower layer's status reaches the caller as it is, and the service never runs.
+    let started = counters.started.load(Ordering::SeqCst);
+    let denied = client.call(call("fail", b"x")).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert_eq!(counters.started.load(Ordering::SeqCst), started);
+}

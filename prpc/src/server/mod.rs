@@ -13,6 +13,8 @@ mod deadline;
 mod dedupe;
 mod dispatch;
 mod handler;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 use std::future::Future;
 use std::io;
