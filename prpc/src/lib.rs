@@ -42,14 +42,15 @@
 //!   [`transport`] (addresses, connectors, listeners, stream splitting): the ground floor.
 //! - [`Format`], [`Compression`], [`BodyError`], with [`format`](mod@format) and
 //!   [`compress`] implementing them; [`Status`] and [`Code`]; [`context`] (what a handler
-//!   knows of its call); [`idempotency`] (the dedupe stores).
+//!   knows of its call); [`idempotency`] (the dedupe stores); [`retry`]
+//!   ([`RetryPolicy`](retry::RetryPolicy), plain data a call's options carry).
 //! - The shared types of both seams, naming neither client nor server: [`Request`],
 //!   [`Response`] and [`Service`] (the server's seam); [`Call`], [`CallOptions`], [`Reply`] and
 //!   [`Channel`] (the client's seam); [`Error`]; [`layer`] (how policies wrap either seam).
-//! - [`retry`]: [`RetryPolicy`](retry::RetryPolicy) and the [`Retry`](retry::Retry) layer over
-//!   any channel. [`reflection`]: every server lists its services.
-//! - [`client`]: [`Client`] (a retry layer over a [`Link`](client::Link), one multiplexed
-//!   connection reopened through its connector), its [`Builder`](client::Builder).
+//! - [`reflection`]: every server lists its services.
+//! - [`client`]: [`Client`], a [`Retry`](client::Retry) layer (over any channel) over a
+//!   [`Link`](client::Link), one multiplexed connection reopened through its connector; its
+//!   [`Builder`](client::Builder).
 //! - [`server`]: [`Server`] and [`Router`](server::Router) (serve a listener, one stream, or
 //!   any stream of streams), the handler stack (limits → [`Dedupe`](server::Dedupe) →
 //!   [`Deadline`](server::Deadline) → your [`layer`]s → the services), graceful shutdown.

@@ -177,7 +177,8 @@ impl Service for Unavailable {
 
 #[tokio::test]
 async fn retries_are_a_layer_over_a_link_that_sends_once() {
-    use prpc::retry::{Retry, RetryPolicy};
+    use prpc::client::Retry;
+    use prpc::retry::RetryPolicy;
     use prpc::{BoxChannel, Channel};
 
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -15,6 +15,7 @@ mod config;
 mod connection;
 mod dial;
 mod pending;
+mod retry;
 mod waiters;
 
 use std::fmt;
@@ -26,13 +27,13 @@ use std::task::{Context, Poll, Waker, ready};
 
 pub use builder::Builder;
 pub use pending::PendingCall;
+pub use retry::{Retry, RetryLayer};
 
 use crate::call::Call;
 use crate::call::CallOptions;
 use crate::call::Reply;
 use crate::channel::Channel;
 use crate::error::Error;
-use crate::retry::Retry;
 use crate::timer::Timer;
 use crate::transport::{Address, IntoAddress};
 use config::ClientConfig;

@@ -31,12 +31,16 @@ pub(crate) enum WriteHalf<S> {
     Shared(tokio::io::WriteHalf<S>),
 }
 
-/// Splits `stream` for a reader and a writer: lock-free when it is a TCP or Unix stream.
+/// Splits `stream` for a reader and a writer: lock-free when it is a TCP or Unix stream (and a
+/// TCP stream without Nagle's algorithm).
 pub(crate) fn split<S: Io>(stream: S) -> (ReadHalf<S>, WriteHalf<S>) {
     // Which concrete stream this is, learnt once per connection (no specialisation in stable
     // Rust): the stream is taken out of an `Option` only when its type matches.
     let mut slot = Some(stream);
     if let Some(tcp) = take::<S, TcpStream>(&mut slot) {
+        // Calls are small and latency-bound, and the writers batch: no Nagle, whoever opened
+        // the stream. (A socket that refuses the option still carries calls.)
+        let _ = tcp.set_nodelay(true);
         let (read, write) = tcp.into_split();
         return (ReadHalf::Tcp(read), WriteHalf::Tcp(write));
     }

@@ -1,0 +1,147 @@
+//! The retry layer: sends a call again, by its [`RetryPolicy`], through the [`Channel`] it
+//! wraps (see [`retry`](crate::retry) for which calls are retried and which failures count).
+
+use std::future::Future;
+
+use tokio::time::Instant;
+
+use crate::call::{Call, CallOptions, Reply};
+use crate::channel::Channel;
+use crate::error::Error;
+use crate::layer::Layer;
+use crate::retry::RetryPolicy;
+use crate::timer::Timer;
+
+/// Retries the calls of the [`Channel`] it wraps by each call's [`RetryPolicy`] (see the
+/// module docs for which calls have one). Backoff runs on prpc's timing wheel.
+///
+/// ```no_run
+/// # async fn demo() -> prpc::Result<()> {
+/// use prpc::Channel;
+/// use prpc::client::Retry;
+/// use prpc::retry::RetryPolicy;
+///
+/// // A retry layer over a link of one's own: what a Client is.
+/// let client = prpc::Client::connect("127.0.0.1:7000").await?;
+/// let retrying = Retry::new(client.link().clone(), prpc::timer::Timer::default());
+/// let call = prpc::Call::new("S", "m", prpc::Format::Json, bytes::Bytes::from_static(b"{}"))
+///     .with_options(prpc::CallOptions::new().retry(RetryPolicy::new(3)));
+/// let reply = retrying.call(call).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Retry<C> {
+    inner: C,
+    timer: Timer,
+}
+
+impl<C> Retry<C> {
+    /// Retries calls of `inner`, waiting out backoff on `timer`.
+    pub fn new(inner: C, timer: Timer) -> Self {
+        Retry { inner, timer }
+    }
+
+    /// The channel under the layer.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+}
+
+/// Makes [`Retry`] layers.
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    timer: Timer,
+}
+
+impl RetryLayer {
+    /// Retry layers that wait out backoff on `timer`.
+    pub fn new(timer: Timer) -> Self {
+        RetryLayer { timer }
+    }
+}
+
+impl<C> Layer<C> for RetryLayer {
+    type Service = Retry<C>;
+
+    fn layer(&self, inner: C) -> Retry<C> {
+        Retry::new(inner, self.timer.clone())
+    }
+}
+
+impl<C: Channel> Channel for Retry<C> {
+    fn default_options(&self) -> &CallOptions {
+        self.inner.default_options()
+    }
+
+    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
+        let mut call = call;
+        let policy = self.plan(&mut call);
+        async move {
+            match policy {
+                None => self.inner.call(call).await,
+                // Boxed: most calls are sent once, and the retry loop would make every call's
+                // future as large as its own.
+                Some(policy) => Box::pin(self.retrying(call, policy)).await,
+            }
+        }
+    }
+}
+
+impl<C: Channel> Retry<C> {
+    /// Resolves the call's options and says how it is sent: with the policy when it may take
+    /// more than one attempt, else once.
+    #[inline]
+    pub(crate) fn plan(&self, call: &mut Call) -> Option<RetryPolicy> {
+        call.resolve(self.inner.default_options());
+        let policy = call.options.retry;
+        // A call that may be sent again must run once on the server, unless running it twice
+        // is harmless.
+        call.dedupe |= policy.is_some() && !call.idempotent;
+        policy.filter(|policy| policy.max_attempts() > 1)
+    }
+
+    /// Sends the call until an attempt succeeds, fails for good, or the policy or the call's
+    /// deadline leaves no room for another.
+    pub(crate) async fn retrying(
+        &self,
+        mut call: Call,
+        policy: RetryPolicy,
+    ) -> Result<Reply, Error> {
+        // Every attempt goes under the call's one request id, so the server can dedupe them.
+        let request_id = *call.request_id.get_or_insert_with(crate::id::next_id);
+        let first = call.attempt;
+        loop {
+            let left = call.time_left();
+            let last = call.attempt + 1 - first >= policy.max_attempts();
+            call.attempt_timeout = policy.get_attempt_timeout();
+            // Once an attempt may use all the time the call has left, none can follow it.
+            let no_time_after = match (call.attempt_timeout, left) {
+                (Some(attempt), Some(left)) => attempt >= left,
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            call.final_attempt = last || no_time_after;
+            let number = call.attempt;
+            let error = match self.inner.call(call.clone()).await {
+                Ok(reply) => return Ok(reply),
+                Err(error) if !last && RetryPolicy::is_retryable(&error) => error,
+                Err(error) => return Err(error),
+            };
+            let backoff = policy.backoff_before(number + 1 - first);
+            if let Some(deadline) = call.deadline()
+                && Instant::now() + backoff >= deadline
+            {
+                return Err(match error {
+                    timeout @ Error::Timeout { .. } => timeout,
+                    _ => Error::Timeout {
+                        method: format!("{}/{}", call.service, call.method),
+                        timeout: call.options.timeout.unwrap_or_default(),
+                    },
+                });
+            }
+            tracing::debug!(request_id, attempt = number, %error, ?backoff, "retrying");
+            self.timer.sleep(backoff).await;
+            call.attempt += 1;
+        }
+    }
+}
