@@ -147,6 +147,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "- date: $started"
   echo "- machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(uname -r)"
   echo "- command: \`$(if [[ $quick == 1 ]]; then echo 'QUICK=1 '; fi)SECONDS_PER_RUN=$seconds WARMUP=$warmup REPEATS=$repeats benches/compare.sh\`"
+  echo "- frameworks: ${frameworks[*]}${BASELINE_BIN:+ (before: $BASELINE_BIN)}"
   echo "- load average (1/5/15 min) before: $load_before; after: $load_after"
   echo "- server on core $server_cpu, client on core $client_cpu; ${seconds} s per run after ${warmup} s warm-up; $repeats repeat(s); medians"
   echo
