@@ -218,6 +218,13 @@ async fn retries_are_a_layer_over_a_link_that_sends_once() {
     assert_eq!(runs.swap(0, Ordering::SeqCst), 2);
     // Its defaults are the link's, which are the client's.
     assert!(stack.default_options().retry.is_some());
+
+    // A retry layer over a client (itself a retry layer): the outer one owns the call's
+    // retries, so attempts do not multiply (3, not 3 x 3).
+    let over_client = Retry::new(client.clone(), prpc::timer::Timer::default());
+    let error = over_client.call(get()).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(runs.swap(0, Ordering::SeqCst), 3);
 }
 
 /// A tower middleware that refuses the probe's `fail` method itself, with a status of its own.

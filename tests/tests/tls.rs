@@ -387,4 +387,17 @@ async fn tls_settings_refuse_a_plain_text_address() {
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{address}");
         assert!(error.to_string().contains("tls://"), "{error}");
     }
+    // The same on the client: TLS settings and a plain-text address dial nothing.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = plain.local_addr().unwrap().to_string();
+    let error = Client::builder()
+        .tls(pki.trusting_client())
+        .connect(address.as_str())
+        .await
+        .unwrap_err();
+    let Error::Connect { source, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(source.kind(), io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("tls://"), "{error}");
 }

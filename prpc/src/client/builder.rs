@@ -145,6 +145,17 @@ impl Builder {
     /// address.
     pub async fn connect(self, addr: impl IntoAddress) -> Result<Client, Error> {
         let address = addr.into_address()?;
+        // TLS settings with a plain-text address would be a silent downgrade.
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() && !matches!(address, Address::Tls { .. }) {
+            return Err(Error::Connect {
+                addr: address.to_string(),
+                source: Arc::new(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the client has TLS settings, so dial a tls:// address",
+                )),
+            });
+        }
         match &address {
             Address::Tcp { .. } => self.connect_with(TcpConnector, address).await,
             #[cfg(unix)]

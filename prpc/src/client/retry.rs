@@ -109,6 +109,9 @@ impl<C: Channel> Retry<C> {
     ) -> Result<Reply, Error> {
         // Every attempt goes under the call's one request id, so the server can dedupe them.
         let request_id = *call.request_id.get_or_insert_with(crate::id::next_id);
+        // This layer owns the call's retries: a retry layer below it sends each attempt once
+        // (else attempts would multiply and reuse their numbers).
+        call.options.retry = None;
         let first = call.attempt;
         loop {
             let left = call.time_left();
