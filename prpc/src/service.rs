@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use crate::compress::Compression;
 use crate::format::Format;
 use crate::status::Status;
 use crate::wire::Metadata;
@@ -23,6 +24,9 @@ pub struct Request {
     pub method: ByteString,
     /// Format of `body`; the reply must be encoded in it.
     pub format: Format,
+    /// The compression the request's body came in; the reply is compressed with it (when over
+    /// the server's threshold).
+    pub compression: Compression,
     /// The encoded arguments.
     pub body: Bytes,
     /// Caller metadata.
@@ -48,6 +52,7 @@ impl Request {
         Request {
             method: method.into(),
             format,
+            compression: Compression::None,
             body,
             metadata: Metadata::new(),
             deadline: None,
@@ -67,6 +72,9 @@ pub struct Response {
     pub body: Bytes,
     /// Server metadata sent back with the reply.
     pub metadata: Metadata,
+    /// The body is already compressed with this codec: a stored reply, replayed to another
+    /// attempt as it was first sent.
+    pub(crate) compressed: Option<Compression>,
 }
 
 impl Response {
@@ -75,6 +83,7 @@ impl Response {
         Response {
             body,
             metadata: Metadata::new(),
+            compressed: None,
         }
     }
 }

@@ -387,3 +387,52 @@ async fn a_reply_the_store_cannot_keep_lets_a_retry_run_it_when_failing_open() {
     assert_eq!(second.unwrap().body.len(), 4096);
     assert!(runs >= 2, "the waiting attempt ran the call: {runs}");
 }
+
+/// A deduplicated call whose reply fits the frame size only compressed is stored and replayed
+/// as it was sent, as the same call without dedupe is answered; an attempt in another format
+/// than the call ran in is refused rather than sent a body it cannot read.
+#[tokio::test]
+async fn a_stored_reply_is_replayed_as_it_was_sent() {
+    let (probe, counters) = prpc_tests::Probe::new("probe");
+    let server = spawn_server(
+        prpc::Server::builder()
+            .add_service(probe)
+            .max_frame_size(4096),
+    )
+    .await;
+    // Requests compressed (the server compresses its replies as the request came): the
+    // size asked, 100000, written with leading zeros so that compressing it pays.
+    let client = Client::builder()
+        .compression(prpc::Compression::Gzip)
+        .compression_threshold(0)
+        .connect(server.addr)
+        .await
+        .unwrap();
+    let size = |format| {
+        let mut asked = vec![b'0'; 2000];
+        asked.extend_from_slice(b"100000");
+        Call::new("probe", "size", format, Bytes::from(asked))
+    };
+    // Without dedupe, the 100 kB reply fits compressed.
+    let plain = client.call(size(prpc::Format::Raw)).await.unwrap();
+    assert_eq!(plain.body.len(), 100_000);
+    // The same call marked for dedupe, and a second attempt of it, get the same reply; the
+    // handler runs once for both.
+    let id = prpc::id::next_id();
+    for attempt in 0..2 {
+        let reply = client
+            .call(size(prpc::Format::Raw).resend_as(id, attempt))
+            .await
+            .unwrap();
+        assert_eq!(reply.body.len(), 100_000, "attempt {attempt}");
+        assert!(reply.body.iter().all(|&byte| byte == b'x'));
+    }
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 2);
+    // An attempt in another format is refused.
+    let refused = client
+        .call(size(prpc::Format::Json).resend_as(id, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused}");
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 2);
+}

@@ -8,15 +8,17 @@ use super::deadline::Deadline;
 use super::dedupe::{Dedupe, DedupeSettings};
 use super::dispatch::Services;
 use super::handler::{Dispatch, Handler};
-use super::{Bound, Router, Server, Shared};
+use super::listen;
+use super::shared::{ServerConfig, Shared};
+use super::{Router, Server};
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::layer::{Identity, Layer, Stack};
 use crate::service::Service;
 use crate::timer::Timer;
+use crate::transport::IntoAddress;
 #[cfg(feature = "tls")]
-use crate::transport::tls::{ServerTls, TlsListener};
-use crate::transport::{Address, IntoAddress};
+use crate::transport::tls::ServerTls;
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
 /// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`], [`build`](Builder::build)
@@ -38,16 +40,6 @@ pub struct Builder<L = Identity> {
     idempotency_ttl: Duration,
     fail_mode: FailMode,
     store_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct ServerConfig {
-    pub(super) max_connections: usize,
-    pub(super) max_in_flight: usize,
-    pub(super) max_frame_size: u32,
-    pub(super) idle_timeout: Duration,
-    pub(super) shutdown_grace: Duration,
-    pub(super) compression_threshold: usize,
 }
 
 impl Builder {
@@ -199,20 +191,19 @@ impl<L> Builder<L> {
             fail_mode: self.fail_mode,
             store_timeout: self.store_timeout,
             max_frame_size: self.config.max_frame_size,
+            compression_threshold: self.config.compression_threshold,
         };
         let handler = Dedupe::new(
             Deadline::new(self.layer.layer(Dispatch), timer.clone()),
             dedupe,
         );
-        Router {
-            shared: Arc::new(Shared {
-                services: self.services,
-                config: self.config,
-                handler,
-                timer,
-                shutdown: CancellationToken::new(),
-            }),
-        }
+        Router::new(Shared {
+            services: self.services,
+            config: self.config,
+            handler,
+            timer,
+            shutdown: CancellationToken::new(),
+        })
     }
 
     /// Binds the listening socket: `host:port` or `tcp://host:port` for TCP, `unix:///path`
@@ -231,7 +222,7 @@ impl<L> Builder<L> {
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         // TLS settings on a server bound in plain text would be a silent downgrade.
         #[cfg(feature = "tls")]
-        if self.tls.is_some() && !matches!(address, Address::Tls { .. }) {
+        if self.tls.is_some() && !matches!(address, crate::transport::Address::Tls { .. }) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -239,46 +230,12 @@ impl<L> Builder<L> {
                 ),
             ));
         }
-        let (listener, local_addr) = match &address {
-            Address::Tcp { host, port } => {
-                let listener = tokio::net::TcpListener::bind((host.as_str(), *port)).await?;
-                let local_addr = listener.local_addr()?.into();
-                (Bound::Tcp(listener), local_addr)
-            }
-            #[cfg(unix)]
-            Address::Unix(path) => (
-                Bound::Unix(tokio::net::UnixListener::bind(path)?),
-                address.clone(),
-            ),
+        let (listener, local_addr) = listen::bind(
+            &address,
             #[cfg(feature = "tls")]
-            Address::Tls { host, port } => {
-                let Some(tls) = &self.tls else {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("binding {address}: tls:// needs Builder::tls"),
-                    ));
-                };
-                let tcp = tokio::net::TcpListener::bind((host.as_str(), *port)).await?;
-                let bound = tcp.local_addr()?;
-                let listener = TlsListener::new(tcp, tls)
-                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-                let local_addr = Address::tls(bound.ip().to_string(), bound.port());
-                (Bound::Tls(listener), local_addr)
-            }
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "a server cannot bind {address} (serve a {} listener with Router::serve_with_listener)",
-                        address.scheme()
-                    ),
-                ));
-            }
-        };
-        Ok(Server {
-            router: self.build(),
-            listener,
-            local_addr,
-        })
+            self.tls.as_ref(),
+        )
+        .await?;
+        Ok(Server::new(self.build(), listener, local_addr))
     }
 }

@@ -14,9 +14,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use super::Shared;
 use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
 use super::handler::Handler;
+use super::shared::Shared;
 use crate::id::IdHashBuilder;
 use crate::service::Response;
 use crate::status::Code;

@@ -13,11 +13,13 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::dispatch::ReplyEncoding;
 use super::handler::Handler;
+use crate::compress::{Compression, CompressionPolicy};
+use crate::format::Format;
 use crate::idempotency::{Begin, FailMode, Key, Store, StoreError};
 use crate::service::{Request, Response, Service};
 use crate::status::{Code, Status};
 use crate::timer::Timer;
-use crate::wire::{Encoding, Frame, FrameCodec, Head};
+use crate::wire::{Frame, FrameCodec, Head};
 
 /// Runs each call marked for dedupe (the request's [`dedupe`](Request::dedupe) flag) at most
 /// once across its attempts, through the server's
@@ -38,6 +40,8 @@ pub(super) struct DedupeSettings {
     /// Longest a single store operation may take (the call's deadline may cut it shorter).
     pub(super) store_timeout: Duration,
     pub(super) max_frame_size: u32,
+    /// Replies smaller than this are stored uncompressed, as they are sent.
+    pub(super) compression_threshold: usize,
 }
 
 impl<H> Dedupe<H> {
@@ -61,7 +65,11 @@ impl<H: Handler> Handler for Dedupe<H> {
         let stored_as = StoredAs {
             request_id: request.request_id,
             attempt: request.attempt,
-            format_id: request.format.id(),
+            format: request.format,
+            compression: CompressionPolicy {
+                compression: request.compression,
+                threshold: self.settings.compression_threshold,
+            },
         };
         let (inner, settings, service) =
             (self.inner.clone(), self.settings.clone(), service.clone());
@@ -96,21 +104,25 @@ where
     }
 }
 
-/// What a stored reply is stored as: a response frame, addressed to the attempt that ran it.
+/// What a stored reply is stored as: the response frame the attempt that ran the call was
+/// answered with, compressed as it asked (so a reply that fits the frame size compressed is
+/// stored too).
 #[derive(Debug, Clone, Copy)]
 struct StoredAs {
     request_id: u64,
     attempt: u32,
-    format_id: u8,
+    format: Format,
+    compression: CompressionPolicy,
 }
 
 impl StoredAs {
     fn encoding(self) -> ReplyEncoding {
-        ReplyEncoding::plain(
-            self.request_id,
-            self.attempt,
-            Encoding::new(self.format_id, 0),
-        )
+        ReplyEncoding {
+            request_id: self.request_id,
+            attempt: self.attempt,
+            format_id: self.format.id(),
+            compression: self.compression,
+        }
     }
 }
 
@@ -191,7 +203,7 @@ impl DedupeSettings {
                     }
                 }
             };
-            return replay(&stored, self.max_frame_size).unwrap_or_else(|| {
+            return replay(&stored, stored_as.format, self.max_frame_size).unwrap_or_else(|| {
                 Err(Status::internal(format!(
                     "the stored reply of {key} does not decode"
                 )))
@@ -217,11 +229,17 @@ impl DedupeSettings {
         let result = call.await;
         claim.finished = true;
         let key = &claim.key;
-        let frame = stored_as.encoding().frame(result, self.max_frame_size);
+        // A reply is stored as it is sent, compressed as this attempt asked (so that a reply
+        // that fits the frame size compressed is kept too); an error status, uncompressed.
+        let encoding = match &result {
+            Ok(_) => stored_as.encoding(),
+            Err(_) => stored_as.encoding().uncompressed(),
+        };
+        let frame = encoding.frame(result.clone(), self.max_frame_size);
         if let Err(error) = self.store_reply(key, &frame).await {
             self.reply_lost(key, stored_as, error).await;
         }
-        answer_of(frame)
+        result
     }
 
     /// The call under `key` ran, but its reply could not be stored. Failing closed, its other
@@ -236,7 +254,10 @@ impl DedupeSettings {
                      it is not run again"
                 ),
             );
-            let substitute = stored_as.encoding().frame(Err(status), self.max_frame_size);
+            let substitute = stored_as
+                .encoding()
+                .uncompressed()
+                .frame(Err(status), self.max_frame_size);
             match self.store_reply(key, &substitute).await {
                 Ok(()) => {
                     tracing::warn!(%key, %error, "could not store a reply; its retries get data_loss");
@@ -279,30 +300,55 @@ impl DedupeSettings {
     }
 }
 
-/// The answer a stored reply frame holds.
-fn replay(stored: &[u8], max_frame_size: u32) -> Option<Result<Response, Status>> {
+/// The answer a stored reply frame holds, for an attempt in `format`: `None` when the bytes
+/// are not a response frame.
+fn replay(stored: &[u8], format: Format, max_frame_size: u32) -> Option<Result<Response, Status>> {
     let mut buffer = BytesMut::from(stored);
     let frame = FrameCodec::with_max_frame_size(max_frame_size)
         .decode(&mut buffer)
         .ok()??;
-    matches!(frame.head, Head::Response(_)).then(|| answer_of(frame))
+    if !matches!(frame.head, Head::Response(_)) {
+        return None;
+    }
+    // Every attempt of a call carries the call's one format; a resend by hand in another
+    // format would be answered a body it cannot read.
+    let stored_format = frame.encoding.format_id();
+    if stored_format != format.id() {
+        return Some(Err(Status::invalid_argument(format!(
+            "this call ran in format {}; this attempt asks for {format}",
+            Format::from_id(stored_format)
+                .map_or_else(|_| stored_format.to_string(), |f| f.to_string())
+        ))));
+    }
+    Some(answer_of(frame, max_frame_size))
 }
 
-/// The handler's answer a response frame carries (the frame of a stored reply is never
-/// compressed: the connection compresses the answer for each attempt as it asked).
-fn answer_of(frame: Frame) -> Result<Response, Status> {
+/// The handler's answer a stored response frame carries. An ok reply's body goes on as it was
+/// stored, compressed or not (its codec is the one the call asked for); an error's details
+/// are decompressed (servers store them uncompressed, but one of an older version may not).
+fn answer_of(frame: Frame, max_frame_size: u32) -> Result<Response, Status> {
     let Head::Response(head) = frame.head else {
         return Err(Status::internal("a stored reply is not a response"));
     };
+    let compression = Compression::from_id(frame.encoding.compression_id())
+        .map_err(|error| Status::internal(format!("a stored reply: {error}")))?;
     if head.code == Code::Ok.as_u32() {
         let mut response = Response::new(frame.body);
         response.metadata = head.metadata;
-        Ok(response)
-    } else {
-        Err(
-            Status::new(Code::from_u32(head.code), head.message.to_string())
-                .with_details(frame.body)
-                .with_metadata(head.metadata),
-        )
+        if compression != Compression::None {
+            response.compressed = Some(compression);
+        }
+        return Ok(response);
     }
+    let details = match compression {
+        Compression::None => frame.body,
+        other => other
+            .decompress(&frame.body, max_frame_size as usize)
+            .map_err(|error| Status::internal(format!("a stored reply: {error}")))?,
+    };
+    Err(
+        Status::new(Code::from_u32(head.code), head.message.to_string())
+            .with_details(details)
+            .with_metadata(head.metadata),
+    )
 }

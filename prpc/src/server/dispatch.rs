@@ -223,7 +223,7 @@ impl ReplyEncoding {
     }
 
     /// The same reply, never compressed.
-    fn uncompressed(self) -> Self {
+    pub(super) fn uncompressed(self) -> Self {
         ReplyEncoding {
             compression: CompressionPolicy::NONE,
             ..self
@@ -246,10 +246,18 @@ impl ReplyEncoding {
                 status.details(),
             ),
         };
-        let packed = self.compression.apply(body).ok().flatten();
-        let (compression, body) = match &packed {
-            Some((compression, packed)) => (*compression, packed),
-            None => (Compression::None, body),
+        let precompressed = result
+            .as_ref()
+            .ok()
+            .and_then(|response| response.compressed);
+        let packed = match precompressed {
+            Some(_) => None,
+            None => self.compression.apply(body).ok().flatten(),
+        };
+        let (compression, body) = match (&packed, precompressed) {
+            (Some((compression, packed)), _) => (*compression, packed),
+            (None, Some(compression)) => (compression, body),
+            (None, None) => (Compression::None, body),
         };
         write(FrameRef {
             request_id: self.request_id,
@@ -298,6 +306,7 @@ pub(super) fn prepare<'a>(
         request: Request {
             method,
             format,
+            compression,
             body,
             metadata,
             deadline: deadline.map(|deadline| (received + deadline).into_std()),

@@ -13,6 +13,8 @@ mod deadline;
 mod dedupe;
 mod dispatch;
 mod handler;
+mod listen;
+mod shared;
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -29,18 +31,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use builder::Builder;
-use builder::ServerConfig;
 pub use deadline::{Deadline, DeadlineFuture};
 pub use dedupe::{Dedupe, DedupeFuture};
-use dispatch::Services;
 pub use handler::{Dispatch, Guarded, Handler};
+use listen::Bound;
+use shared::Shared;
 
 use crate::status::Code;
 use crate::transport::{Address, Incoming, Io, Listener};
 use crate::wire::{Frame, FrameCodec};
 
 /// A bound server, ready to [`serve`](Server::serve): a [`Router`] and the socket it listens
-/// on (TCP or a Unix socket, by the address it was bound to).
+/// on (TCP, a Unix socket or TLS, by the address it was bound to).
 ///
 /// ```no_run
 /// # async fn demo(service: impl prpc::Service) -> std::io::Result<()> {
@@ -57,15 +59,6 @@ pub struct Server<H = DefaultHandler> {
     router: Router<H>,
     listener: Bound,
     local_addr: Address,
-}
-
-/// The listeners [`Builder::bind`] makes.
-enum Bound {
-    Tcp(tokio::net::TcpListener),
-    #[cfg(unix)]
-    Unix(tokio::net::UnixListener),
-    #[cfg(feature = "tls")]
-    Tls(super::transport::tls::TlsListener),
 }
 
 /// A server's services, layers and limits, ready to serve connections from any transport:
@@ -93,6 +86,24 @@ pub struct Router<H = DefaultHandler> {
     shared: Arc<Shared<H>>,
 }
 
+impl<H> Router<H> {
+    fn new(shared: Shared<H>) -> Self {
+        Router {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+impl<H> Server<H> {
+    fn new(router: Router<H>, listener: Bound, local_addr: Address) -> Self {
+        Server {
+            router,
+            listener,
+            local_addr,
+        }
+    }
+}
+
 impl<H> Clone for Router<H> {
     fn clone(&self) -> Self {
         Router {
@@ -103,18 +114,6 @@ impl<H> Clone for Router<H> {
 
 /// The handler stack of a server without layers of its own: dedupe, deadline, the services.
 pub type DefaultHandler = Dedupe<Deadline<Dispatch>>;
-
-/// What every connection of a server reads.
-struct Shared<H> {
-    services: Services,
-    config: ServerConfig,
-    /// The layers and, at their bottom, the services.
-    handler: H,
-    /// Call deadlines and idle checks of every connection.
-    timer: crate::timer::Timer,
-    /// Cancelled to begin graceful shutdown.
-    shutdown: CancellationToken,
-}
 
 /// Starts a server's graceful shutdown from anywhere; cheap to clone.
 #[derive(Debug, Clone)]
@@ -144,6 +143,12 @@ impl<H: Handler> Server<H> {
     /// A handle that triggers graceful shutdown.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.router.shutdown_handle()
+    }
+
+    /// Serves one more connection, over any stream, beside those the listener accepts (see
+    /// [`Router::serve_connection`]).
+    pub fn serve_connection(&self, stream: impl Io) -> impl Future<Output = ()> + Send + 'static {
+        self.router.serve_connection(stream)
     }
 
     /// Serves until shut down through a [`ShutdownHandle`]. Returns once every connection has
@@ -176,7 +181,8 @@ impl<H: Handler> Router<H> {
 
     /// Serves one connection over `stream` (any transport) until it closes; graceful
     /// shutdown ends it too. The server's `max_connections` does not count it: the caller
-    /// decides which streams to serve.
+    /// decides which streams to serve. (`max_connections` counts the connections of each
+    /// listener served.)
     pub fn serve_connection(&self, stream: impl Io) -> impl Future<Output = ()> + Send + 'static {
         connection::run(stream, None, self.shared.clone())
     }
@@ -221,6 +227,10 @@ impl<H: Handler> Router<H> {
                     listening = false;
                     continue;
                 }
+                Err(error) if one_connection_failed(&error) => {
+                    tracing::debug!(%error, "a connection failed as it was accepted");
+                    continue;
+                }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
@@ -252,6 +262,21 @@ impl<H: Handler> Router<H> {
         let _ = tokio::time::timeout(backstop, connections.wait()).await;
         Ok(())
     }
+}
+
+/// Whether an accept error is one connection's (it went away, or its handshake failed), not
+/// the listener's: the next accept may succeed at once.
+fn one_connection_failed(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::InvalidData
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// Tells a connection over the limit why it is being closed.

@@ -132,7 +132,9 @@ impl Listener for tokio::net::TcpListener {
 
     async fn accept(&mut self) -> io::Result<Option<(TcpStream, Option<Address>)>> {
         let (stream, peer) = tokio::net::TcpListener::accept(self).await?;
-        stream.set_nodelay(true)?;
+        // A socket that refuses the option (reset already, say) still gets served, or fails
+        // on its own.
+        let _ = stream.set_nodelay(true);
         Ok(Some((stream, Some(peer.into()))))
     }
 }
