@@ -42,11 +42,12 @@
 //!   [`transport`] (addresses, connectors, listeners, stream splitting): the ground floor.
 //! - [`Format`], [`Compression`], [`BodyError`], with [`format`](mod@format) and
 //!   [`compress`] implementing them; [`Status`] and [`Code`]; [`context`] (what a handler
-//!   knows of its call); [`idempotency`] (the dedupe stores); [`retry`]
-//!   ([`RetryPolicy`](retry::RetryPolicy), plain data a call's options carry).
+//!   knows of its call); [`idempotency`] (the dedupe stores); [`Error`] (what a failed call
+//!   reports); [`retry`] ([`RetryPolicy`](retry::RetryPolicy), plain data a call's options
+//!   carry).
 //! - The shared types of both seams, naming neither client nor server: [`Request`],
 //!   [`Response`] and [`Service`] (the server's seam); [`Call`], [`CallOptions`], [`Reply`] and
-//!   [`Channel`] (the client's seam); [`Error`]; [`layer`] (how policies wrap either seam).
+//!   [`Channel`] (the client's seam); [`layer`] (how policies wrap either seam).
 //! - [`reflection`]: every server lists its services.
 //! - [`client`]: [`Client`], a [`Retry`](client::Retry) layer (over any channel) over a
 //!   [`Link`](client::Link), one multiplexed connection reopened through its connector; its
