@@ -180,7 +180,8 @@ impl Call {
     /// call's. The call's deadline starts counting now.
     ///
     /// Every layer of a client stack calls it on the calls it receives; only the first call
-    /// does anything, so options are merged once however many layers a call crosses.
+    /// does anything, so options are merged once however many layers a call crosses. (A call
+    /// resolved by hand against other defaults keeps them: the channel's are not merged in.)
     ///
     /// ```
     /// use std::time::Duration;
