@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,6 +15,7 @@ use super::handler::Handler;
 use crate::compress::{Compression, CompressionPolicy};
 use crate::format::Format;
 use crate::idempotency::{Begin, FailMode, Key, Store, StoreError};
+use crate::layer::Either;
 use crate::service::{Request, Response, Service};
 use crate::status::{Code, Status};
 use crate::timer::Timer;
@@ -58,14 +58,15 @@ impl<H: Handler> Handler for Dedupe<H> {
 
     fn call(&self, service: &Arc<dyn Service>, request: Request) -> Self::Future {
         if !request.dedupe {
-            return DedupeFuture::Once(self.inner.call(service, request));
+            return Either::Left(self.inner.call(service, request));
         }
         let key = Key::new(service.name(), &request.method, request.request_id);
         let deadline = request.deadline.map(Instant::from_std);
-        let stored_as = StoredAs {
+        // The reply is stored as this attempt is answered: its format, compressed as it asked.
+        let reply = ReplyEncoding {
             request_id: request.request_id,
             attempt: request.attempt,
-            format: request.format,
+            format_id: request.format.id(),
             compression: CompressionPolicy {
                 compression: request.compression,
                 threshold: self.settings.compression_threshold,
@@ -76,55 +77,16 @@ impl<H: Handler> Handler for Dedupe<H> {
         // The handler must not run before the store says this attempt may run it: it is
         // called from inside the future, once the claim is taken.
         let call = async move { inner.call(&service, request).await };
-        DedupeFuture::Deduped(Box::pin(async move {
-            settings.run(key, deadline, stored_as, call).await
+        Either::Right(Box::pin(async move {
+            settings.run(key, deadline, reply, call).await
         }))
     }
 }
 
-/// The future of [`Dedupe`].
-pub enum DedupeFuture<F> {
-    /// A call not marked for dedupe.
-    Once(F),
-    /// A call marked for dedupe (boxed: it is large, and rare next to the others).
-    Deduped(Pin<Box<dyn Future<Output = Result<Response, Status>> + Send>>),
-}
-
-impl<F> Future for DedupeFuture<F>
-where
-    F: Future<Output = Result<Response, Status>> + Unpin,
-{
-    type Output = Result<Response, Status>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            DedupeFuture::Once(call) => Pin::new(call).poll(cx),
-            DedupeFuture::Deduped(call) => call.as_mut().poll(cx),
-        }
-    }
-}
-
-/// What a stored reply is stored as: the response frame the attempt that ran the call was
-/// answered with, compressed as it asked (so a reply that fits the frame size compressed is
-/// stored too).
-#[derive(Debug, Clone, Copy)]
-struct StoredAs {
-    request_id: u64,
-    attempt: u32,
-    format: Format,
-    compression: CompressionPolicy,
-}
-
-impl StoredAs {
-    fn encoding(self) -> ReplyEncoding {
-        ReplyEncoding {
-            request_id: self.request_id,
-            attempt: self.attempt,
-            format_id: self.format.id(),
-            compression: self.compression,
-        }
-    }
-}
+/// The future of [`Dedupe`]: a call not marked for dedupe as it is, or one marked for dedupe
+/// (boxed: it is large, and rare next to the others).
+pub type DedupeFuture<F> =
+    Either<F, Pin<Box<dyn Future<Output = Result<Response, Status>> + Send>>>;
 
 /// Releases a claim whose call did not finish (its task was dropped).
 struct Claim {
@@ -160,7 +122,7 @@ impl DedupeSettings {
         &self,
         key: Key,
         deadline: Option<Instant>,
-        stored_as: StoredAs,
+        reply: ReplyEncoding,
         call: impl Future<Output = Result<Response, Status>>,
     ) -> Result<Response, Status> {
         for _ in 0..3 {
@@ -177,7 +139,7 @@ impl DedupeSettings {
                         return call.await;
                     }
                 },
-                Ok(Begin::New) => return self.run_first(key, stored_as, call).await,
+                Ok(Begin::New) => return self.run_first(key, reply, call).await,
                 Ok(Begin::Done(stored)) => stored,
                 Ok(Begin::InProgress) => {
                     // Waits as long as the caller does; without a deadline, as long as a claim
@@ -203,7 +165,7 @@ impl DedupeSettings {
                     }
                 }
             };
-            return replay(&stored, stored_as.format, self.max_frame_size).unwrap_or_else(|| {
+            return replay(&stored, reply.format_id, self.max_frame_size).unwrap_or_else(|| {
                 Err(Status::internal(format!(
                     "the stored reply of {key} does not decode"
                 )))
@@ -218,7 +180,7 @@ impl DedupeSettings {
     async fn run_first(
         &self,
         key: Key,
-        stored_as: StoredAs,
+        reply: ReplyEncoding,
         call: impl Future<Output = Result<Response, Status>>,
     ) -> Result<Response, Status> {
         let mut claim = Claim {
@@ -232,12 +194,12 @@ impl DedupeSettings {
         // A reply is stored as it is sent, compressed as this attempt asked (so that a reply
         // that fits the frame size compressed is kept too); an error status, uncompressed.
         let encoding = match &result {
-            Ok(_) => stored_as.encoding(),
-            Err(_) => stored_as.encoding().uncompressed(),
+            Ok(_) => reply,
+            Err(_) => reply.uncompressed(),
         };
         let frame = encoding.frame(result.clone(), self.max_frame_size);
         if let Err(error) = self.store_reply(key, &frame).await {
-            self.reply_lost(key, stored_as, error).await;
+            self.reply_lost(key, reply, error).await;
         }
         result
     }
@@ -245,7 +207,7 @@ impl DedupeSettings {
     /// The call under `key` ran, but its reply could not be stored. Failing closed, its other
     /// attempts (waiting now, or still to come) get a `data_loss` status in its place: they
     /// must not run it again. Failing open, the claim is given up, and one of them runs it.
-    async fn reply_lost(&self, key: &Key, stored_as: StoredAs, error: StoreError) {
+    async fn reply_lost(&self, key: &Key, reply: ReplyEncoding, error: StoreError) {
         if self.fail_mode == FailMode::Closed {
             let status = Status::new(
                 Code::DataLoss,
@@ -254,10 +216,7 @@ impl DedupeSettings {
                      it is not run again"
                 ),
             );
-            let substitute = stored_as
-                .encoding()
-                .uncompressed()
-                .frame(Err(status), self.max_frame_size);
+            let substitute = reply.uncompressed().frame(Err(status), self.max_frame_size);
             match self.store_reply(key, &substitute).await {
                 Ok(()) => {
                     tracing::warn!(%key, %error, "could not store a reply; its retries get data_loss");
@@ -300,9 +259,9 @@ impl DedupeSettings {
     }
 }
 
-/// The answer a stored reply frame holds, for an attempt in `format`: `None` when the bytes
-/// are not a response frame.
-fn replay(stored: &[u8], format: Format, max_frame_size: u32) -> Option<Result<Response, Status>> {
+/// The answer a stored reply frame holds, for an attempt in the format `format_id`: `None`
+/// when the bytes are not a response frame.
+fn replay(stored: &[u8], format_id: u8, max_frame_size: u32) -> Option<Result<Response, Status>> {
     let mut buffer = BytesMut::from(stored);
     let frame = FrameCodec::with_max_frame_size(max_frame_size)
         .decode(&mut buffer)
@@ -313,11 +272,11 @@ fn replay(stored: &[u8], format: Format, max_frame_size: u32) -> Option<Result<R
     // Every attempt of a call carries the call's one format; a resend by hand in another
     // format would be answered a body it cannot read.
     let stored_format = frame.encoding.format_id();
-    if stored_format != format.id() {
+    if stored_format != format_id {
         return Some(Err(Status::invalid_argument(format!(
-            "this call ran in format {}; this attempt asks for {format}",
-            Format::from_id(stored_format)
-                .map_or_else(|_| stored_format.to_string(), |f| f.to_string())
+            "this call ran in format {}; this attempt asks for {}",
+            format_name(stored_format),
+            format_name(format_id)
         ))));
     }
     Some(answer_of(frame, max_frame_size))
@@ -351,4 +310,9 @@ fn answer_of(frame: Frame, max_frame_size: u32) -> Result<Response, Status> {
             .with_details(details)
             .with_metadata(head.metadata),
     )
+}
+
+/// A format's name, or its id when it names none.
+fn format_name(id: u8) -> String {
+    Format::from_id(id).map_or_else(|_| id.to_string(), |format| format.to_string())
 }

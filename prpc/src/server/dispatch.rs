@@ -246,18 +246,19 @@ impl ReplyEncoding {
                 status.details(),
             ),
         };
-        let precompressed = result
+        // A replayed reply goes as it was stored; any other body is compressed as the policy
+        // says (a body that fails to compress goes as it is).
+        let stored = result
             .as_ref()
             .ok()
             .and_then(|response| response.compressed);
-        let packed = match precompressed {
+        let packed = match stored {
             Some(_) => None,
             None => self.compression.apply(body).ok().flatten(),
         };
-        let (compression, body) = match (&packed, precompressed) {
+        let (compression, body) = match (&packed, stored) {
             (Some((compression, packed)), _) => (*compression, packed),
-            (None, Some(compression)) => (compression, body),
-            (None, None) => (Compression::None, body),
+            (None, stored) => (stored.unwrap_or(Compression::None), body),
         };
         write(FrameRef {
             request_id: self.request_id,
