@@ -213,20 +213,17 @@ impl<H: Handler> Router<H> {
         let shared = self.shared;
         let connections = TaskTracker::new();
         tokio::pin!(signal);
-        let mut listening = true;
-        while listening {
+        // Whether the listener ended (no more connections will come), rather than shutdown.
+        let listener_ended = loop {
             let accepted = tokio::select! {
                 biased;
-                _ = shared.shutdown.cancelled() => break,
-                _ = &mut signal => break,
+                _ = shared.shutdown.cancelled() => break false,
+                _ = &mut signal => break false,
                 accepted = listener.accept() => accepted,
             };
             let (stream, peer) = match accepted {
                 Ok(Some(accepted)) => accepted,
-                Ok(None) => {
-                    listening = false;
-                    continue;
-                }
+                Ok(None) => break true,
                 Err(error) if one_connection_failed(&error) => {
                     tracing::debug!(%error, "a connection failed as it was accepted");
                     continue;
@@ -244,12 +241,11 @@ impl<H: Handler> Router<H> {
                 continue;
             }
             connections.spawn(connection::run(stream, peer, shared.clone()));
-        }
+        };
         drop(listener);
         connections.close();
-        if !listening {
-            // No more connections will come: serve the open ones to their end, unless shutdown
-            // begins first.
+        if listener_ended {
+            // Serve the open connections to their end, unless shutdown begins first.
             tokio::select! {
                 () = connections.wait() => return Ok(()),
                 _ = shared.shutdown.cancelled() => {}
