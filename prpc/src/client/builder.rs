@@ -148,13 +148,10 @@ impl Builder {
         // TLS settings with a plain-text address would be a silent downgrade.
         #[cfg(feature = "tls")]
         if self.tls.is_some() && !matches!(address, Address::Tls { .. }) {
-            return Err(Error::Connect {
-                addr: address.to_string(),
-                source: Arc::new(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "the client has TLS settings, so dial a tls:// address",
-                )),
-            });
+            return Err(cannot_dial(
+                &address,
+                "the client has TLS settings, so dial a tls:// address",
+            ));
         }
         match &address {
             Address::Tcp { .. } => self.connect_with(TcpConnector, address).await,
@@ -168,22 +165,16 @@ impl Builder {
                     .tls
                     .as_ref()
                     .map_or_else(|| ClientTls::new().connector(), ClientTls::connector)
-                    .map_err(|error| Error::Connect {
-                        addr: address.to_string(),
-                        source: Arc::new(io::Error::new(io::ErrorKind::InvalidInput, error)),
-                    })?;
+                    .map_err(|error| cannot_dial(&address, error))?;
                 self.connect_with(connector, address).await
             }
-            _ => Err(Error::Connect {
-                addr: address.to_string(),
-                source: Arc::new(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "no built-in connector dials {} addresses (use connect_with)",
-                        address.scheme()
-                    ),
-                )),
-            }),
+            _ => Err(cannot_dial(
+                &address,
+                format!(
+                    "no built-in connector dials {} addresses (use connect_with)",
+                    address.scheme()
+                ),
+            )),
         }
     }
 
@@ -214,5 +205,16 @@ impl Builder {
         let timer = Timer::default();
         let connection = Connection::spawn(stream, self.config.clone(), timer.clone());
         Client::from_connection(connection, self.config, timer, None)
+    }
+}
+
+/// The error of an address the builder will not dial as it is set up.
+fn cannot_dial(
+    address: &Address,
+    why: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> Error {
+    Error::Connect {
+        addr: address.to_string(),
+        source: Arc::new(io::Error::new(io::ErrorKind::InvalidInput, why)),
     }
 }

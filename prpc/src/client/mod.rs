@@ -27,7 +27,7 @@ use std::task::{Context, Poll, Waker, ready};
 
 pub use builder::Builder;
 pub use pending::PendingCall;
-pub use retry::{Retry, RetryLayer};
+pub use retry::Retry;
 
 use crate::call::Call;
 use crate::call::CallOptions;
@@ -203,13 +203,8 @@ impl Client {
         timer: Timer,
         dial: Option<Arc<dyn Dial>>,
     ) -> Client {
-        Client::from_link(Link::new(connection, config, timer, dial))
-    }
-
-    fn from_link(link: Link) -> Client {
-        let timer = link.inner.timer.clone();
         Client {
-            stack: Retry::new(link, timer),
+            stack: Retry::new(Link::new(connection, config, timer.clone(), dial), timer),
         }
     }
 

@@ -8,7 +8,6 @@ use tokio::time::Instant;
 use crate::call::{Call, CallOptions, Reply};
 use crate::channel::Channel;
 use crate::error::Error;
-use crate::layer::Layer;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
 
@@ -44,27 +43,6 @@ impl<C> Retry<C> {
     /// The channel under the layer.
     pub fn inner(&self) -> &C {
         &self.inner
-    }
-}
-
-/// Makes [`Retry`] layers.
-#[derive(Debug, Clone)]
-pub struct RetryLayer {
-    timer: Timer,
-}
-
-impl RetryLayer {
-    /// Retry layers that wait out backoff on `timer`.
-    pub fn new(timer: Timer) -> Self {
-        RetryLayer { timer }
-    }
-}
-
-impl<C> Layer<C> for RetryLayer {
-    type Service = Retry<C>;
-
-    fn layer(&self, inner: C) -> Retry<C> {
-        Retry::new(inner, self.timer.clone())
     }
 }
 
@@ -113,10 +91,10 @@ impl<C: Channel> Retry<C> {
         // (else attempts would multiply and reuse their numbers).
         call.options.retry = None;
         let first = call.attempt;
+        call.attempt_timeout = policy.get_attempt_timeout();
         loop {
             let left = call.time_left();
             let last = call.attempt + 1 - first >= policy.max_attempts();
-            call.attempt_timeout = policy.get_attempt_timeout();
             // Once an attempt may use all the time the call has left, none can follow it.
             let no_time_after = match (call.attempt_timeout, left) {
                 (Some(attempt), Some(left)) => attempt >= left,

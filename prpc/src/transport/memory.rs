@@ -11,7 +11,7 @@
 //! # #[prpc::service] pub trait Ping { async fn ping(&self) -> u8; }
 //! # struct Pong;
 //! # impl Ping for Pong { async fn ping(&self) -> u8 { 1 } }
-//! use prpc::transport::{Incoming, memory};
+//! use prpc::transport::memory;
 //!
 //! let (connector, listener) = memory::channel();
 //! let router = prpc::Server::builder().add_service(PingServer::new(Pong)).build();
