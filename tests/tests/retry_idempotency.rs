@@ -436,3 +436,35 @@ async fn a_stored_reply_is_replayed_as_it_was_sent() {
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused}");
     assert_eq!(counters.finished.load(Ordering::SeqCst), 2);
 }
+
+/// Dedupe sits outside the deadline: a deduplicated call stopped at its deadline stores
+/// `deadline_exceeded`, and a later attempt of it gets that answer without a second run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_stopped_at_its_deadline_answers_its_later_attempts_the_same() {
+    let (probe, counters) = prpc_tests::Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let id = prpc::id::next_id();
+    let sleep = |attempt, timeout| {
+        Call::new("probe", "sleep", Format::Raw, Bytes::from_static(b"60000"))
+            .resend_as(id, attempt)
+            .with_options(CallOptions::new().timeout(timeout))
+    };
+    // The first attempt runs out of time (the client's timer and the server's race).
+    let first = client
+        .call(sleep(0, Duration::from_millis(100)))
+        .await
+        .unwrap_err();
+    assert_eq!(first.code(), Code::DeadlineExceeded, "{first}");
+    // A later attempt with time to spare gets the stored outcome (waiting for it if the first
+    // has not stored it yet), not a second run.
+    let later = client
+        .call(sleep(1, Duration::from_secs(5)))
+        .await
+        .unwrap_err();
+    let Error::Status(status) = &later else {
+        panic!("{later}");
+    };
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{later}");
+    assert_eq!(counters.started.load(Ordering::SeqCst), 1);
+}
