@@ -206,8 +206,11 @@ def fmt(value):
         return f"{value:.1f}"
     return f"{value:.2f}"
 
-peers = [peer for peer in ("before", "tarpc", "tonic", "raw") if peer in frameworks]
-header = ["runtime", "scenario", "metric"] + frameworks + [f"prpc/{peer}" for peer in peers] \
+# The framework the ratios are of: prpc (its hand-written Service), else the first named
+# (macro: the generated stubs in the default format).
+mine = "prpc" if "prpc" in frameworks else frameworks[0]
+peers = [peer for peer in ("before", "tarpc", "tonic", "raw") if peer in frameworks and peer != mine]
+header = ["runtime", "scenario", "metric"] + frameworks + [f"{mine}/{peer}" for peer in peers] \
     + ["spread", "goal"]
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join("---" if i < 3 else "---:" for i in range(len(header) - 1)) + "|---|")
@@ -225,8 +228,8 @@ for runtime in seen_runtimes:
                     spreads.append((max(found) - min(found)) / medians[framework])
             ratios = {}
             for peer in peers:
-                mine, theirs = medians.get("prpc"), medians.get(peer)
-                ratios[peer] = mine / theirs if mine is not None and theirs else None
+                ours, theirs = medians.get(mine), medians.get(peer)
+                ratios[peer] = ours / theirs if ours is not None and theirs else None
             verdicts = []
             for peer, bound in GOALS.get((scenario, metric), []):
                 ratio = ratios.get(peer)
@@ -236,7 +239,7 @@ for runtime in seen_runtimes:
                 sign = "≥" if higher_better else "≤"
                 verdicts.append(f"{'ok' if met else '**MISS**'} {sign}{bound:g}×{peer}")
                 if not met:
-                    misses.append(f"{runtime} {SCENARIOS[scenario]} {label}: prpc/{peer} "
+                    misses.append(f"{runtime} {SCENARIOS[scenario]} {label}: {mine}/{peer} "
                                   f"{ratio:.2f} (goal {sign}{bound:g})")
             row = [runtime, SCENARIOS[scenario], label]
             row += [fmt(medians[f]) for f in frameworks]
@@ -250,18 +253,18 @@ if "before" in frameworks:
     # The reshaping's goal: the median of this tree at least 0.95x the baseline's, with the
     # range of each side's repeats.
     print()
-    print("| runtime | scenario | metric | prpc min–max | before min–max | prpc/before |")
+    print(f"| runtime | scenario | metric | {mine} min–max | before min–max | {mine}/before |")
     print("|---|---|---|---:|---:|---:|")
     for runtime in seen_runtimes:
         for scenario in seen_scenarios:
             for metric, label, higher_better in HEADLINE[scenario][:1] + COSTS[:2]:
-                mine = values(runtime, scenario, "prpc", metric)
+                ours = values(runtime, scenario, mine, metric)
                 base = values(runtime, scenario, "before", metric)
-                if not mine or not base:
+                if not ours or not base:
                     continue
-                ratio = statistics.median(mine) / statistics.median(base)
+                ratio = statistics.median(ours) / statistics.median(base)
                 print(f"| {runtime} | {SCENARIOS[scenario]} | {label} | "
-                      f"{fmt(min(mine))}–{fmt(max(mine))} | {fmt(min(base))}–{fmt(max(base))} | "
+                      f"{fmt(min(ours))}–{fmt(max(ours))} | {fmt(min(base))}–{fmt(max(base))} | "
                       f"{ratio:.2f} |")
 if errors:
     print(f"failed runs: {len(errors)}: " + "; ".join(
