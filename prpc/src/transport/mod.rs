@@ -75,10 +75,10 @@ pub trait Listener: Send + 'static {
     /// The stream a connection runs over.
     type Io: Io;
 
-    /// The next connection, and the peer's address when the transport knows it. An error
-    /// here (out of file descriptors, a failed TLS handshake is not one) is logged by the
-    /// server, which waits a moment and accepts again; `Ok(None)` means no connection will
-    /// come any more.
+    /// The next connection, and the peer's address when the transport knows it; `Ok(None)`
+    /// means no connection will come any more. The server logs an error and accepts again:
+    /// at once after one connection's failure (reset, aborted, invalid data, timed out), a
+    /// moment later after any other (out of file descriptors, say).
     fn accept(
         &mut self,
     ) -> impl Future<Output = io::Result<Option<(Self::Io, Option<Address>)>>> + Send;
