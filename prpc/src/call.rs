@@ -3,6 +3,7 @@
 //! These are the types every [`Channel`](crate::Channel) carries, from the generated stub
 //! through the client's layers to the connection; they name no client and no server.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 use crate::compress::Compression;
 use crate::format::Format;
 use crate::retry::RetryPolicy;
+use crate::stream::{MessageStream, Messages};
 use crate::wire::Metadata;
 
 /// Per-call options: everything a call can change without changing a method's signature.
@@ -131,6 +133,35 @@ pub struct Call {
     pub(crate) final_attempt: bool,
     /// The options have been merged with a channel's defaults (see [`Call::resolve`]).
     resolved: bool,
+    /// Opened as a stream (see [`Call::stream`]).
+    pub(crate) stream: Option<Outgoing>,
+}
+
+/// A stream call's messages to send, taken by the one attempt that sends them (streams are
+/// not retried; a clone of the call shares them).
+#[derive(Clone, Default)]
+pub(crate) struct Outgoing(Option<Arc<Mutex<Option<MessageStream>>>>);
+
+impl Outgoing {
+    /// The messages, unless an attempt took them already (or there are none).
+    pub(crate) fn take(&self) -> Option<MessageStream> {
+        self.0
+            .as_ref()
+            .and_then(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take())
+    }
+
+    /// Whether the client sends messages on the stream.
+    pub(crate) fn sends(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("sends", &self.sends())
+            .finish()
+    }
 }
 
 impl Call {
@@ -170,7 +201,31 @@ impl Call {
             dedupe: false,
             final_attempt: false,
             resolved: false,
+            stream: None,
         }
+    }
+
+    /// Opens the call as a stream: the reply comes back at once with its
+    /// [`messages`](Reply::messages), which end with the server's trailer. `messages` are the
+    /// messages the client sends after the request (`None` when it sends none, as for a
+    /// server stream); the client then ends its side. A stream is sent once: it is never
+    /// retried.
+    ///
+    /// ```
+    /// use prpc::{Call, Format};
+    ///
+    /// let call = Call::new("Log", "tail", Format::Json, "{}".into()).stream(None);
+    /// assert!(call.is_stream());
+    /// ```
+    #[must_use]
+    pub fn stream(mut self, messages: Option<MessageStream>) -> Self {
+        self.stream = Some(Outgoing(messages.map(|m| Arc::new(Mutex::new(Some(m))))));
+        self
+    }
+
+    /// Whether the call is opened as a stream.
+    pub fn is_stream(&self) -> bool {
+        self.stream.is_some()
     }
 
     /// Merges the call's options with a channel's `defaults`: the one place where per-call
@@ -276,7 +331,7 @@ impl Call {
 }
 
 /// A successful reply as a [`Channel`](crate::Channel) returns it: decompressed, not yet decoded.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Reply {
     /// The encoded result.
@@ -285,4 +340,8 @@ pub struct Reply {
     pub format: Format,
     /// Server metadata.
     pub metadata: Metadata,
+    /// For a call opened as a stream: the server's messages, ending with its trailer (whose
+    /// body and metadata [`Messages::reply`] returns). The reply itself then has an empty
+    /// body.
+    pub messages: Option<Messages>,
 }

@@ -13,9 +13,14 @@ use bytestring::ByteString;
 
 use crate::call::Call;
 use crate::call::CallOptions;
+use crate::call::Reply;
 use crate::channel::Channel;
+use crate::error::Error;
 use crate::format::Format;
+use crate::service::{Request, Response};
 use crate::status::Status;
+pub use crate::stream::{Message, MessageStream, Streaming};
+pub use futures_core::Stream;
 
 /// The format a serde call encodes in: its resolved options' (the client's, else the
 /// channel's default), else MessagePack.
@@ -145,5 +150,88 @@ pub trait DescribeTypeName {
 impl<T: ?Sized> DescribeTypeName for &Describe<'_, T> {
     fn describe(&self) -> String {
         std::any::type_name::<T>().to_owned()
+    }
+}
+
+/// A streaming method's stream, as the generated code sends it: each item encoded with
+/// `encode` (in the call's format), ended by the first status the items give.
+pub fn outgoing<T, S>(
+    items: S,
+    encode: impl Fn(T) -> Result<Message, Status> + Send + 'static,
+) -> MessageStream
+where
+    T: Send + 'static,
+    S: futures_core::Stream<Item = T> + Send + 'static,
+{
+    Streaming::new(items).into_messages(encode).0
+}
+
+/// The messages and trailer metadata of a stream a handler returned, as its response.
+pub fn stream_response<T: Send + 'static>(
+    items: Streaming<T>,
+    encode: impl Fn(T) -> Result<Message, Status> + Send + 'static,
+) -> Response {
+    let (messages, trailer) = items.into_messages(encode);
+    Response::stream(messages, trailer)
+}
+
+/// The client's messages of a stream request, decoded with `decode` for the handler; `Err`
+/// for a request that did not open a stream.
+pub fn request_stream<T>(
+    request: &mut Request,
+    service: &str,
+    method: &str,
+    decode: impl Fn(Message) -> Result<T, Error> + Send + 'static,
+) -> Result<Streaming<T>, Status> {
+    match request.messages.take() {
+        Some(messages) => Ok(Streaming::from_messages(messages, decode)),
+        None => Err(not_a_stream(service, method)),
+    }
+}
+
+/// Refuses a request that opened a stream to a method that is not one; `Ok` for a unary
+/// request.
+pub fn expect_unary(request: &Request, service: &str, method: &str) -> Result<(), Status> {
+    match request.messages {
+        Some(_) => Err(Status::invalid_argument(format!(
+            "{service}/{method} is not a streaming method; call it without opening a stream"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a unary request to a streaming method; `Ok` for a request that opened a stream.
+pub fn expect_stream(request: &Request, service: &str, method: &str) -> Result<(), Status> {
+    match request.messages {
+        Some(_) => Ok(()),
+        None => Err(not_a_stream(service, method)),
+    }
+}
+
+fn not_a_stream(service: &str, method: &str) -> Status {
+    Status::invalid_argument(format!(
+        "{service}/{method} is a streaming method; open it as a stream"
+    ))
+}
+
+/// The server's messages of a stream call's reply, decoded with `decode`.
+pub fn reply_stream<T>(
+    reply: Reply,
+    decode: impl Fn(Message) -> Result<T, Error> + Send + 'static,
+) -> Result<Streaming<T>, Error> {
+    match reply.messages {
+        Some(messages) => Ok(Streaming::from_messages(messages, decode)),
+        None => Err(Error::Status(Status::internal(
+            "the channel answered a stream call without a stream",
+        ))),
+    }
+}
+
+/// The trailer of a client-streaming call: waits for the end of the server's messages and
+/// returns the reply it carries.
+pub async fn reply_of_stream(reply: Reply) -> Result<Reply, Error> {
+    match reply.messages {
+        Some(messages) => messages.reply().await,
+        None => Ok(reply),
     }
 }

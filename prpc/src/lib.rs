@@ -72,6 +72,7 @@ pub mod retry;
 pub mod server;
 mod service;
 mod status;
+pub mod stream;
 pub mod timer;
 pub mod transport;
 pub mod wire;
@@ -93,6 +94,7 @@ pub use prpc_macros::service;
 pub use server::Server;
 pub use service::{Request, Response, Service, ServiceFuture};
 pub use status::{Code, Status};
+pub use stream::Streaming;
 pub use wire::{Metadata, WireError};
 
 /// Includes the Rust code prpc-build generated for a protobuf package: its messages, and for

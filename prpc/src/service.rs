@@ -14,10 +14,11 @@ use bytestring::ByteString;
 use crate::compress::Compression;
 use crate::format::Format;
 use crate::status::Status;
+use crate::stream::{MessageStream, Messages};
 use crate::wire::Metadata;
 
 /// A call as a [`Service`] receives it: the body decompressed, not yet decoded.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Request {
     /// Method name within the service.
@@ -43,6 +44,9 @@ pub struct Request {
     /// The caller may send this call again under the same request id: the server runs it at
     /// most once (see [`idempotency`](crate::idempotency)).
     pub dedupe: bool,
+    /// For a call opened as a stream: the messages the client sends after the request (the
+    /// body holds the method's other arguments). `None` for a unary call.
+    pub messages: Option<Messages>,
 }
 
 impl Request {
@@ -60,18 +64,23 @@ impl Request {
             request_id: 0,
             attempt: 0,
             dedupe: false,
+            messages: None,
         }
     }
 }
 
 /// A handler's successful reply: the encoded result and any metadata to send back.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 #[non_exhaustive]
 pub struct Response {
-    /// The encoded result, in the request's format.
+    /// The encoded result, in the request's format. For a stream, the trailer's body: the
+    /// reply of a client-streaming call, else empty.
     pub body: Bytes,
-    /// Server metadata sent back with the reply.
+    /// Server metadata sent back with the reply (for a stream, in its trailer).
     pub metadata: Metadata,
+    /// For a stream: the messages sent before the trailer. A status from them ends the
+    /// stream with it.
+    pub messages: Option<MessageStream>,
     /// The body is already compressed with this codec: a stored reply, replayed to another
     /// attempt as it was first sent.
     pub(crate) compressed: Option<Compression>,
@@ -83,8 +92,29 @@ impl Response {
         Response {
             body,
             metadata: Metadata::new(),
+            messages: None,
             compressed: None,
         }
+    }
+
+    /// The response of a stream: `messages` go out, then a trailer with `metadata`.
+    pub fn stream(messages: MessageStream, metadata: Metadata) -> Self {
+        Response {
+            body: Bytes::new(),
+            metadata,
+            messages: Some(messages),
+            compressed: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("body", &self.body)
+            .field("metadata", &self.metadata)
+            .field("stream", &self.messages.is_some())
+            .finish_non_exhaustive()
     }
 }
 

@@ -86,6 +86,7 @@ fn request(service: &'static str) -> Frame {
         attempt: 0,
         encoding: Encoding::new(Format::Json.id(), 0),
         head: Head::Request(RequestHead {
+            stream: false,
             service: service.into(),
             method: "add".into(),
             deadline: Some(Duration::from_millis(1500)),

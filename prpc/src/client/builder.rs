@@ -12,6 +12,7 @@ use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::error::Error;
 use crate::format::Format;
 use crate::retry::RetryPolicy;
+use crate::stream::FlowConfig;
 use crate::timer::Timer;
 #[cfg(unix)]
 use crate::transport::UnixConnector;
@@ -43,11 +44,23 @@ impl Builder {
                 max_in_flight: 1024,
                 keepalive_interval: Duration::from_secs(30),
                 keepalive_timeout: Duration::from_secs(20),
+                flow: FlowConfig::default(),
             },
             connect_timeout: Duration::from_secs(5),
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// Bytes of messages a server may have in flight and unread on one stream (default
+    /// 1 MiB) and on all of a connection's streams together (default 16 MiB): a stream the
+    /// caller stops reading makes the server wait once these are full.
+    pub fn stream_windows(mut self, stream: u32, connection: u32) -> Self {
+        self.config.flow = FlowConfig {
+            stream_window: stream.max(1),
+            connection_window: connection.max(1),
+        };
+        self
     }
 
     /// How long opening a connection may take (the TCP handshake, and TLS's when dialing

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::call::CallOptions;
+use crate::stream::FlowConfig;
 
 /// What [`Builder`](super::Builder) sets; every connection of a client shares a copy.
 #[derive(Debug, Clone)]
@@ -14,4 +15,5 @@ pub(crate) struct ClientConfig {
     pub(super) max_in_flight: usize,
     pub(super) keepalive_interval: Duration,
     pub(super) keepalive_timeout: Duration,
+    pub(super) flow: FlowConfig,
 }

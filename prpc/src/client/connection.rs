@@ -20,6 +20,10 @@ use crate::error::Error;
 use crate::format::Format;
 use crate::status::Code;
 use crate::status::Status;
+use crate::stream::{
+    Broken, CONNECTION, INITIAL_STREAM_CREDIT, MessageStream, Messages, Opened, Ready, SendCredit,
+    Stopped, StreamId, StreamSet, Trailer, send_all,
+};
 use crate::timer::Timer;
 use crate::transport::{self, Io};
 use crate::wire::Metadata;
@@ -36,6 +40,8 @@ pub(super) struct State {
     refusal: OnceLock<Error>,
     /// Cancelled when the connection is finished: both tasks stop.
     shutdown: CancellationToken,
+    /// The streams open on the connection.
+    streams: Arc<StreamSet>,
 }
 
 impl State {
@@ -53,6 +59,7 @@ impl State {
         // Calls started after `refuse_new` see the refusal and remove themselves, so failing
         // the calls waiting now fails every call that could still be waiting.
         self.waiters.fail_all(&reason);
+        self.streams.close_all(&reason);
     }
 }
 
@@ -88,7 +95,8 @@ impl Attempt {
             number: call.attempt,
             deadline: left,
             timeout,
-            dedupe: call.dedupe,
+            // A stream is sent once: nothing to dedupe.
+            dedupe: call.dedupe && !call.is_stream(),
             // A deduplicated call that may be resent is left to finish on the server, so that
             // the resend collects its result instead of running it again.
             cancel_on_timeout: !call.dedupe || call.final_attempt,
@@ -118,11 +126,17 @@ impl Connection {
     pub(super) fn spawn(stream: impl Io, config: ClientConfig, timer: Timer) -> Arc<Self> {
         let (read, write) = transport::split(stream);
         let (outbound, writer) = wire::outbox(config.max_frame_size);
+        let streams = Arc::new(StreamSet::new(
+            outbound.clone(),
+            config.flow,
+            config.max_frame_size,
+        ));
         let state = Arc::new(State {
             waiters: Waiters::default(),
             admission: Admission::new(config.max_in_flight),
             refusal: OnceLock::new(),
             shutdown: CancellationToken::new(),
+            streams,
         });
         tokio::spawn(write_loop(state.clone(), write, writer));
         tokio::spawn(read_loop(
@@ -196,10 +210,7 @@ impl Connection {
 
     /// Queues the request for one attempt of a call, encoded from the call where it lies.
     fn send_request(&self, call: &Call, attempt: &Attempt, oneway: bool) -> Result<(), Error> {
-        let policy = CompressionPolicy {
-            compression: call.options.compression.unwrap_or_default(),
-            threshold: self.config.compression_threshold,
-        };
+        let policy = self.compression_policy(call);
         let packed = policy.apply(&call.body)?;
         let (compression, body) = match &packed {
             Some((compression, packed)) => (*compression, packed),
@@ -217,10 +228,66 @@ impl Connection {
                 deadline: attempt.deadline,
                 oneway,
                 dedupe: attempt.dedupe,
+                stream: call.is_stream(),
                 metadata,
             },
             body,
         })
+    }
+
+    /// How the call's bodies (and a stream's messages) are compressed.
+    fn compression_policy(&self, call: &Call) -> CompressionPolicy {
+        CompressionPolicy {
+            compression: call.options.compression.unwrap_or_default(),
+            threshold: self.config.compression_threshold,
+        }
+    }
+
+    /// Opens a call as a stream: registers it, sends its request, and starts the task that
+    /// sends the client's messages (if it has any). The returned messages are the server's.
+    pub(super) fn open_stream(
+        this: &Arc<Self>,
+        call: &Call,
+        attempt: Attempt,
+    ) -> Result<Messages, Error> {
+        if let Some(reason) = this.close_reason() {
+            return Err(reason.clone());
+        }
+        let id = (attempt.request_id, attempt.number);
+        let streams = &this.state.streams;
+        let encoding = Encoding::new(call.format.id(), 0);
+        // Registered before the request goes, so that the quickest answer finds it; the
+        // client may send nothing on it until the server has accepted it.
+        let Opened { inbox, credit } = streams.open(id, encoding, 0, INITIAL_STREAM_CREDIT);
+        if let Err(error) = this.send_request(call, &attempt, false) {
+            streams.close(id, Err(error.clone()));
+            return Err(error);
+        }
+        let outgoing = call.stream.as_ref().and_then(|outgoing| outgoing.take());
+        if let Some(messages) = outgoing {
+            let task = tokio::spawn(send_stream(
+                streams.clone(),
+                id,
+                credit,
+                messages,
+                call.format,
+                this.compression_policy(call),
+            ));
+            streams.set_task(id, task.abort_handle());
+        }
+        let deadline = attempt.timeout.map(|timeout| {
+            let method = format!("{}/{}", call.service, call.method);
+            (this.timer.sleep(timeout), timeout, method)
+        });
+        let keep: Arc<dyn Send + Sync> = this.clone();
+        Ok(Messages::client(
+            streams.clone(),
+            inbox,
+            id,
+            call.format,
+            deadline,
+            keep,
+        ))
     }
 
     /// Queues a frame for the writer.
@@ -287,6 +354,38 @@ impl Connection {
             frame.attempt = attempt.number;
             let _ = self.outbound.send(&frame);
         }
+    }
+}
+
+/// Sends a client's messages on a stream, then its end (once the server has accepted the
+/// stream: a server that does not speak streams never receives a stream frame). A message
+/// that fails to go out ends the stream with the failure, and the server is told.
+async fn send_stream(
+    streams: Arc<StreamSet>,
+    id: StreamId,
+    credit: Arc<SendCredit>,
+    messages: MessageStream,
+    format: Format,
+    policy: CompressionPolicy,
+) {
+    let failed = match send_all(&streams, id, &credit, messages, format, policy).await {
+        Ok(()) => {
+            let accepted = std::future::poll_fn(|cx| credit.poll_ready(cx)).await;
+            if accepted == Ready::Go {
+                let mut end = Frame::control(id.0, Head::End);
+                end.attempt = id.1;
+                let _ = streams.outbound.send(&end);
+            }
+            return;
+        }
+        Err(Stopped::Closed) => return,
+        Err(Stopped::Status(status)) => Error::Status(status),
+        Err(Stopped::Failed(error)) => error,
+    };
+    if streams.close(id, Err(failed)).is_some() {
+        let mut cancel = Frame::control(id.0, Head::Cancel);
+        cancel.attempt = id.1;
+        let _ = streams.outbound.send(&cancel);
     }
 }
 
@@ -365,11 +464,18 @@ fn deliver<R: AsyncRead + Unpin>(
     // is made before the waiting calls are locked; the call's format, for a reply whose format
     // id is unknown, is filled in under the lock.)
     let answer = |id: CallId, reply: Result<ReplyParts, Error>| {
+        // The response to a stream is its trailer.
+        if state.streams.contains(id) {
+            let trailer = reply.map(|(body, _, metadata)| Some(Trailer { body, metadata }));
+            state.streams.close(id, trailer);
+            return;
+        }
         state.waiters.complete(id, |format| {
             reply.map(|(body, reply_format, metadata)| Reply {
                 body,
                 format: reply_format.unwrap_or(format),
                 metadata,
+                messages: None,
             })
         });
     };
@@ -394,6 +500,28 @@ fn deliver<R: AsyncRead + Unpin>(
             Err(error) => return Err(Error::Protocol(Arc::new(error))),
         };
         match frame.head {
+            Head::Message { .. } | Head::Credit { .. } | Head::End => {
+                let id = (frame.request_id, frame.attempt);
+                let acceptance = matches!(frame.head, Head::Credit { .. }) && id != CONNECTION;
+                let cost = frame.encoded_len();
+                match state.streams.on_frame(frame, cost) {
+                    Ok(()) if acceptance => state.streams.heard(id),
+                    Ok(()) => {}
+                    Err(Broken { id, status }) => {
+                        // The server broke the stream's rules: it ends here, and the server
+                        // is told to stop it.
+                        if state
+                            .streams
+                            .close(id, Err(Error::Status(status)))
+                            .is_some()
+                        {
+                            let mut cancel = Frame::control(id.0, Head::Cancel);
+                            cancel.attempt = id.1;
+                            let _ = outbound.send(&cancel);
+                        }
+                    }
+                }
+            }
             Head::Response(head) => {
                 let id = (frame.request_id, frame.attempt);
                 answer(
@@ -411,7 +539,7 @@ fn deliver<R: AsyncRead + Unpin>(
                 }));
             }
             Head::Pong => {}
-            Head::Request(_) | Head::Cancel => {
+            _ => {
                 tracing::debug!("ignoring a request-side frame sent by the server");
             }
         }

@@ -112,6 +112,14 @@ impl Future for CallFuture<'_> {
         loop {
             let done = match &mut this.state {
                 CallState::Start(call) => {
+                    if call.is_stream() {
+                        let CallState::Start(call) = mem::replace(&mut this.state, CallState::Done)
+                        else {
+                            unreachable!("matched Start above");
+                        };
+                        this.state = CallState::Later(Box::pin(this.link.open_stream(call)));
+                        continue;
+                    }
                     if let Some(retry) = this.retry
                         && let Some(policy) = retry.plan(call)
                     {
@@ -316,6 +324,22 @@ impl Link {
         let connection = self.connection().await?;
         let place = connection.admit(&call, attempt.timeout).await?;
         Connection::start(&connection, &call, attempt, place, None)?.await
+    }
+
+    /// Opens a call as a stream (see [`Call::stream`]): the reply holds the server's messages.
+    async fn open_stream(&self, call: Call) -> Result<Reply, Error> {
+        let mut call = call;
+        call.resolve(&self.inner.config.defaults);
+        call.final_attempt = true;
+        let attempt = Attempt::of(&call);
+        let connection = self.connection().await?;
+        let messages = Connection::open_stream(&connection, &call, attempt)?;
+        Ok(Reply {
+            body: bytes::Bytes::new(),
+            format: call.format,
+            metadata: crate::wire::Metadata::new(),
+            messages: Some(messages),
+        })
     }
 
     /// Sends a call now and returns a handle to await its reply later; see [`Client::start`].

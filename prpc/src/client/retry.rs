@@ -71,6 +71,10 @@ impl<C: Channel> Retry<C> {
     #[inline]
     pub(crate) fn plan(&self, call: &mut Call) -> Option<RetryPolicy> {
         call.resolve(self.inner.default_options());
+        if call.is_stream() {
+            // A stream's messages go out once: it is never sent again.
+            return None;
+        }
         let policy = call.options.retry;
         // A call that may be sent again must run once on the server, unless running it twice
         // is harmless.

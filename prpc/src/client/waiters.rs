@@ -199,6 +199,7 @@ mod tests {
             body: Bytes::from_static(body.as_bytes()),
             format,
             metadata: Metadata::new(),
+            messages: None,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::layer::{Identity, Layer, Stack};
 use crate::service::Service;
+use crate::stream::FlowConfig;
 use crate::timer::Timer;
 use crate::transport::IntoAddress;
 #[cfg(feature = "tls")]
@@ -54,6 +55,8 @@ impl Builder {
                 idle_timeout: Duration::from_secs(300),
                 shutdown_grace: Duration::from_secs(30),
                 compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
+                max_concurrent_streams: 1024,
+                flow: FlowConfig::default(),
             },
             #[cfg(feature = "tls")]
             tls: None,
@@ -124,6 +127,24 @@ impl<L> Builder<L> {
     /// Calls running at once on one connection; one more is answered resource_exhausted.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.config.max_in_flight = max;
+        self
+    }
+
+    /// Streams open at once on one connection (default 1,024); one more is answered
+    /// `resource_exhausted`. Counted apart from [`max_in_flight`](Builder::max_in_flight).
+    pub fn max_concurrent_streams(mut self, max: usize) -> Self {
+        self.config.max_concurrent_streams = max;
+        self
+    }
+
+    /// Bytes of messages a client may have in flight and unread on one stream (default
+    /// 1 MiB) and on all of a connection's streams together (default 16 MiB): a handler that
+    /// stops reading its stream makes the client wait once these are full.
+    pub fn stream_windows(mut self, stream: u32, connection: u32) -> Self {
+        self.config.flow = FlowConfig {
+            stream_window: stream.max(1),
+            connection_window: connection.max(1),
+        };
         self
     }
 

@@ -21,6 +21,9 @@ use crate::id::IdHashBuilder;
 use crate::service::Response;
 use crate::status::Code;
 use crate::status::Status;
+use crate::stream::{
+    Broken, INITIAL_STREAM_CREDIT, Messages, Opened, Stopped, StreamId, StreamSet, send_all,
+};
 use crate::transport::{self, Address, Io};
 use crate::wire::Metadata;
 use crate::wire::{self, Decoded, Frame, FrameReader, Head, RequestFields, View, WireError};
@@ -145,9 +148,15 @@ pub(super) async fn run<H: Handler>(
             let _ = write.shutdown().await;
         }
     });
+    let streams = Arc::new(StreamSet::new(
+        outbound.clone(),
+        config.flow,
+        config.max_frame_size,
+    ));
     let mut calls = Calls {
         shared: &shared,
         in_flight: InFlight::default(),
+        streams,
         handlers: TaskTracker::new(),
         outbound,
         inline_first_poll: single_worker(),
@@ -176,6 +185,9 @@ pub(super) async fn run<H: Handler>(
             _ = shared.shutdown.cancelled(), if !calls.draining => {
                 let goaway = Frame::goaway(Code::Unavailable.as_u32(), "server is shutting down");
                 let _ = calls.outbound.send(&goaway);
+                // Streams may have no end of their own (a watch, a log tail): they end now,
+                // with a status saying why, where calls get the grace period.
+                calls.end_streams(|| Status::new(Code::Unavailable, "server is shutting down"));
                 calls.handlers.close();
                 calls.draining = true;
                 timer.reset(Instant::now() + config.shutdown_grace);
@@ -185,7 +197,10 @@ pub(super) async fn run<H: Handler>(
                 if calls.draining {
                     break End::Drained;
                 }
-                if calls.in_flight.lock().is_empty() && last_heard.elapsed() >= config.idle_timeout {
+                if calls.in_flight.lock().is_empty()
+                    && calls.streams.len() == 0
+                    && last_heard.elapsed() >= config.idle_timeout
+                {
                     break End::Idle;
                 }
                 // Reads do not move the timer (that would cost a timer update per read); the
@@ -206,18 +221,28 @@ pub(super) async fn run<H: Handler>(
 
     let Calls {
         in_flight,
+        streams,
         outbound,
         handlers,
         ..
     } = calls;
     let answer_running_calls = matches!(end, End::Eof);
+    let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
     match end {
-        End::Eof => {}
-        End::Drained => abort(&in_flight, Keep::Nothing),
-        End::Broken => abort(&in_flight, Keep::Dedupe),
+        // The client sends nothing more: its streams' messages have ended.
+        End::Eof => streams.half_close_all(),
+        End::Drained => {
+            abort(&in_flight, Keep::Nothing);
+            streams.close_all(&gone);
+        }
+        End::Broken => {
+            abort(&in_flight, Keep::Dedupe);
+            streams.close_all(&gone);
+        }
         End::Protocol(error) => {
             tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
             abort(&in_flight, Keep::Dedupe);
+            streams.close_all(&gone);
             let code = match error {
                 WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
                 _ => Code::InvalidArgument,
@@ -225,6 +250,7 @@ pub(super) async fn run<H: Handler>(
             let _ = outbound.send(&Frame::goaway(code.as_u32(), error.to_string()));
         }
         End::Idle => {
+            streams.close_all(&gone);
             let message = format!("idle for {:?}", config.idle_timeout);
             let _ = outbound.send(&Frame::goaway(Code::Unavailable.as_u32(), message));
         }
@@ -234,6 +260,8 @@ pub(super) async fn run<H: Handler>(
     // sending and does not read does not keep the connection forever. Otherwise what is left is
     // a goaway at most, which a client has the grace period to read.
     drop(outbound);
+    // The stream set holds a sender too; the writer finishes once it and the tasks are gone.
+    drop(streams);
     let flush_within = if answer_running_calls {
         handlers.close();
         handlers.wait().await;
@@ -285,6 +313,8 @@ fn single_worker() -> bool {
 struct Calls<'a, H> {
     shared: &'a Arc<Shared<H>>,
     in_flight: InFlight,
+    /// Open streams, apart from calls: their own limit, and their frames go to them.
+    streams: Arc<StreamSet>,
     handlers: TaskTracker,
     outbound: wire::Sender,
     /// Poll each handler once on the read loop before giving it a task.
@@ -351,6 +381,16 @@ impl<H: Handler> Calls<'_, H> {
     /// Handles one frame decoded whole. Returns the bytes queued for the socket if it
     /// answered at once (0 if it did not).
     fn handle(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> usize {
+        if matches!(
+            frame.head,
+            Head::Message { .. } | Head::Credit { .. } | Head::End
+        ) {
+            let cost = frame.encoded_len();
+            if let Err(Broken { id, status }) = self.streams.on_frame(frame, cost) {
+                return self.end_stream(id, status);
+            }
+            return 0;
+        }
         let Frame {
             request_id,
             attempt,
@@ -367,6 +407,13 @@ impl<H: Handler> Calls<'_, H> {
             }
             Head::Cancel => {
                 let key = (request_id, attempt);
+                if self
+                    .streams
+                    .close(key, Err(crate::Error::Cancelled))
+                    .is_some()
+                {
+                    return 0;
+                }
                 let running = self.in_flight.lock().remove(&key);
                 if let Some(Running {
                     handler: Some(handler),
@@ -381,7 +428,7 @@ impl<H: Handler> Calls<'_, H> {
                 .outbound
                 .send(&Frame::control(request_id, Head::Pong))
                 .unwrap_or_default(),
-            Head::Pong | Head::Response(_) | Head::GoAway(_) => 0,
+            _ => 0,
         }
     }
 
@@ -411,6 +458,9 @@ impl<H: Handler> Calls<'_, H> {
         received: Instant,
         cx: &mut Context<'_>,
     ) -> usize {
+        if fields.stream {
+            return self.start_stream(fields, incoming, received);
+        }
         let shared = self.shared;
         let config = &shared.config;
         let key = (fields.request_id, fields.attempt);
@@ -492,6 +542,125 @@ impl<H: Handler> Calls<'_, H> {
             entry.handler = Some(task.abort_handle());
         }
         0
+    }
+}
+
+impl<H: Handler> Calls<'_, H> {
+    /// Admits a request that opens a stream and starts its task: the handler, then its
+    /// messages as the client's credit allows, then the trailer. Refusals are trailers too,
+    /// sent even for a oneway request (a stream cannot be one). Returns the bytes queued for
+    /// the socket if it answered at once.
+    fn start_stream(
+        &mut self,
+        fields: RequestFields,
+        incoming: Result<Incoming<'_>, Status>,
+        received: Instant,
+    ) -> usize {
+        let shared = self.shared;
+        let config = &shared.config;
+        let id = (fields.request_id, fields.attempt);
+        let plain = ReplyEncoding::plain(fields.request_id, fields.attempt, fields.encoding);
+        let refusal = if self.draining {
+            Some(Status::new(Code::Unavailable, "server is shutting down"))
+        } else if fields.oneway || fields.dedupe {
+            Some(Status::invalid_argument(
+                "a stream cannot be oneway or deduplicated",
+            ))
+        } else if fields.request_id == 0 {
+            Some(Status::invalid_argument(
+                "a stream cannot have request id 0 (it names the connection)",
+            ))
+        } else if self.streams.len() >= config.max_concurrent_streams {
+            Some(Status::new(
+                Code::ResourceExhausted,
+                format!(
+                    "connection is at max_concurrent_streams {}",
+                    config.max_concurrent_streams
+                ),
+            ))
+        } else if self.streams.contains(id) {
+            Some(Status::invalid_argument(format!(
+                "request id {} attempt {} is already in flight on this connection",
+                id.0, id.1
+            )))
+        } else {
+            None
+        };
+        let prepared = match refusal {
+            Some(status) => Err(status),
+            None => incoming.and_then(|incoming| {
+                dispatch::prepare(
+                    &fields,
+                    incoming,
+                    received,
+                    config.compression_threshold,
+                    config.max_frame_size as usize,
+                )
+            }),
+        };
+        let Prepared {
+            service,
+            mut request,
+            reply,
+        } = match prepared {
+            Ok(prepared) => prepared,
+            Err(status) => return plain.send(&Err(status), &self.outbound),
+        };
+        let Opened { inbox, credit } =
+            self.streams
+                .open(id, fields.encoding, INITIAL_STREAM_CREDIT, 0);
+        // Accepting the stream grants the client its credit to send.
+        self.streams.open_windows(id, &inbox);
+        let format = request.format;
+        request.messages = Some(Messages::server(self.streams.clone(), inbox, id, format));
+        let call = shared.handler.call(service, request);
+        let streams = self.streams.clone();
+        let outbound = self.outbound.clone();
+        let task = self.handlers.spawn(async move {
+            let result = match call.await {
+                Ok(mut response) => match response.messages.take() {
+                    None => Ok(response),
+                    Some(messages) => {
+                        let policy = reply.compression;
+                        match send_all(&streams, id, &credit, messages, format, policy).await {
+                            Ok(()) => Ok(response),
+                            // Cancelled, or ended by the client breaking the stream's rules
+                            // (already answered): nothing more to send.
+                            Err(Stopped::Closed) => return,
+                            Err(Stopped::Status(status)) => Err(status),
+                            Err(Stopped::Failed(error)) => Err(Status::internal(format!(
+                                "a message of the stream could not be sent: {error}"
+                            ))),
+                        }
+                    }
+                },
+                Err(status) => Err(status),
+            };
+            // Removed before the trailer goes: what the client sends after it is ignored.
+            streams.remove(id);
+            reply.send(&result, &outbound);
+        });
+        self.streams.set_task(id, task.abort_handle());
+        0
+    }
+
+    /// Ends a stream early with `status` in its trailer (its task is stopped). Returns the
+    /// bytes queued for the socket.
+    fn end_stream(&self, id: StreamId, status: Status) -> usize {
+        let Some(encoding) = self
+            .streams
+            .close(id, Err(crate::Error::Status(status.clone())))
+        else {
+            return 0;
+        };
+        ReplyEncoding::plain(id.0, id.1, encoding).send(&Err(status), &self.outbound)
+    }
+
+    /// Ends every open stream with the status `why` makes.
+    fn end_streams(&self, why: impl Fn() -> Status) {
+        for id in self.streams.ids() {
+            self.end_stream(id, why());
+        }
     }
 }
 

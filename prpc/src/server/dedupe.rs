@@ -197,7 +197,7 @@ impl DedupeSettings {
             Ok(_) => reply,
             Err(_) => reply.uncompressed(),
         };
-        let frame = encoding.frame(result.clone(), self.max_frame_size);
+        let frame = encoding.frame(&result, self.max_frame_size);
         if let Err(error) = self.store_reply(key, &frame).await {
             self.reply_lost(key, reply, error).await;
         }
@@ -216,7 +216,9 @@ impl DedupeSettings {
                      it is not run again"
                 ),
             );
-            let substitute = reply.uncompressed().frame(Err(status), self.max_frame_size);
+            let substitute = reply
+                .uncompressed()
+                .frame(&Err(status), self.max_frame_size);
             match self.store_reply(key, &substitute).await {
                 Ok(()) => {
                     tracing::warn!(%key, %error, "could not store a reply; its retries get data_loss");

@@ -206,8 +206,8 @@ impl ReplyEncoding {
 
     /// The response frame for a handler's result, owned (for a reply that is stored); a
     /// reply over `max_frame_size` becomes a `resource_exhausted` status instead.
-    pub(super) fn frame(self, result: Result<Response, Status>, max_frame_size: u32) -> Frame {
-        let fits = self.with_frame(&result, |frame| {
+    pub(super) fn frame(self, result: &Result<Response, Status>, max_frame_size: u32) -> Frame {
+        let fits = self.with_frame(result, |frame| {
             let length = frame.encoded_len();
             if length <= max_frame_size as usize {
                 Ok(frame.to_frame())
@@ -315,6 +315,7 @@ pub(super) fn prepare<'a>(
             request_id,
             attempt,
             dedupe,
+            messages: None,
         },
         reply: ReplyEncoding {
             request_id,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Services;
+use crate::stream::FlowConfig;
 use crate::timer::Timer;
 
 /// The limits and sizes a server's builder set.
@@ -17,6 +18,8 @@ pub(super) struct ServerConfig {
     pub(super) idle_timeout: Duration,
     pub(super) shutdown_grace: Duration,
     pub(super) compression_threshold: usize,
+    pub(super) max_concurrent_streams: usize,
+    pub(super) flow: FlowConfig,
 }
 
 /// What every connection of a server reads.

@@ -43,7 +43,6 @@ use crate::status::Status;
 
 /// A request as tower middleware on a prpc server sees it: the service it names, and the
 /// request.
-#[derive(Clone)]
 #[non_exhaustive]
 pub struct Routed {
     /// The service the request is for.

@@ -274,6 +274,7 @@ mod tests {
                 deadline: Some(Duration::from_millis(1500)),
                 oneway: false,
                 dedupe: false,
+                stream: false,
                 metadata,
             }),
             body: Bytes::from_static(b"[1,2]"),
@@ -438,19 +439,22 @@ mod tests {
                 text(),
                 text(),
                 any::<Option<u32>>(),
-                any::<(bool, bool)>(),
+                any::<(bool, bool, bool)>(),
                 metadata()
             )
-                .prop_map(|(service, method, deadline, (oneway, dedupe), metadata)| {
-                    Head::Request(RequestHead {
-                        service: service.into(),
-                        method: method.into(),
-                        deadline: deadline.map(|ms| Duration::from_millis(u64::from(ms) + 1)),
-                        oneway,
-                        dedupe,
-                        metadata,
-                    })
-                }),
+                .prop_map(
+                    |(service, method, deadline, (oneway, dedupe, stream), metadata)| {
+                        Head::Request(RequestHead {
+                            service: service.into(),
+                            method: method.into(),
+                            deadline: deadline.map(|ms| Duration::from_millis(u64::from(ms) + 1)),
+                            oneway,
+                            dedupe,
+                            stream,
+                            metadata,
+                        })
+                    }
+                ),
             // Often the shape of an ok reply (code 0, no message, no metadata), and codes
             // that take one byte.
             (
@@ -468,6 +472,9 @@ mod tests {
             Just(Head::Ping),
             Just(Head::Pong),
             Just(Head::Cancel),
+            any::<bool>().prop_map(|application_error| Head::Message { application_error }),
+            any::<u32>().prop_map(|bytes| Head::Credit { bytes }),
+            Just(Head::End),
             (any::<u32>(), text()).prop_map(|(code, message)| Head::GoAway(GoAwayHead {
                 code,
                 message: message.into()

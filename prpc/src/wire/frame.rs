@@ -15,6 +15,9 @@ pub(super) mod kind {
     pub(crate) const PONG: u8 = 4;
     pub(crate) const CANCEL: u8 = 5;
     pub(crate) const GOAWAY: u8 = 6;
+    pub(crate) const MESSAGE: u8 = 7;
+    pub(crate) const CREDIT: u8 = 8;
+    pub(crate) const END: u8 = 9;
 }
 
 /// Flag bits, the high nibble of byte 2.
@@ -22,10 +25,13 @@ pub(super) mod flag {
     /// On a request: the caller wants no response.
     pub(crate) const ONEWAY: u8 = 0x10;
     /// On a response: the status code is not ok (lets a proxy see failures without parsing).
+    /// On a message: the body is an application error value, not an item.
     pub(crate) const ERROR: u8 = 0x20;
     /// On a request: the caller may resend this call under the same request id; the server
     /// runs it at most once and answers every attempt with the one reply.
     pub(crate) const DEDUPE: u8 = 0x40;
+    /// On a request: it opens a stream; messages may follow in either direction.
+    pub(crate) const STREAM: u8 = 0x80;
 }
 
 /// The encoding byte: body format id in the high nibble, compression id in the low nibble.
@@ -80,6 +86,7 @@ pub struct Frame {
 
 /// The kind of a frame, with the header fields only that kind carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Head {
     /// A call.
     Request(RequestHead),
@@ -93,6 +100,19 @@ pub enum Head {
     Cancel,
     /// The sender will accept no new calls on this connection and is about to close it.
     GoAway(GoAwayHead),
+    /// One message on an open stream.
+    Message {
+        /// The body is an application error value (a typed error for this item), not an item.
+        application_error: bool,
+    },
+    /// Flow control: the sender may send this many more bytes of messages on the stream (or,
+    /// with request id 0 and attempt 0, on the whole connection).
+    Credit {
+        /// Bytes granted.
+        bytes: u32,
+    },
+    /// The sender sends no more messages on the stream (a half-close).
+    End,
 }
 
 /// Fields of a request frame.
@@ -110,6 +130,9 @@ pub struct RequestHead {
     /// The caller may resend the call under the same request id: the server must run it at
     /// most once.
     pub dedupe: bool,
+    /// The request opens a stream: messages may follow in either direction until the
+    /// response, which ends it.
+    pub stream: bool,
     /// Caller metadata.
     pub metadata: Metadata,
 }
@@ -184,6 +207,7 @@ impl Frame {
                     deadline,
                     oneway: kind_byte & flag::ONEWAY != 0,
                     dedupe: kind_byte & flag::DEDUPE != 0,
+                    stream: kind_byte & flag::STREAM != 0,
                     metadata,
                 })
             }
@@ -205,6 +229,13 @@ impl Frame {
             kind::PING => Head::Ping,
             kind::PONG => Head::Pong,
             kind::CANCEL => Head::Cancel,
+            kind::MESSAGE => Head::Message {
+                application_error: kind_byte & flag::ERROR != 0,
+            },
+            kind::CREDIT => Head::Credit {
+                bytes: src.u32("credit")?,
+            },
+            kind::END => Head::End,
             other => return Err(WireError::UnknownKind(other)),
         };
         let body_start = fields.position();
@@ -253,6 +284,7 @@ pub(crate) enum HeadRef<'a> {
         deadline: Option<Duration>,
         oneway: bool,
         dedupe: bool,
+        stream: bool,
         metadata: &'a Metadata,
     },
     Response {
@@ -267,6 +299,13 @@ pub(crate) enum HeadRef<'a> {
     Ping,
     Pong,
     Cancel,
+    Message {
+        application_error: bool,
+    },
+    Credit {
+        bytes: u32,
+    },
+    End,
 }
 
 impl<'a> From<&'a Head> for HeadRef<'a> {
@@ -278,6 +317,7 @@ impl<'a> From<&'a Head> for HeadRef<'a> {
                 deadline: head.deadline,
                 oneway: head.oneway,
                 dedupe: head.dedupe,
+                stream: head.stream,
                 metadata: &head.metadata,
             },
             Head::Response(head) => HeadRef::Response {
@@ -292,6 +332,11 @@ impl<'a> From<&'a Head> for HeadRef<'a> {
             Head::Ping => HeadRef::Ping,
             Head::Pong => HeadRef::Pong,
             Head::Cancel => HeadRef::Cancel,
+            Head::Message { application_error } => HeadRef::Message {
+                application_error: *application_error,
+            },
+            Head::Credit { bytes } => HeadRef::Credit { bytes: *bytes },
+            Head::End => HeadRef::End,
         }
     }
 }
@@ -312,10 +357,16 @@ impl HeadRef<'_> {
     /// The kind byte: kind id and flags.
     fn kind_byte(&self) -> u8 {
         match *self {
-            HeadRef::Request { oneway, dedupe, .. } => {
+            HeadRef::Request {
+                oneway,
+                dedupe,
+                stream,
+                ..
+            } => {
                 kind::REQUEST
                     | (if oneway { flag::ONEWAY } else { 0 })
                     | (if dedupe { flag::DEDUPE } else { 0 })
+                    | (if stream { flag::STREAM } else { 0 })
             }
             HeadRef::Response { code, .. } => {
                 kind::RESPONSE | if code != 0 { flag::ERROR } else { 0 }
@@ -324,6 +375,11 @@ impl HeadRef<'_> {
             HeadRef::Pong => kind::PONG,
             HeadRef::Cancel => kind::CANCEL,
             HeadRef::GoAway { .. } => kind::GOAWAY,
+            HeadRef::Message { application_error } => {
+                kind::MESSAGE | if application_error { flag::ERROR } else { 0 }
+            }
+            HeadRef::Credit { .. } => kind::CREDIT,
+            HeadRef::End => kind::END,
         }
     }
 
@@ -336,6 +392,7 @@ impl HeadRef<'_> {
                 deadline,
                 oneway,
                 dedupe,
+                stream,
                 metadata,
             } => Head::Request(RequestHead {
                 service: service.into(),
@@ -343,6 +400,7 @@ impl HeadRef<'_> {
                 deadline,
                 oneway,
                 dedupe,
+                stream,
                 metadata: metadata.clone(),
             }),
             HeadRef::Response {
@@ -361,6 +419,9 @@ impl HeadRef<'_> {
             HeadRef::Ping => Head::Ping,
             HeadRef::Pong => Head::Pong,
             HeadRef::Cancel => Head::Cancel,
+            HeadRef::Message { application_error } => Head::Message { application_error },
+            HeadRef::Credit { bytes } => Head::Credit { bytes },
+            HeadRef::End => Head::End,
         }
     }
 }
@@ -409,7 +470,12 @@ impl FrameRef<'_> {
                 message, metadata, ..
             } => metadata.is_empty() && message.len() <= 64,
             HeadRef::GoAway { message, .. } => message.len() <= 64,
-            HeadRef::Ping | HeadRef::Pong | HeadRef::Cancel => true,
+            HeadRef::Ping
+            | HeadRef::Pong
+            | HeadRef::Cancel
+            | HeadRef::Message { .. }
+            | HeadRef::Credit { .. }
+            | HeadRef::End => true,
         }
     }
 
@@ -455,7 +521,12 @@ impl FrameRef<'_> {
                 dst.put_varint(u64::from(code));
                 dst.put_bytes(message.as_bytes());
             }
-            HeadRef::Ping | HeadRef::Pong | HeadRef::Cancel => {}
+            HeadRef::Credit { bytes } => dst.put_varint(u64::from(bytes)),
+            HeadRef::Ping
+            | HeadRef::Pong
+            | HeadRef::Cancel
+            | HeadRef::Message { .. }
+            | HeadRef::End => {}
         }
     }
 }
@@ -471,6 +542,8 @@ pub(crate) struct RequestFields {
     pub(crate) deadline: Option<Duration>,
     pub(crate) oneway: bool,
     pub(crate) dedupe: bool,
+    /// The request opens a stream.
+    pub(crate) stream: bool,
 }
 
 impl RequestFields {
@@ -488,6 +561,7 @@ impl RequestFields {
             deadline: head.deadline,
             oneway: head.oneway,
             dedupe: head.dedupe,
+            stream: head.stream,
         }
     }
 }
@@ -540,6 +614,7 @@ impl<'a> View<'a> {
                     deadline,
                     oneway: kind_byte & flag::ONEWAY != 0,
                     dedupe: kind_byte & flag::DEDUPE != 0,
+                    stream: kind_byte & flag::STREAM != 0,
                 };
                 let view = View::Request {
                     fields,
@@ -584,7 +659,7 @@ fn take_bytes<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
 
 /// Whether the low nibble of a kind byte names a frame kind.
 pub(super) fn is_known_kind(kind_byte: u8) -> bool {
-    matches!(kind_byte & 0x0f, kind::REQUEST..=kind::GOAWAY)
+    matches!(kind_byte & 0x0f, kind::REQUEST..=kind::END)
 }
 
 /// Deadline as sent: whole milliseconds, rounded up so a short deadline never reads as "none".

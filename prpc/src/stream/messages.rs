@@ -1,0 +1,275 @@
+//! The raw messages of a stream as the runtime moves them: encoded bodies, in and out.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use super::set::{Inbox, Next, StreamId, StreamSet, Trailer};
+use crate::call::Reply;
+use crate::compress::Compression;
+use crate::error::Error;
+use crate::format::Format;
+use crate::status::{Code, Status};
+use crate::timer::Sleep;
+use crate::wire::{Frame, Head, Metadata};
+
+/// One message of a stream, encoded in the stream's format (the call's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Message {
+    /// The encoded item (or, with `application_error`, the encoded error value).
+    pub body: Bytes,
+    /// The body is an application error value for this item, not an item.
+    pub application_error: bool,
+}
+
+impl Message {
+    /// A message carrying an item.
+    pub fn new(body: Bytes) -> Self {
+        Message {
+            body,
+            application_error: false,
+        }
+    }
+
+    /// A message carrying an application error value for one item.
+    pub fn application_error(body: Bytes) -> Self {
+        Message {
+            body,
+            application_error: true,
+        }
+    }
+}
+
+/// Messages a side sends on a stream: each encoded message, or the status that ends the
+/// stream early.
+pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Send + 'static>>;
+
+/// The messages a stream receives, decompressed, not yet decoded: the client's messages as a
+/// server handler reads them ([`Request::messages`](crate::Request)), or the server's as a
+/// client reads them ([`Reply::messages`](crate::Reply)).
+///
+/// Taking a message gives its bytes back to the sender as credit; a consumer that stops
+/// taking them makes the sender wait once the stream's window is full. On a client, the
+/// stream ends with the server's trailer: `None` after an ok status (its metadata is then in
+/// [`trailer`](Messages::trailer)), or the error status as the last item. Dropping a client's
+/// `Messages` before the end cancels the call.
+pub struct Messages {
+    set: Arc<StreamSet>,
+    inbox: Arc<Inbox>,
+    id: StreamId,
+    format: Format,
+    side: Side,
+    /// The end has been read.
+    ended: bool,
+    /// A client's trailer, once the stream ended ok.
+    reply: Option<Trailer>,
+    /// A client's connection, kept open while the stream is.
+    _connection: Option<Arc<dyn Send + Sync>>,
+}
+
+enum Side {
+    Server,
+    Client {
+        /// The call's timeout, for the whole stream.
+        deadline: Option<Box<(Sleep, Duration, String)>>,
+    },
+}
+
+impl Messages {
+    pub(crate) fn server(
+        set: Arc<StreamSet>,
+        inbox: Arc<Inbox>,
+        id: StreamId,
+        format: Format,
+    ) -> Self {
+        Messages {
+            set,
+            inbox,
+            id,
+            format,
+            side: Side::Server,
+            ended: false,
+            reply: None,
+            _connection: None,
+        }
+    }
+
+    pub(crate) fn client(
+        set: Arc<StreamSet>,
+        inbox: Arc<Inbox>,
+        id: StreamId,
+        format: Format,
+        deadline: Option<(Sleep, Duration, String)>,
+        connection: Arc<dyn Send + Sync>,
+    ) -> Self {
+        Messages {
+            set,
+            inbox,
+            id,
+            format,
+            side: Side::Client {
+                deadline: deadline.map(Box::new),
+            },
+            ended: false,
+            reply: None,
+            _connection: Some(connection),
+        }
+    }
+
+    /// The format the stream's messages are in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The request id of the call the stream belongs to.
+    pub fn request_id(&self) -> u64 {
+        self.id.0
+    }
+
+    /// On a client, once the stream has ended ok: the metadata of the server's trailer.
+    pub fn trailer(&self) -> Option<&Metadata> {
+        self.reply.as_ref().map(|reply| &reply.metadata)
+    }
+
+    /// Bytes received on this stream and not taken yet (what flow control bounds).
+    pub fn buffered(&self) -> usize {
+        usize::try_from(self.inbox.buffered()).unwrap_or(0)
+    }
+
+    /// On a client: waits for the end of the stream and returns the server's trailer as a
+    /// reply (the reply of a client-streaming call is its body). Messages that come before it
+    /// are skipped.
+    pub async fn reply(mut self) -> Result<Reply, Error> {
+        loop {
+            match std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error),
+                None => {
+                    let trailer = self.reply.take().ok_or(Error::Status(Status::new(
+                        Code::Internal,
+                        "the stream ended without a trailer",
+                    )))?;
+                    return Ok(Reply {
+                        body: trailer.body,
+                        format: self.format,
+                        metadata: trailer.metadata,
+                        messages: None,
+                    });
+                }
+            }
+        }
+    }
+
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        let Side::Client {
+            deadline: Some(deadline),
+        } = &mut self.side
+        else {
+            return Poll::Pending;
+        };
+        let (sleep, timeout, method) = &mut **deadline;
+        ready!(Pin::new(sleep).poll(cx));
+        let error = Error::Timeout {
+            method: std::mem::take(method),
+            timeout: *timeout,
+        };
+        self.cancel();
+        Poll::Ready(error)
+    }
+
+    /// A client's cancel: the stream is closed here and the server told to stop.
+    fn cancel(&mut self) {
+        if self.set.close(self.id, Err(Error::Cancelled)).is_some() {
+            let mut frame = Frame::control(self.id.0, Head::Cancel);
+            frame.attempt = self.id.1;
+            let _ = self.set.outbound.send(&frame);
+        }
+    }
+
+    /// A received message as the consumer reads it: decompressed, in the stream's format.
+    fn open(&self, received: super::set::Received) -> Result<Message, Error> {
+        let encoding = received.encoding;
+        if encoding.format_id() != self.format.id() {
+            return Err(Error::Status(Status::invalid_argument(format!(
+                "a message in format id {} on a stream in {}",
+                encoding.format_id(),
+                self.format
+            ))));
+        }
+        let body = match Compression::from_id(encoding.compression_id())? {
+            Compression::None => received.body,
+            codec => codec.decompress(&received.body, self.set.max_frame_size as usize)?,
+        };
+        Ok(Message {
+            body,
+            application_error: received.application_error,
+        })
+    }
+}
+
+impl Stream for Messages {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match this.inbox.poll_next(cx) {
+            Poll::Ready(Next::Message(received, grant)) => {
+                this.set.stream_consumed(this.id, grant, received.cost);
+                return Poll::Ready(Some(this.open(received)));
+            }
+            Poll::Ready(Next::End(outcome)) => {
+                this.ended = true;
+                return Poll::Ready(match outcome {
+                    Ok(reply) => {
+                        this.reply = reply;
+                        None
+                    }
+                    Err(error) => Some(Err(error)),
+                });
+            }
+            Poll::Pending => {}
+        }
+        let error = ready!(this.poll_deadline(cx));
+        this.ended = true;
+        Poll::Ready(Some(Err(error)))
+    }
+}
+
+impl Drop for Messages {
+    fn drop(&mut self) {
+        match self.side {
+            Side::Server => {
+                let dropped = self.inbox.drop_consumer();
+                self.set.consumed(dropped);
+            }
+            Side::Client { .. } => {
+                if !self.ended {
+                    self.cancel();
+                }
+                let dropped = self.inbox.drop_consumer();
+                self.set.consumed(dropped);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Messages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Messages")
+            .field("request_id", &self.id.0)
+            .field("attempt", &self.id.1)
+            .field("format", &self.format)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}

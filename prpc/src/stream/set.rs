@@ -1,0 +1,606 @@
+//! A connection's open streams, shared by its read loop (which hands them the message, credit
+//! and end frames it reads) and the tasks that send and consume their messages.
+//!
+//! Both sides of a connection keep one: the read loop calls [`StreamSet::on_frame`], which
+//! finds the stream, checks the frame against the flow-control rules and either queues it or
+//! says which stream broke them; how a broken stream ends (a trailer from a server, a cancel
+//! from a client) is the caller's business.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use tokio::task::AbortHandle;
+
+use super::flow::{INITIAL_CONNECTION_CREDIT, OverCredit, Ready, SendCredit, Window};
+use crate::error::Error;
+use crate::id::IdHashBuilder;
+use crate::status::{Code, Status};
+use crate::wire::Metadata;
+use crate::wire::{self, Encoding, Frame, FrameRef, Head, HeadRef};
+
+/// A stream's request id and attempt: what its frames are addressed to.
+pub(crate) type StreamId = (u64, u32);
+
+/// The id a connection-level credit frame carries.
+pub(crate) const CONNECTION: StreamId = (0, 0);
+
+/// Flow-control settings of one side of a connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlowConfig {
+    /// Bytes of messages one stream may have in flight and buffered here.
+    pub(crate) stream_window: u32,
+    /// Bytes of messages all streams together may have in flight and buffered here.
+    pub(crate) connection_window: u32,
+}
+
+/// The defaults: 1 MiB per stream, 16 MiB per connection.
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            stream_window: 1 << 20,
+            connection_window: 16 << 20,
+        }
+    }
+}
+
+/// A connection's streams.
+pub(crate) struct StreamSet {
+    entries: Mutex<HashMap<StreamId, Entry, IdHashBuilder>>,
+    /// `entries.len()`, readable without the lock.
+    len: AtomicUsize,
+    /// This side's credit to send messages on the connection.
+    pub(crate) send: SendCredit,
+    /// What the peer may send on the connection: its credit and what is buffered here.
+    recv: Mutex<Window>,
+    pub(crate) outbound: wire::Sender,
+    pub(crate) config: FlowConfig,
+    /// The largest body a compressed message may inflate to.
+    pub(crate) max_frame_size: u32,
+}
+
+struct Entry {
+    /// The request's encoding, which the stream's trailer echoes.
+    encoding: Encoding,
+    inbox: Arc<Inbox>,
+    credit: Arc<SendCredit>,
+    /// The task that runs the stream (the server's handler, the client's sender), stopped
+    /// when the stream ends early.
+    task: Option<AbortHandle>,
+    /// A frame of the peer's has arrived on the stream (a client grants credit only then).
+    heard: bool,
+}
+
+/// A stream's half on this side: its received messages, and its credit to send.
+pub(crate) struct Opened {
+    pub(crate) inbox: Arc<Inbox>,
+    pub(crate) credit: Arc<SendCredit>,
+}
+
+/// A stream that broke the rules, and the status it ends with.
+#[derive(Debug)]
+pub(crate) struct Broken {
+    pub(crate) id: StreamId,
+    pub(crate) status: Status,
+}
+
+impl StreamSet {
+    pub(crate) fn new(outbound: wire::Sender, config: FlowConfig, max_frame_size: u32) -> Self {
+        StreamSet {
+            entries: Mutex::new(HashMap::default()),
+            len: AtomicUsize::new(0),
+            send: SendCredit::new(INITIAL_CONNECTION_CREDIT),
+            recv: Mutex::new(Window::new(
+                config.connection_window,
+                INITIAL_CONNECTION_CREDIT,
+            )),
+            outbound,
+            config,
+            max_frame_size,
+        }
+    }
+
+    fn lock(&self) -> StreamsGuard<'_> {
+        StreamsGuard {
+            entries: self.entries.lock().unwrap_or_else(PoisonError::into_inner),
+            len: &self.len,
+        }
+    }
+
+    fn recv(&self) -> MutexGuard<'_, Window> {
+        self.recv.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Open streams.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Whether a stream is open under `id`.
+    pub(crate) fn contains(&self, id: StreamId) -> bool {
+        self.len() > 0 && self.lock().contains_key(&id)
+    }
+
+    /// Registers a stream. `send_credit` is this side's credit to start with (the protocol's
+    /// initial credit for a server, none for a client), `recv_credit` the peer's.
+    pub(crate) fn open(
+        &self,
+        id: StreamId,
+        encoding: Encoding,
+        send_credit: i64,
+        recv_credit: i64,
+    ) -> Opened {
+        let inbox = Arc::new(Inbox::new(Window::new(
+            self.config.stream_window,
+            recv_credit,
+        )));
+        let credit = Arc::new(SendCredit::new(send_credit));
+        let entry = Entry {
+            encoding,
+            inbox: inbox.clone(),
+            credit: credit.clone(),
+            task: None,
+            heard: false,
+        };
+        if let Some(old) = self.lock().insert(id, entry) {
+            let _ = old.end(Err(Error::Cancelled));
+        }
+        Opened { inbox, credit }
+    }
+
+    /// Sets the task that runs the stream, to be stopped if it ends early.
+    pub(crate) fn set_task(&self, id: StreamId, task: AbortHandle) {
+        match self.lock().get_mut(&id) {
+            Some(entry) => entry.task = Some(task),
+            // Ended already: its task has nothing left to do.
+            None => task.abort(),
+        }
+    }
+
+    /// Grants the peer its credit on a stream it may now send on (and on the connection, the
+    /// first time): the server does this when it accepts a stream, the client when it hears
+    /// the server's first frame on one.
+    pub(crate) fn open_windows(&self, id: StreamId, inbox: &Inbox) {
+        if let Some(bytes) = inbox.lock().window.grant() {
+            self.send_credit(id, bytes);
+        }
+        let connection = self.recv().grant();
+        if let Some(bytes) = connection {
+            self.send_credit(CONNECTION, bytes);
+        }
+    }
+
+    /// A client heard the server's first frame on a stream (its acceptance): from now on it
+    /// may send on it, so it grants the server its full windows.
+    pub(crate) fn heard(&self, id: StreamId) {
+        let inbox = {
+            let mut entries = self.lock();
+            match entries.get_mut(&id) {
+                Some(entry) if !entry.heard => {
+                    entry.heard = true;
+                    entry.inbox.clone()
+                }
+                _ => return,
+            }
+        };
+        self.open_windows(id, &inbox);
+    }
+
+    fn send_credit(&self, (request_id, attempt): StreamId, bytes: u32) {
+        let mut frame = Frame::control(request_id, Head::Credit { bytes });
+        frame.attempt = attempt;
+        let _ = self.outbound.send(&frame);
+    }
+
+    /// Removes a stream and ends it with `outcome` (what its consumer reads last). Returns
+    /// the request's encoding if it was open.
+    pub(crate) fn close(
+        &self,
+        id: StreamId,
+        outcome: Result<Option<Trailer>, Error>,
+    ) -> Option<Encoding> {
+        let entry = self.lock().remove(&id)?;
+        let encoding = entry.encoding;
+        let dropped = entry.end(outcome);
+        self.consumed(dropped);
+        Some(encoding)
+    }
+
+    /// The ids of the open streams.
+    pub(crate) fn ids(&self) -> Vec<StreamId> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Ends the peer's side of every stream, as if each had received its end frame (the
+    /// peer closed its side of the connection).
+    pub(crate) fn half_close_all(&self) {
+        let inboxes: Vec<Arc<Inbox>> = self.lock().values().map(|e| e.inbox.clone()).collect();
+        for inbox in inboxes {
+            let _ = inbox.half_close();
+        }
+    }
+
+    /// Removes a stream whose task has finished, leaving its consumer what it has queued.
+    pub(crate) fn remove(&self, id: StreamId) {
+        let entry = self.lock().remove(&id);
+        if let Some(entry) = entry {
+            entry.credit.close();
+        }
+    }
+
+    /// Ends every stream with `reason` (the connection is over).
+    pub(crate) fn close_all(&self, reason: &Error) {
+        let entries: Vec<Entry> = self.lock().drain().map(|(_, entry)| entry).collect();
+        for entry in entries {
+            let _ = entry.end(Err(reason.clone()));
+        }
+        self.send.close();
+    }
+
+    /// Handles a message, credit or end frame read off the connection. Frames for streams
+    /// that are not open are dropped (a stream may end while the peer still sends), though
+    /// their messages still count against the connection's window.
+    pub(crate) fn on_frame(&self, frame: Frame, cost: usize) -> Result<(), Broken> {
+        let id = (frame.request_id, frame.attempt);
+        match frame.head {
+            Head::Message { application_error } => self.on_message(
+                id,
+                Received {
+                    body: frame.body,
+                    encoding: frame.encoding,
+                    application_error,
+                    cost,
+                },
+            ),
+            Head::Credit { bytes } if id == CONNECTION => {
+                if let Err(overflow) = self.send.grant(bytes) {
+                    tracing::debug!(%overflow, "ignoring a connection grant past the maximum");
+                }
+                Ok(())
+            }
+            Head::Credit { bytes } => {
+                let credit = self.lock().get(&id).map(|entry| entry.credit.clone());
+                match credit.map(|credit| credit.grant(bytes)) {
+                    Some(Err(overflow)) => Err(Broken {
+                        id,
+                        status: Status::invalid_argument(format!("stream {}: {overflow}", id.0)),
+                    }),
+                    _ => Ok(()),
+                }
+            }
+            Head::End => {
+                let inbox = self.lock().get(&id).map(|entry| entry.inbox.clone());
+                match inbox.map(|inbox| inbox.half_close()) {
+                    Some(Err(())) => Err(Broken {
+                        id,
+                        status: Status::invalid_argument(format!(
+                            "stream {}: end received after the end of the stream",
+                            id.0
+                        )),
+                    }),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn on_message(&self, id: StreamId, message: Received) -> Result<(), Broken> {
+        let cost = message.cost;
+        if self.recv().receive(cost) == Err(OverCredit) {
+            // Not buffered, so not counted.
+            return if self.contains(id) {
+                Err(Broken {
+                    id,
+                    status: Status::new(
+                        Code::ResourceExhausted,
+                        format!("stream {}: a message beyond the connection's credit", id.0),
+                    ),
+                })
+            } else {
+                Ok(())
+            };
+        }
+        let inbox = self.lock().get(&id).map(|entry| entry.inbox.clone());
+        let Some(inbox) = inbox else {
+            self.consumed(cost);
+            return Ok(());
+        };
+        match inbox.push(message) {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                self.consumed(cost);
+                match refusal {
+                    Refusal::Discarded => Ok(()),
+                    Refusal::AfterEnd => Err(Broken {
+                        id,
+                        status: Status::invalid_argument(format!(
+                            "stream {}: a message after the end of the stream",
+                            id.0
+                        )),
+                    }),
+                    Refusal::OverCredit => Err(Broken {
+                        id,
+                        status: Status::new(
+                            Code::ResourceExhausted,
+                            format!("stream {}: a message beyond the stream's credit", id.0),
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// `cost` bytes of messages left the connection's buffer: grants them back when enough
+    /// has come free.
+    pub(crate) fn consumed(&self, cost: usize) {
+        let grant = self.recv().consume(cost);
+        if let Some(bytes) = grant {
+            self.send_credit(CONNECTION, bytes);
+        }
+    }
+
+    /// A consumer took `cost` bytes from a stream's buffer: grants them back on the stream
+    /// (unless it has ended) and on the connection.
+    pub(crate) fn stream_consumed(&self, id: StreamId, grant: Option<u32>, cost: usize) {
+        if let Some(bytes) = grant {
+            self.send_credit(id, bytes);
+        }
+        self.consumed(cost);
+    }
+
+    /// Sends one message on a stream once both it and the connection have credit. `Ok(false)`
+    /// when the stream ended first.
+    pub(crate) async fn send_message(
+        &self,
+        id: StreamId,
+        credit: &SendCredit,
+        encoding: Encoding,
+        application_error: bool,
+        body: &Bytes,
+    ) -> Result<bool, Error> {
+        let frame = FrameRef {
+            request_id: id.0,
+            attempt: id.1,
+            encoding,
+            head: HeadRef::Message { application_error },
+            body,
+        };
+        let cost = frame.encoded_len();
+        let ready = std::future::poll_fn(|cx| {
+            match credit.poll_ready(cx) {
+                Poll::Ready(Ready::Closed) => return Poll::Ready(Ready::Closed),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ready::Go) => {}
+            }
+            self.send.poll_ready(cx)
+        })
+        .await;
+        if ready == Ready::Closed {
+            return Ok(false);
+        }
+        match self.outbound.send(frame) {
+            Ok(_) => {}
+            Err(wire::Refused::Closed) => return Ok(false),
+            Err(wire::Refused::Encode(error)) => {
+                return Err(Error::Protocol(Arc::new(error)));
+            }
+        }
+        credit.spend(cost);
+        self.send.spend(cost);
+        Ok(true)
+    }
+}
+
+/// The locked entries; publishes their number as it unlocks them.
+struct StreamsGuard<'a> {
+    entries: MutexGuard<'a, HashMap<StreamId, Entry, IdHashBuilder>>,
+    len: &'a AtomicUsize,
+}
+
+impl std::ops::Deref for StreamsGuard<'_> {
+    type Target = HashMap<StreamId, Entry, IdHashBuilder>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.entries
+    }
+}
+
+impl std::ops::DerefMut for StreamsGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.entries
+    }
+}
+
+impl Drop for StreamsGuard<'_> {
+    fn drop(&mut self) {
+        self.len.store(self.entries.len(), Ordering::Release);
+    }
+}
+
+impl Entry {
+    /// Ends the stream; returns the bytes of queued messages thrown away.
+    fn end(self, outcome: Result<Option<Trailer>, Error>) -> usize {
+        self.credit.close();
+        let dropped = self.inbox.finish(outcome);
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        dropped
+    }
+}
+
+/// The trailer that ended a client's stream ok: its body (the reply of a client-streaming
+/// call) and metadata.
+#[derive(Debug, Default)]
+pub(crate) struct Trailer {
+    pub(crate) body: Bytes,
+    pub(crate) metadata: Metadata,
+}
+
+/// A message as it arrived: still compressed.
+pub(crate) struct Received {
+    pub(crate) body: Bytes,
+    pub(crate) encoding: Encoding,
+    pub(crate) application_error: bool,
+    /// What it cost the sender in credit (the frame's length field).
+    pub(crate) cost: usize,
+}
+
+/// Why a message was not queued.
+enum Refusal {
+    /// The consumer is gone; the message is thrown away.
+    Discarded,
+    /// The peer had ended its side of the stream.
+    AfterEnd,
+    /// The peer had no credit left on the stream.
+    OverCredit,
+}
+
+/// One stream's received messages, between the read loop and the consumer.
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+}
+
+pub(crate) struct InboxState {
+    queue: VecDeque<Received>,
+    pub(crate) window: Window,
+    /// The peer sent its end (or a client's trailer came): nothing more is queued.
+    half_closed: bool,
+    /// How the stream ended, once it has: taken by the consumer after the queue.
+    outcome: Option<Result<Option<Trailer>, Error>>,
+    /// The consumer let go: messages are thrown away as they come.
+    dropped: bool,
+    waker: Option<Waker>,
+}
+
+/// What a consumer polling an inbox gets.
+pub(crate) enum Next {
+    /// A message, and the credit to grant back on the stream now that it is taken.
+    Message(Received, Option<u32>),
+    /// The stream ended: `Ok(None)` for a plain end, `Ok(Some(reply))` for a client's
+    /// trailer, `Err` for a failure.
+    End(Result<Option<Trailer>, Error>),
+}
+
+impl Inbox {
+    fn new(window: Window) -> Self {
+        Inbox {
+            state: Mutex::new(InboxState {
+                queue: VecDeque::new(),
+                window,
+                half_closed: false,
+                outcome: None,
+                dropped: false,
+                waker: None,
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, InboxState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, message: Received) -> Result<(), Refusal> {
+        let waker = {
+            let mut state = self.lock();
+            if state.half_closed || state.outcome.is_some() {
+                return Err(Refusal::AfterEnd);
+            }
+            if state.window.receive(message.cost).is_err() {
+                return Err(Refusal::OverCredit);
+            }
+            if state.dropped {
+                state.window.consume(message.cost);
+                return Err(Refusal::Discarded);
+            }
+            state.queue.push_back(message);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// The peer's end frame. `Err` if it had ended already.
+    fn half_close(&self) -> Result<(), ()> {
+        let waker = {
+            let mut state = self.lock();
+            if state.half_closed || state.outcome.is_some() {
+                return Err(());
+            }
+            state.half_closed = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Ends the stream with `outcome`, read by the consumer after what is queued (a failure
+    /// is read at once, and what is queued is thrown away). Returns the bytes thrown away.
+    pub(crate) fn finish(&self, outcome: Result<Option<Trailer>, Error>) -> usize {
+        let (waker, dropped) = {
+            let mut state = self.lock();
+            if state.outcome.is_some() {
+                return 0;
+            }
+            let mut dropped = 0;
+            if outcome.is_err() {
+                dropped = state.queue.drain(..).map(|message| message.cost).sum();
+                state.window.consume(dropped);
+            }
+            state.outcome = Some(outcome);
+            (state.waker.take(), dropped)
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        dropped
+    }
+
+    /// The next message, or the end. A consumer that took the end gets `End(Err(Cancelled))`
+    /// after.
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
+        let mut state = self.lock();
+        if let Some(message) = state.queue.pop_front() {
+            // Granted back on the stream only while it is open: a peer that has ended its
+            // side sends nothing more.
+            let grant = state.window.consume(message.cost);
+            let grant = grant.filter(|_| !state.half_closed && state.outcome.is_none());
+            return Poll::Ready(Next::Message(message, grant));
+        }
+        if let Some(outcome) = state.outcome.take() {
+            state.half_closed = true;
+            state.outcome = Some(Err(Error::Cancelled));
+            return Poll::Ready(Next::End(outcome));
+        }
+        if state.half_closed {
+            return Poll::Ready(Next::End(Ok(None)));
+        }
+        match &state.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The consumer lets go: what is queued is thrown away, and so is what comes after.
+    /// Returns the bytes thrown away (to grant back on the connection).
+    pub(crate) fn drop_consumer(&self) -> usize {
+        let mut state = self.lock();
+        state.dropped = true;
+        let cost: usize = state.queue.drain(..).map(|message| message.cost).sum();
+        state.window.consume(cost);
+        cost
+    }
+
+    /// Bytes received and not consumed.
+    pub(crate) fn buffered(&self) -> i64 {
+        self.lock().window.buffered()
+    }
+}
