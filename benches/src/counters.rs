@@ -14,7 +14,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::ops::{Add, Sub};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 /// CPU time (user + system) the process has used so far, across all its threads.
@@ -91,6 +91,14 @@ impl SocketCounters {
         })
     }
 
+    /// The counters of several sockets, summed.
+    pub fn read_all(sockets: &[OwnedFd]) -> SocketCounters {
+        sockets
+            .iter()
+            .map(|socket| SocketCounters::read(socket.as_fd()).expect("TCP_INFO"))
+            .fold(SocketCounters::default(), |sum, counters| sum + counters)
+    }
+
     /// Payload bytes both ways.
     pub fn bytes(&self) -> u64 {
         self.bytes_sent + self.bytes_received
@@ -133,7 +141,6 @@ impl Sub for SocketCounters {
 mod tests {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsFd;
 
     use super::*;
 

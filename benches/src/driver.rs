@@ -22,6 +22,7 @@
 //! `wire_bytes_per_call` is TCP payload both ways and `segments_per_call` TCP segments both
 //! ways, ACKs included (see [`counters`](crate::counters)).
 
+use std::fmt;
 use std::future::Future;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +71,16 @@ pub async fn connect(addr: &str) -> (TcpStream, OwnedFd) {
 
 /// Loads the server through `callers` (one per connection) and prints the report line.
 pub async fn drive<C: Caller>(options: &Options, callers: Vec<C>, sockets: Vec<OwnedFd>) {
+    println!("{}", measure(options, callers, sockets).await);
+}
+
+/// Loads the server through `callers` (one per connection): the warm-up, then the measured
+/// run. Returns the report, which prints as the line [`drive`] prints.
+pub async fn measure<C: Caller>(
+    options: &Options,
+    callers: Vec<C>,
+    sockets: Vec<OwnedFd>,
+) -> Report {
     assert!(!callers.is_empty(), "no connections");
     let body = Bytes::from(vec![0x5a; options.size]);
     if !options.warmup.is_zero() {
@@ -78,46 +89,70 @@ pub async fn drive<C: Caller>(options: &Options, callers: Vec<C>, sockets: Vec<O
 
     let server_before = callers[0].server_cpu().await;
     let client_before = process_cpu_time();
-    let wire_before = wire(&sockets);
+    let wire_before = SocketCounters::read_all(&sockets);
     let (latencies, elapsed) = load(&callers, options.in_flight, &body, options.duration).await;
-    let wire = wire(&sockets) - wire_before;
+    let wire = SocketCounters::read_all(&sockets) - wire_before;
     let client_cpu = process_cpu_time() - client_before;
     let server_cpu = callers[0].server_cpu().await - server_before;
-
-    let calls = latencies.len().max(1) as f64;
-    let seconds = elapsed.as_secs_f64();
-    let micros = |quantile: f64| latencies.value_at_quantile(quantile) as f64 / 1000.0;
-    println!(
-        "in_flight={} size={} calls/s={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} \
-         connections={} runtime={} seconds={:.2} calls={} mib/s={:.1} \
-         client_us_per_call={:.3} server_us_per_call={:.3} \
-         client_cpu_util={:.3} server_cpu_util={:.3} \
-         wire_bytes_per_call={:.1} segments_per_call={:.3}",
-        options.in_flight,
-        options.size,
-        latencies.len() as f64 / seconds,
-        micros(0.5),
-        micros(0.99),
-        micros(0.999),
-        options.connections,
-        options.runtime.name(),
-        seconds,
-        latencies.len(),
-        latencies.len() as f64 * options.size as f64 / seconds / (1024.0 * 1024.0),
-        client_cpu.as_secs_f64() * 1e6 / calls,
-        server_cpu.as_secs_f64() * 1e6 / calls,
-        client_cpu.as_secs_f64() / seconds,
-        server_cpu.as_secs_f64() / seconds,
-        wire.bytes() as f64 / calls,
-        wire.segments() as f64 / calls,
-    );
+    Report {
+        options: options.clone(),
+        latencies,
+        elapsed,
+        client_cpu,
+        server_cpu,
+        wire,
+    }
 }
 
-fn wire(sockets: &[OwnedFd]) -> SocketCounters {
-    sockets
-        .iter()
-        .map(|socket| SocketCounters::read(socket.as_fd()).expect("TCP_INFO"))
-        .fold(SocketCounters::default(), |sum, counters| sum + counters)
+/// What a measured run saw; `Display` writes the report line.
+pub struct Report {
+    options: Options,
+    latencies: Histogram<u64>,
+    elapsed: Duration,
+    client_cpu: Duration,
+    server_cpu: Duration,
+    wire: SocketCounters,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Report {
+            options,
+            latencies,
+            elapsed,
+            client_cpu,
+            server_cpu,
+            wire,
+        } = self;
+        let calls = latencies.len().max(1) as f64;
+        let seconds = elapsed.as_secs_f64();
+        let micros = |quantile: f64| latencies.value_at_quantile(quantile) as f64 / 1000.0;
+        write!(
+            out,
+            "in_flight={} size={} calls/s={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} \
+             connections={} runtime={} seconds={:.2} calls={} mib/s={:.1} \
+             client_us_per_call={:.3} server_us_per_call={:.3} \
+             client_cpu_util={:.3} server_cpu_util={:.3} \
+             wire_bytes_per_call={:.1} segments_per_call={:.3}",
+            options.in_flight,
+            options.size,
+            latencies.len() as f64 / seconds,
+            micros(0.5),
+            micros(0.99),
+            micros(0.999),
+            options.connections,
+            options.runtime.name(),
+            seconds,
+            latencies.len(),
+            latencies.len() as f64 * options.size as f64 / seconds / (1024.0 * 1024.0),
+            client_cpu.as_secs_f64() * 1e6 / calls,
+            server_cpu.as_secs_f64() * 1e6 / calls,
+            client_cpu.as_secs_f64() / seconds,
+            server_cpu.as_secs_f64() / seconds,
+            wire.bytes() as f64 / calls,
+            wire.segments() as f64 / calls,
+        )
+    }
 }
 
 /// Runs `in_flight` callers for `duration`; returns every call's latency (nanoseconds) and

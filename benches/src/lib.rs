@@ -2,11 +2,12 @@
 //! (`compare.sh`), which runs the same echo service in prpc, tarpc, tonic and a raw framed
 //! baseline (`src/bin/*_echo.rs`).
 //!
-//! This library is what the four echo programs share so that they measure identically: the
-//! command line ([`options`]), the client's load loop and its one-line report ([`driver`]),
-//! and the process and socket counters behind the CPU and bytes-per-call figures
-//! ([`counters`]).
+//! This library is what those programs share so that they measure identically: the
+//! command line ([`options`]), the echo client's load loop and its one-line report
+//! ([`driver`]), the raw baseline's framing ([`raw_frames`]), and the process and socket counters behind the CPU and
+//! bytes-per-call figures ([`counters`]).
 
 pub mod counters;
 pub mod driver;
 pub mod options;
+pub mod raw_frames;

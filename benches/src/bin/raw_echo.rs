@@ -26,52 +26,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use prpc_benches::counters::process_cpu_time;
 use prpc_benches::driver::{self, Caller};
 use prpc_benches::options::{self, Options, Role};
+use prpc_benches::raw_frames::{HEADER, READ_CHUNK, header, put_frame, reserve_for_next};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-/// Request id (u64) and body length (u32).
-const HEADER: usize = 12;
 /// The request id that asks for the server's CPU time.
 const CPU_REPORT: u64 = u64::MAX;
 /// Frames coalesced into one write at most (as prpc's writer).
 const MAX_BATCH: usize = 128;
-/// Spare room kept in a read buffer.
-const READ_CHUNK: usize = 64 * 1024;
 /// Frames echoed per write (prpc's server sends replies 16 at a time).
 const WRITE_EVERY: usize = 16;
-
-/// The id and body length of the frame at the start of `bytes`, once its header is there.
-fn header(bytes: &[u8]) -> Option<(u64, usize)> {
-    let header = bytes.get(..HEADER)?;
-    let id = u64::from_be_bytes(header[..8].try_into().expect("eight bytes"));
-    let length = u32::from_be_bytes(header[8..].try_into().expect("four bytes"));
-    Some((id, length as usize))
-}
-
-fn put_frame(buffer: &mut BytesMut, id: u64, body: &[u8]) {
-    buffer.reserve(HEADER + body.len());
-    buffer.put_u64(id);
-    buffer.put_u32(u32::try_from(body.len()).expect("body under 4 GiB"));
-    buffer.put_slice(body);
-}
-
-/// Makes room for the rest of a partial frame (or a chunk) before the next read.
-fn reserve_for_next(input: &mut BytesMut) {
-    let wanted = match header(input) {
-        Some((_, length)) => (HEADER + length).saturating_sub(input.len()),
-        None => 0,
-    };
-    let wanted = wanted.max(READ_CHUNK / 8);
-    if input.capacity() - input.len() < wanted {
-        input.reserve(wanted.max(READ_CHUNK));
-    }
-}
 
 fn main() {
     let options = Options::from_args();
