@@ -2,14 +2,17 @@
 //! document, and every frame must encode to exactly those bytes and decode back to the same
 //! frame. The last test sends the example request bytes to a real server and checks the bytes
 //! it answers with, so the documented server behaviour (ids, attempt and format echoed, the
-//! unknown-service refusal) cannot drift either.
+//! unknown-service refusal) cannot drift either; section 11.5's stream is checked the same way.
 #![cfg(feature = "json")]
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use prpc::stream::Message;
 use prpc::wire::{Encoding, Frame, FrameCodec, GoAwayHead, Head, RequestHead, ResponseHead};
-use prpc::{Code, Format, Metadata, Request, Response, Server, Service, ServiceFuture, Status};
+use prpc::{
+    Code, Format, Metadata, Request, Response, Server, Service, ServiceFuture, Status, Streaming,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -63,6 +66,44 @@ const UNIMPLEMENTED_HEX: &str = "
 const PING_HEX: &str = "b7 01 03 00 00 00 00 02 07 00";
 const PONG_HEX: &str = "b7 01 04 00 00 00 00 02 07 00";
 
+/// Section 11.5, a short stream: the request that opens it (`Ticker.count`, `{"n":2}`).
+const STREAM_REQUEST_HEX: &str = "
+    b7 01 81 10 00 00 00 19
+    ad 02
+    00
+    06 54 69 63 6b 65 72
+    05 63 6f 75 6e 74
+    00
+    00
+    7b 22 6e 22 3a 32 7d
+";
+
+/// The server's acceptance: a credit of 1,048,576 bytes on the stream.
+const ACCEPTANCE_HEX: &str = "b7 01 08 00 00 00 00 06 ad 02 00 80 80 40";
+
+/// The connection credit each side grants at its first stream: 15,728,640 bytes.
+const CONNECTION_CREDIT_HEX: &str = "b7 01 08 00 00 00 00 06 00 00 80 80 c0 07";
+
+/// The server's two messages, `0` and `1` in JSON.
+const MESSAGE_0_HEX: &str = "b7 01 07 10 00 00 00 04 ad 02 00 30";
+const MESSAGE_1_HEX: &str = "b7 01 07 10 00 00 00 04 ad 02 00 31";
+
+/// The client's credit on the stream: 983,040 bytes.
+const CLIENT_CREDIT_HEX: &str = "b7 01 08 00 00 00 00 06 ad 02 00 80 80 3c";
+
+/// The trailer: ok, metadata `count: 2`, no body.
+const TRAILER_HEX: &str = "
+    b7 01 02 10 00 00 00 0e
+    ad 02
+    00
+    00
+    00
+    01 05 63 6f 75 6e 74 01 32
+";
+
+/// The client's end, which a call with messages of its own sends after its last.
+const END_HEX: &str = "b7 01 09 00 00 00 00 03 ad 02 00";
+
 /// Frame 7: the goaway a server sends when graceful shutdown begins.
 const GOAWAY_HEX: &str = "
     b7 01 06 00 00 00 00 1b
@@ -112,8 +153,92 @@ fn response(code: u32, message: &'static str, body: &'static [u8]) -> Frame {
     }
 }
 
+/// A frame of the stream of section 11.5 (request id 301, attempt 0).
+fn on_stream(encoding: Encoding, head: Head, body: &'static [u8]) -> Frame {
+    Frame {
+        request_id: 301,
+        attempt: 0,
+        encoding,
+        head,
+        body: Bytes::from_static(body),
+    }
+}
+
+fn json() -> Encoding {
+    Encoding::new(Format::Json.id(), 0)
+}
+
+/// The frames of section 11.5.
+fn stream_frames() -> Vec<(&'static str, Vec<u8>, Frame)> {
+    let request = Head::Request(RequestHead {
+        service: "Ticker".into(),
+        method: "count".into(),
+        deadline: None,
+        oneway: false,
+        dedupe: false,
+        stream: true,
+        metadata: Metadata::new(),
+    });
+    let mut count = Metadata::new();
+    count.insert("count", "2");
+    let trailer = Head::Response(ResponseHead {
+        code: 0,
+        message: "".into(),
+        metadata: count,
+    });
+    let message = Head::Message {
+        application_error: false,
+    };
+    let credit = |bytes| Head::Credit { bytes };
+    vec![
+        (
+            "stream request",
+            hex(STREAM_REQUEST_HEX),
+            on_stream(json(), request, br#"{"n":2}"#),
+        ),
+        (
+            "acceptance",
+            hex(ACCEPTANCE_HEX),
+            on_stream(Encoding::default(), credit(1_048_576), b""),
+        ),
+        (
+            "connection credit",
+            hex(CONNECTION_CREDIT_HEX),
+            Frame::control(0, credit(15_728_640)),
+        ),
+        (
+            "message 0",
+            hex(MESSAGE_0_HEX),
+            on_stream(json(), message.clone(), b"0"),
+        ),
+        (
+            "message 1",
+            hex(MESSAGE_1_HEX),
+            on_stream(json(), message, b"1"),
+        ),
+        (
+            "client credit",
+            hex(CLIENT_CREDIT_HEX),
+            on_stream(Encoding::default(), credit(983_040), b""),
+        ),
+        ("trailer", hex(TRAILER_HEX), on_stream(json(), trailer, b"")),
+        (
+            "end",
+            hex(END_HEX),
+            on_stream(Encoding::default(), Head::End, b""),
+        ),
+    ]
+}
+
 /// Every documented frame with the frame it stands for.
 fn documented_frames() -> Vec<(&'static str, Vec<u8>, Frame)> {
+    let mut frames = unary_frames();
+    frames.extend(stream_frames());
+    frames
+}
+
+/// The frames of sections 11.1 to 11.4.
+fn unary_frames() -> Vec<(&'static str, Vec<u8>, Frame)> {
     vec![
         ("request", hex(REQUEST_HEX), request("Arith")),
         ("response", hex(RESPONSE_HEX), response(0, "", b"3")),
@@ -214,6 +339,21 @@ fn documented_error_flag_and_kind_byte() {
     assert_eq!(Code::from_u32(14), Code::Unavailable);
 }
 
+#[test]
+fn documented_stream_kind_bytes() {
+    let request = hex(STREAM_REQUEST_HEX);
+    assert_eq!(request[2], 0x81, "request with the stream flag");
+    assert_eq!(hex(MESSAGE_0_HEX)[2], 0x07, "message, no error flag");
+    assert_eq!(hex(ACCEPTANCE_HEX)[2], 0x08, "credit");
+    assert_eq!(hex(END_HEX)[2], 0x09, "end");
+    // A message's cost is its length field.
+    let message = hex(MESSAGE_0_HEX);
+    assert_eq!(u32::from_be_bytes(message[4..8].try_into().unwrap()), 4);
+    // The grants the document derives from the defaults.
+    assert_eq!(1_048_576 - 65_536, 983_040);
+    assert_eq!(16_777_216 - 1_048_576, 15_728_640);
+}
+
 /// The example's service: `add` takes `{"a": i32, "b": i32}` and returns their sum.
 struct Arith;
 
@@ -246,6 +386,39 @@ impl Service for Arith {
     }
 }
 
+/// The stream example's service: `count` streams the numbers below `n` and ends with the
+/// metadata `count` = how many it sent.
+struct Ticker;
+
+#[derive(serde::Deserialize)]
+struct CountArgs {
+    n: u32,
+}
+
+impl Service for Ticker {
+    fn name(&self) -> &str {
+        "Ticker"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["count".into()]
+    }
+
+    fn call(&self, request: Request) -> ServiceFuture {
+        Box::pin(async move {
+            let format = request.format;
+            let args: CountArgs = format.decode(&request.body)?;
+            let mut trailer = Metadata::new();
+            trailer.insert("count", args.n.to_string());
+            let numbers = Streaming::from_iter(0..args.n).with_trailer(trailer);
+            // What generated code does with a handler's `Streaming`.
+            Ok(prpc::__private::stream_response(numbers, move |number| {
+                Ok(Message::new(format.encode(&number)?))
+            }))
+        })
+    }
+}
+
 /// Reads exactly one frame's bytes (prefix, then `length` more) from the socket.
 async fn read_frame(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut frame = vec![0u8; 8];
@@ -272,6 +445,37 @@ async fn a_server_answers_the_documented_requests_with_the_documented_bytes() {
     assert_eq!(read_frame(&mut socket).await, hex(RESPONSE_HEX));
     socket.write_all(&hex(MATH_REQUEST_HEX)).await.unwrap();
     assert_eq!(read_frame(&mut socket).await, hex(UNIMPLEMENTED_HEX));
+    socket.write_all(&hex(PING_HEX)).await.unwrap();
+    assert_eq!(read_frame(&mut socket).await, hex(PONG_HEX));
+
+    shutdown.shutdown();
+    assert_eq!(read_frame(&mut socket).await, hex(GOAWAY_HEX));
+    drop(socket);
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_server_streams_the_documented_bytes() {
+    let server = Server::builder()
+        .add_service(Ticker)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().socket_addr().unwrap();
+    let shutdown = server.shutdown_handle();
+    let serving = tokio::spawn(server.serve());
+
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(&hex(STREAM_REQUEST_HEX)).await.unwrap();
+    assert_eq!(read_frame(&mut socket).await, hex(ACCEPTANCE_HEX));
+    assert_eq!(read_frame(&mut socket).await, hex(CONNECTION_CREDIT_HEX));
+    // What a prpc client sends when it receives the acceptance.
+    socket.write_all(&hex(CLIENT_CREDIT_HEX)).await.unwrap();
+    socket.write_all(&hex(CONNECTION_CREDIT_HEX)).await.unwrap();
+    assert_eq!(read_frame(&mut socket).await, hex(MESSAGE_0_HEX));
+    assert_eq!(read_frame(&mut socket).await, hex(MESSAGE_1_HEX));
+    assert_eq!(read_frame(&mut socket).await, hex(TRAILER_HEX));
+    // The connection goes on after the stream.
     socket.write_all(&hex(PING_HEX)).await.unwrap();
     assert_eq!(read_frame(&mut socket).await, hex(PONG_HEX));
 
