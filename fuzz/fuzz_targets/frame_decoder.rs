@@ -2,30 +2,36 @@
 //! for more, then `decode_eof`. The first two input bytes choose a point where the stream is
 //! cut in two reads; the rest is the stream.
 //!
-//! Besides "never panics, never buffers past the limit", it checks two properties:
+//! Besides "never panics, never buffers past the limit", it checks three properties:
 //! - cutting the stream anywhere changes nothing: the same frames, then the same error;
-//! - every frame decoded re-encodes (within the limit) and decodes back to itself.
+//! - every frame decoded re-encodes (within the limit) and decodes back to itself;
+//! - the re-encoded kind byte keeps the kind id and exactly the flags docs/PROTOCOL.md
+//!   section 2.1 defines for that kind (request: oneway, dedupe, stream; message: error;
+//!   response: error if and only if the code is not 0), dropping every other bit.
 
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use prpc::wire::{Frame, FrameCodec, PREFIX_LEN};
+use prpc::wire::{Frame, FrameCodec, Head, PREFIX_LEN};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Small, so the fuzzer reaches the "frame too large" paths with short inputs.
 const MAX_FRAME_SIZE: u32 = 1024;
 
-/// What a connection would see: the frames, then how the stream ended (`None`: cleanly).
-fn read_stream(chunks: &[&[u8]]) -> (Vec<Frame>, Option<String>) {
+/// What a connection would see: each frame with the kind byte it was read from, then how the
+/// stream ended (`None`: cleanly).
+fn read_stream(chunks: &[&[u8]]) -> (Vec<(u8, Frame)>, Option<String>) {
     let mut codec = FrameCodec::with_max_frame_size(MAX_FRAME_SIZE);
     let mut buffer = BytesMut::new();
     let mut frames = Vec::new();
     for chunk in chunks {
         buffer.extend_from_slice(chunk);
         loop {
+            // A decoded frame is taken from the front of the buffer: its kind byte is here.
+            let kind_byte = buffer.get(2).copied().unwrap_or_default();
             match codec.decode(&mut buffer) {
-                Ok(Some(frame)) => frames.push(frame),
+                Ok(Some(frame)) => frames.push((kind_byte, frame)),
                 Ok(None) => {
                     // Waiting for more: what is buffered is less than one whole frame.
                     assert!(buffer.len() < PREFIX_LEN + MAX_FRAME_SIZE as usize);
@@ -36,8 +42,9 @@ fn read_stream(chunks: &[&[u8]]) -> (Vec<Frame>, Option<String>) {
         }
     }
     loop {
+        let kind_byte = buffer.get(2).copied().unwrap_or_default();
         match codec.decode_eof(&mut buffer) {
-            Ok(Some(frame)) => frames.push(frame),
+            Ok(Some(frame)) => frames.push((kind_byte, frame)),
             Ok(None) => return (frames, None),
             Err(error) => return (frames, Some(error.to_string())),
         }
@@ -58,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     let (frames, _) = whole;
-    for frame in frames {
+    for (kind_byte, frame) in frames {
         // Every decoded frame fits in the limit, and its canonical encoding is no longer than
         // what was read (varints become minimal, reserved bits are dropped).
         assert!(frame.encoded_len() <= MAX_FRAME_SIZE as usize);
@@ -68,6 +75,13 @@ fuzz_target!(|data: &[u8]| {
             .encode(&frame, &mut encoded)
             .expect("a decoded frame re-encodes");
         assert_eq!(encoded.len(), PREFIX_LEN + frame.encoded_len());
+        assert_eq!(
+            encoded[2],
+            canonical_kind_byte(kind_byte, &frame),
+            "kind byte {kind_byte:#04x} re-encoded as {:#04x} for {:?}",
+            encoded[2],
+            frame.head
+        );
         let decoded = codec
             .decode(&mut encoded)
             .expect("a re-encoded frame decodes");
@@ -75,3 +89,20 @@ fuzz_target!(|data: &[u8]| {
         assert!(encoded.is_empty());
     }
 });
+
+/// The kind byte a sender must write for a frame read with `kind_byte`: its kind id, and only
+/// the flags defined for that kind (docs/PROTOCOL.md section 2.1).
+fn canonical_kind_byte(kind_byte: u8, frame: &Frame) -> u8 {
+    const ONEWAY: u8 = 0x10;
+    const ERROR: u8 = 0x20;
+    const DEDUPE: u8 = 0x40;
+    const STREAM: u8 = 0x80;
+    let kind = kind_byte & 0x0f;
+    let flags = match &frame.head {
+        Head::Request(_) => kind_byte & (ONEWAY | DEDUPE | STREAM),
+        Head::Response(head) if head.code != 0 => ERROR,
+        Head::Message { .. } => kind_byte & ERROR,
+        _ => 0,
+    };
+    kind | flags
+}
