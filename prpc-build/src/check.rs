@@ -1,6 +1,6 @@
 //! What is valid protobuf but cannot become a prpc service, refused before any code is
-//! generated, each at its place in the `.proto` file: streaming methods (until prpc has
-//! streaming), and names that would clash in the generated Rust.
+//! generated, each at its place in the `.proto` file: names that would clash in the
+//! generated Rust.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -89,23 +89,6 @@ pub(crate) fn check(
                     SERVICE_METHOD,
                     method_index as i32,
                 ];
-                let streams = match (method.client_streaming(), method.server_streaming()) {
-                    (true, true) => Some("its requests and its replies"),
-                    (true, false) => Some("its requests"),
-                    (false, true) => Some("its replies"),
-                    (false, false) => None,
-                };
-                if let Some(streams) = streams {
-                    return Err(Error::Unsupported {
-                        location: at(&method_path),
-                        reason: format!(
-                            "rpc {} of service {full_name} streams {streams}; prpc has no \
-                             streaming methods yet: make it unary (one request, one reply), or \
-                             move it to a service prpc-build does not compile",
-                            method.name()
-                        ),
-                    });
-                }
                 let rust_name = method.name().to_snake_case();
                 if !method_names.insert(rust_name.clone()) {
                     return Err(Error::Unsupported {

@@ -245,8 +245,8 @@ impl Config {
     /// # Errors
     ///
     /// [`Error::Invalid`] for a file that does not parse or check (a syntax error, an unknown
-    /// type, a missing import), [`Error::Unsupported`] for one prpc cannot serve (a streaming
-    /// method), each with the file, the line and the reason; [`Error::Write`] and
+    /// type, a missing import), [`Error::Unsupported`] for one prpc cannot serve (generated
+    /// names that clash), each with the file, the line and the reason; [`Error::Write`] and
     /// [`Error::Config`] for problems outside the `.proto` files.
     pub fn compile_protos(
         &self,

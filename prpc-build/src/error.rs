@@ -36,7 +36,7 @@ impl fmt::Display for Location {
 /// Why a build failed.
 ///
 /// Its `Display` reads `file:line:column: reason` whenever the problem is in a `.proto` file,
-/// e.g. `proto/chat.proto:7:5: rpc Chat of service chat.Chat streams its replies ...`.
+/// e.g. `proto/store.proto:6:3: rpc get_item of service shop.Store becomes the Rust method ...`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -49,8 +49,8 @@ pub enum Error {
         /// The parser's message.
         reason: String,
     },
-    /// Valid protobuf that prpc cannot generate code for: a streaming method, or names that
-    /// would clash in the generated Rust.
+    /// Valid protobuf that prpc cannot generate code for: names that would clash in the
+    /// generated Rust.
     #[error("{location}: {reason}")]
     Unsupported {
         /// Where.

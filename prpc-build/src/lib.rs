@@ -45,8 +45,20 @@
 //!   call's status (code, message, details) and reaches the caller as
 //!   `prpc::Error::Status(status)`.
 //! - `google.protobuf.Empty` as a request means a method without argument, and as a reply `()`.
+//! - Streaming rpcs are supported in all three shapes, with the types the macro uses for
+//!   them. A streamed reply (`rpc Watch(Req) returns (stream Resp)`) is returned by the
+//!   handler as `Result<prpc::Streaming<Resp>, prpc::Status>` (an `Err` refuses the call
+//!   before any item is sent), and the client's `watch(request)` returns
+//!   `Result<prpc::Streaming<Resp>, prpc::Error>` to read items from. A streamed request
+//!   (`rpc Record(stream Point) returns (Summary)`) reaches the handler as an argument
+//!   `requests: prpc::Streaming<Point>`; the client's `record(points)` takes any
+//!   `impl Stream<Item = Point> + Send + 'static` and returns the reply as a unary method
+//!   does. Bidi (`rpc Chat(stream Note) returns (stream Note)`) combines both. Each item
+//!   travels as one protobuf message (JSON with [`Config::json`]); `stream
+//!   google.protobuf.Empty` is a stream of `()`.
 //! - `option idempotency_level = IDEMPOTENT` (or `NO_SIDE_EFFECTS`) on an rpc marks the method
-//!   `#[prpc(idempotent)]`, so calls to it are retried by default.
+//!   `#[prpc(idempotent)]`, so calls to it are retried by default (not on a streaming rpc:
+//!   a stream is sent once, never retried).
 //! - Calls travel as protobuf; with [`Config::json`] messages also get the canonical proto3
 //!   JSON mapping and services answer calls made in `Format::Json` as well.
 //! - Well-known types come from `prost_types` (add it as a dependency if the protos use them),
@@ -55,9 +67,9 @@
 //! # What is refused
 //!
 //! A build fails with the file, the line and the reason ([`Error`]) for a `.proto` file with
-//! a syntax error, an unknown type or a missing import, and for what prpc cannot serve: a
-//! streaming method (until prpc has streaming), or a service whose generated names
-//! (`Foo`, `FooServer`, `FooClient`) clash with a message or enum of its package. A build of
+//! a syntax error, an unknown type or a missing import, and for what prpc cannot generate: a
+//! service whose generated names (`Foo`, `FooServer`, `FooClient`) clash with a message or
+//! enum of its package, or two rpcs of a service with the same snake_case name. A build of
 //! messages alone ([`Config::build_client`] and [`Config::build_server`] both off) generates
 //! nothing for services, so their methods and names are not checked.
 

@@ -1,6 +1,7 @@
 //! Each proto service as a trait under `#[prpc::service(protobuf, ...)]`, so the macro expands
 //! it into the same handler trait, `FooServer` and `FooClient` as a hand-written service, on
-//! the same runtime path.
+//! the same runtime path. A streamed request becomes an argument `prpc::Streaming<Req>` and a
+//! streamed reply `prpc::Streaming<Reply>`: the macro's own forms for streaming methods.
 //!
 //! Only items and `///` docs are emitted: prost-build's formatter drops plain `//` comments.
 
@@ -70,24 +71,43 @@ fn push_method(method: &Method, buf: &mut String) {
         method.options.idempotency_level(),
         IdempotencyLevel::NoSideEffects | IdempotencyLevel::Idempotent
     );
-    if idempotent {
+    let streams = method.client_streaming || method.server_streaming;
+    // A stream is sent once and never retried (its messages cannot be sent again), so the
+    // macro refuses `idempotent` on one; the level stays a fact of the .proto file only.
+    if idempotent && !streams {
         attributes.push_str(", idempotent");
     }
-    let request = if is_empty(&method.input_proto_type) {
+    let request = if method.client_streaming {
+        format!(
+            ", requests: ::prpc::Streaming<{}>",
+            message_type(&method.input_proto_type, &method.input_type)
+        )
+    } else if is_empty(&method.input_proto_type) {
         String::new()
     } else {
         format!(", request: {}", method.input_type)
     };
-    let reply = if is_empty(&method.output_proto_type) {
-        "()"
+    let reply = message_type(&method.output_proto_type, &method.output_type);
+    let reply = if method.server_streaming {
+        format!("::prpc::Streaming<{reply}>")
     } else {
-        &method.output_type
+        reply.to_owned()
     };
     buf.push_str(&format!(
         "    #[prpc({attributes})]\n    async fn {}(&self{request}) -> \
          ::core::result::Result<{reply}, ::prpc::Status>;\n",
         rust_method_name(&method.name)
     ));
+}
+
+/// The Rust type of a message a method sends or receives, in a stream or alone: `()` for
+/// `google.protobuf.Empty`.
+fn message_type<'a>(proto_type: &str, rust_type: &'a str) -> &'a str {
+    if is_empty(proto_type) {
+        "()"
+    } else {
+        rust_type
+    }
 }
 
 /// The proto comments as `///` lines, then a blank doc line to separate what follows.

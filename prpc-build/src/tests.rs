@@ -160,48 +160,66 @@ fn an_unknown_type_names_the_file_and_line() {
     );
 }
 
-#[test]
-fn a_streaming_method_fails_the_build_naming_it() {
-    let workspace = Workspace::new(&[(
-        "chat.proto",
-        "syntax = \"proto3\";\npackage chat.v1;\nmessage Line {}\nservice Chat {\n  rpc Say(Line) returns (Line);\n  rpc Listen(Line) returns (stream Line);\n}\n",
-    )]);
-    let error = workspace.compile(&["chat.proto"]).unwrap_err();
-    assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
-    assert_located(
-        &error,
-        &workspace.proto("chat.proto"),
-        6,
-        3,
-        "rpc Listen of service chat.v1.Chat streams its replies; prpc has no streaming methods yet",
-    );
-    assert!(
-        !workspace.out().join("chat.v1.rs").exists(),
-        "nothing is written"
-    );
+const CHAT: &str = r#"syntax = "proto3";
 
-    let workspace = Workspace::new(&[(
-        "upload.proto",
-        "syntax = \"proto3\";\npackage up;\nmessage Chunk {}\nservice Upload {\n  rpc Send(stream Chunk) returns (Chunk);\n}\n",
-    )]);
-    let error = workspace.compile(&["upload.proto"]).unwrap_err();
-    assert_located(
-        &error,
-        &workspace.proto("upload.proto"),
-        5,
-        3,
-        "rpc Send of service up.Upload streams its requests;",
-    );
-    // Messages alone (no client, no server): the streaming service generates nothing.
+package chat.v1;
+
+import "google/protobuf/empty.proto";
+
+service Chat {
+  rpc Say(Line) returns (Line);
+  // Lines as they are said.
+  rpc Listen(Room) returns (stream Line) {
+    option idempotency_level = NO_SIDE_EFFECTS;
+  }
+  rpc Upload(stream Line) returns (Summary);
+  rpc Talk(stream Line) returns (stream Line);
+  rpc Ping(stream google.protobuf.Empty) returns (stream google.protobuf.Empty);
+}
+
+message Room { string name = 1; }
+message Line { string text = 1; }
+message Summary { int32 lines = 1; }
+"#;
+
+#[test]
+fn streaming_methods_take_and_return_streams() {
+    let workspace = Workspace::new(&[("chat.proto", CHAT)]);
+    workspace.compile(&["chat.proto"]).unwrap();
+    let code = workspace.generated("chat.v1");
+    let squeezed = squeeze(&code);
+    // Multi-line signatures as the formatter writes them: a comma after the last argument.
+    for expected in [
+        "async fn say(&self, request: Line) -> ::core::result::Result<Line, ::prpc::Status>;",
+        "/// Lines as they are said.",
+        // Never `idempotent`: a stream is not retried.
+        r#"#[prpc(name = "Listen")]"#,
+        "async fn listen(&self, request: Room,) \
+         -> ::core::result::Result<::prpc::Streaming<Line>, ::prpc::Status>;",
+        "async fn upload(&self, requests: ::prpc::Streaming<Line>,) \
+         -> ::core::result::Result<Summary, ::prpc::Status>;",
+        "async fn talk(&self, requests: ::prpc::Streaming<Line>,) \
+         -> ::core::result::Result<::prpc::Streaming<Line>, ::prpc::Status>;",
+        // Empty in a stream is `()`, as it is for a unary reply.
+        "async fn ping(&self, requests: ::prpc::Streaming<()>,) \
+         -> ::core::result::Result<::prpc::Streaming<()>, ::prpc::Status>;",
+    ] {
+        assert!(
+            squeezed.contains(&squeeze(expected)),
+            "missing {expected:?} in\n{code}"
+        );
+    }
+
+    // Messages alone (no client, no server): the service generates nothing.
     workspace
         .compile_with(
             Config::new().build_client(false).build_server(false),
-            &["upload.proto"],
+            &["chat.proto"],
         )
         .unwrap();
-    let code = std::fs::read_to_string(workspace.out().join("up.rs")).unwrap();
-    assert!(code.contains("pub struct Chunk"), "{code}");
-    assert!(!code.contains("Upload"), "{code}");
+    let code = workspace.generated("chat.v1");
+    assert!(code.contains("pub struct Line"), "{code}");
+    assert!(!code.contains("Streaming"), "{code}");
 }
 
 #[test]
@@ -379,12 +397,16 @@ fn the_build_needs_no_protoc() {
                         proto_dir.join("echo.proto"),
                         proto_dir.join("acme/library/v1/library.proto"),
                         proto_dir.join("acme/library/v1/admin.proto"),
+                        proto_dir.join("routeguide/route_guide.proto"),
+                        proto_dir.join("grpc/health/v1/health.proto"),
                     ],
                     &[&proto_dir],
                 )
                 .unwrap();
             let code = fs::read_to_string(out.path().join("acme.library.v1.rs")).unwrap();
             assert!(code.contains("pub trait LibraryService"));
+            let code = fs::read_to_string(out.path().join("routeguide.rs")).unwrap();
+            assert!(code.contains("pub trait RouteGuide"));
         }
         return;
     }
