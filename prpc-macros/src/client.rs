@@ -155,6 +155,7 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
         result,
         status,
         call,
+        message,
         ..
     } = locals;
     let vis = &service.vis;
@@ -172,13 +173,37 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
         .attrs
         .iter()
         .filter(|attr| attr.path().is_ident("doc"));
-    let call_doc = format!(
-        "Calls `{name}/{wire_name}`{}.",
-        if *idempotent { " (idempotent)" } else { "" }
-    );
+    let shape = match (&method.reply_stream, method.request_stream()) {
+        (None, None) if *idempotent => " (idempotent)",
+        (None, None) => "",
+        (Some(_), None) => ": a server stream, its items read from the returned `prpc::Streaming`",
+        (None, Some(_)) => {
+            ": a client stream, sent from the stream argument, answered once it ends"
+        }
+        (Some(_), Some(_)) => {
+            ": a bidirectional stream, sent from the stream argument while the items of the \
+             returned `prpc::Streaming` arrive"
+        }
+    };
+    let call_doc = format!("Calls `{name}/{wire_name}`{shape}.");
+    // The client's stream is any `Stream` of its items: the caller need not build a
+    // `prpc::Streaming` to send one.
     let params = method.args.iter().map(|arg| {
-        let (ident, ty) = (&arg.ident, &arg.ty);
-        quote!(#ident: #ty)
+        let ident = &arg.ident;
+        match &arg.stream {
+            Some(items) => {
+                let item = &items.ty;
+                quote! {
+                    #ident: impl ::prpc::__private::Stream<Item = #item>
+                        + ::core::marker::Send
+                        + 'static
+                }
+            }
+            None => {
+                let ty = &arg.ty;
+                quote!(#ident: #ty)
+            }
+        }
     });
     let select_format = match encoding {
         Encoding::Serde => quote! {
@@ -192,15 +217,42 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
         },
     };
     let encode_args = encoding.encode_args(locals, method);
+    let open_stream = open_stream(service, method, locals);
     let reply_body = quote!(&reply.body);
     let decode_ok = encoding.decode(locals, ok, &reply_body);
+    // A client stream's reply is in the trailer, once the server has read the stream.
+    let receive = match (&method.reply_stream, method.request_stream()) {
+        (None, Some(_)) => quote! {
+            let #result = match ::prpc::Channel::call(&self.channel, #call).await {
+                ::core::result::Result::Ok(reply) => {
+                    ::prpc::__private::reply_of_stream(reply).await
+                }
+                ::core::result::Result::Err(call_error) => ::core::result::Result::Err(call_error),
+            };
+        },
+        _ => quote! {
+            let #result = ::prpc::Channel::call(&self.channel, #call).await;
+        },
+    };
     let (returns, outcome) = match failure {
         // A handler's status arrives as `prpc::Error::Status`, like the runtime's own.
         Failure::Infallible | Failure::Status => (
             quote!(#ok),
-            quote! {
-                let reply = #result?;
-                ::core::result::Result::Ok(#decode_ok?)
+            match &method.reply_stream {
+                Some(items) => {
+                    let untyped = quote! {
+                        ::prpc::__private::untyped_item_error(#name, #wire_name, #message)
+                    };
+                    let decode = encoding.decode_item(locals, items, &untyped);
+                    quote! {
+                        let reply = #result?;
+                        ::prpc::__private::reply_stream(reply, #decode)
+                    }
+                }
+                None => quote! {
+                    let reply = #result?;
+                    ::core::result::Result::Ok(#decode_ok?)
+                },
             },
         ),
         Failure::Typed(err) => {
@@ -261,8 +313,34 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
             #encode_args
             #call.format = #format;
             #call.body = #body;
-            let #result = ::prpc::Channel::call(&self.channel, #call).await;
+            #open_stream
+            #receive
             #outcome
         }
+    }
+}
+
+/// Statements that open the call `locals.call` as a stream, for a streaming method: with the
+/// stream argument's items, encoded in `locals.format`, as the client's messages. Nothing for
+/// a unary method.
+fn open_stream(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream {
+    let call = &locals.call;
+    if !method.is_stream() {
+        return TokenStream::new();
+    }
+    let messages = match method.request_stream() {
+        Some((arg, items)) => {
+            let (name, wire_name) = (&service.name, &method.wire_name);
+            let unencodable = quote! {
+                ::prpc::__private::item_unencodable(#name, #wire_name, encode_error)
+            };
+            let encode = service.encoding.encode_item(locals, items, &unencodable);
+            let ident = &arg.ident;
+            quote!(::core::option::Option::Some(::prpc::__private::outgoing(#ident, #encode)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        let #call = #call.stream(#messages);
     }
 }

@@ -5,7 +5,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Type;
 
-use crate::parse::{Encoding, MethodDef, is_unit};
+use crate::parse::{Encoding, MethodDef, StreamItems, is_unit};
 
 /// Names of the generated code's local variables. They have mixed-site hygiene, so an argument
 /// called `format` or `body` cannot shadow them.
@@ -19,6 +19,8 @@ pub(crate) struct Locals {
     pub(crate) error: Ident,
     pub(crate) status: Ident,
     pub(crate) call: Ident,
+    pub(crate) item: Ident,
+    pub(crate) message: Ident,
 }
 
 impl Locals {
@@ -34,6 +36,8 @@ impl Locals {
             error: local("error"),
             status: local("status"),
             call: local("call"),
+            item: local("item"),
+            message: local("message"),
         }
     }
 }
@@ -74,15 +78,16 @@ impl Encoding {
         }
     }
 
-    /// Client side: statements that bind `locals.body` to the encoded arguments, or return
+    /// Client side: statements that bind `locals.body` to the encoded arguments (all but a
+    /// stream), or return
     /// the encoding error. `locals.format` is in scope.
     pub(crate) fn encode_args(self, locals: &Locals, method: &MethodDef) -> TokenStream {
         let body = &locals.body;
         match self {
             Encoding::Serde => {
                 let args_struct = Ident::new(ARGS_STRUCT, Span::call_site());
-                let idents = method.args.iter().map(|arg| &arg.ident);
-                let fields = method.args.iter().map(|arg| {
+                let idents = method.body_args().map(|arg| &arg.ident);
+                let fields = method.body_args().map(|arg| {
                     let (ident, ty) = (&arg.ident, &arg.ty);
                     quote!(#ident: #ty)
                 });
@@ -104,7 +109,7 @@ impl Encoding {
                 }
             }
             Encoding::Protobuf | Encoding::ProtobufJson => {
-                let encode = match method.args.first() {
+                let encode = match method.body_args().next() {
                     Some(arg) => {
                         let ident = &arg.ident;
                         self.encode(locals, &arg.ty, &quote!(&#ident))
@@ -116,7 +121,7 @@ impl Encoding {
         }
     }
 
-    /// Server side: statements that bind every argument, by its own name, from
+    /// Server side: statements that bind every argument but a stream, by its own name, from
     /// `locals.request.body`, or return the decoding error (an invalid_argument status).
     pub(crate) fn decode_args(self, locals: &Locals, method: &MethodDef) -> TokenStream {
         let request = &locals.request;
@@ -124,8 +129,8 @@ impl Encoding {
         match self {
             Encoding::Serde => {
                 let args_struct = Ident::new(ARGS_STRUCT, Span::call_site());
-                let idents = method.args.iter().map(|arg| &arg.ident);
-                let fields = method.args.iter().map(|arg| {
+                let idents = method.body_args().map(|arg| &arg.ident);
+                let fields = method.body_args().map(|arg| {
                     let (ident, ty) = (&arg.ident, &arg.ty);
                     quote!(#ident: #ty)
                 });
@@ -140,7 +145,7 @@ impl Encoding {
                     let #args_struct { #(#idents),* } = #decode?;
                 }
             }
-            Encoding::Protobuf | Encoding::ProtobufJson => match method.args.first() {
+            Encoding::Protobuf | Encoding::ProtobufJson => match method.body_args().next() {
                 Some(arg) => {
                     let (ident, ty) = (&arg.ident, &arg.ty);
                     let decode = self.decode(locals, ty, &body);
@@ -152,6 +157,94 @@ impl Encoding {
                     quote!(#decode?;)
                 }
             },
+        }
+    }
+
+    /// A closure `Fn(item) -> Result<Message, Status>` that encodes one item of a stream in
+    /// `locals.format` (captured): an item `Err(e)` of a stream with typed item errors as an
+    /// application-error message, so the stream goes on. An item that does not encode ends
+    /// the stream with the status `unencodable` makes of `encode_error`, a `BodyError`.
+    pub(crate) fn encode_item(
+        self,
+        locals: &Locals,
+        items: &StreamItems,
+        unencodable: &TokenStream,
+    ) -> TokenStream {
+        let Locals {
+            item, value, error, ..
+        } = locals;
+        let ty = &items.ty;
+        let encoded = match &items.error {
+            None => {
+                let encode = self.encode(locals, &items.ok, &quote!(&#item));
+                quote!(#encode.map(::prpc::__private::Message::new))
+            }
+            Some(err) => {
+                let encode_ok = self.encode(locals, &items.ok, &quote!(#value));
+                let encode_err = self.encode(locals, err, &quote!(#error));
+                // `value` goes unused when it is `()` in JSON: `{}` says it all.
+                quote! {
+                    match &#item {
+                        #[allow(unused_variables)]
+                        ::core::result::Result::Ok(#value) => {
+                            #encode_ok.map(::prpc::__private::Message::new)
+                        }
+                        #[allow(unused_variables)]
+                        ::core::result::Result::Err(#error) => {
+                            #encode_err.map(::prpc::__private::Message::application_error)
+                        }
+                    }
+                }
+            }
+        };
+        quote! {
+            move |#item: #ty| -> ::core::result::Result<::prpc::__private::Message, ::prpc::Status> {
+                (#encoded).map_err(|encode_error| #unencodable)
+            }
+        }
+    }
+
+    /// A closure `Fn(Message) -> Result<item, prpc::Error>` that decodes one received item in
+    /// `locals.format` (captured): an application-error message as `Err(e)` for a stream with
+    /// typed item errors. A message that does not decode is `prpc::Error::Body`; an
+    /// application error on a stream without typed item errors is the status
+    /// `untyped_error` makes of `locals.message`, so it is never taken for an item.
+    pub(crate) fn decode_item(
+        self,
+        locals: &Locals,
+        items: &StreamItems,
+        untyped_error: &TokenStream,
+    ) -> TokenStream {
+        let message = &locals.message;
+        let ty = &items.ty;
+        let body = quote!(&#message.body);
+        let decode_ok = self.decode(locals, &items.ok, &body);
+        let decoded = match &items.error {
+            None => quote! {
+                if #message.application_error {
+                    return ::core::result::Result::Err(#untyped_error);
+                }
+                #decode_ok.map_err(::prpc::Error::Body)
+            },
+            Some(err) => {
+                let decode_err = self.decode(locals, err, &body);
+                quote! {
+                    if #message.application_error {
+                        #decode_err
+                            .map(::core::result::Result::Err)
+                            .map_err(::prpc::Error::Body)
+                    } else {
+                        #decode_ok
+                            .map(::core::result::Result::Ok)
+                            .map_err(::prpc::Error::Body)
+                    }
+                }
+            }
+        };
+        quote! {
+            move |#message: ::prpc::__private::Message| -> ::core::result::Result<#ty, ::prpc::Error> {
+                #decoded
+            }
         }
     }
 }

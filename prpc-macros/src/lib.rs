@@ -194,6 +194,148 @@ use crate::parse::ServiceDef;
 /// clone shares the connection). Compression and metadata are set with
 /// `with_options(CallOptions::new().compression(..).metadata(..))`.
 ///
+/// # Streaming methods
+///
+/// A method streams when `prpc::Streaming` is in its signature: as its return type the
+/// server streams the reply's items, as an argument the client streams items to the server,
+/// and both at once make a bidirectional stream. The three shapes, as the trait declares them
+/// and as the client calls them:
+///
+/// ```text
+/// // server stream
+/// async fn watch(&self, topic: String) -> prpc::Streaming<Event>;
+/// pub async fn watch(&self, topic: String) -> Result<prpc::Streaming<Event>, prpc::Error>;
+/// // client stream
+/// async fn upload(&self, name: String, chunks: prpc::Streaming<Chunk>) -> Receipt;
+/// pub async fn upload(&self, name: String, chunks: impl Stream<Item = Chunk> + Send + 'static)
+///     -> Result<Receipt, prpc::Error>;
+/// // bidirectional stream
+/// async fn chat(&self, lines: prpc::Streaming<Line>) -> prpc::Streaming<Line>;
+/// pub async fn chat(&self, lines: impl Stream<Item = Line> + Send + 'static)
+///     -> Result<prpc::Streaming<Line>, prpc::Error>;
+/// ```
+///
+/// - A handler builds its `Streaming` from an iterator (`Streaming::from_iter`), any
+///   `Stream` of items (`Streaming::new`), or a `Stream` of `Result`s whose first `Err` ends
+///   the stream with that status (`Streaming::try_new`, with a `prpc::Status` or
+///   `prpc::Error`); `with_trailer(metadata)` sets the trailer's metadata, which the client
+///   reads with `Streaming::trailer()` once the stream has ended.
+/// - The client reads items as `Result<T, prpc::Error>` with `message().await` or as a
+///   `Stream`. The call is open before the handler answers, so a refusal (and any status
+///   that ends the stream) arrives as the stream's last item, after the items before it.
+///   Dropping the `Streaming` before its end cancels the call and stops the handler.
+/// - Items of type `Result<T, E>` carry a typed error per item: the handler's `Err(e)` goes
+///   out as its own message and the stream goes on; the client reads it as `Ok(Err(e))`.
+///   A handler that may refuse the whole call returns `Result<prpc::Streaming<T>,
+///   prpc::Status>` (prpc-build's form); a typed error for a whole streaming reply is refused.
+/// - A method takes at most one `prpc::Streaming` argument, anywhere in its list; the other
+///   arguments travel in the request's body exactly as for a unary call. The client sends
+///   any `Stream` of items (`futures::stream::iter`, a channel's receiver, ...) and ends its
+///   side when that stream ends; a server stream may go on after that. The handler reads the
+///   items as `Result<T, prpc::Error>`.
+/// - A client stream without a streamed reply answers with one reply once the handler
+///   returns, decoded as a unary reply: `Result<T, E>` application errors and
+///   `Result<T, prpc::Status>` included.
+/// - Items travel in the call's format, as bodies do (a protobuf service's items are
+///   messages; `()` is the empty message). A received item that does not decode is an
+///   `Err(prpc::Error::Body)` item; an item that does not encode ends the stream with
+///   `Code::Internal`.
+/// - Messages are flow controlled: a reader that stops taking items stops the writer once a
+///   window of bytes is buffered (see `stream_windows` on the server and client builders).
+/// - The call's timeout covers the whole stream (`prpc::Error::Timeout` as the last item). A
+///   stream is sent once and never retried, so `#[prpc(idempotent)]` on a streaming method
+///   is a compile error. A unary request to a streaming method, or a stream to a unary one,
+///   is refused with `Code::InvalidArgument`.
+///
+/// ```
+/// use prpc::Streaming;
+/// // `futures` (or `tokio-stream`) makes streams from iterators and maps them.
+/// use futures::StreamExt as _;
+/// # mod futures {
+/// #     use std::pin::Pin;
+/// #     use std::task::{Context, Poll};
+/// #     use prpc::__private::Stream;
+/// #     pub mod stream {
+/// #         pub struct Iter<I>(I);
+/// #         pub fn iter<I: IntoIterator>(items: I) -> Iter<I::IntoIter> { Iter(items.into_iter()) }
+/// #         impl<I: Iterator + Unpin> super::Stream for Iter<I> {
+/// #             type Item = I::Item;
+/// #             fn poll_next(mut self: super::Pin<&mut Self>, _: &mut super::Context<'_>)
+/// #                 -> super::Poll<Option<I::Item>> { super::Poll::Ready(self.0.next()) }
+/// #         }
+/// #     }
+/// #     pub struct Map<S, F>(S, F);
+/// #     impl<S: Stream + Unpin, T, F: FnMut(S::Item) -> T + Unpin> Stream for Map<S, F> {
+/// #         type Item = T;
+/// #         fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+/// #             let this = &mut *self;
+/// #             Pin::new(&mut this.0).poll_next(cx).map(|item| item.map(&mut this.1))
+/// #         }
+/// #     }
+/// #     pub trait StreamExt: Stream + Sized {
+/// #         fn map<T, F: FnMut(Self::Item) -> T>(self, f: F) -> Map<Self, F> { Map(self, f) }
+/// #     }
+/// #     impl<S: Stream> StreamExt for S {}
+/// # }
+///
+/// #[prpc::service]
+/// pub trait Numbers {
+///     /// `0..count`, one item at a time.
+///     async fn range(&self, count: u32) -> Streaming<u32>;
+///     /// The client's numbers, summed once they have all arrived.
+///     async fn sum(&self, numbers: Streaming<i64>) -> i64;
+///     /// Each number times `factor`, as it arrives.
+///     async fn scale(&self, factor: i64, numbers: Streaming<i64>) -> Streaming<i64>;
+/// }
+///
+/// struct Calculator;
+///
+/// impl Numbers for Calculator {
+///     async fn range(&self, count: u32) -> Streaming<u32> {
+///         Streaming::from_iter(0..count)
+///     }
+///
+///     async fn sum(&self, mut numbers: Streaming<i64>) -> i64 {
+///         let mut sum = 0;
+///         while let Ok(Some(number)) = numbers.message().await {
+///             sum += number;
+///         }
+///         sum
+///     }
+///
+///     async fn scale(&self, factor: i64, numbers: Streaming<i64>) -> Streaming<i64> {
+///         // A received item that failed ends the reply with its error.
+///         Streaming::try_new(numbers.map(move |number| number.map(|n| n * factor)))
+///     }
+/// }
+///
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let server = prpc::Server::builder()
+///         .add_service(NumbersServer::new(Calculator))
+///         .bind("127.0.0.1:0")
+///         .await?;
+///     let addr = server.local_addr();
+///     tokio::spawn(server.serve());
+///     let client = NumbersClient::connect(addr).await?;
+///
+///     let mut range = client.range(3).await?;
+///     while let Some(n) = range.message().await? {
+///         println!("{n}");
+///     }
+///
+///     assert_eq!(client.sum(futures::stream::iter(1..=100)).await?, 5050);
+///
+///     let mut scaled = client.scale(10, futures::stream::iter([1, 2, 3])).await?;
+///     let mut seen = Vec::new();
+///     while let Some(n) = scaled.message().await? {
+///         seen.push(n);
+///     }
+///     assert_eq!(seen, [10, 20, 30]);
+///     Ok(())
+/// }
+/// ```
+///
 /// # Idempotent methods
 ///
 /// `#[prpc(idempotent)]` marks a method as safe to run more than once, so a retry needs no
@@ -324,7 +466,9 @@ use crate::parse::ServiceDef;
 /// with one wire name; and a method named like an item of the generated client (`new`,
 /// `connect`, `clone`, `with_options`, `with_timeout`, `with_format`, `options`, `channel`,
 /// `into_channel`): rename the Rust method and keep its wire name with
-/// `#[prpc(name = "new")]`.
+/// `#[prpc(name = "new")]`. Among streaming methods: `#[prpc(idempotent)]`, a second
+/// `prpc::Streaming` argument, a typed error for a whole streamed reply
+/// (`Result<prpc::Streaming<T>, E>`) and items of type `Result<T, prpc::Status>`.
 #[proc_macro_attribute]
 pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut args = ServiceArgs::default();

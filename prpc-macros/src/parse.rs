@@ -59,6 +59,17 @@ pub(crate) enum Failure {
     Status,
 }
 
+/// The items of a stream, from `prpc::Streaming<T>` as written.
+pub(crate) struct StreamItems {
+    /// The `T` of `Streaming<T>`: what each item is.
+    pub(crate) ty: Type,
+    /// What an item carries on success: `T`, or `A` when `T` is `Result<A, E>`.
+    pub(crate) ok: Type,
+    /// `E` when `T` is `Result<A, E>`: a typed error per item, sent as its own message while
+    /// the stream goes on.
+    pub(crate) error: Option<Type>,
+}
+
 /// A checked service trait.
 pub(crate) struct ServiceDef {
     pub(crate) attrs: Vec<Attribute>,
@@ -83,15 +94,40 @@ pub(crate) struct MethodDef {
     /// The name callers address.
     pub(crate) wire_name: String,
     pub(crate) idempotent: bool,
+    /// Every argument in order, a stream argument included.
     pub(crate) args: Vec<Arg>,
-    /// What the handler's future yields on success (`()` when the method returns nothing).
+    /// What the handler's future yields on success (`()` when the method returns nothing; the
+    /// `prpc::Streaming<T>` of a method that streams its reply).
     pub(crate) ok: Type,
     /// How the method fails.
     pub(crate) failure: Failure,
     /// The full return type as written (`()` when none).
     pub(crate) output: Type,
+    /// The items of the reply, for a method that streams it (server and bidirectional
+    /// streams): `ok` is then the `prpc::Streaming<T>`.
+    pub(crate) reply_stream: Option<StreamItems>,
     /// A default body, if the trait gives one.
     pub(crate) default: Option<Block>,
+}
+
+impl MethodDef {
+    /// The arguments that travel in the request's body: all but the stream.
+    pub(crate) fn body_args(&self) -> impl Iterator<Item = &Arg> + Clone {
+        self.args.iter().filter(|arg| arg.stream.is_none())
+    }
+
+    /// The argument the client streams, if the method has one (client and bidirectional
+    /// streams), with its items.
+    pub(crate) fn request_stream(&self) -> Option<(&Arg, &StreamItems)> {
+        self.args
+            .iter()
+            .find_map(|arg| arg.stream.as_ref().map(|items| (arg, items)))
+    }
+
+    /// Whether the call is opened as a stream (either side streams).
+    pub(crate) fn is_stream(&self) -> bool {
+        self.reply_stream.is_some() || self.request_stream().is_some()
+    }
 }
 
 /// One argument: a plain name and an owned type.
@@ -99,6 +135,8 @@ pub(crate) struct Arg {
     pub(crate) ident: Ident,
     pub(crate) mutable: bool,
     pub(crate) ty: Type,
+    /// For the argument of type `prpc::Streaming<T>`: the client's stream, not a body field.
+    pub(crate) stream: Option<StreamItems>,
 }
 
 /// Collects errors so one compile shows every problem, not only the first.
@@ -297,7 +335,17 @@ impl MethodDef {
             match &*typed.pat {
                 Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
                     check_owned(&typed.ty, Position::Argument, &mut errors);
-                    if encoding.is_protobuf() && !args.is_empty() {
+                    let stream = stream_items(&typed.ty, &mut errors);
+                    if stream.is_some() && args.iter().any(|arg: &Arg| arg.stream.is_some()) {
+                        errors.push(
+                            typed,
+                            "a method takes at most one `prpc::Streaming` argument: a call \
+                             carries one stream from the client",
+                        );
+                    } else if stream.is_none()
+                        && encoding.is_protobuf()
+                        && args.iter().any(|arg| arg.stream.is_none())
+                    {
                         errors.push(
                             typed,
                             "a method of a protobuf service takes at most one argument, the \
@@ -308,6 +356,7 @@ impl MethodDef {
                         ident: pat.ident.clone(),
                         mutable: pat.mutability.is_some(),
                         ty: (*typed.ty).clone(),
+                        stream,
                     });
                 }
                 other => errors.push(
@@ -330,6 +379,23 @@ impl MethodDef {
             Some((ok, err)) => (ok.clone(), Failure::Typed(Box::new(err.clone()))),
             None => (output.clone(), Failure::Infallible),
         };
+        let reply_stream = stream_items(&ok, &mut errors);
+        if let (Some(_), Failure::Typed(err)) = (&reply_stream, &failure) {
+            errors.push(
+                err,
+                "a streaming reply has no typed error for the whole call: stream \
+                 `prpc::Streaming<Result<T, E>>` for a typed error per item, or return \
+                 `Result<prpc::Streaming<T>, prpc::Status>` to refuse the call with a status",
+            );
+        }
+        let streams = reply_stream.is_some() || args.iter().any(|arg| arg.stream.is_some());
+        if let (true, Some(span)) = (streams, options.idempotent) {
+            errors.add(syn::Error::new(
+                span,
+                "a streaming method cannot be `idempotent`: a stream is sent once and never \
+                 retried, since its messages cannot be sent again",
+            ));
+        }
         errors.finish()?;
 
         let name_tokens = match &options.name {
@@ -347,11 +413,59 @@ impl MethodDef {
                 ok,
                 failure,
                 output,
+                reply_stream,
                 default,
             },
             name_tokens,
         ))
     }
+}
+
+/// The items of `prpc::Streaming<T>` (also written `Streaming<T>`, `prpc::stream::Streaming<T>`
+/// or with a leading `::`), or `None` for any other type. Refuses `Result<T, prpc::Status>`
+/// items, which would read as a typed error per item.
+fn stream_items(ty: &Type, errors: &mut Errors) -> Option<StreamItems> {
+    let Type::Path(path) = ty else { return None };
+    let names: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let streaming = matches!(
+        names[..],
+        ["Streaming"] | ["prpc", "Streaming"] | ["prpc", "stream", "Streaming"]
+    );
+    if path.qself.is_some() || !streaming {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    let mut types = arguments.args.iter();
+    let (Some(GenericArgument::Type(item)), None) = (types.next(), types.next()) else {
+        return None;
+    };
+    let (ok, error) = match split_result(item) {
+        Some((_, err)) if is_status(err) => {
+            errors.push(
+                err,
+                "an item of a stream cannot be `Result<T, prpc::Status>`: a `Result` item \
+                 carries a typed error per item; to end the stream with a status, build it \
+                 with `prpc::Streaming::try_new`",
+            );
+            return None;
+        }
+        Some((ok, err)) => (ok.clone(), Some(err.clone())),
+        None => (item.clone(), None),
+    };
+    Some(StreamItems {
+        ty: item.clone(),
+        ok,
+        error,
+    })
 }
 
 /// `Result<T, E>` written with both arguments: the `T` and the `E`.

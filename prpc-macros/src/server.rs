@@ -29,6 +29,16 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
         .methods
         .iter()
         .map(|method| arm(service, method, &locals));
+    // A method with a client stream takes the request's messages out of it.
+    let take_messages = if service
+        .methods
+        .iter()
+        .any(|method| method.request_stream().is_some())
+    {
+        quote!(let mut #request = #request;)
+    } else {
+        TokenStream::new()
+    };
     let doc = format!(
         "Serves [`{trait_ident}`] as the service `{name}`: decodes each call's arguments in \
          the call's format, runs the implementation, and encodes its reply in the same format.\n\n\
@@ -87,6 +97,7 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
             fn call(&self, #request: ::prpc::Request) -> ::prpc::ServiceFuture {
                 let #handler = ::std::sync::Arc::clone(&self.service);
                 ::std::boxed::Box::pin(async move {
+                    #take_messages
                     let #format = #request.format;
                     match &*#request.method {
                         #(#arms)*
@@ -110,29 +121,59 @@ pub(crate) fn server_ident(trait_ident: &Ident) -> Ident {
 fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream {
     let Locals {
         service: handler,
+        request,
         result,
         value,
         error,
+        message,
         ..
     } = locals;
     let encoding = service.encoding;
+    let name = &service.name;
     let trait_ident = &service.ident;
     let ident = &method.ident;
     let wire_name = &method.wire_name;
     let args = method.args.iter().map(|arg| &arg.ident);
+    // A stream goes only to a streaming method, and only a stream does.
+    let expect = if method.is_stream() {
+        quote!(::prpc::__private::expect_stream(&#request, #name, #wire_name)?;)
+    } else {
+        quote!(::prpc::__private::expect_unary(&#request, #name, #wire_name)?;)
+    };
     let decode_args = encoding.decode_args(locals, method);
-    let reply = encode_reply(service, method, locals, &method.ok, &quote!(&#value));
+    let request_stream = method.request_stream().map(|(arg, items)| {
+        let untyped = quote! {
+            ::prpc::__private::untyped_item_error(#name, #wire_name, #message)
+        };
+        let decode = encoding.decode_item(locals, items, &untyped);
+        let (ident, ty) = (&arg.ident, &arg.ty);
+        quote! {
+            let #ident: #ty =
+                ::prpc::__private::request_stream(&mut #request, #name, #wire_name, #decode)?;
+        }
+    });
+    let response = match &method.reply_stream {
+        Some(items) => {
+            let unencodable = quote! {
+                ::prpc::__private::reply_unencodable(#name, #wire_name, encode_error)
+            };
+            let encode = encoding.encode_item(locals, items, &unencodable);
+            quote!(::prpc::__private::stream_response(#value, #encode))
+        }
+        None => {
+            let reply = encode_reply(service, method, locals, &method.ok, &quote!(&#value));
+            quote!(::prpc::Response::new(#reply))
+        }
+    };
     let outcome = match &method.failure {
         Failure::Infallible => quote! {
             let #value = #result;
-            ::core::result::Result::Ok(::prpc::Response::new(#reply))
+            ::core::result::Result::Ok(#response)
         },
         // The handler's status is the call's status, as it is.
         Failure::Status => quote! {
             match #result {
-                ::core::result::Result::Ok(#value) => {
-                    ::core::result::Result::Ok(::prpc::Response::new(#reply))
-                }
+                ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#response),
                 ::core::result::Result::Err(#error) => ::core::result::Result::Err(#error),
             }
         },
@@ -140,9 +181,7 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
             let details = encode_reply(service, method, locals, err, &quote!(&#error));
             quote! {
                 match #result {
-                    ::core::result::Result::Ok(#value) => {
-                        ::core::result::Result::Ok(::prpc::Response::new(#reply))
-                    }
+                    ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#response),
                     ::core::result::Result::Err(#error) => {
                         let details = #details;
                         #[allow(unused_imports)]
@@ -156,7 +195,9 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
     };
     quote! {
         #wire_name => {
+            #expect
             #decode_args
+            #request_stream
             let #result = <PrpcImpl as #trait_ident>::#ident(&*#handler, #(#args),*).await;
             #outcome
         }

@@ -124,6 +124,24 @@ pub fn reply_unencodable(service: &str, method: &str, error: crate::body::BodyEr
     ))
 }
 
+/// The status that ends a client's stream when one of its items does not encode: the call
+/// fails with it, and the server is told to stop.
+pub fn item_unencodable(service: &str, method: &str, error: crate::body::BodyError) -> Status {
+    Status::internal(format!(
+        "an item of the stream to {service}/{method} did not encode: {error}"
+    ))
+}
+
+/// What a received application-error message is on a stream whose items have no typed
+/// error (the peer's version of the method has one): the error with the encoded value as its
+/// details, never taken for an item.
+pub fn untyped_item_error(service: &str, method: &str, message: Message) -> Error {
+    Error::Status(Status::application(
+        format!("an item of {service}/{method} is an application error this side has no type for"),
+        message.body,
+    ))
+}
+
 /// Describes an application error for its status message: its `Display` when it has one,
 /// else its type name. Generated code calls `(&Describe(&error)).describe()` with both
 /// traits in scope; method resolution picks [`DescribeDisplay`] when it applies.
