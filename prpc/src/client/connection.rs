@@ -500,7 +500,9 @@ fn deliver<R: AsyncRead + Unpin>(
             Err(error) => return Err(Error::Protocol(Arc::new(error))),
         };
         match frame.head {
-            Head::Message { .. } | Head::Credit { .. } | Head::End => {
+            // A server never ends its side with an end frame (its trailer does that).
+            Head::End => {}
+            Head::Message { .. } | Head::Credit { .. } => {
                 let id = (frame.request_id, frame.attempt);
                 let acceptance = matches!(frame.head, Head::Credit { .. }) && id != CONNECTION;
                 let cost = frame.encoded_len();

@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use super::deadline::deadline_exceeded;
 use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
 use super::handler::Handler;
 use super::shared::Shared;
@@ -229,8 +230,8 @@ pub(super) async fn run<H: Handler>(
     let answer_running_calls = matches!(end, End::Eof);
     let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
     match end {
-        // The client sends nothing more: its streams' messages have ended.
-        End::Eof => streams.half_close_all(),
+        // The client sends nothing more, not even credit: its streams cannot go on.
+        End::Eof => streams.close_all(&gone),
         End::Drained => {
             abort(&in_flight, Keep::Nothing);
             streams.close_all(&gone);
@@ -477,7 +478,7 @@ impl<H: Handler> Calls<'_, H> {
                     Code::ResourceExhausted,
                     format!("connection is at max_in_flight {}", config.max_in_flight),
                 ))
-            } else if running.contains_key(&key) {
+            } else if running.contains_key(&key) || self.streams.contains(key) {
                 Some(Status::invalid_argument(format!(
                     "request id {} attempt {} is already in flight on this connection",
                     key.0, key.1
@@ -578,7 +579,7 @@ impl<H: Handler> Calls<'_, H> {
                     config.max_concurrent_streams
                 ),
             ))
-        } else if self.streams.contains(id) {
+        } else if self.streams.contains(id) || self.in_flight.lock().contains_key(&id) {
             Some(Status::invalid_argument(format!(
                 "request id {} attempt {} is already in flight on this connection",
                 id.0, id.1
@@ -612,6 +613,12 @@ impl<H: Handler> Calls<'_, H> {
         // Accepting the stream grants the client its credit to send.
         self.streams.open_windows(id, &inbox);
         let format = request.format;
+        // The deadline covers the whole stream: the handler (the deadline layer stops it) and
+        // its messages, however long they wait for the client's credit.
+        let deadline = request.deadline.zip(request.timeout).map(|(at, budget)| {
+            let sleep = shared.timer.sleep_until(Instant::from_std(at));
+            (sleep, budget)
+        });
         request.messages = Some(Messages::server(self.streams.clone(), inbox, id, format));
         let call = shared.handler.call(service, request);
         let streams = self.streams.clone();
@@ -622,7 +629,15 @@ impl<H: Handler> Calls<'_, H> {
                     None => Ok(response),
                     Some(messages) => {
                         let policy = reply.compression;
-                        match send_all(&streams, id, &credit, messages, format, policy).await {
+                        let sending = send_all(&streams, id, &credit, messages, format, policy);
+                        let sent = match deadline {
+                            None => sending.await,
+                            Some((sleep, budget)) => tokio::select! {
+                                sent = sending => sent,
+                                () = sleep => Err(Stopped::Status(deadline_exceeded(budget))),
+                            },
+                        };
+                        match sent {
                             Ok(()) => Ok(response),
                             // Cancelled, or ended by the client breaking the stream's rules
                             // (already answered): nothing more to send.

@@ -4,15 +4,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-
-use futures_core::Stream;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::handler::Handler;
 use crate::service::{Request, Response, Service};
 use crate::status::{Code, Status};
-use crate::stream::{Message, MessageStream};
 use crate::timer::{Sleep, Timer};
 
 /// Stops a call at its deadline (the request's [`deadline`](Request::deadline)), on the
@@ -62,7 +59,7 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Poll::Ready(result) = Pin::new(&mut self.inner).poll(cx) {
-            return Poll::Ready(result.map(|response| self.bound(response)));
+            return Poll::Ready(result);
         }
         match &mut self.limit {
             Some((sleep, budget)) => {
@@ -73,53 +70,6 @@ where
             }
             None => Poll::Pending,
         }
-    }
-}
-
-impl<F> DeadlineFuture<F> {
-    /// A stream's messages, bounded by the deadline too: the deadline covers the whole
-    /// stream, not only the handler's return.
-    fn bound(&mut self, mut response: Response) -> Response {
-        if response.messages.is_none() {
-            return response;
-        }
-        let Some((sleep, budget)) = self.limit.take() else {
-            return response;
-        };
-        response.messages = response.messages.take().map(|messages| {
-            Box::pin(DeadlineStream {
-                messages,
-                sleep,
-                budget,
-                done: false,
-            }) as MessageStream
-        });
-        response
-    }
-}
-
-/// A stream's messages until its deadline, then `deadline_exceeded`.
-struct DeadlineStream {
-    messages: MessageStream,
-    sleep: Sleep,
-    budget: Duration,
-    done: bool,
-}
-
-impl Stream for DeadlineStream {
-    type Item = Result<Message, Status>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
-        }
-        if let Poll::Ready(next) = this.messages.as_mut().poll_next(cx) {
-            return Poll::Ready(next);
-        }
-        ready!(Pin::new(&mut this.sleep).poll(cx));
-        this.done = true;
-        Poll::Ready(Some(Err(deadline_exceeded(this.budget))))
     }
 }
 

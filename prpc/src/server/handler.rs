@@ -13,6 +13,9 @@ use std::task::{Context, Poll};
 use crate::context::{self, Context as CallContext};
 use crate::service::{Request, Response, Service, ServiceFuture};
 use crate::status::Status;
+use crate::stream::{Message, MessageStream};
+
+use futures_core::Stream;
 
 /// Handles a request on a server: the services at the bottom, layers above them.
 ///
@@ -148,11 +151,52 @@ impl Future for Guarded {
         let polled = context::enter(context, || {
             std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
         });
-        polled.unwrap_or_else(|panic| {
+        let polled = polled.unwrap_or_else(|panic| {
             Poll::Ready(Err(Status::internal(format!(
                 "handler panicked: {}",
                 panic_message(&*panic)
             ))))
+        });
+        // A stream's messages are the handler's code too: they run in its context, and a
+        // panic in them ends the stream with `internal`.
+        polled.map(|result| {
+            result.map(|mut response| {
+                if let Some(messages) = response.messages.take() {
+                    response.messages = Some(Box::pin(GuardedStream {
+                        context: context.take(),
+                        messages: Some(messages),
+                    }));
+                }
+                response
+            })
+        })
+    }
+}
+
+/// A handler's stream, polled in the call's context with a panic turned into `internal`.
+struct GuardedStream {
+    context: Option<CallContext>,
+    /// `None` once it panicked: the stream is over.
+    messages: Option<MessageStream>,
+}
+
+impl Stream for GuardedStream {
+    type Item = Result<Message, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let GuardedStream { context, messages } = &mut *self;
+        let Some(stream) = messages else {
+            return Poll::Ready(None);
+        };
+        let polled = context::enter(context, || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| stream.as_mut().poll_next(cx)))
+        });
+        polled.unwrap_or_else(|panic| {
+            *messages = None;
+            Poll::Ready(Some(Err(Status::internal(format!(
+                "handler panicked: {}",
+                panic_message(&*panic)
+            )))))
         })
     }
 }

@@ -213,13 +213,13 @@ impl StreamSet {
         self.lock().keys().copied().collect()
     }
 
-    /// Ends the peer's side of every stream, as if each had received its end frame (the
-    /// peer closed its side of the connection).
-    pub(crate) fn half_close_all(&self) {
-        let inboxes: Vec<Arc<Inbox>> = self.lock().values().map(|e| e.inbox.clone()).collect();
-        for inbox in inboxes {
-            let _ = inbox.half_close();
+    /// Ends every stream with `reason` (the connection is over).
+    pub(crate) fn close_all(&self, reason: &Error) {
+        let entries: Vec<Entry> = self.lock().drain().map(|(_, entry)| entry).collect();
+        for entry in entries {
+            let _ = entry.end(Err(reason.clone()));
         }
+        self.send.close();
     }
 
     /// Removes a stream whose task has finished, leaving its consumer what it has queued.
@@ -228,15 +228,6 @@ impl StreamSet {
         if let Some(entry) = entry {
             entry.credit.close();
         }
-    }
-
-    /// Ends every stream with `reason` (the connection is over).
-    pub(crate) fn close_all(&self, reason: &Error) {
-        let entries: Vec<Entry> = self.lock().drain().map(|(_, entry)| entry).collect();
-        for entry in entries {
-            let _ = entry.end(Err(reason.clone()));
-        }
-        self.send.close();
     }
 
     /// Handles a message, credit or end frame read off the connection. Frames for streams

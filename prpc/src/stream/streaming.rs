@@ -164,7 +164,7 @@ impl<T> Stream for Streaming<T> {
             Source::Local { items, .. } => items.as_mut().poll_next(cx),
             Source::Remote { messages, decode } => Pin::new(messages)
                 .poll_next(cx)
-                .map(|next| next.map(|message| message.and_then(|message| decode(message)))),
+                .map(|next| next.map(|message| message.and_then(decode))),
         }
     }
 }
