@@ -84,6 +84,7 @@ pub fn decode_empty(format: Format, body: &[u8]) -> Result<(), crate::body::Body
 }
 
 /// A message without fields, as serde sees it: `{}`.
+#[cfg(feature = "protobuf")]
 #[derive(serde::Serialize, serde::Deserialize)]
 struct EmptyMessage {}
 
