@@ -19,6 +19,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &["../proto"],
         )?;
 
+    // gRPC's route guide, streaming in all three shapes, with the JSON mapping; gRPC's health
+    // service (a server stream), protobuf only.
+    prpc_build::configure()
+        .json(true)
+        .compile_protos(&["../proto/routeguide/route_guide.proto"], &["../proto"])?;
+    prpc_build::compile_protos(&["../proto/grpc/health/v1/health.proto"], &["../proto"])?;
+
     // The echo service again, protobuf only and without a client, in a directory of its own.
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?).join("server_only");
     prpc_build::configure()
