@@ -532,8 +532,9 @@ impl Inbox {
         Ok(())
     }
 
-    /// Ends the stream with `outcome`, read by the consumer after what is queued (a failure
-    /// is read at once, and what is queued is thrown away). Returns the bytes thrown away.
+    /// Ends the stream with `outcome`, which the consumer reads after what is queued (the
+    /// messages that came before an error status are the stream's as much as any). Returns
+    /// the bytes thrown away: those queued for a consumer that is gone.
     pub(crate) fn finish(&self, outcome: Result<Option<Trailer>, Error>) -> usize {
         let (waker, dropped) = {
             let mut state = self.lock();
@@ -541,7 +542,7 @@ impl Inbox {
                 return 0;
             }
             let mut dropped = 0;
-            if outcome.is_err() {
+            if state.dropped {
                 dropped = state.queue.drain(..).map(|message| message.cost).sum();
                 state.window.consume(dropped);
             }
