@@ -96,6 +96,31 @@ impl From<Status> for Error {
     }
 }
 
+/// The status a handler answers for an error it met: the status itself for
+/// [`Error::Status`], else the error's [`code`](Error::code) and text. So a handler that reads
+/// a client's stream can use `?` on its items:
+///
+/// ```
+/// async fn total(mut items: prpc::Streaming<u64>) -> Result<u64, prpc::Status> {
+///     let mut total = 0;
+///     while let Some(item) = items.message().await? {
+///         total += item;
+///     }
+///     Ok(total)
+/// }
+/// # let sum = tokio::runtime::Builder::new_current_thread().build().unwrap()
+/// #     .block_on(total(prpc::Streaming::from_iter([1, 2, 3])));
+/// # assert_eq!(sum.unwrap(), 6);
+/// ```
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Status(status) => status,
+            other => Status::new(other.code(), other.to_string()),
+        }
+    }
+}
+
 /// Why a connection closed under pending calls.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
