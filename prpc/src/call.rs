@@ -340,8 +340,7 @@ pub struct Reply {
     pub format: Format,
     /// Server metadata.
     pub metadata: Metadata,
-    /// For a call opened as a stream: the server's messages, ending with its trailer (whose
-    /// body and metadata [`Messages::reply`] returns). The reply itself then has an empty
-    /// body.
+    /// For a call opened as a stream: the server's messages, ending with its trailer (which
+    /// [`Messages::reply`] returns). The reply itself then has an empty body.
     pub messages: Option<Messages>,
 }

@@ -250,7 +250,16 @@ pub fn reply_stream<T>(
 /// returns the reply it carries.
 pub async fn reply_of_stream(reply: Reply) -> Result<Reply, Error> {
     match reply.messages {
-        Some(messages) => messages.reply().await,
+        Some(messages) => {
+            let format = messages.format();
+            let trailer = messages.reply().await?;
+            Ok(Reply {
+                body: trailer.body,
+                format,
+                metadata: trailer.metadata,
+                messages: None,
+            })
+        }
         None => Ok(reply),
     }
 }

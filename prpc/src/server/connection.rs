@@ -410,7 +410,7 @@ impl<H: Handler> Calls<'_, H> {
                 let key = (request_id, attempt);
                 if self
                     .streams
-                    .close(key, Err(crate::Error::Cancelled))
+                    .close(key, Err(crate::error::Error::Cancelled))
                     .is_some()
                 {
                     return 0;
@@ -664,7 +664,7 @@ impl<H: Handler> Calls<'_, H> {
     fn end_stream(&self, id: StreamId, status: Status) -> usize {
         let Some(encoding) = self
             .streams
-            .close(id, Err(crate::Error::Status(status.clone())))
+            .close(id, Err(crate::error::Error::Status(status.clone())))
         else {
             return 0;
         };

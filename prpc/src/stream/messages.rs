@@ -10,8 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_core::Stream;
 
-use super::set::{Inbox, Next, StreamId, StreamSet, Trailer};
-use crate::call::Reply;
+use super::set::{Inbox, Next, StreamId, StreamSet};
 use crate::compress::Compression;
 use crate::error::Error;
 use crate::format::Format;
@@ -45,6 +44,17 @@ impl Message {
             application_error: true,
         }
     }
+}
+
+/// The trailer that ended a stream ok, as a client reads it: its body (the reply of a
+/// client-streaming call, else empty) and metadata.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Trailer {
+    /// The reply of a client-streaming call, encoded in the stream's format; else empty.
+    pub body: Bytes,
+    /// The server's metadata.
+    pub metadata: Metadata,
 }
 
 /// Messages a side sends on a stream: each encoded message, or the status that ends the
@@ -143,25 +153,19 @@ impl Messages {
         usize::try_from(self.inbox.buffered()).unwrap_or(0)
     }
 
-    /// On a client: waits for the end of the stream and returns the server's trailer as a
-    /// reply (the reply of a client-streaming call is its body). Messages that come before it
-    /// are skipped.
-    pub async fn reply(mut self) -> Result<Reply, Error> {
+    /// On a client: waits for the end of the stream and returns the server's trailer (the
+    /// reply of a client-streaming call is its body). Messages that come before it are
+    /// skipped.
+    pub async fn reply(mut self) -> Result<Trailer, Error> {
         loop {
             match std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(error),
                 None => {
-                    let trailer = self.reply.take().ok_or(Error::Status(Status::new(
+                    return self.reply.take().ok_or(Error::Status(Status::new(
                         Code::Internal,
                         "the stream ended without a trailer",
-                    )))?;
-                    return Ok(Reply {
-                        body: trailer.body,
-                        format: self.format,
-                        metadata: trailer.metadata,
-                        messages: None,
-                    });
+                    )));
                 }
             }
         }

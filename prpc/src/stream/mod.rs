@@ -18,9 +18,9 @@ mod send;
 mod set;
 mod streaming;
 
-pub use messages::{Message, MessageStream, Messages};
+pub use messages::{Message, MessageStream, Messages, Trailer};
 pub use streaming::Streaming;
 
 pub(crate) use flow::{INITIAL_STREAM_CREDIT, Ready, SendCredit};
 pub(crate) use send::{Stopped, send_all};
-pub(crate) use set::{Broken, CONNECTION, FlowConfig, Opened, StreamId, StreamSet, Trailer};
+pub(crate) use set::{Broken, CONNECTION, FlowConfig, Opened, StreamId, StreamSet};

@@ -15,10 +15,10 @@ use bytes::Bytes;
 use tokio::task::AbortHandle;
 
 use super::flow::{INITIAL_CONNECTION_CREDIT, OverCredit, Ready, SendCredit, Window};
+use super::messages::Trailer;
 use crate::error::Error;
 use crate::id::IdHashBuilder;
 use crate::status::{Code, Status};
-use crate::wire::Metadata;
 use crate::wire::{self, Encoding, Frame, FrameRef, Head, HeadRef};
 
 /// A stream's request id and attempt: what its frames are addressed to.
@@ -421,14 +421,6 @@ impl Entry {
         }
         dropped
     }
-}
-
-/// The trailer that ended a client's stream ok: its body (the reply of a client-streaming
-/// call) and metadata.
-#[derive(Debug, Default)]
-pub(crate) struct Trailer {
-    pub(crate) body: Bytes,
-    pub(crate) metadata: Metadata,
 }
 
 /// A message as it arrived: still compressed.
