@@ -9,7 +9,7 @@ use tokio_util::codec::Decoder;
 
 use super::codec::Decoded;
 use super::frame::View;
-use super::{FrameCodec, WireError};
+use super::{FrameCodec, PREFIX_LEN, WireError};
 
 /// Capacity of a connection's read buffer. Decoded frames are slices of it, so while any of
 /// them is alive the next read cannot reuse the space and the buffer is reallocated, copying
@@ -57,6 +57,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Bytes still to come of the frame at the front of the buffer, once its prefix is in and
+    /// its length within the limit (the codec refuses a longer one); 0 otherwise.
+    fn rest_of_frame(&self) -> usize {
+        let Some(prefix) = self.buffer.get(..PREFIX_LEN) else {
+            return 0;
+        };
+        let length = u32::from_be_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
+        if length > self.codec.max_frame_size() {
+            return 0;
+        }
+        (PREFIX_LEN + length as usize).saturating_sub(self.buffer.len())
+    }
+
     /// Whether the peer has closed its side (every frame it sent is in the buffer).
     pub(crate) fn at_eof(&self) -> bool {
         self.eof
@@ -65,8 +78,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Reads what the socket has (waiting for something). Returns how many bytes came; 0 at
     /// the end of the stream.
     pub(crate) async fn fill(&mut self) -> io::Result<usize> {
-        if self.buffer.capacity() - self.buffer.len() < MIN_READ {
-            self.buffer.reserve(READ_BUFFER);
+        // A frame larger than the buffer is read into room reserved for all of it at once:
+        // growing the buffer a read at a time would copy the partial frame at every step.
+        let rest = self.rest_of_frame();
+        let wanted = if rest > READ_BUFFER { rest } else { MIN_READ };
+        if self.buffer.capacity() - self.buffer.len() < wanted {
+            self.buffer.reserve(wanted.max(READ_BUFFER));
         }
         let read = self.read.read_buf(&mut self.buffer).await?;
         self.eof |= read == 0;
