@@ -21,6 +21,11 @@ use crate::id::IdHashBuilder;
 use crate::status::{Code, Status};
 use crate::wire::{self, Encoding, Frame, FrameRef, Head, HeadRef};
 
+/// Bytes of the connection's outgoing queue past which stream messages wait for the writer:
+/// what a unary reply or a credit frame may find queued ahead of it (a few dozen
+/// microseconds of writing).
+const STREAM_QUEUE: usize = 16 * 1024;
+
 /// A stream's request id and attempt: what its frames are addressed to.
 pub(crate) type StreamId = (u64, u32);
 
@@ -366,7 +371,15 @@ impl StreamSet {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ready::Go) => {}
             }
-            self.send.poll_ready(cx)
+            match self.send.poll_ready(cx) {
+                Poll::Ready(Ready::Go) => {}
+                other => return other,
+            }
+            // Credit lets a stream queue a whole window; the queue is first in, first out,
+            // so the replies and credit frames queued after it would wait behind all of it.
+            self.outbound
+                .poll_room(cx, STREAM_QUEUE)
+                .map(|()| Ready::Go)
         })
         .await;
         if ready == Ready::Closed {

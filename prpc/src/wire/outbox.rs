@@ -92,8 +92,9 @@ struct Queue {
     batch: Batch,
     /// The writer, when it waits for frames.
     writer: Option<Waker>,
-    /// A sender waiting for the queue to drain below its high-water mark.
-    room: Option<Waker>,
+    /// Senders waiting for the queue to drain below their high-water marks (the read loop,
+    /// and streams with messages to send).
+    room: Vec<Waker>,
     /// Live [`Sender`]s; the writer finishes once they are gone and the queue is empty.
     senders: usize,
     /// The writer is gone: nothing more is queued.
@@ -133,7 +134,7 @@ pub(crate) fn outbox(max_frame_size: u32) -> (Sender, Writer) {
                 ..Batch::default()
             },
             writer: None,
-            room: None,
+            room: Vec::new(),
             senders: 1,
             closed: false,
         }),
@@ -191,7 +192,9 @@ impl Sender {
         if queue.closed || queue.batch.len() <= high_water {
             return Poll::Ready(());
         }
-        queue.room = Some(cx.waker().clone());
+        if !queue.room.iter().any(|waker| waker.will_wake(cx.waker())) {
+            queue.room.push(cx.waker().clone());
+        }
         Poll::Pending
     }
 
@@ -279,11 +282,9 @@ impl Writer {
         let room = {
             let mut queue = self.shared.lock();
             mem::swap(&mut queue.batch, &mut self.batch);
-            queue.room.take()
+            std::mem::take(&mut queue.room)
         };
-        if let Some(waker) = room {
-            waker.wake();
-        }
+        room.into_iter().for_each(Waker::wake);
     }
 
     /// Refuses further sends and drops what is queued.
@@ -292,11 +293,9 @@ impl Writer {
             let mut queue = self.shared.lock();
             queue.closed = true;
             queue.batch.clear();
-            queue.room.take()
+            std::mem::take(&mut queue.room)
         };
-        if let Some(waker) = room {
-            waker.wake();
-        }
+        room.into_iter().for_each(Waker::wake);
     }
 }
 
