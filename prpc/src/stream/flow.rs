@@ -8,6 +8,7 @@
 //! so has the connection as a whole, so that many streams cannot together buffer more than one
 //! connection window.
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -39,18 +40,14 @@ impl std::fmt::Display for CreditOverflow {
 }
 
 /// The sending side of one stream or of a connection: the credit left, and the senders
-/// waiting for more.
+/// waiting for more. The credit is an atomic, so that a sender with credit (the common case)
+/// takes no lock to check or spend it; only a sender that has to wait does.
 #[derive(Debug)]
 pub(crate) struct SendCredit {
-    state: Mutex<SendState>,
-}
-
-#[derive(Debug)]
-struct SendState {
-    credit: i64,
+    credit: AtomicI64,
     /// No more sends: the stream ended. Waiters are woken and give up.
-    closed: bool,
-    waiters: Vec<Waker>,
+    closed: AtomicBool,
+    waiters: Mutex<Vec<Waker>>,
 }
 
 /// What a sender polling for credit learns.
@@ -65,30 +62,40 @@ pub(crate) enum Ready {
 impl SendCredit {
     pub(crate) fn new(credit: i64) -> Self {
         SendCredit {
-            state: Mutex::new(SendState {
-                credit,
-                closed: false,
-                waiters: Vec::new(),
-            }),
+            credit: AtomicI64::new(credit),
+            closed: AtomicBool::new(false),
+            waiters: Mutex::new(Vec::new()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, SendState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn waiters(&self) -> MutexGuard<'_, Vec<Waker>> {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn check(&self) -> Option<Ready> {
+        if self.closed.load(Ordering::Acquire) {
+            Some(Ready::Closed)
+        } else if self.credit.load(Ordering::Acquire) > 0 {
+            Some(Ready::Go)
+        } else {
+            None
+        }
     }
 
     /// Ready once there is credit to send with (or the stream ended); else registers the
     /// waker for the next grant.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Ready> {
-        let mut state = self.lock();
-        if state.closed {
-            return Poll::Ready(Ready::Closed);
+        if let Some(ready) = self.check() {
+            return Poll::Ready(ready);
         }
-        if state.credit > 0 {
-            return Poll::Ready(Ready::Go);
+        let mut waiters = self.waiters();
+        // Checked again under the lock a grant takes after adding its credit: a grant made
+        // since the first check is seen here, or wakes this waker.
+        if let Some(ready) = self.check() {
+            return Poll::Ready(ready);
         }
-        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            state.waiters.push(cx.waker().clone());
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
         }
         Poll::Pending
     }
@@ -96,44 +103,38 @@ impl SendCredit {
     /// Pays for a message just sent (credit may go below zero by this one message).
     pub(crate) fn spend(&self, cost: usize) {
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-        let mut state = self.lock();
-        state.credit = state.credit.saturating_sub(cost);
+        self.credit.fetch_sub(cost, Ordering::AcqRel);
     }
 
     /// Adds a grant and wakes the waiting senders; refuses one that would pass [`MAX_CREDIT`].
     pub(crate) fn grant(&self, granted: u32) -> Result<(), CreditOverflow> {
-        let waiters = {
-            let mut state = self.lock();
-            let credit = state.credit + i64::from(granted);
-            if credit > MAX_CREDIT {
-                return Err(CreditOverflow {
-                    credit: state.credit,
-                    granted,
-                });
+        let added = self
+            .credit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |credit| {
+                let credit = credit + i64::from(granted);
+                (credit <= MAX_CREDIT).then_some(credit)
+            });
+        match added {
+            Err(credit) => Err(CreditOverflow { credit, granted }),
+            Ok(before) if before + i64::from(granted) <= 0 => Ok(()),
+            Ok(_) => {
+                let waiters = std::mem::take(&mut *self.waiters());
+                waiters.into_iter().for_each(Waker::wake);
+                Ok(())
             }
-            state.credit = credit;
-            if credit <= 0 {
-                return Ok(());
-            }
-            std::mem::take(&mut state.waiters)
-        };
-        waiters.into_iter().for_each(Waker::wake);
-        Ok(())
+        }
     }
 
     /// Ends sending: waiting senders are woken and see [`Ready::Closed`].
     pub(crate) fn close(&self) {
-        let waiters = {
-            let mut state = self.lock();
-            state.closed = true;
-            std::mem::take(&mut state.waiters)
-        };
+        self.closed.store(true, Ordering::Release);
+        let waiters = std::mem::take(&mut *self.waiters());
         waiters.into_iter().for_each(Waker::wake);
     }
 
     #[cfg(test)]
     pub(crate) fn credit(&self) -> i64 {
-        self.lock().credit
+        self.credit.load(Ordering::Acquire)
     }
 }
 

@@ -82,7 +82,14 @@ pub struct Messages {
     reply: Option<Trailer>,
     /// A client's connection, kept open while the stream is.
     _connection: Option<Arc<dyn Send + Sync>>,
+    /// Bytes taken from the stream and not yet given back on the connection's window: they
+    /// are settled in batches, under one lock of the window for many messages.
+    unsettled: usize,
 }
+
+/// Bytes a consumer takes before it gives them back on the connection's window, unless it
+/// runs out of messages first.
+const SETTLE_EVERY: usize = 16 * 1024;
 
 enum Side {
     Server,
@@ -108,6 +115,7 @@ impl Messages {
             ended: false,
             reply: None,
             _connection: None,
+            unsettled: 0,
         }
     }
 
@@ -130,6 +138,7 @@ impl Messages {
             ended: false,
             reply: None,
             _connection: Some(connection),
+            unsettled: 0,
         }
     }
 
@@ -197,6 +206,13 @@ impl Messages {
         }
     }
 
+    /// Gives back on the connection's window what was taken from the stream.
+    fn settle(&mut self) {
+        if self.unsettled > 0 {
+            self.set.consumed(std::mem::take(&mut self.unsettled));
+        }
+    }
+
     /// A received message as the consumer reads it: decompressed, in the stream's format.
     fn open(&self, received: super::set::Received) -> Result<Message, Error> {
         let encoding = received.encoding;
@@ -228,10 +244,17 @@ impl Stream for Messages {
         }
         match this.inbox.poll_next(cx) {
             Poll::Ready(Next::Message(received, grant)) => {
-                this.set.stream_consumed(this.id, grant, received.cost);
+                if let Some(bytes) = grant {
+                    this.set.grant_stream(this.id, bytes);
+                }
+                this.unsettled += received.cost;
+                if this.unsettled >= SETTLE_EVERY {
+                    this.settle();
+                }
                 return Poll::Ready(Some(this.open(received)));
             }
             Poll::Ready(Next::End(outcome)) => {
+                this.settle();
                 this.ended = true;
                 return Poll::Ready(match outcome {
                     Ok(reply) => {
@@ -241,7 +264,7 @@ impl Stream for Messages {
                     Err(error) => Some(Err(error)),
                 });
             }
-            Poll::Pending => {}
+            Poll::Pending => this.settle(),
         }
         let error = ready!(this.poll_deadline(cx));
         this.ended = true;
@@ -251,6 +274,7 @@ impl Stream for Messages {
 
 impl Drop for Messages {
     fn drop(&mut self) {
+        self.settle();
         match self.side {
             Side::Server => {
                 let dropped = self.inbox.drop_consumer();

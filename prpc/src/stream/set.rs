@@ -338,13 +338,9 @@ impl StreamSet {
         }
     }
 
-    /// A consumer took `cost` bytes from a stream's buffer: grants them back on the stream
-    /// (unless it has ended) and on the connection.
-    pub(crate) fn stream_consumed(&self, id: StreamId, grant: Option<u32>, cost: usize) {
-        if let Some(bytes) = grant {
-            self.send_credit(id, bytes);
-        }
-        self.consumed(cost);
+    /// Grants the peer `bytes` more credit on a stream whose consumer took messages.
+    pub(crate) fn grant_stream(&self, id: StreamId, bytes: u32) {
+        self.send_credit(id, bytes);
     }
 
     /// Sends one message on a stream once both it and the connection have credit. `Ok(false)`
