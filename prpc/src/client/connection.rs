@@ -21,8 +21,8 @@ use crate::format::Format;
 use crate::status::Code;
 use crate::status::Status;
 use crate::stream::{
-    Broken, CONNECTION, INITIAL_STREAM_CREDIT, MessageStream, Messages, Opened, Ready, SendCredit,
-    Stopped, StreamId, StreamSet, Trailer, send_all,
+    Arrivals, Broken, CONNECTION, INITIAL_STREAM_CREDIT, MessageHead, MessageStream, Messages,
+    Opened, Ready, SendCredit, Stopped, StreamId, StreamSet, Trailer, send_all,
 };
 use crate::timer::Timer;
 use crate::transport::{self, Io};
@@ -416,12 +416,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
     timer: Timer,
 ) {
     let mut frames = FrameReader::new(read, config.max_frame_size);
+    let mut arrivals = Arrivals::default();
     let mut keepalive = Keepalive::new(config.keepalive_interval, config.keepalive_timeout);
     // One timer for the connection's life, moved only when the keepalive check moves.
     let mut check = timer.sleep_until(keepalive.check_at);
     let reason = loop {
         // Every frame the last read brought, with no await in between.
-        if let Err(reason) = deliver(&state, &mut frames, &outbound, config.max_frame_size) {
+        if let Err(reason) = deliver(
+            &state,
+            &mut frames,
+            &outbound,
+            config.max_frame_size,
+            &mut arrivals,
+        ) {
             break reason;
         }
         tokio::select! {
@@ -459,7 +466,20 @@ fn deliver<R: AsyncRead + Unpin>(
     frames: &mut FrameReader<R>,
     outbound: &wire::Sender,
     max_frame_size: u32,
+    arrivals: &mut Arrivals,
 ) -> Result<(), Error> {
+    // The server broke a stream's rules: it ends here, and the server is told to stop it.
+    let broken = |Broken { id, status }| {
+        if state
+            .streams
+            .close(id, Err(Error::Status(status)))
+            .is_some()
+        {
+            let mut cancel = Frame::control(id.0, Head::Cancel);
+            cancel.attempt = id.1;
+            let _ = outbound.send(&cancel);
+        }
+    };
     // Nobody waits when the caller gave up (timeout or drop) before the reply came. (The reply
     // is made before the waiting calls are locked; the call's format, for a reply whose format
     // id is unknown, is filled in under the lock.)
@@ -485,43 +505,52 @@ fn deliver<R: AsyncRead + Unpin>(
                 request_id,
                 attempt,
                 encoding,
-            } => Some(((request_id, attempt), encoding)),
+            } => Some(Taken::Reply((request_id, attempt), encoding)),
+            View::Message { .. } => MessageHead::of(view).map(Taken::Message),
             View::Request { .. } => None,
         });
         let frame = match next {
-            Ok(Some(Decoded::Taken((id, encoding), body))) => {
+            Ok(Some(Decoded::Taken(Taken::Message(head), body))) => {
+                // Handed to the stream with the messages after it, together.
+                if let Err(error) = state
+                    .streams
+                    .arrive(head.id, head.with_body(body), arrivals)
+                {
+                    broken(error);
+                }
+                continue;
+            }
+            Ok(Some(Decoded::Taken(Taken::Reply(id, encoding), body))) => {
+                if let Err(error) = state.streams.deliver(arrivals) {
+                    broken(error);
+                }
                 // An ok reply with a body alone: no head to make or take apart.
                 answer(id, ok_reply(encoding, body, max_frame_size));
                 continue;
             }
             Ok(Some(Decoded::Frame(frame))) => frame,
             Ok(None) if frames.at_eof() => return Err(Error::Closed(Closed::Eof)),
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                if let Err(error) = state.streams.deliver(arrivals) {
+                    broken(error);
+                }
+                return Ok(());
+            }
             Err(error) => return Err(Error::Protocol(Arc::new(error))),
         };
+        // Whatever this frame is, the messages read before it come first.
+        if let Err(error) = state.streams.deliver(arrivals) {
+            broken(error);
+        }
         match frame.head {
             // A server never ends its side with an end frame (its trailer does that).
             Head::End => {}
-            Head::Message { .. } | Head::Credit { .. } => {
+            Head::Credit { .. } => {
                 let id = (frame.request_id, frame.attempt);
-                let acceptance = matches!(frame.head, Head::Credit { .. }) && id != CONNECTION;
-                let cost = frame.encoded_len();
-                match state.streams.on_frame(frame, cost) {
-                    Ok(()) if acceptance => state.streams.heard(id),
+                match state.streams.on_frame(&frame) {
+                    Ok(()) if id != CONNECTION => state.streams.heard(id),
                     Ok(()) => {}
-                    Err(Broken { id, status }) => {
-                        // The server broke the stream's rules: it ends here, and the server
-                        // is told to stop it.
-                        if state
-                            .streams
-                            .close(id, Err(Error::Status(status)))
-                            .is_some()
-                        {
-                            let mut cancel = Frame::control(id.0, Head::Cancel);
-                            cancel.attempt = id.1;
-                            let _ = outbound.send(&cancel);
-                        }
-                    }
+                    Err(error) => broken(error),
                 }
             }
             Head::Response(head) => {
@@ -546,6 +575,14 @@ fn deliver<R: AsyncRead + Unpin>(
             }
         }
     }
+}
+
+/// What the reader takes of a frame it reads in place, leaving the body.
+enum Taken {
+    /// An ok reply without metadata.
+    Reply(CallId, Encoding),
+    /// A message on a stream.
+    Message(MessageHead),
 }
 
 /// A reply's body, its format (`None` when the id is unknown: the caller's is used), and its

@@ -23,4 +23,6 @@ pub use streaming::Streaming;
 
 pub(crate) use flow::{INITIAL_STREAM_CREDIT, Ready, SendCredit};
 pub(crate) use send::{Stopped, send_all};
-pub(crate) use set::{Broken, CONNECTION, FlowConfig, Opened, StreamId, StreamSet};
+pub(crate) use set::{
+    Arrivals, Broken, CONNECTION, FlowConfig, MessageHead, Opened, StreamId, StreamSet,
+};

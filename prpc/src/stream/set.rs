@@ -14,12 +14,12 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use tokio::task::AbortHandle;
 
-use super::flow::{INITIAL_CONNECTION_CREDIT, OverCredit, Ready, SendCredit, Window};
+use super::flow::{INITIAL_CONNECTION_CREDIT, Ready, SendCredit, Window};
 use super::messages::Trailer;
 use crate::error::Error;
 use crate::id::IdHashBuilder;
 use crate::status::{Code, Status};
-use crate::wire::{self, Encoding, Frame, FrameRef, Head, HeadRef};
+use crate::wire::{self, Encoding, Frame, FrameRef, Head, HeadRef, View};
 
 /// Bytes of the connection's outgoing queue past which stream messages wait for the writer:
 /// what a unary reply or a credit frame may find queued ahead of it (a few dozen
@@ -235,21 +235,76 @@ impl StreamSet {
         }
     }
 
-    /// Handles a message, credit or end frame read off the connection. Frames for streams
-    /// that are not open are dropped (a stream may end while the peer still sends), though
-    /// their messages still count against the connection's window.
-    pub(crate) fn on_frame(&self, frame: Frame, cost: usize) -> Result<(), Broken> {
+    /// Takes a message read off the connection into `arrivals`, which hands the messages
+    /// read in a row for one stream over together. A message for another stream first
+    /// delivers those (its `Err` is theirs).
+    pub(crate) fn arrive(
+        &self,
+        id: StreamId,
+        message: Received,
+        arrivals: &mut Arrivals,
+    ) -> Result<(), Broken> {
+        let delivered = if arrivals.id == id {
+            Ok(())
+        } else {
+            self.deliver(arrivals)
+        };
+        arrivals.id = id;
+        arrivals.messages.push(message);
+        delivered
+    }
+
+    /// Hands the messages in `arrivals` to their stream: one lock of the connection's
+    /// window, one lookup and one lock of the stream's inbox for all of them. Messages for a
+    /// stream that is not open are dropped (a stream may end while the peer still sends),
+    /// though they still count against the connection's window.
+    pub(crate) fn deliver(&self, arrivals: &mut Arrivals) -> Result<(), Broken> {
+        let id = arrivals.id;
+        let messages = &mut arrivals.messages;
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let within = {
+            let mut window = self.recv();
+            messages
+                .iter()
+                .take_while(|message| window.receive(message.cost).is_ok())
+                .count()
+        };
+        // Messages past the connection's credit are not buffered, so not counted.
+        let over_connection = within < messages.len();
+        messages.truncate(within);
+        let inbox = self.lock().get(&id).map(|entry| entry.inbox.clone());
+        let Some(inbox) = inbox else {
+            let cost = messages.drain(..).map(|message| message.cost).sum();
+            self.consumed(cost);
+            return Ok(());
+        };
+        let (refused, refusal) = inbox.push_all(messages);
+        self.consumed(refused);
+        let broken = |status| Err(Broken { id, status });
+        match refusal {
+            Some(Refusal::AfterEnd) => broken(Status::invalid_argument(format!(
+                "stream {}: a message after the end of the stream",
+                id.0
+            ))),
+            Some(Refusal::OverCredit) => broken(Status::new(
+                Code::ResourceExhausted,
+                format!("stream {}: a message beyond the stream's credit", id.0),
+            )),
+            _ if over_connection => broken(Status::new(
+                Code::ResourceExhausted,
+                format!("stream {}: a message beyond the connection's credit", id.0),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Handles a credit or end frame read off the connection (after delivering the messages
+    /// before it). Frames for streams that are not open are dropped.
+    pub(crate) fn on_frame(&self, frame: &Frame) -> Result<(), Broken> {
         let id = (frame.request_id, frame.attempt);
         match frame.head {
-            Head::Message { application_error } => self.on_message(
-                id,
-                Received {
-                    body: frame.body,
-                    encoding: frame.encoding,
-                    application_error,
-                    cost,
-                },
-            ),
             Head::Credit { bytes } if id == CONNECTION => {
                 if let Err(overflow) = self.send.grant(bytes) {
                     tracing::debug!(%overflow, "ignoring a connection grant past the maximum");
@@ -280,52 +335,6 @@ impl StreamSet {
                 }
             }
             _ => Ok(()),
-        }
-    }
-
-    fn on_message(&self, id: StreamId, message: Received) -> Result<(), Broken> {
-        let cost = message.cost;
-        if self.recv().receive(cost) == Err(OverCredit) {
-            // Not buffered, so not counted.
-            return if self.contains(id) {
-                Err(Broken {
-                    id,
-                    status: Status::new(
-                        Code::ResourceExhausted,
-                        format!("stream {}: a message beyond the connection's credit", id.0),
-                    ),
-                })
-            } else {
-                Ok(())
-            };
-        }
-        let inbox = self.lock().get(&id).map(|entry| entry.inbox.clone());
-        let Some(inbox) = inbox else {
-            self.consumed(cost);
-            return Ok(());
-        };
-        match inbox.push(message) {
-            Ok(()) => Ok(()),
-            Err(refusal) => {
-                self.consumed(cost);
-                match refusal {
-                    Refusal::Discarded => Ok(()),
-                    Refusal::AfterEnd => Err(Broken {
-                        id,
-                        status: Status::invalid_argument(format!(
-                            "stream {}: a message after the end of the stream",
-                            id.0
-                        )),
-                    }),
-                    Refusal::OverCredit => Err(Broken {
-                        id,
-                        status: Status::new(
-                            Code::ResourceExhausted,
-                            format!("stream {}: a message beyond the stream's credit", id.0),
-                        ),
-                    }),
-                }
-            }
         }
     }
 
@@ -432,6 +441,57 @@ impl Entry {
     }
 }
 
+/// Messages read in a row for one stream, not yet handed to it (see
+/// [`StreamSet::arrive`]): whoever reads a connection keeps one and calls
+/// [`StreamSet::deliver`] before anything else it reads and when it has read all it has.
+#[derive(Default)]
+pub(crate) struct Arrivals {
+    id: StreamId,
+    messages: Vec<Received>,
+}
+
+/// A message frame's header, read in place in the read buffer (its body is taken apart).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MessageHead {
+    pub(crate) id: StreamId,
+    encoding: Encoding,
+    application_error: bool,
+    /// The frame's length field: the message's cost in credit.
+    cost: usize,
+}
+
+impl MessageHead {
+    /// The header of a message frame's view; `None` for a view of another kind.
+    pub(crate) fn of(view: View<'_>) -> Option<MessageHead> {
+        let View::Message {
+            request_id,
+            attempt,
+            encoding,
+            application_error,
+            length,
+        } = view
+        else {
+            return None;
+        };
+        Some(MessageHead {
+            id: (request_id, attempt),
+            encoding,
+            application_error,
+            cost: length,
+        })
+    }
+
+    /// The message, with its body.
+    pub(crate) fn with_body(self, body: Bytes) -> Received {
+        Received {
+            body,
+            encoding: self.encoding,
+            application_error: self.application_error,
+            cost: self.cost,
+        }
+    }
+}
+
 /// A message as it arrived: still compressed.
 pub(crate) struct Received {
     pub(crate) body: Bytes,
@@ -443,8 +503,6 @@ pub(crate) struct Received {
 
 /// Why a message was not queued.
 enum Refusal {
-    /// The consumer is gone; the message is thrown away.
-    Discarded,
     /// The peer had ended its side of the stream.
     AfterEnd,
     /// The peer had no credit left on the stream.
@@ -495,26 +553,37 @@ impl Inbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, message: Received) -> Result<(), Refusal> {
+    /// Queues `messages` (leaving the vector empty) up to the first one refused. Returns the
+    /// bytes not queued (refused, or thrown away for a consumer that is gone) and why the
+    /// first refused one was.
+    fn push_all(&self, messages: &mut Vec<Received>) -> (usize, Option<Refusal>) {
+        let mut refused = 0;
+        let mut refusal = None;
         let waker = {
             let mut state = self.lock();
-            if state.half_closed || state.outcome.is_some() {
-                return Err(Refusal::AfterEnd);
+            for message in messages.drain(..) {
+                if refusal.is_some() {
+                    refused += message.cost;
+                    continue;
+                }
+                if state.half_closed || state.outcome.is_some() {
+                    refusal = Some(Refusal::AfterEnd);
+                } else if state.window.receive(message.cost).is_err() {
+                    refusal = Some(Refusal::OverCredit);
+                } else if state.dropped {
+                    state.window.consume(message.cost);
+                } else {
+                    state.queue.push_back(message);
+                    continue;
+                }
+                refused += message.cost;
             }
-            if state.window.receive(message.cost).is_err() {
-                return Err(Refusal::OverCredit);
-            }
-            if state.dropped {
-                state.window.consume(message.cost);
-                return Err(Refusal::Discarded);
-            }
-            state.queue.push_back(message);
             state.waker.take()
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        Ok(())
+        (refused, refusal)
     }
 
     /// The peer's end frame. `Err` if it had ended already.

@@ -512,22 +512,31 @@ mod tests {
             let codec = FrameCodec::new();
             let taken = codec.decode_with(&mut buf, |view| Some(match view {
                 View::Request { fields, service, method } => {
-                    (Some(fields), service.to_vec(), method.to_vec(), None)
+                    (Some(fields), service.to_vec(), method.to_vec(), None, None)
                 }
                 View::Ok { request_id, attempt, encoding } => {
-                    (None, Vec::new(), Vec::new(), Some((request_id, attempt, encoding)))
+                    (None, Vec::new(), Vec::new(), Some((request_id, attempt, encoding)), None)
+                }
+                View::Message { request_id, attempt, encoding, application_error, length } => {
+                    let message = (request_id, attempt, encoding, application_error, length);
+                    (None, Vec::new(), Vec::new(), None, Some(message))
                 }
             }));
             prop_assert!(buf.is_empty());
             match (taken.unwrap().unwrap(), &frame.head) {
-                (Decoded::Taken((Some(fields), service, method, None), body), Head::Request(head)) => {
+                (Decoded::Taken((None, _, _, None, Some(message)), body), Head::Message { application_error }) => {
+                    let length = frame.encoded_len();
+                    prop_assert_eq!(message, (request_id, attempt, frame.encoding, *application_error, length));
+                    prop_assert_eq!(body, frame.body);
+                }
+                (Decoded::Taken((Some(fields), service, method, None, None), body), Head::Request(head)) => {
                     prop_assert!(head.metadata.is_empty());
                     prop_assert_eq!(fields, RequestFields::of(request_id, attempt, frame.encoding, head));
                     prop_assert_eq!(&service[..], head.service.as_bytes());
                     prop_assert_eq!(&method[..], head.method.as_bytes());
                     prop_assert_eq!(body, frame.body);
                 }
-                (Decoded::Taken((None, _, _, Some(ok)), body), Head::Response(head)) => {
+                (Decoded::Taken((None, _, _, Some(ok), None), body), Head::Response(head)) => {
                     prop_assert!(head.code == 0 && head.message.is_empty() && head.metadata.is_empty());
                     prop_assert_eq!(ok, (request_id, attempt, frame.encoding));
                     prop_assert_eq!(body, frame.body);
@@ -537,6 +546,7 @@ mod tests {
                     let viewable = match &decoded.head {
                         Head::Request(head) => head.metadata.is_empty(),
                         Head::Response(head) => head.code == 0 && head.message.is_empty() && head.metadata.is_empty(),
+                        Head::Message { .. } => true,
                         _ => false,
                     };
                     prop_assert!(!viewable, "{:?} has a view", decoded);

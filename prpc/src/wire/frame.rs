@@ -566,8 +566,9 @@ impl RequestFields {
     }
 }
 
-/// A frame's header read in place, in the read buffer, for the two frames every call makes:
-/// a request without metadata and an ok response without message or metadata. It holds no
+/// A frame's header read in place, in the read buffer, for the frames that come by the
+/// thousand: a request without metadata, an ok response without message or metadata, and a
+/// stream's message. It holds no
 /// `Bytes` and validates nothing it need not: the reader's caller looks at it and either takes
 /// the body alone, or has the frame decoded whole (which reports any error).
 #[derive(Debug, Clone, Copy)]
@@ -583,6 +584,15 @@ pub(crate) enum View<'a> {
         request_id: u64,
         attempt: u32,
         encoding: Encoding,
+    },
+    /// A message on a stream.
+    Message {
+        request_id: u64,
+        attempt: u32,
+        encoding: Encoding,
+        application_error: bool,
+        /// The frame's length field: what the message costs in flow-control credit.
+        length: usize,
     },
 }
 
@@ -634,6 +644,16 @@ impl<'a> View<'a> {
                     encoding,
                 };
                 Some((view, at + 3))
+            }
+            kind::MESSAGE => {
+                let view = View::Message {
+                    request_id,
+                    attempt,
+                    encoding,
+                    application_error: kind_byte & flag::ERROR != 0,
+                    length: fields.len(),
+                };
+                Some((view, at))
             }
             _ => None,
         }

@@ -20,13 +20,14 @@ use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
 use super::handler::Handler;
 use super::shared::Shared;
 use crate::id::IdHashBuilder;
-use crate::service::Response;
+use crate::service::{Response, Service};
 use crate::status::Code;
 use crate::status::Status;
-use crate::stream::{Broken, StreamSet};
+use crate::stream::{Arrivals, Broken, MessageHead, StreamSet};
 use crate::transport::{self, Address, Io};
 use crate::wire::Metadata;
 use crate::wire::{self, Decoded, Frame, FrameReader, Head, RequestFields, View, WireError};
+use bytestring::ByteString;
 
 /// Replies queued for the socket past which the read loop stops reading requests until the
 /// writer catches up: a client that never reads cannot grow the server's memory.
@@ -112,6 +113,14 @@ enum End {
     Drained,
 }
 
+/// What the read loop takes of a frame it reads in place, leaving the body.
+enum Taken<'a> {
+    /// A request without metadata, for a service and method found by their bytes.
+    Request(RequestFields, &'a Arc<dyn Service>, ByteString),
+    /// A message on a stream.
+    Message(MessageHead),
+}
+
 /// Replies the read loop queues from one batch of requests before it lets the writer send
 /// them. A client that sent many calls at once then starts on the first replies while the
 /// server handles the rest, instead of the two taking turns a whole batch at a time (which
@@ -157,6 +166,7 @@ pub(super) async fn run<H: Handler>(
         shared: &shared,
         in_flight: InFlight::default(),
         streams,
+        arrivals: Arrivals::default(),
         handlers: TaskTracker::new(),
         outbound,
         inline_first_poll: single_worker(),
@@ -315,6 +325,8 @@ struct Calls<'a, H> {
     in_flight: InFlight,
     /// Open streams, apart from calls: their own limit, and their frames go to them.
     streams: Arc<StreamSet>,
+    /// Stream messages read and not yet handed to their stream.
+    arrivals: Arrivals,
     handlers: TaskTracker,
     outbound: wire::Sender,
     /// Poll each handler once on the read loop before giving it a task.
@@ -336,6 +348,22 @@ impl<H: Handler> Calls<'_, H> {
     where
         R: tokio::io::AsyncRead + Unpin,
     {
+        let drained = self.drain_frames(frames, received, cx);
+        // The stream messages read last are handed over before the loop waits.
+        self.deliver_arrivals();
+        drained
+    }
+
+    /// [`drain`](Self::drain), but for the messages read last.
+    fn drain_frames<R>(
+        &mut self,
+        frames: &mut FrameReader<R>,
+        received: Instant,
+        cx: &mut Context<'_>,
+    ) -> Drained
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
         // Borrowed apart from `self`, so that a request taken from the buffer can hold its
         // service while `self` starts it.
         let services = &self.shared.services;
@@ -348,11 +376,21 @@ impl<H: Handler> Calls<'_, H> {
                     method,
                 } => services
                     .resolve(service, method)
-                    .map(|(service, method)| (fields, service, method)),
+                    .map(|(service, method)| Taken::Request(fields, service, method)),
+                View::Message { .. } => MessageHead::of(view).map(Taken::Message),
                 View::Ok { .. } => None,
             });
             let queued = match next {
-                Ok(Some(Decoded::Taken((fields, service, method), body))) => {
+                Ok(Some(Decoded::Taken(Taken::Message(head), body))) => {
+                    // Handed to the stream with the messages after it, together.
+                    let message = head.with_body(body);
+                    match self.streams.arrive(head.id, message, &mut self.arrivals) {
+                        Ok(()) => 0,
+                        Err(Broken { id, status }) => self.end_stream(id, status),
+                    }
+                }
+                Ok(Some(Decoded::Taken(Taken::Request(fields, service, method), body))) => {
+                    self.deliver_arrivals();
                     let incoming = Incoming {
                         service,
                         method,
@@ -378,15 +416,21 @@ impl<H: Handler> Calls<'_, H> {
         }
     }
 
+    /// Hands the stream messages read so far to their stream, ending it if they broke its
+    /// rules.
+    fn deliver_arrivals(&mut self) {
+        if let Err(Broken { id, status }) = self.streams.deliver(&mut self.arrivals) {
+            self.end_stream(id, status);
+        }
+    }
+
     /// Handles one frame decoded whole. Returns the bytes queued for the socket if it
     /// answered at once (0 if it did not).
     fn handle(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> usize {
-        if matches!(
-            frame.head,
-            Head::Message { .. } | Head::Credit { .. } | Head::End
-        ) {
-            let cost = frame.encoded_len();
-            if let Err(Broken { id, status }) = self.streams.on_frame(frame, cost) {
+        // Whatever this frame is, the messages read before it come first.
+        self.deliver_arrivals();
+        if let Head::Credit { .. } | Head::End = frame.head {
+            if let Err(Broken { id, status }) = self.streams.on_frame(&frame) {
                 return self.end_stream(id, status);
             }
             return 0;
