@@ -82,6 +82,14 @@ pub mod wire;
 #[path = "codegen.rs"]
 pub mod __private;
 
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): internal, not a public
+/// API, and not covered by semver.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::stream::fuzz::drive;
+}
+
 pub use body::BodyError;
 pub use bytestring::ByteString;
 pub use call::{Call, CallOptions, Reply};

@@ -185,9 +185,12 @@ impl Window {
     }
 
     /// The credit to grant now: what the window has free beyond the sender's credit and the
-    /// buffer, once that is at least half the window (so that grants are few).
+    /// buffer, once that is at least half the window (so that grants are few). A sender that
+    /// overdrew (its last message cost more than the credit it had) has the overdraft made
+    /// up: it was received and has left the buffer, and a message larger than the window
+    /// must not leave the sender below zero for good, with nothing buffered to grant from.
     pub(crate) fn grant(&mut self) -> Option<u32> {
-        let free = self.target - self.credit.max(0) - self.buffered;
+        let free = self.target - self.credit - self.buffered;
         if free <= 0 || free < self.target / 2 {
             return None;
         }
@@ -228,10 +231,20 @@ mod tests {
         window.receive(200).unwrap();
         assert_eq!(window.receive(1), Err(OverCredit));
         assert_eq!(window.buffered(), 1100);
-        // Consuming everything grants a window again; the overdraft is not made up, so the
-        // sender holds the window minus it.
-        assert_eq!(window.consume(1100), Some(1000));
+        // Consuming everything grants the overdraft back too: the sender holds a window.
+        assert_eq!(window.consume(1100), Some(1100));
         assert_eq!(window.grant(), None);
+    }
+
+    #[test]
+    fn a_sender_that_overdrew_by_more_than_a_window_has_credit_once_its_message_is_taken() {
+        let mut window = Window::new(1000, 0);
+        assert_eq!(window.grant(), Some(1000));
+        // One message of 5000 bytes with 1000 credit: 4000 below zero.
+        window.receive(5000).unwrap();
+        assert_eq!(window.consume(5000), Some(5000));
+        window.receive(1000).unwrap();
+        assert_eq!(window.receive(1), Err(OverCredit));
     }
 
     #[test]

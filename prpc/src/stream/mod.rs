@@ -13,6 +13,8 @@
 //! [`messages`](crate::Request) and a response's, a call's and a reply's.
 
 mod flow;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz;
 mod messages;
 mod send;
 mod set;

@@ -35,6 +35,9 @@ pub(crate) async fn send_all(
     format: Format,
     policy: CompressionPolicy,
 ) -> Result<(), Stopped> {
+    // What the last send found queued: the queue's room is checked (under its lock) only
+    // when that was full.
+    let mut queue_full = true;
     loop {
         let next = std::future::poll_fn(|cx| Pin::new(&mut messages).poll_next(cx)).await;
         let message = match next {
@@ -50,12 +53,17 @@ pub(crate) async fn send_all(
             None => (Compression::None, &message.body),
         };
         let encoding = Encoding::new(format.id(), compression.id());
-        match set
-            .send_message(id, credit, encoding, message.application_error, body)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return Err(Stopped::Closed),
+        let sent = set.send_message(
+            id,
+            credit,
+            queue_full,
+            encoding,
+            message.application_error,
+            body,
+        );
+        match sent.await {
+            Ok(Some(queued)) => queue_full = StreamSet::queue_full(queued),
+            Ok(None) => return Err(Stopped::Closed),
             Err(error) => return Err(Stopped::Failed(error)),
         }
     }

@@ -352,24 +352,18 @@ impl StreamSet {
         self.send_credit(id, bytes);
     }
 
-    /// Sends one message on a stream once both it and the connection have credit. `Ok(false)`
-    /// when the stream ended first.
+    /// Sends one message on a stream once both it and the connection have credit (and, when
+    /// `queue_full`, once the connection's queue has room). Returns the bytes queued after
+    /// it, or `None` when the stream ended first.
     pub(crate) async fn send_message(
         &self,
         id: StreamId,
         credit: &SendCredit,
+        queue_full: bool,
         encoding: Encoding,
         application_error: bool,
         body: &Bytes,
-    ) -> Result<bool, Error> {
-        let frame = FrameRef {
-            request_id: id.0,
-            attempt: id.1,
-            encoding,
-            head: HeadRef::Message { application_error },
-            body,
-        };
-        let cost = frame.encoded_len();
+    ) -> Result<Option<usize>, Error> {
         let ready = std::future::poll_fn(|cx| {
             match credit.poll_ready(cx) {
                 Poll::Ready(Ready::Closed) => return Poll::Ready(Ready::Closed),
@@ -380,6 +374,9 @@ impl StreamSet {
                 Poll::Ready(Ready::Go) => {}
                 other => return other,
             }
+            if !queue_full {
+                return Poll::Ready(Ready::Go);
+            }
             // Credit lets a stream queue a whole window; the queue is first in, first out,
             // so the replies and credit frames queued after it would wait behind all of it.
             self.outbound
@@ -388,18 +385,31 @@ impl StreamSet {
         })
         .await;
         if ready == Ready::Closed {
-            return Ok(false);
+            return Ok(None);
         }
-        match self.outbound.send(frame) {
-            Ok(_) => {}
-            Err(wire::Refused::Closed) => return Ok(false),
+        let frame = FrameRef {
+            request_id: id.0,
+            attempt: id.1,
+            encoding,
+            head: HeadRef::Message { application_error },
+            body,
+        };
+        let sent = match self.outbound.send_sized(frame) {
+            Ok(sent) => sent,
+            Err(wire::Refused::Closed) => return Ok(None),
             Err(wire::Refused::Encode(error)) => {
                 return Err(Error::Protocol(Arc::new(error)));
             }
-        }
-        credit.spend(cost);
-        self.send.spend(cost);
-        Ok(true)
+        };
+        // The cost is the frame's length field.
+        credit.spend(sent.length);
+        self.send.spend(sent.length);
+        Ok(Some(sent.queued))
+    }
+
+    /// Whether `queued` bytes fill the connection's queue for stream messages.
+    pub(crate) fn queue_full(queued: usize) -> bool {
+        queued > STREAM_QUEUE
     }
 }
 

@@ -183,7 +183,7 @@ impl Encoder<&Frame> for FrameCodec {
     type Error = WireError;
 
     fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
-        self.encode_frame(&frame.into(), dst)
+        self.encode_frame(&frame.into(), dst).map(|_| ())
     }
 }
 
@@ -206,10 +206,10 @@ impl FrameCodec {
         &self,
         frame: &FrameRef<'_>,
         dst: &mut BytesMut,
-    ) -> Result<(), WireError> {
-        self.put_head(frame, frame.body.len(), dst)?;
+    ) -> Result<u32, WireError> {
+        let length = self.put_head(frame, frame.body.len(), dst)?;
         dst.extend_from_slice(frame.body);
-        Ok(())
+        Ok(length)
     }
 
     /// Encodes all of `frame` but its body, whose bytes the caller must write right after
@@ -218,18 +218,19 @@ impl FrameCodec {
         &self,
         frame: &FrameRef<'_>,
         dst: &mut BytesMut,
-    ) -> Result<(), WireError> {
+    ) -> Result<u32, WireError> {
         self.put_head(frame, 0, dst)
     }
 
     /// Appends `frame`'s prefix and header fields to `dst`, reserving room for them and for
-    /// `extra` bytes more (the body, when it follows at once).
+    /// `extra` bytes more (the body, when it follows at once). Returns the frame's length
+    /// field.
     fn put_head(
         &self,
         frame: &FrameRef<'_>,
         extra: usize,
         dst: &mut BytesMut,
-    ) -> Result<(), WireError> {
+    ) -> Result<u32, WireError> {
         if frame.fits_stack_head() {
             // One pass on the stack, then one copy. The length field is filled in last, from
             // what was written: no pass to size the fields first.
@@ -239,13 +240,13 @@ impl FrameCodec {
             let head = head.finish(length);
             dst.reserve(head.len() + extra);
             dst.extend_from_slice(head);
-            return Ok(());
+            return Ok(length);
         }
         let fields_len = frame.fields_len();
         let length = self.checked_length(fields_len, frame.body.len())?;
         dst.reserve(PREFIX_LEN + fields_len + extra);
         frame.encode_head(length, dst);
-        Ok(())
+        Ok(length)
     }
 }
 

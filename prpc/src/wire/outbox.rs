@@ -38,6 +38,15 @@ pub(crate) enum Refused {
     Encode(WireError),
 }
 
+/// A frame queued.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    /// Bytes queued now, this frame's included.
+    pub(crate) queued: usize,
+    /// The frame's length field.
+    pub(crate) length: usize,
+}
+
 /// Frames queued for the socket: the encoded bytes, and the large bodies spliced into them.
 #[derive(Default)]
 struct Batch {
@@ -155,33 +164,44 @@ impl Sender {
     /// Encodes `frame` onto the queue and wakes the writer if it waits. Returns the bytes
     /// queued now, this frame's included.
     pub(crate) fn send<'a>(&self, frame: impl Into<FrameRef<'a>>) -> Result<usize, Refused> {
+        self.send_sized(frame).map(|sent| sent.queued)
+    }
+
+    /// [`send`](Sender::send), also saying the frame's length field.
+    pub(crate) fn send_sized<'a>(&self, frame: impl Into<FrameRef<'a>>) -> Result<Sent, Refused> {
         let frame = frame.into();
-        let (queued, waker) = {
+        let (sent, waker) = {
             let mut queue = self.shared.lock();
             if queue.closed {
                 return Err(Refused::Closed);
             }
             let batch = &mut queue.batch;
             let body = frame.body;
-            if body.len() >= SEPARATE_BODY {
-                self.shared
+            let length = if body.len() >= SEPARATE_BODY {
+                let length = self
+                    .shared
                     .codec
                     .encode_head(&frame, &mut batch.buffer)
                     .map_err(Refused::Encode)?;
                 batch.bodies.push((batch.buffer.len(), body.clone()));
                 batch.body_bytes += body.len();
+                length
             } else {
                 self.shared
                     .codec
                     .encode_frame(&frame, &mut batch.buffer)
-                    .map_err(Refused::Encode)?;
-            }
-            (batch.len(), queue.writer.take())
+                    .map_err(Refused::Encode)?
+            };
+            let sent = Sent {
+                queued: batch.len(),
+                length: length as usize,
+            };
+            (sent, queue.writer.take())
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        Ok(queued)
+        Ok(sent)
     }
 
     /// Ready while at most `high_water` bytes are queued; else waits until the writer has
