@@ -271,12 +271,17 @@ impl Driver {
                 (opened, INITIAL_STREAM_CREDIT, messages)
             }
         };
+        // Messages sent to the old stream and not handed over yet go to the new one.
+        let largest = match (reused, self.slots[slot].stream) {
+            (Some(_), Some(old)) => self.tracked[old].largest,
+            _ => 0,
+        };
         self.tracked.push(Tracked {
             id,
             inbox: opened.inbox.clone(),
             initial,
             allowed: initial,
-            largest: 0,
+            largest,
         });
         self.slots[slot] = Slot {
             stream: Some(self.tracked.len() - 1),
@@ -303,9 +308,8 @@ impl Driver {
         };
         let id = self.tracked[index].id;
         let peer = &self.slots[slot];
-        let allowed = self.peer_connection > 0
-            && peer.peer_credit > 0
-            && !(peer.open && peer.peer_ended);
+        let allowed =
+            self.peer_connection > 0 && peer.peer_credit > 0 && !(peer.open && peer.peer_ended);
         if !allowed && !any {
             return;
         }
@@ -676,17 +680,16 @@ mod tests {
     fn a_server_takes_messages_within_its_windows_and_grants_them_back() {
         drive(&[
             SERVER, OPEN, 0, OPEN, 1, BURST, 0, MEDIUM, 10, DELIVER, 0, TAKE, 0, TAKE_ALL, 0,
-            BURST, 1, SMALL, 60, BURST, 0, MEDIUM, 60, DELIVER, 0, TAKE_ALL, 1, TAKE_ALL, 0,
-            END, 0, TAKE_ALL, 0, FINISH, 0, DROP, 1, FINISH, 1, CLOSE_ALL, 0,
+            BURST, 1, SMALL, 60, BURST, 0, MEDIUM, 60, DELIVER, 0, TAKE_ALL, 1, TAKE_ALL, 0, END,
+            0, TAKE_ALL, 0, FINISH, 0, DROP, 1, FINISH, 1, CLOSE_ALL, 0,
         ]);
     }
 
     #[test]
     fn a_client_hears_the_server_then_grants() {
         drive(&[
-            CLIENT, OPEN, 0, CREDIT, 0, 2, BURST, 0, MEDIUM, 64, DELIVER, 0, TAKE_ALL, 0, BURST,
-            0, MEDIUM, 64, TAKE_ALL, 0, DROP, 0, OPEN, 2, MESSAGE, 2, SMALL, DROP, 2, CLOSE_ALL,
-            0,
+            CLIENT, OPEN, 0, CREDIT, 0, 2, BURST, 0, MEDIUM, 64, DELIVER, 0, TAKE_ALL, 0, BURST, 0,
+            MEDIUM, 64, TAKE_ALL, 0, DROP, 0, OPEN, 2, MESSAGE, 2, SMALL, DROP, 2, CLOSE_ALL, 0,
         ]);
     }
 
@@ -695,9 +698,45 @@ mod tests {
         // A message after the end, a second end, a credit overflow, and messages sent without
         // credit (code 2: any message, encoding byte 0).
         drive(&[
-            SERVER, OPEN, 0, OPEN, 1, OPEN, 2, END, 0, 2, 0, SMALL, 0, END, 1, END, 1, CREDIT,
-            2, 4, CREDIT, 2, 4, BURST, 3, MEDIUM, 64, 2, 3, 0x07, 0, DELIVER, 0, TAKE_ALL, 3,
-            OPEN | 0x80, 0, TAKE_ALL, 0,
+            SERVER,
+            OPEN,
+            0,
+            OPEN,
+            1,
+            OPEN,
+            2,
+            END,
+            0,
+            2,
+            0,
+            SMALL,
+            0,
+            END,
+            1,
+            END,
+            1,
+            CREDIT,
+            2,
+            4,
+            CREDIT,
+            2,
+            4,
+            BURST,
+            3,
+            MEDIUM,
+            64,
+            2,
+            3,
+            0x07,
+            0,
+            DELIVER,
+            0,
+            TAKE_ALL,
+            3,
+            OPEN | 0x80,
+            0,
+            TAKE_ALL,
+            0,
         ]);
     }
 
