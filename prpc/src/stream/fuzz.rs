@@ -48,8 +48,12 @@ const MAX_FRAME_SIZE: u32 = 64 * 1024;
 /// Streams an input addresses at a time.
 const SLOTS: usize = 4;
 
-/// Streams an input may open, so that an input's cost stays bounded.
-const MAX_OPENS: usize = 64;
+/// Streams an input may open: every stream opened is checked after every operation.
+const MAX_OPENS: usize = 16;
+
+/// Operations an input runs at most, so that its cost stays bounded (libFuzzer grows inputs
+/// to kilobytes; longer programs reach nothing new).
+const MAX_OPERATIONS: usize = 256;
 
 /// Messages one burst operation sends at most.
 const MAX_BURST: usize = 64;
@@ -59,7 +63,7 @@ static ZEROS: [u8; MAX_FRAME_SIZE as usize] = [0; MAX_FRAME_SIZE as usize];
 
 /// Runs the operations `input` encodes against a new connection's streams, panicking if an
 /// invariant breaks. The first byte chooses the side (even: server, odd: client); then each
-/// operation is a byte and its arguments, until the input runs out.
+/// operation is a byte and its arguments, until the input runs out or 256 operations ran.
 pub fn drive(input: &[u8]) {
     let mut input = Input(input);
     let side = match input.byte() {
@@ -67,7 +71,10 @@ pub fn drive(input: &[u8]) {
         _ => Side::Server,
     };
     let mut driver = Driver::new(side);
-    while let Some(op) = input.byte() {
+    for _ in 0..MAX_OPERATIONS {
+        let Some(op) = input.byte() else {
+            break;
+        };
         if !driver.step(op, &mut input) {
             break;
         }
