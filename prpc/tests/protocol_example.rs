@@ -456,7 +456,9 @@ async fn a_server_answers_the_documented_requests_with_the_documented_bytes() {
 
 #[tokio::test]
 async fn a_server_streams_the_documented_bytes() {
+    // The example's windows (section 11.5): 1 MiB per stream, 16 MiB per connection.
     let server = Server::builder()
+        .stream_windows(1 << 20, 16 << 20)
         .add_service(Ticker)
         .bind("127.0.0.1:0")
         .await

@@ -53,7 +53,7 @@ impl Builder {
     }
 
     /// Bytes of messages a server may have in flight and unread on one stream (default
-    /// 1 MiB) and on all of a connection's streams together (default 16 MiB): a stream the
+    /// 4 MiB) and on all of a connection's streams together (default 16 MiB): a stream the
     /// caller stops reading makes the server wait once these are full.
     pub fn stream_windows(mut self, stream: u32, connection: u32) -> Self {
         self.config.flow = FlowConfig {

@@ -138,7 +138,7 @@ impl<L> Builder<L> {
     }
 
     /// Bytes of messages a client may have in flight and unread on one stream (default
-    /// 1 MiB) and on all of a connection's streams together (default 16 MiB): a handler that
+    /// 4 MiB) and on all of a connection's streams together (default 16 MiB): a handler that
     /// stops reading its stream makes the client wait once these are full.
     pub fn stream_windows(mut self, stream: u32, connection: u32) -> Self {
         self.config.flow = FlowConfig {

@@ -41,11 +41,12 @@ pub(crate) struct FlowConfig {
     pub(crate) connection_window: u32,
 }
 
-/// The defaults: 1 MiB per stream, 16 MiB per connection.
+/// The defaults: 4 MiB per stream (several large messages in flight at once), 16 MiB per
+/// connection.
 impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
-            stream_window: 1 << 20,
+            stream_window: 4 << 20,
             connection_window: 16 << 20,
         }
     }
