@@ -22,7 +22,7 @@ use crate::status::Code;
 use crate::status::Status;
 use crate::stream::{
     Arrivals, Broken, CONNECTION, INITIAL_STREAM_CREDIT, MessageHead, MessageStream, Messages,
-    Opened, Ready, SendCredit, Stopped, StreamId, StreamSet, Trailer, send_all,
+    Opened, Ready, Received, SendCredit, Stopped, StreamId, StreamSet, Trailer, send_all,
 };
 use crate::timer::Timer;
 use crate::transport::{self, Io};
@@ -370,7 +370,8 @@ async fn send_stream(
 ) {
     let failed = match send_all(&streams, id, &credit, messages, format, policy).await {
         Ok(()) => {
-            let accepted = std::future::poll_fn(|cx| credit.poll_ready(cx)).await;
+            // An end costs no credit: it waits only for the acceptance.
+            let accepted = std::future::poll_fn(|cx| credit.poll_granted(cx)).await;
             if accepted == Ready::Go {
                 let mut end = Frame::control(id.0, Head::End);
                 end.attempt = id.1;
@@ -526,6 +527,13 @@ fn deliver<R: AsyncRead + Unpin>(
                 }
                 // An ok reply with a body alone: no head to make or take apart.
                 answer(id, ok_reply(encoding, body, max_frame_size));
+                continue;
+            }
+            Ok(Some(Decoded::Frame(frame))) if matches!(frame.head, Head::Message { .. }) => {
+                let (id, message) = Received::from_frame(frame);
+                if let Err(error) = state.streams.arrive(id, message, arrivals) {
+                    broken(error);
+                }
                 continue;
             }
             Ok(Some(Decoded::Frame(frame))) => frame,

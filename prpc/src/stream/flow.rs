@@ -47,6 +47,8 @@ pub(crate) struct SendCredit {
     credit: AtomicI64,
     /// No more sends: the stream ended. Waiters are woken and give up.
     closed: AtomicBool,
+    /// A grant has come (for a client's stream: the server accepted it).
+    granted: AtomicBool,
     waiters: Mutex<Vec<Waker>>,
 }
 
@@ -64,6 +66,7 @@ impl SendCredit {
         SendCredit {
             credit: AtomicI64::new(credit),
             closed: AtomicBool::new(false),
+            granted: AtomicBool::new(false),
             waiters: Mutex::new(Vec::new()),
         }
     }
@@ -100,6 +103,31 @@ impl SendCredit {
         Poll::Pending
     }
 
+    /// Ready once any grant has come (whatever the credit now), or the stream ended: a
+    /// client ends its side only on a stream the server has accepted.
+    pub(crate) fn poll_granted(&self, cx: &mut Context<'_>) -> Poll<Ready> {
+        let check = || {
+            if self.closed.load(Ordering::Acquire) {
+                Some(Ready::Closed)
+            } else if self.granted.load(Ordering::Acquire) {
+                Some(Ready::Go)
+            } else {
+                None
+            }
+        };
+        if let Some(ready) = check() {
+            return Poll::Ready(ready);
+        }
+        let mut waiters = self.waiters();
+        if let Some(ready) = check() {
+            return Poll::Ready(ready);
+        }
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
     /// Pays for a message just sent (credit may go below zero by this one message).
     pub(crate) fn spend(&self, cost: usize) {
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
@@ -114,6 +142,11 @@ impl SendCredit {
                 let credit = credit + i64::from(granted);
                 (credit <= MAX_CREDIT).then_some(credit)
             });
+        if added.is_ok() && !self.granted.swap(true, Ordering::AcqRel) {
+            // The first grant also wakes whoever waits for it (`poll_granted`).
+            let waiters = std::mem::take(&mut *self.waiters());
+            waiters.into_iter().for_each(Waker::wake);
+        }
         match added {
             Err(credit) => Err(CreditOverflow { credit, granted }),
             Ok(before) if before + i64::from(granted) <= 0 => Ok(()),
@@ -182,6 +215,12 @@ impl Window {
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
         self.buffered = (self.buffered - cost).max(0);
         self.grant()
+    }
+
+    /// `cost` bytes left the buffer, with no grant made (the peer may not be sent one yet).
+    pub(crate) fn release(&mut self, cost: usize) {
+        let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+        self.buffered = (self.buffered - cost).max(0);
     }
 
     /// The credit to grant now: what the window has free beyond the sender's credit and the

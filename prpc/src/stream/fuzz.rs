@@ -490,7 +490,9 @@ impl Driver {
             0 => {
                 self.set.close(id, Ok(None));
             }
-            1 => self.set.remove(id),
+            1 => {
+                self.set.remove(id);
+            }
             _ => {
                 self.set.close(id, Err(Error::Cancelled));
             }

@@ -242,13 +242,21 @@ impl Stream for Messages {
         if this.ended {
             return Poll::Ready(None);
         }
+        // The timeout first: a consumer slower than its producer always finds a message.
+        if let Poll::Ready(error) = this.poll_deadline(cx) {
+            this.ended = true;
+            this.settle();
+            return Poll::Ready(Some(Err(error)));
+        }
         match this.inbox.poll_next(cx) {
-            Poll::Ready(Next::Message(received, grant)) => {
+            Poll::Ready(Next::Message(received, grant, drained)) => {
                 if let Some(bytes) = grant {
                     this.set.grant_stream(this.id, bytes);
                 }
                 this.unsettled += received.cost;
-                if this.unsettled >= SETTLE_EVERY {
+                // Settled once the queue is empty too: a consumer that takes what it needs
+                // and stops polling holds no connection credit for what it took.
+                if drained || this.unsettled >= SETTLE_EVERY {
                     this.settle();
                 }
                 return Poll::Ready(Some(this.open(received)));
@@ -266,9 +274,7 @@ impl Stream for Messages {
             }
             Poll::Pending => this.settle(),
         }
-        let error = ready!(this.poll_deadline(cx));
-        this.ended = true;
-        Poll::Ready(Some(Err(error)))
+        Poll::Pending
     }
 }
 

@@ -26,5 +26,5 @@ pub use streaming::Streaming;
 pub(crate) use flow::{INITIAL_STREAM_CREDIT, Ready, SendCredit};
 pub(crate) use send::{Stopped, send_all};
 pub(crate) use set::{
-    Arrivals, Broken, CONNECTION, FlowConfig, MessageHead, Opened, StreamId, StreamSet,
+    Arrivals, Broken, CONNECTION, FlowConfig, MessageHead, Opened, Received, StreamId, StreamSet,
 };

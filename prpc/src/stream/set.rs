@@ -7,7 +7,7 @@
 //! from a client) is the caller's business.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -61,6 +61,10 @@ pub(crate) struct StreamSet {
     pub(crate) send: SendCredit,
     /// What the peer may send on the connection: its credit and what is buffered here.
     recv: Mutex<Window>,
+    /// A stream has been accepted (by this server, or by the server a client talks to): only
+    /// then may connection credit be granted (a peer that knows no streams must receive no
+    /// stream frame).
+    windows_open: AtomicBool,
     pub(crate) outbound: wire::Sender,
     pub(crate) config: FlowConfig,
     /// The largest body a compressed message may inflate to.
@@ -102,6 +106,7 @@ impl StreamSet {
                 config.connection_window,
                 INITIAL_CONNECTION_CREDIT,
             )),
+            windows_open: AtomicBool::new(false),
             outbound,
             config,
             max_frame_size,
@@ -150,18 +155,35 @@ impl StreamSet {
             task: None,
             heard: false,
         };
-        if let Some(old) = self.lock().insert(id, entry) {
-            let _ = old.end(Err(Error::Cancelled));
+        let replaced = self.lock().insert(id, entry);
+        if let Some(old) = replaced {
+            let dropped = old.end(Err(Error::Cancelled));
+            self.consumed(dropped);
         }
         Opened { inbox, credit }
     }
 
     /// Sets the task that runs the stream, to be stopped if it ends early.
     pub(crate) fn set_task(&self, id: StreamId, task: AbortHandle) {
-        match self.lock().get_mut(&id) {
-            Some(entry) => entry.task = Some(task),
-            // Ended already: its task has nothing left to do.
-            None => task.abort(),
+        let ended = match self.lock().get_mut(&id) {
+            Some(entry) => {
+                entry.task = Some(task);
+                None
+            }
+            None => Some(task),
+        };
+        // Ended already: its task has nothing left to do.
+        if let Some(task) = ended {
+            task.abort();
+        }
+    }
+
+    /// Ends the peer's side of every stream, as its end frame would (the peer closed its side
+    /// of the connection).
+    pub(crate) fn half_close_all(&self) {
+        let inboxes: Vec<Arc<Inbox>> = self.lock().values().map(|e| e.inbox.clone()).collect();
+        for inbox in inboxes {
+            let _ = inbox.half_close();
         }
     }
 
@@ -169,10 +191,15 @@ impl StreamSet {
     /// first time): the server does this when it accepts a stream, the client when it hears
     /// the server's first frame on one.
     pub(crate) fn open_windows(&self, id: StreamId, inbox: &Inbox) {
-        if let Some(bytes) = inbox.lock().window.grant() {
+        let stream = inbox.lock().window.grant();
+        if let Some(bytes) = stream {
             self.send_credit(id, bytes);
         }
-        let connection = self.recv().grant();
+        let connection = {
+            let mut window = self.recv();
+            self.windows_open.store(true, Ordering::Release);
+            window.grant()
+        };
         if let Some(bytes) = connection {
             self.send_credit(CONNECTION, bytes);
         }
@@ -228,12 +255,18 @@ impl StreamSet {
         self.send.close();
     }
 
-    /// Removes a stream whose task has finished, leaving its consumer what it has queued.
-    pub(crate) fn remove(&self, id: StreamId) {
+    /// Removes a stream whose task has finished: a consumer still reading the peer's messages
+    /// (one the handler handed to a task of its own) reads what is queued, then the end.
+    /// Returns whether the stream was still open: whoever removes it sends its trailer.
+    pub(crate) fn remove(&self, id: StreamId) -> bool {
         let entry = self.lock().remove(&id);
-        if let Some(entry) = entry {
-            entry.credit.close();
-        }
+        let Some(entry) = entry else {
+            return false;
+        };
+        entry.credit.close();
+        let dropped = entry.inbox.finish(Ok(None));
+        self.consumed(dropped);
+        true
     }
 
     /// Takes a message read off the connection into `arrivals`, which hands the messages
@@ -342,7 +375,19 @@ impl StreamSet {
     /// `cost` bytes of messages left the connection's buffer: grants them back when enough
     /// has come free.
     pub(crate) fn consumed(&self, cost: usize) {
-        let grant = self.recv().consume(cost);
+        if cost == 0 {
+            return;
+        }
+        let grant = {
+            let mut window = self.recv();
+            if self.windows_open.load(Ordering::Acquire) {
+                window.consume(cost)
+            } else {
+                // No grant before a stream is accepted; the first one covers this.
+                window.release(cost);
+                None
+            }
+        };
         if let Some(bytes) = grant {
             self.send_credit(CONNECTION, bytes);
         }
@@ -402,7 +447,7 @@ impl StreamSet {
                 return Err(Error::Protocol(Arc::new(error)));
             }
         };
-        // The cost is the frame's length field.
+        // Paid after the send, with the length the encoder wrote: the frame is sized once.
         credit.spend(sent.length);
         self.send.spend(sent.length);
         Ok(Some(sent.queued))
@@ -503,6 +548,27 @@ impl MessageHead {
     }
 }
 
+impl Received {
+    /// A message frame decoded whole (a reader takes messages in place; this is for any that
+    /// reach it another way), and its stream.
+    pub(crate) fn from_frame(frame: Frame) -> (StreamId, Received) {
+        let cost = frame.encoded_len();
+        let application_error = matches!(
+            frame.head,
+            Head::Message {
+                application_error: true
+            }
+        );
+        let message = Received {
+            body: frame.body,
+            encoding: frame.encoding,
+            application_error,
+            cost,
+        };
+        ((frame.request_id, frame.attempt), message)
+    }
+}
+
 /// A message as it arrived: still compressed.
 pub(crate) struct Received {
     pub(crate) body: Bytes,
@@ -539,8 +605,9 @@ pub(crate) struct InboxState {
 
 /// What a consumer polling an inbox gets.
 pub(crate) enum Next {
-    /// A message, and the credit to grant back on the stream now that it is taken.
-    Message(Received, Option<u32>),
+    /// A message, the credit to grant back on the stream now that it is taken, and whether
+    /// it was the last one queued.
+    Message(Received, Option<u32>, bool),
     /// The stream ended: `Ok(None)` for a plain end, `Ok(Some(reply))` for a client's
     /// trailer, `Err` for a failure.
     End(Result<Option<Trailer>, Error>),
@@ -645,7 +712,8 @@ impl Inbox {
             // side sends nothing more.
             let grant = state.window.consume(message.cost);
             let grant = grant.filter(|_| !state.half_closed && state.outcome.is_none());
-            return Poll::Ready(Next::Message(message, grant));
+            let drained = state.queue.is_empty();
+            return Poll::Ready(Next::Message(message, grant, drained));
         }
         if let Some(outcome) = state.outcome.take() {
             state.half_closed = true;

@@ -23,7 +23,7 @@ use crate::id::IdHashBuilder;
 use crate::service::{Response, Service};
 use crate::status::Code;
 use crate::status::Status;
-use crate::stream::{Arrivals, Broken, MessageHead, StreamSet};
+use crate::stream::{Arrivals, Broken, MessageHead, Received, StreamSet};
 use crate::transport::{self, Address, Io};
 use crate::wire::Metadata;
 use crate::wire::{self, Decoded, Frame, FrameReader, Head, RequestFields, View, WireError};
@@ -239,8 +239,9 @@ pub(super) async fn run<H: Handler>(
     let answer_running_calls = matches!(end, End::Eof);
     let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
     match end {
-        // The client sends nothing more, not even credit: its streams cannot go on.
-        End::Eof => streams.close_all(&gone),
+        // The client sends nothing more: its side of every stream has ended, as an end frame
+        // would say. Streams finish like calls, within the bound below.
+        End::Eof => streams.half_close_all(),
         End::Drained => {
             abort(&in_flight, Keep::Nothing);
             streams.close_all(&gone);
@@ -270,15 +271,23 @@ pub(super) async fn run<H: Handler>(
     // sending and does not read does not keep the connection forever. Otherwise what is left is
     // a goaway at most, which a client has the grace period to read.
     drop(outbound);
-    // The stream set holds a sender too; the writer finishes once it and the tasks are gone.
-    drop(streams);
     let flush_within = if answer_running_calls {
         handlers.close();
-        handlers.wait().await;
+        // A stream may wait for credit the client will never send: running calls and
+        // streams get the idle timeout to finish, then are stopped.
+        if tokio::time::timeout(config.idle_timeout, handlers.wait())
+            .await
+            .is_err()
+        {
+            abort(&in_flight, Keep::Dedupe);
+            streams.close_all(&gone);
+        }
         config.idle_timeout
     } else {
         config.shutdown_grace
     };
+    // The stream set holds a sender too; the writer finishes once it and the tasks are gone.
+    drop(streams);
     let abort = writer.abort_handle();
     if tokio::time::timeout(flush_within, writer).await.is_err() {
         tracing::debug!(
@@ -427,6 +436,13 @@ impl<H: Handler> Calls<'_, H> {
     /// Handles one frame decoded whole. Returns the bytes queued for the socket if it
     /// answered at once (0 if it did not).
     fn handle(&mut self, frame: Frame, received: Instant, cx: &mut Context<'_>) -> usize {
+        if let Head::Message { .. } = frame.head {
+            let (id, message) = Received::from_frame(frame);
+            return match self.streams.arrive(id, message, &mut self.arrivals) {
+                Ok(()) => 0,
+                Err(Broken { id, status }) => self.end_stream(id, status),
+            };
+        }
         // Whatever this frame is, the messages read before it come first.
         self.deliver_arrivals();
         if let Head::Credit { .. } | Head::End = frame.head {
@@ -510,7 +526,10 @@ impl<H: Handler> Calls<'_, H> {
         let key = (fields.request_id, fields.attempt);
         let refusal = if self.draining {
             Some(Status::new(Code::Unavailable, "server is shutting down"))
-        } else if self.in_flight.none_running() && config.max_in_flight > 0 {
+        } else if self.in_flight.none_running()
+            && self.streams.len() == 0
+            && config.max_in_flight > 0
+        {
             // Inline calls never enter the map: while no call runs as a task there is nothing
             // to check (and no lock to take).
             None

@@ -118,9 +118,12 @@ impl<H: Handler> Calls<'_, H> {
                 },
                 Err(status) => Err(status),
             };
-            // Removed before the trailer goes: what the client sends after it is ignored.
-            streams.remove(id);
-            reply.send(&result, &outbound);
+            // Removed before the trailer goes: what the client sends after it is ignored. A
+            // stream ended meanwhile (bad frames, shutdown) had its trailer sent by whoever
+            // ended it.
+            if streams.remove(id) {
+                reply.send(&result, &outbound);
+            }
         });
         self.streams.set_task(id, task.abort_handle());
         0
