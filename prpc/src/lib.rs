@@ -44,7 +44,8 @@
 //!   [`compress`] implementing them; [`Status`] and [`Code`]; [`context`] (what a handler
 //!   knows of its call); [`idempotency`] (the dedupe stores); [`Error`] (what a failed call
 //!   reports); [`retry`] ([`RetryPolicy`](retry::RetryPolicy), plain data a call's options
-//!   carry).
+//!   carry); [`discovery`] (endpoints, the [`Discover`](discovery::Discover) and
+//!   [`Register`](discovery::Register) traits, static and DNS sources).
 //! - The shared types of both seams, naming neither client nor server: [`Request`],
 //!   [`Response`] and [`Service`] (the server's seam); [`Call`], [`CallOptions`], [`Reply`] and
 //!   [`Channel`] (the client's seam); [`layer`] (how policies wrap either seam).
@@ -53,7 +54,7 @@
 //!   [`Link`](client::Link), one multiplexed connection reopened through its connector; its
 //!   [`Builder`](client::Builder).
 //! - [`server`]: [`Server`] and [`Router`](server::Router) (serve a listener, one stream, or
-//!   any stream of streams), the handler stack (limits → [`Dedupe`](server::Dedupe) →
+//!   any stream of streams), registration with a registry, the handler stack (limits → [`Dedupe`](server::Dedupe) →
 //!   [`Deadline`](server::Deadline) → your [`layer`]s → the services), graceful shutdown.
 
 mod body;
@@ -62,6 +63,7 @@ mod channel;
 pub mod client;
 pub mod compress;
 pub mod context;
+pub mod discovery;
 mod error;
 pub mod format;
 pub mod id;

@@ -2,24 +2,24 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::deadline::Deadline;
 use super::dedupe::{Dedupe, DedupeSettings};
 use super::dispatch::Services;
 use super::handler::{Dispatch, Handler};
 use super::listen;
+use super::registration::{Registrations, Wanted};
 use super::shared::{ServerConfig, Shared};
 use super::{Router, Server};
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
+use crate::discovery::Register;
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::layer::{Identity, Layer, Stack};
 use crate::service::Service;
 use crate::stream::FlowConfig;
 use crate::timer::Timer;
-use crate::transport::IntoAddress;
 #[cfg(feature = "tls")]
 use crate::transport::tls::ServerTls;
+use crate::transport::{AddressError, IntoAddress};
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
 /// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`], [`build`](Builder::build)
@@ -41,6 +41,7 @@ pub struct Builder<L = Identity> {
     idempotency_ttl: Duration,
     fail_mode: FailMode,
     store_timeout: Duration,
+    registrations: Registrations,
 }
 
 impl Builder {
@@ -64,6 +65,7 @@ impl Builder {
             idempotency_ttl: idempotency::DEFAULT_TTL,
             fail_mode: FailMode::default(),
             store_timeout: Duration::from_secs(1),
+            registrations: Registrations::default(),
         }
     }
 }
@@ -84,6 +86,7 @@ impl<L> Builder<L> {
             idempotency_ttl: self.idempotency_ttl,
             fail_mode: self.fail_mode,
             store_timeout: self.store_timeout,
+            registrations: self.registrations,
         }
     }
 
@@ -223,15 +226,77 @@ impl<L> Builder<L> {
             config: self.config,
             handler,
             timer,
-            shutdown: CancellationToken::new(),
+            shutdown: Default::default(),
         })
+    }
+
+    /// Registers the server as an instance of `service` with `registry` when it starts
+    /// serving ([`Server::serve`]), keeps the registration alive (renewed at a third of its
+    /// TTL, made again if the registry loses it), and withdraws it when a graceful shutdown
+    /// begins, before the connections drain, so clients stop choosing this server before it
+    /// stops answering. Call it once per service name (or registry).
+    ///
+    /// The endpoint registered is the bound address (an unspecified IP such as `0.0.0.0`
+    /// replaced by this host's outbound one; set another with
+    /// [`advertise`](Builder::advertise)), with this `weight` and `tags`; a tag named `zone`
+    /// becomes the endpoint's [`zone`](crate::discovery::Endpoint::zone). Each server process
+    /// registers under a fresh instance id. Only a server made by [`bind`](Builder::bind)
+    /// registers (a [`Router`] has no address of its own). The TTL is 10 seconds unless set with
+    /// [`registration_ttl`](Builder::registration_ttl).
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # async fn example(registry: Arc<dyn prpc::discovery::Register>) -> std::io::Result<()> {
+    /// let server = prpc::Server::builder()
+    ///     // .add_service(ArithServer::new(Calculator))
+    ///     .register(registry, "math.Arith", 1, [("zone", "eu-west-1a"), ("version", "1.4")])
+    ///     .bind("0.0.0.0:7000")
+    ///     .await?;
+    /// server.serve().await
+    /// # }
+    /// ```
+    pub fn register<K, V>(
+        mut self,
+        registry: impl Register,
+        service: impl Into<String>,
+        weight: u32,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.registrations.wanted.push(Wanted {
+            registry: Arc::new(registry),
+            service: service.into(),
+            weight,
+            tags: tags
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into()))
+                .collect(),
+        });
+        self
+    }
+
+    /// The address registrations advertise, when it is not the bound one (behind NAT, in a
+    /// container, a name rather than an IP).
+    pub fn advertise(mut self, address: impl IntoAddress) -> Result<Self, AddressError> {
+        self.registrations.advertise = Some(address.into_address()?);
+        Ok(self)
+    }
+
+    /// How long a registry keeps this server's registrations without a renewal (10 seconds
+    /// by default; renewals go at a third of it).
+    pub fn registration_ttl(mut self, ttl: Duration) -> Self {
+        self.registrations.ttl = Some(ttl);
+        self
     }
 
     /// Binds the listening socket: `host:port` or `tcp://host:port` for TCP, `unix:///path`
     /// for a Unix domain socket (the path must not exist yet), `tls://host:port` for TLS over
     /// TCP (with the `tls` feature and the builder's `tls` settings).
     pub async fn bind(
-        self,
+        mut self,
         addr: impl IntoAddress,
     ) -> io::Result<Server<Dedupe<Deadline<L::Service>>>>
     where
@@ -257,6 +322,12 @@ impl<L> Builder<L> {
             self.tls.as_ref(),
         )
         .await?;
-        Ok(Server::new(self.build(), listener, local_addr))
+        let registrations = std::mem::take(&mut self.registrations);
+        Ok(Server::new(
+            self.build(),
+            listener,
+            local_addr,
+            registrations,
+        ))
     }
 }

@@ -14,6 +14,7 @@ mod dedupe;
 mod dispatch;
 mod handler;
 mod listen;
+mod registration;
 mod shared;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -21,13 +22,13 @@ pub mod tower;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_core::Stream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Encoder;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use builder::Builder;
@@ -35,8 +36,10 @@ pub use deadline::{Deadline, DeadlineFuture};
 pub use dedupe::{Dedupe, DedupeFuture};
 pub use handler::{Dispatch, Guarded, Handler};
 use listen::Bound;
-use shared::Shared;
+use registration::Registrations;
+use shared::{Shared, Shutdown};
 
+use crate::discovery::Registered;
 use crate::status::Code;
 use crate::transport::{Address, Incoming, Io, Listener};
 use crate::wire::{Frame, FrameCodec};
@@ -59,6 +62,7 @@ pub struct Server<H = DefaultHandler> {
     router: Router<H>,
     listener: Bound,
     local_addr: Address,
+    registrations: Registrations,
 }
 
 /// A server's services, layers and limits, ready to serve connections from any transport:
@@ -95,10 +99,16 @@ impl<H> Router<H> {
 }
 
 impl<H> Server<H> {
-    fn new(router: Router<H>, listener: Bound, local_addr: Address) -> Self {
+    fn new(
+        router: Router<H>,
+        listener: Bound,
+        local_addr: Address,
+        registrations: Registrations,
+    ) -> Self {
         Server {
             router,
             listener,
+            registrations,
             local_addr,
         }
     }
@@ -117,13 +127,13 @@ pub type DefaultHandler = Dedupe<Deadline<Dispatch>>;
 
 /// Starts a server's graceful shutdown from anywhere; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct ShutdownHandle(CancellationToken);
+pub struct ShutdownHandle(Arc<Shutdown>);
 
 impl ShutdownHandle {
     /// Stops accepting connections, sends goaway on every connection, lets in-flight calls
     /// finish within the grace period, then closes. [`Server::serve`] returns when done.
     pub fn shutdown(&self) {
-        self.0.cancel();
+        self.0.request();
     }
 }
 
@@ -161,14 +171,26 @@ impl<H: Handler> Server<H> {
     /// gracefully.
     pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
         let Server {
-            router, listener, ..
+            router,
+            listener,
+            local_addr,
+            registrations,
         } = self;
+        let registered = registrations.start(&local_addr);
+        if !registered.is_empty() {
+            // Shutdown withdraws the registrations before it drains (see accept_loop).
+            router
+                .shared
+                .shutdown
+                .deferred
+                .store(true, Ordering::Release);
+        }
         match listener {
-            Bound::Tcp(listener) => router.accept_loop(listener, signal).await,
+            Bound::Tcp(listener) => router.accept_loop(listener, signal, registered).await,
             #[cfg(unix)]
-            Bound::Unix(listener) => router.accept_loop(listener, signal).await,
+            Bound::Unix(listener) => router.accept_loop(listener, signal, registered).await,
             #[cfg(feature = "tls")]
-            Bound::Tls(listener) => router.accept_loop(listener, signal).await,
+            Bound::Tls(listener) => router.accept_loop(listener, signal, registered).await,
         }
     }
 }
@@ -190,7 +212,8 @@ impl<H: Handler> Router<H> {
     /// Serves the connections `listener` accepts until shut down through a
     /// [`ShutdownHandle`] (or until the listener has no more, and every connection has ended).
     pub async fn serve_with_listener(self, listener: impl Listener) -> io::Result<()> {
-        self.accept_loop(listener, std::future::pending()).await
+        self.accept_loop(listener, std::future::pending(), Vec::new())
+            .await
     }
 
     /// Serves every connection `incoming` yields, as tonic's and axum's `serve_with_incoming`
@@ -203,12 +226,13 @@ impl<H: Handler> Router<H> {
         self.serve_with_listener(Incoming(incoming)).await
     }
 
-    /// Accepts until shutdown (the handle, or `signal`), then drains every connection within
-    /// the grace period.
+    /// Accepts until shutdown (the handle, or `signal`) or the listener's end, withdraws the
+    /// server's registrations, then drains every connection within the grace period.
     async fn accept_loop<L: Listener>(
         self,
         mut listener: L,
         signal: impl Future<Output = ()>,
+        registered: Vec<Registered>,
     ) -> io::Result<()> {
         let shared = self.shared;
         let connections = TaskTracker::new();
@@ -217,7 +241,7 @@ impl<H: Handler> Router<H> {
         let listener_ended = loop {
             let accepted = tokio::select! {
                 biased;
-                _ = shared.shutdown.cancelled() => break false,
+                _ = shared.shutdown.requested.cancelled() => break false,
                 _ = &mut signal => break false,
                 accepted = listener.accept() => accepted,
             };
@@ -244,15 +268,17 @@ impl<H: Handler> Router<H> {
         };
         drop(listener);
         connections.close();
+        // Clients stop choosing this server before it stops answering them.
+        registration::withdraw(registered).await;
         if listener_ended {
             // Serve the open connections to their end, unless shutdown begins first.
             tokio::select! {
                 () = connections.wait() => return Ok(()),
-                _ = shared.shutdown.cancelled() => {}
+                _ = shared.shutdown.requested.cancelled() => {}
                 _ = &mut signal => {}
             }
         }
-        shared.shutdown.cancel();
+        shared.shutdown.drain.cancel();
         // Each connection bounds its own drain by the grace period; this is a backstop.
         let backstop = shared.config.shutdown_grace + Duration::from_secs(1);
         let _ = tokio::time::timeout(backstop, connections.wait()).await;

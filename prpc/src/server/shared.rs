@@ -1,6 +1,7 @@
 //! What every connection of one server reads: its services and settings, its handler stack,
 //! its timing wheel and its shutdown signal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -30,6 +31,29 @@ pub(super) struct Shared<H> {
     pub(super) handler: H,
     /// Call deadlines and idle checks of every connection.
     pub(super) timer: Timer,
-    /// Cancelled to begin graceful shutdown.
-    pub(super) shutdown: CancellationToken,
+    /// Graceful shutdown: asked for, then begun.
+    pub(super) shutdown: std::sync::Arc<Shutdown>,
+}
+
+/// A server's graceful shutdown in two steps: `requested` (by a [`ShutdownHandle`] or the
+/// serve call's signal), then `drain` (every connection sends goaway and finishes its calls).
+/// A server that registered itself withdraws its registrations between the two, so clients
+/// stop sending before it stops answering; `deferred` says so.
+///
+/// [`ShutdownHandle`]: super::ShutdownHandle
+#[derive(Debug, Default)]
+pub(super) struct Shutdown {
+    pub(super) requested: CancellationToken,
+    pub(super) drain: CancellationToken,
+    pub(super) deferred: AtomicBool,
+}
+
+impl Shutdown {
+    /// Asks for shutdown; drains at once unless the accept loop withdraws registrations first.
+    pub(super) fn request(&self) {
+        self.requested.cancel();
+        if !self.deferred.load(Ordering::Acquire) {
+            self.drain.cancel();
+        }
+    }
 }

@@ -192,7 +192,7 @@ pub(super) async fn run<H: Handler>(
         };
         tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled(), if !calls.draining => {
+            _ = shared.shutdown.drain.cancelled(), if !calls.draining => {
                 let goaway = Frame::goaway(Code::Unavailable.as_u32(), "server is shutting down");
                 let _ = calls.outbound.send(&goaway);
                 // Streams may have no end of their own (a watch, a log tail): they end now,

@@ -1,0 +1,112 @@
+//! A server's registrations with registries ([`Builder::register`](super::Builder::register)):
+//! made when it starts serving, withdrawn when it shuts down, before it drains.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::discovery::{Endpoint, Register, Registered, Registration};
+use crate::transport::Address;
+
+/// The default TTL of a server's registrations.
+pub(super) const DEFAULT_TTL: Duration = Duration::from_secs(10);
+
+/// What the builder was asked to register.
+#[derive(Default)]
+pub(super) struct Registrations {
+    pub(super) wanted: Vec<Wanted>,
+    pub(super) advertise: Option<Address>,
+    pub(super) ttl: Option<Duration>,
+}
+
+pub(super) struct Wanted {
+    pub(super) registry: Arc<dyn Register>,
+    pub(super) service: String,
+    pub(super) weight: u32,
+    pub(super) tags: BTreeMap<String, String>,
+}
+
+impl Registrations {
+    /// Starts keeping every registration of a server bound at `local`.
+    pub(super) fn start(self, local: &Address) -> Vec<Registered> {
+        if self.wanted.is_empty() {
+            return Vec::new();
+        }
+        let address = self.advertise.unwrap_or_else(|| advertised(local));
+        // A new id per process: a restarted server never collides with the registration its
+        // previous life left to lapse.
+        let instance = format!("{address}#{:012x}", fastrand::u64(..) >> 16);
+        let ttl = self.ttl.unwrap_or(DEFAULT_TTL);
+        self.wanted
+            .into_iter()
+            .map(|wanted| {
+                let mut tags = wanted.tags;
+                let zone = tags.remove("zone");
+                let endpoint = Endpoint {
+                    instance: instance.clone(),
+                    address: address.clone(),
+                    weight: wanted.weight,
+                    zone,
+                    tags,
+                };
+                let registration = Registration::new(wanted.service, endpoint, ttl);
+                Registered::start(wanted.registry, registration)
+            })
+            .collect()
+    }
+}
+
+/// Withdraws every registration, together, and waits for the registries' answers (each
+/// bounded; see [`Registered::deregister`]).
+pub(super) async fn withdraw(registered: Vec<Registered>) {
+    let tasks: Vec<_> = registered
+        .into_iter()
+        .map(|registered| tokio::spawn(registered.deregister()))
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// The address clients should dial: the bound one, with an unspecified IP (`0.0.0.0`, `::`)
+/// replaced by the address this host reaches others from (or loopback when it has no route).
+fn advertised(local: &Address) -> Address {
+    let (Address::Tcp { host, port } | Address::Tls { host, port }) = local else {
+        return local.clone();
+    };
+    let Ok(ip) = host.parse::<IpAddr>() else {
+        return local.clone();
+    };
+    if !ip.is_unspecified() {
+        return local.clone();
+    }
+    let host = outbound_ip(ip).to_string();
+    match local {
+        Address::Tls { .. } => Address::tls(host, *port),
+        _ => Address::tcp(host, *port),
+    }
+}
+
+/// The source address of a route out (a UDP socket "connected" sends nothing).
+fn outbound_ip(unspecified: IpAddr) -> IpAddr {
+    let probe: SocketAddr = match unspecified {
+        IpAddr::V4(_) => ([192, 0, 2, 1], 9).into(),
+        IpAddr::V6(_) => (
+            "2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap_or(std::net::Ipv6Addr::LOCALHOST),
+            9,
+        )
+            .into(),
+    };
+    UdpSocket::bind((unspecified, 0))
+        .and_then(|socket| {
+            socket.connect(probe)?;
+            socket.local_addr()
+        })
+        .map(|addr| addr.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
