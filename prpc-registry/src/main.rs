@@ -1,0 +1,80 @@
+//! `prpc-registry serve ADDR`: the built-in registry as a process of its own.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use prpc_registry::{Limits, Registry};
+
+const USAGE: &str = "usage: prpc-registry serve ADDR [--max-instances N] [--max-per-peer N] [--max-watchers N] [--max-ttl SECONDS]
+
+Runs prpc's built-in registry on ADDR (host:port, tcp://host:port or unix:///path).
+Prints `listening on ADDRESS` once it accepts connections; stops gracefully on Ctrl-C or SIGTERM.";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("prpc-registry: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("serve") => {}
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        _ => return Err(USAGE.to_owned()),
+    }
+    let address = args.next().ok_or(USAGE)?;
+    let mut limits = Limits::default();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let number: u64 = value
+            .parse()
+            .map_err(|_| format!("{flag} {value}: not a number"))?;
+        match flag.as_str() {
+            "--max-instances" => limits.max_instances = number as usize,
+            "--max-per-peer" => limits.max_per_peer = number as usize,
+            "--max-watchers" => limits.max_watchers = number as usize,
+            "--max-ttl" => limits.max_ttl = Duration::from_secs(number),
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    let server = prpc::Server::builder()
+        .add_service(Registry::new(limits).service())
+        .shutdown_grace(Duration::from_secs(2))
+        .bind(address.as_str())
+        .await
+        .map_err(|error| format!("binding {address}: {error}"))?;
+    println!("listening on {}", server.local_addr());
+    server
+        .serve_with_shutdown(stopped())
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,661 @@
+//! The registry itself: registrations with TTLs on prpc's timing wheel, and the sets watchers
+//! follow.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use prpc::discovery::Endpoint;
+use prpc::timer::Timer;
+use prpc::{Code, Status, Streaming};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::api::{Granted, RegistryApi, RegistryApiServer, ServiceSet, ServiceSummary, WatchEvent};
+use crate::limits::Limits;
+
+/// The built-in registry: host it in any prpc server with
+/// `.add_service(registry.service())`, or run the `prpc-registry` binary.
+///
+/// Registrations live for their TTL past the last heartbeat; expiry runs on prpc's timing
+/// wheel. Only the registrant (the holder of the token issued at registration) may renew or
+/// withdraw an instance. Clones share one registry.
+///
+/// ```
+/// use prpc_registry::{Registry, RegistryClient};
+/// use prpc::discovery::Discover;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = Registry::default();
+/// let server = prpc::Server::builder()
+///     .add_service(registry.service())
+///     .bind("127.0.0.1:0")
+///     .await?;
+/// let address = server.local_addr();
+/// tokio::spawn(server.serve());
+///
+/// let client = RegistryClient::new(address)?;
+/// let watch = client.watch("math.Arith");
+/// assert_eq!(registry.instances(), 0);
+/// # drop(watch);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    limits: Limits,
+    timer: Timer,
+    state: Mutex<State>,
+    watchers: AtomicUsize,
+}
+
+#[derive(Default)]
+struct State {
+    services: HashMap<String, Service>,
+    instances: usize,
+    per_peer: HashMap<IpAddr, usize>,
+    /// Tells apart the expiry timers of successive registrations of one instance id.
+    generation: u64,
+}
+
+struct Service {
+    instances: BTreeMap<String, Instance>,
+    version: u64,
+    /// What watchers follow; rebuilt on a change only while someone watches.
+    published: watch::Sender<Arc<Current>>,
+}
+
+struct Instance {
+    endpoint: Arc<Endpoint>,
+    token: String,
+    ttl: Duration,
+    expires: Instant,
+    peer: Option<IpAddr>,
+    generation: u64,
+}
+
+/// A service's set as watchers see it: cheap to share, endpoints behind `Arc`s.
+#[derive(Default)]
+struct Current {
+    version: u64,
+    endpoints: Vec<Arc<Endpoint>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(Limits::default())
+    }
+}
+
+impl Registry {
+    /// An empty registry with these bounds. Call it within a tokio runtime (it starts a
+    /// timing wheel).
+    pub fn new(limits: Limits) -> Self {
+        Registry {
+            inner: Arc::new(Inner {
+                limits,
+                // 10 ms ticks: expiry needs no finer grain, and the wheel sleeps less.
+                timer: Timer::new(Duration::from_millis(10), 512),
+                state: Mutex::new(State::default()),
+                watchers: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The registry as a prpc service, to add to a server.
+    pub fn service(&self) -> RegistryApiServer<Registry> {
+        RegistryApiServer::new(self.clone())
+    }
+
+    /// How many registrations it holds.
+    pub fn instances(&self) -> usize {
+        self.inner.lock().instances
+    }
+
+    /// How many watches are open.
+    pub fn watchers(&self) -> usize {
+        self.inner.watchers.load(Ordering::Relaxed)
+    }
+
+    /// The bounds it was made with.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Arms the expiry check of one registration.
+    fn arm(self: &Arc<Self>, service: &str, instance: &str, generation: u64, at: Instant) {
+        let registry = Arc::downgrade(self);
+        let (service, instance) = (service.to_owned(), instance.to_owned());
+        self.timer
+            .schedule_at(at, move || {
+                expire(registry, &service, &instance, generation)
+            })
+            .detach();
+    }
+}
+
+/// A registration's timer fired: remove it if no heartbeat came since, else check again when
+/// its new TTL runs out.
+fn expire(registry: Weak<Inner>, service: &str, instance: &str, generation: u64) {
+    let Some(inner) = registry.upgrade() else {
+        return;
+    };
+    let mut state = inner.lock();
+    let Some(entry) = state.services.get_mut(service) else {
+        return;
+    };
+    let Some(held) = entry.instances.get(instance) else {
+        return;
+    };
+    if held.generation != generation {
+        return;
+    }
+    let now = Instant::now();
+    if held.expires > now {
+        let at = held.expires;
+        drop(state);
+        inner.arm(service, instance, generation, at);
+        return;
+    }
+    tracing::info!(service, instance, "registration expired");
+    state.remove(service, instance);
+}
+
+impl State {
+    fn remove(&mut self, service: &str, instance: &str) -> Option<Instance> {
+        let entry = self.services.get_mut(service)?;
+        let removed = entry.instances.remove(instance)?;
+        entry.changed();
+        self.instances -= 1;
+        if let Some(peer) = removed.peer
+            && let Some(count) = self.per_peer.get_mut(&peer)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_peer.remove(&peer);
+            }
+        }
+        self.forget_if_idle(service);
+        Some(removed)
+    }
+
+    /// Drops a service nobody registers in or watches.
+    fn forget_if_idle(&mut self, service: &str) {
+        if let Some(entry) = self.services.get(service)
+            && entry.instances.is_empty()
+            && entry.published.receiver_count() == 0
+        {
+            self.services.remove(service);
+        }
+    }
+
+    fn service(&mut self, name: &str) -> &mut Service {
+        self.services
+            .entry(name.to_owned())
+            .or_insert_with(|| Service {
+                instances: BTreeMap::new(),
+                version: 0,
+                published: watch::channel(Arc::new(Current::default())).0,
+            })
+    }
+}
+
+impl Service {
+    /// Raises the version; watchers get the new set.
+    fn changed(&mut self) {
+        self.version += 1;
+        if self.published.receiver_count() > 0 {
+            self.publish();
+        }
+    }
+
+    fn publish(&self) {
+        self.published.send_replace(Arc::new(Current {
+            version: self.version,
+            endpoints: self
+                .instances
+                .values()
+                .map(|instance| instance.endpoint.clone())
+                .collect(),
+        }));
+    }
+
+    /// A receiver of the set, current as of now.
+    fn subscribe(&self) -> watch::Receiver<Arc<Current>> {
+        if self.published.borrow().version != self.version || self.version == 0 {
+            self.publish();
+        }
+        self.published.subscribe()
+    }
+}
+
+fn status(code: Code, message: impl Into<String>) -> Status {
+    Status::new(code, message)
+}
+
+/// The caller's IP address, when the transport has one.
+fn peer() -> Option<IpAddr> {
+    None
+}
+
+/// A fresh 128-bit secret, as hex.
+fn token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+impl RegistryApi for Registry {
+    async fn register(
+        &self,
+        service: String,
+        endpoint: Endpoint,
+        ttl_ms: u64,
+    ) -> Result<Granted, Status> {
+        let inner = &self.inner;
+        let limits = &inner.limits;
+        let ttl = limits.registration(&service, &endpoint, ttl_ms)?;
+        let peer = peer();
+        let mut state = inner.lock();
+        if state
+            .services
+            .get(&service)
+            .is_some_and(|entry| entry.instances.contains_key(&endpoint.instance))
+        {
+            return Err(status(
+                Code::AlreadyExists,
+                format!(
+                    "instance {} of {service} is registered by someone else",
+                    endpoint.instance
+                ),
+            ));
+        }
+        if state.instances >= limits.max_instances {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "the registry holds its limit of {} instances",
+                    limits.max_instances
+                ),
+            ));
+        }
+        if let Some(peer) = peer
+            && state.per_peer.get(&peer).copied().unwrap_or(0) >= limits.max_per_peer
+        {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "{peer} holds its limit of {} registrations",
+                    limits.max_per_peer
+                ),
+            ));
+        }
+        let held = state
+            .services
+            .get(&service)
+            .map_or(0, |entry| entry.instances.len());
+        if held >= limits.max_per_service {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "{service} holds its limit of {} instances",
+                    limits.max_per_service
+                ),
+            ));
+        }
+        state.generation += 1;
+        let generation = state.generation;
+        state.instances += 1;
+        if let Some(peer) = peer {
+            *state.per_peer.entry(peer).or_default() += 1;
+        }
+        let token = token();
+        let expires = Instant::now() + ttl;
+        let instance = endpoint.instance.clone();
+        let entry = state.service(&service);
+        entry.instances.insert(
+            instance.clone(),
+            Instance {
+                endpoint: Arc::new(endpoint),
+                token: token.clone(),
+                ttl,
+                expires,
+                peer,
+                generation,
+            },
+        );
+        entry.changed();
+        drop(state);
+        tracing::debug!(%service, %instance, ?ttl, "registered");
+        inner.arm(&service, &instance, generation, expires);
+        Ok(Granted {
+            token,
+            ttl_ms: ttl.as_millis() as u64,
+        })
+    }
+
+    async fn heartbeat(
+        &self,
+        service: String,
+        instance: String,
+        token: String,
+    ) -> Result<Granted, Status> {
+        let mut state = self.inner.lock();
+        let held = state
+            .services
+            .get_mut(&service)
+            .and_then(|entry| entry.instances.get_mut(&instance))
+            .ok_or_else(|| unknown(&service, &instance))?;
+        if held.token != token {
+            return Err(wrong_token(&service, &instance));
+        }
+        held.expires = Instant::now() + held.ttl;
+        Ok(Granted {
+            token,
+            ttl_ms: held.ttl.as_millis() as u64,
+        })
+    }
+
+    async fn deregister(
+        &self,
+        service: String,
+        instance: String,
+        token: String,
+    ) -> Result<(), Status> {
+        let mut state = self.inner.lock();
+        let held = state
+            .services
+            .get(&service)
+            .and_then(|entry| entry.instances.get(&instance))
+            .ok_or_else(|| unknown(&service, &instance))?;
+        if held.token != token {
+            return Err(wrong_token(&service, &instance));
+        }
+        state.remove(&service, &instance);
+        tracing::debug!(%service, %instance, "deregistered");
+        Ok(())
+    }
+
+    async fn list(&self, service: String) -> Result<ServiceSet, Status> {
+        self.inner.limits.name("service name", &service)?;
+        let state = self.inner.lock();
+        Ok(state
+            .services
+            .get(&service)
+            .map_or_else(ServiceSet::default, |entry| ServiceSet {
+                version: entry.version,
+                endpoints: entry
+                    .instances
+                    .values()
+                    .map(|instance| Endpoint::clone(&instance.endpoint))
+                    .collect(),
+            }))
+    }
+
+    async fn services(&self) -> Result<Vec<ServiceSummary>, Status> {
+        let state = self.inner.lock();
+        let mut services: Vec<ServiceSummary> = state
+            .services
+            .iter()
+            .filter(|(_, entry)| !entry.instances.is_empty())
+            .map(|(name, entry)| ServiceSummary {
+                name: name.clone(),
+                instances: entry.instances.len() as u64,
+                version: entry.version,
+            })
+            .collect();
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(services)
+    }
+
+    async fn watch(&self, service: String) -> Result<Streaming<WatchEvent>, Status> {
+        let inner = &self.inner;
+        inner.limits.name("service name", &service)?;
+        let watchers = inner.watchers.fetch_add(1, Ordering::Relaxed);
+        let seat = Seat {
+            registry: self.clone(),
+            service: service.clone(),
+        };
+        if watchers >= inner.limits.max_watchers {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "the registry holds its limit of {} watches",
+                    inner.limits.max_watchers
+                ),
+            ));
+        }
+        let receiver = inner.lock().service(&service).subscribe();
+        Ok(Streaming::new(follow(receiver, seat)))
+    }
+}
+
+/// One open watch, counted while it lives.
+struct Seat {
+    registry: Registry,
+    service: String,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let inner = &self.registry.inner;
+        inner.watchers.fetch_sub(1, Ordering::Relaxed);
+        // The receiver is dropped before the seat (see `Follow`), so an unwatched, empty
+        // service can go.
+        inner.lock().forget_if_idle(&self.service);
+    }
+}
+
+/// What a watch's stream carries from one event to the next.
+struct Follow {
+    // Field order: the receiver drops before the seat.
+    receiver: watch::Receiver<Arc<Current>>,
+    last: Option<Arc<Current>>,
+    _seat: Seat,
+}
+
+/// The events of one watch: the whole set, then the differences between the set it last
+/// sent and the newest one, whenever the stream has room for another.
+fn follow(
+    receiver: watch::Receiver<Arc<Current>>,
+    seat: Seat,
+) -> impl futures_util::Stream<Item = WatchEvent> + Send + 'static {
+    let state = Follow {
+        receiver,
+        last: None,
+        _seat: seat,
+    };
+    futures_util::stream::unfold(state, |mut state| async move {
+        loop {
+            let Some(last) = &state.last else {
+                let current = state.receiver.borrow_and_update().clone();
+                let event = WatchEvent {
+                    version: current.version,
+                    reset: true,
+                    upsert: current
+                        .endpoints
+                        .iter()
+                        .map(|e| Endpoint::clone(e))
+                        .collect(),
+                    remove: Vec::new(),
+                };
+                state.last = Some(current);
+                return Some((event, state));
+            };
+            let last = last.clone();
+            // The registry going away ends the watch; the client watches again elsewhere.
+            state.receiver.changed().await.ok()?;
+            let current = state.receiver.borrow_and_update().clone();
+            let event = difference(&last, &current);
+            state.last = Some(current);
+            if !event.upsert.is_empty() || !event.remove.is_empty() {
+                return Some((event, state));
+            }
+        }
+    })
+}
+
+/// The event that takes a watcher from `old` to `new` (both sorted by instance id).
+fn difference(old: &Current, new: &Current) -> WatchEvent {
+    let mut event = WatchEvent {
+        version: new.version,
+        ..WatchEvent::default()
+    };
+    let (mut a, mut b) = (
+        old.endpoints.iter().peekable(),
+        new.endpoints.iter().peekable(),
+    );
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(gone), None) => {
+                event.remove.push(gone.instance.clone());
+                a.next();
+            }
+            (None, Some(added)) => {
+                event.upsert.push(Endpoint::clone(added));
+                b.next();
+            }
+            (Some(x), Some(y)) => match x.instance.cmp(&y.instance) {
+                std::cmp::Ordering::Less => {
+                    event.remove.push(x.instance.clone());
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    event.upsert.push(Endpoint::clone(y));
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if !Arc::ptr_eq(x, y) && x != y {
+                        event.upsert.push(Endpoint::clone(y));
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+        }
+    }
+    // A change that touches most of the set goes as the whole set.
+    if event.upsert.len() + event.remove.len() > new.endpoints.len().max(8) {
+        event.reset = true;
+        event.upsert = new.endpoints.iter().map(|e| Endpoint::clone(e)).collect();
+        event.remove.clear();
+    }
+    event
+}
+
+fn unknown(service: &str, instance: &str) -> Status {
+    status(
+        Code::NotFound,
+        format!(
+            "no instance {instance} of {service} is registered (it expired, or the registry restarted): register again"
+        ),
+    )
+}
+
+fn wrong_token(service: &str, instance: &str) -> Status {
+    status(
+        Code::PermissionDenied,
+        format!("the token is not the one issued for instance {instance} of {service}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current(version: u64, instances: &[(&str, u32)]) -> Current {
+        Current {
+            version,
+            endpoints: instances
+                .iter()
+                .map(|(id, weight)| {
+                    Arc::new(
+                        Endpoint::new("127.0.0.1:7000")
+                            .unwrap()
+                            .instance(*id)
+                            .weight(*weight),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_difference_names_what_was_added_changed_and_removed() {
+        let old = current(
+            1,
+            &[
+                ("a", 1),
+                ("b", 1),
+                ("c", 1),
+                ("d", 1),
+                ("e", 1),
+                ("f", 1),
+                ("g", 1),
+                ("h", 1),
+                ("i", 1),
+            ],
+        );
+        let new = current(
+            2,
+            &[
+                ("a", 1),
+                ("b", 2),
+                ("d", 1),
+                ("e", 1),
+                ("f", 1),
+                ("g", 1),
+                ("h", 1),
+                ("i", 1),
+                ("j", 1),
+            ],
+        );
+        let event = difference(&old, &new);
+        assert_eq!(event.version, 2);
+        assert!(!event.reset);
+        let upserted: Vec<_> = event
+            .upsert
+            .iter()
+            .map(|e| (e.instance.as_str(), e.weight))
+            .collect();
+        assert_eq!(upserted, [("b", 2), ("j", 1)]);
+        assert_eq!(event.remove, ["c"]);
+    }
+
+    #[test]
+    fn a_sweeping_difference_is_the_whole_set() {
+        let old = current(1, &[("a", 1)]);
+        let new = current(
+            5,
+            &[
+                ("b", 1),
+                ("c", 1),
+                ("d", 1),
+                ("e", 1),
+                ("f", 1),
+                ("g", 1),
+                ("h", 1),
+                ("i", 1),
+                ("j", 1),
+            ],
+        );
+        let event = difference(&old, &new);
+        assert!(event.reset);
+        assert_eq!(event.upsert.len(), 9);
+        assert!(event.remove.is_empty());
+    }
+}
