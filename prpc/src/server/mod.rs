@@ -237,12 +237,27 @@ impl<H: Handler> Router<H> {
         let shared = self.shared;
         let connections = TaskTracker::new();
         tokio::pin!(signal);
+        // Withdrawing the server's registrations starts with shutdown, while connections are
+        // still accepted: clients that have not heard yet are still served.
+        let withdrawing = registration::withdraw(registered);
+        tokio::pin!(withdrawing);
+        let (mut stopping, mut withdrawn) = (false, false);
         // Whether the listener ended (no more connections will come), rather than shutdown.
         let listener_ended = loop {
             let accepted = tokio::select! {
                 biased;
-                _ = shared.shutdown.requested.cancelled() => break false,
-                _ = &mut signal => break false,
+                _ = shared.shutdown.requested.cancelled(), if !stopping => {
+                    stopping = true;
+                    continue;
+                }
+                _ = &mut signal, if !stopping => {
+                    stopping = true;
+                    continue;
+                }
+                () = &mut withdrawing, if stopping => {
+                    withdrawn = true;
+                    break false;
+                }
                 accepted = listener.accept() => accepted,
             };
             let (stream, peer) = match accepted {
@@ -268,9 +283,10 @@ impl<H: Handler> Router<H> {
         };
         drop(listener);
         connections.close();
-        // Clients stop choosing this server before it stops answering them.
-        registration::withdraw(registered).await;
-        if listener_ended {
+        if !withdrawn {
+            withdrawing.await;
+        }
+        if listener_ended && !stopping {
             // Serve the open connections to their end, unless shutdown begins first.
             tokio::select! {
                 () = connections.wait() => return Ok(()),
