@@ -2,6 +2,7 @@
 //! the runtime, a server launcher, and a raw-frame connection for speaking the protocol
 //! badly on purpose.
 
+pub mod etcd;
 pub mod proxy;
 pub mod redis;
 
