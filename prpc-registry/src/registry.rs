@@ -63,11 +63,17 @@ struct State {
     per_peer: HashMap<IpAddr, usize>,
     /// Tells apart the expiry timers of successive registrations of one instance id.
     generation: u64,
+    /// Bytes of every endpoint held (see [`weight_in_bytes`]).
+    bytes: usize,
+    /// The last version given to a change of any service: versions only go up, even across a
+    /// service forgotten while idle and then used again.
+    version: u64,
 }
 
 struct Service {
     instances: BTreeMap<String, Instance>,
     version: u64,
+    bytes: usize,
     /// What watchers follow; rebuilt on a change only while someone watches.
     published: watch::Sender<Arc<Current>>,
 }
@@ -79,6 +85,7 @@ struct Instance {
     expires: Instant,
     peer: Option<IpAddr>,
     generation: u64,
+    bytes: usize,
 }
 
 /// A service's set as watchers see it: cheap to share, endpoints behind `Arc`s.
@@ -180,7 +187,10 @@ impl State {
     fn remove(&mut self, service: &str, instance: &str) -> Option<Instance> {
         let entry = self.services.get_mut(service)?;
         let removed = entry.instances.remove(instance)?;
-        entry.changed();
+        self.version += 1;
+        entry.changed(self.version);
+        entry.bytes -= removed.bytes;
+        self.bytes -= removed.bytes;
         self.instances -= 1;
         if let Some(peer) = removed.peer
             && let Some(count) = self.per_peer.get_mut(&peer)
@@ -210,15 +220,16 @@ impl State {
             .or_insert_with(|| Service {
                 instances: BTreeMap::new(),
                 version: 0,
+                bytes: 0,
                 published: watch::channel(Arc::new(Current::default())).0,
             })
     }
 }
 
 impl Service {
-    /// Raises the version; watchers get the new set.
-    fn changed(&mut self) {
-        self.version += 1;
+    /// Moves to `version`; watchers get the new set.
+    fn changed(&mut self, version: u64) {
+        self.version = version;
         if self.published.receiver_count() > 0 {
             self.publish();
         }
@@ -253,9 +264,26 @@ fn peer() -> Option<IpAddr> {
     None
 }
 
-/// A fresh 128-bit secret, as hex.
-fn token() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+/// A fresh 128-bit secret from the OS's generator, as hex.
+fn token() -> Result<String, Status> {
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret).map_err(|error| {
+        status(
+            Code::Internal,
+            format!("no randomness for a token: {error}"),
+        )
+    })?;
+    Ok(secret.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Whether `given` is the token issued, in time that does not depend on where they differ.
+fn same_token(issued: &str, given: &str) -> bool {
+    issued.len() == given.len()
+        && issued
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |differs, (a, b)| differs | (a ^ b))
+            == 0
 }
 
 impl RegistryApi for Registry {
@@ -303,10 +331,29 @@ impl RegistryApi for Registry {
                 ),
             ));
         }
-        let held = state
+        let bytes = crate::limits::weight_in_bytes(&service, &endpoint);
+        let (held, held_bytes) = state
             .services
             .get(&service)
-            .map_or(0, |entry| entry.instances.len());
+            .map_or((0, 0), |entry| (entry.instances.len(), entry.bytes));
+        if held_bytes + bytes > limits.max_service_bytes {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "{service}'s endpoints would take over {} bytes",
+                    limits.max_service_bytes
+                ),
+            ));
+        }
+        if state.bytes + bytes > limits.max_total_bytes {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "the registry's endpoints would take over {} bytes",
+                    limits.max_total_bytes
+                ),
+            ));
+        }
         if held >= limits.max_per_service {
             return Err(status(
                 Code::ResourceExhausted,
@@ -316,13 +363,16 @@ impl RegistryApi for Registry {
                 ),
             ));
         }
+        let token = token()?;
         state.generation += 1;
         let generation = state.generation;
+        state.version += 1;
+        let version = state.version;
         state.instances += 1;
+        state.bytes += bytes;
         if let Some(peer) = peer {
             *state.per_peer.entry(peer).or_default() += 1;
         }
-        let token = token();
         let expires = Instant::now() + ttl;
         let instance = endpoint.instance.clone();
         let entry = state.service(&service);
@@ -335,9 +385,11 @@ impl RegistryApi for Registry {
                 expires,
                 peer,
                 generation,
+                bytes,
             },
         );
-        entry.changed();
+        entry.bytes += bytes;
+        entry.changed(version);
         drop(state);
         tracing::debug!(%service, %instance, ?ttl, "registered");
         inner.arm(&service, &instance, generation, expires);
@@ -359,7 +411,7 @@ impl RegistryApi for Registry {
             .get_mut(&service)
             .and_then(|entry| entry.instances.get_mut(&instance))
             .ok_or_else(|| unknown(&service, &instance))?;
-        if held.token != token {
+        if !same_token(&held.token, &token) {
             return Err(wrong_token(&service, &instance));
         }
         held.expires = Instant::now() + held.ttl;
@@ -381,7 +433,7 @@ impl RegistryApi for Registry {
             .get(&service)
             .and_then(|entry| entry.instances.get(&instance))
             .ok_or_else(|| unknown(&service, &instance))?;
-        if held.token != token {
+        if !same_token(&held.token, &token) {
             return Err(wrong_token(&service, &instance));
         }
         state.remove(&service, &instance);

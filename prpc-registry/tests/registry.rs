@@ -487,6 +487,14 @@ async fn malformed_registrations_are_refused_with_invalid_argument() {
             ),
         ),
         (
+            "control character in a tag",
+            register(
+                name.clone(),
+                serde_json::json!({"instance": "i", "address": "127.0.0.1:80", "tags": {"k": "a\u{7}b"}}),
+                ttl.clone(),
+            ),
+        ),
+        (
             "ttl 0",
             register(name.clone(), endpoint("127.0.0.1:80"), 0.into()),
         ),
@@ -699,4 +707,51 @@ async fn a_watcher_that_never_reads_holds_no_queue_and_hurts_no_one() {
     let mut fourth = api.watch("svc".into()).await.unwrap();
     let error = fourth.message().await.unwrap_err();
     assert_eq!(error.code(), prpc::Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn a_services_bytes_are_bounded_and_versions_only_go_up() {
+    let mut limits = prpc_registry::Limits::default();
+    limits.max_service_bytes = 10_000;
+    let registry = Registry::new(limits);
+    let server = prpc::Server::builder()
+        .add_service(registry.service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let address = server.local_addr();
+    tokio::spawn(server.serve());
+    let api = RegistryClient::new(address).unwrap().api().await.unwrap();
+    let big = |i: usize| {
+        Endpoint::new("127.0.0.1:9")
+            .unwrap()
+            .instance(format!("i{i}"))
+            .tag("notes", "n".repeat(4_000))
+    };
+    let first = api.register("svc".into(), big(0), 60_000).await.unwrap();
+    api.register("svc".into(), big(1), 60_000).await.unwrap();
+    let error = api
+        .register("svc".into(), big(2), 60_000)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), prpc::Code::ResourceExhausted);
+    // Another service has its own budget.
+    api.register("other".into(), big(0), 60_000).await.unwrap();
+    // Room again once one leaves.
+    api.deregister("svc".into(), "i0".into(), first.token)
+        .await
+        .unwrap();
+    api.register("svc".into(), big(2), 60_000).await.unwrap();
+
+    // A service emptied (and forgotten, nobody watching) counts on when it comes back.
+    let small = |id: &str| Endpoint::new("127.0.0.1:9").unwrap().instance(id);
+    let once = api.register("v".into(), small("x"), 60_000).await.unwrap();
+    let before = api.list("v".into()).await.unwrap().version;
+    api.deregister("v".into(), "x".into(), once.token)
+        .await
+        .unwrap();
+    assert!(api.list("v".into()).await.unwrap().endpoints.is_empty());
+    api.register("v".into(), small("y"), 60_000).await.unwrap();
+    let after = api.list("v".into()).await.unwrap().version;
+    assert!(after > before, "version went from {before} back to {after}");
 }
