@@ -98,6 +98,11 @@ impl EtcdServer {
         }
     }
 
+    /// The etcd process's id, while it runs (to pin it to a core in benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether `GET /health` answers that etcd is healthy (it has a leader).
     pub fn healthy(&self) -> bool {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.client_port)) else {
