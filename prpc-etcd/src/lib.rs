@@ -40,6 +40,10 @@
 //! 64-bit numbers as strings, as the gateway writes them. Plain `http://` URLs only: there
 //! is no TLS to etcd yet.
 //!
+//! The cost: a clean debug build of this crate compiles 58 crates in 20 s on a 2-core
+//! machine, 15 crates and about 3.5 s more than `prpc` alone without default features
+//! (hyper and its `http` types, hyper-util, http-body-util, base64, serde_json).
+//!
 //! # Example
 //!
 //! ```no_run
