@@ -204,3 +204,46 @@ async fn a_dropped_keeper_withdraws_its_registration() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(registry.count("deregister"), 1);
 }
+
+/// A registry whose registrations take a while to be confirmed.
+struct Slow(Flaky);
+
+impl Register for Slow {
+    fn register<'a>(&'a self, registration: &'a Registration) -> RegisterFuture<'a, Lease> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.0.register(registration).await
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        registration: &'a Registration,
+        lease: &'a Lease,
+    ) -> RegisterFuture<'a, ()> {
+        self.0.renew(registration, lease)
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        registration: &'a Registration,
+        lease: &'a Lease,
+    ) -> RegisterFuture<'a, ()> {
+        self.0.deregister(registration, lease)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_registration_in_flight_at_shutdown_is_withdrawn_not_left_to_lapse() {
+    let registry = Arc::new(Slow(Flaky::default()));
+    let registration = Registration::new(
+        "svc",
+        Endpoint::new("10.0.0.1:7000").unwrap(),
+        Duration::from_secs(30),
+    );
+    let kept = Registered::start(registry.clone(), registration);
+    tokio::time::sleep(Duration::from_millis(500)).await; // the registration is on its way
+    kept.deregister().await;
+    assert_eq!(registry.0.count("register"), 1);
+    assert_eq!(registry.0.count("deregister"), 1);
+}

@@ -223,15 +223,28 @@ async fn keep(
     let mut lease: Option<Lease> = None;
     let mut failures = 0u32;
     loop {
+        let held = lease.clone();
         let attempt = async {
-            match &lease {
+            match &held {
                 None => registry.register(&registration).await.map(Some),
                 Some(held) => registry.renew(&registration, held).await.map(|()| None),
             }
         };
+        tokio::pin!(attempt);
         let outcome = tokio::select! {
-            outcome = attempt => outcome,
-            () = stop.cancelled() => break,
+            outcome = &mut attempt => outcome,
+            () = stop.cancelled() => {
+                if held.is_none() {
+                    // A registration in flight may already be in the registry: let it finish,
+                    // so that it is withdrawn below rather than left to lapse at its TTL.
+                    if let Ok(Ok(Some(granted))) =
+                        tokio::time::timeout(DEREGISTER_TIMEOUT, attempt).await
+                    {
+                        lease = Some(granted);
+                    }
+                }
+                break;
+            }
         };
         let wait = match outcome {
             Ok(granted) => {
