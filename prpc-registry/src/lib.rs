@@ -29,8 +29,9 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // The registry, hosted by a prpc server of its own.
+//! // (No warm-up: a registry that has never run has no registrants to wait for.)
 //! let registry = prpc::Server::builder()
-//!     .add_service(Registry::default().service())
+//!     .add_service(Registry::default().warm_up(Duration::ZERO).service())
 //!     .bind("127.0.0.1:0")
 //!     .await?;
 //! let client = RegistryClient::new(registry.local_addr())?;

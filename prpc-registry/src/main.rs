@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use prpc_registry::{Limits, Registry};
 
-const USAGE: &str = "usage: prpc-registry serve ADDR [--max-instances N] [--max-per-peer N] [--max-watchers N] [--max-ttl SECONDS]
+const USAGE: &str = "usage: prpc-registry serve ADDR [--max-instances N] [--max-per-peer N] [--max-watchers N] [--max-ttl SECONDS] [--warm-up SECONDS]
 
 Runs prpc's built-in registry on ADDR (host:port, tcp://host:port or unix:///path).
-Prints `listening on ADDRESS` once it accepts connections; stops gracefully on Ctrl-C or SIGTERM.";
+Prints `listening on ADDRESS` once it accepts connections; stops gracefully on Ctrl-C or SIGTERM.
+--warm-up (default 5) holds back watches after a start until registrants are back: set it
+above a third of the longest registration TTL.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,6 +35,7 @@ async fn run() -> Result<(), String> {
     }
     let address = args.next().ok_or(USAGE)?;
     let mut limits = Limits::default();
+    let mut warm_up = None;
     while let Some(flag) = args.next() {
         let value = args
             .next()
@@ -45,11 +48,16 @@ async fn run() -> Result<(), String> {
             "--max-per-peer" => limits.max_per_peer = number as usize,
             "--max-watchers" => limits.max_watchers = number as usize,
             "--max-ttl" => limits.max_ttl = Duration::from_secs(number),
+            "--warm-up" => warm_up = Some(Duration::from_secs(number)),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
+    let mut registry = Registry::new(limits);
+    if let Some(warm_up) = warm_up {
+        registry = registry.warm_up(warm_up);
+    }
     let server = prpc::Server::builder()
-        .add_service(Registry::new(limits).service())
+        .add_service(registry.service())
         .shutdown_grace(Duration::from_secs(2))
         .bind(address.as_str())
         .await

@@ -51,6 +51,9 @@ pub struct Registry {
 
 struct Inner {
     limits: Limits,
+    /// When it started, and when watches start getting sets (see [`Registry::warm_up`]).
+    started: Instant,
+    ready_at: Mutex<Instant>,
     timer: Timer,
     state: Mutex<State>,
     watchers: AtomicUsize,
@@ -88,6 +91,9 @@ struct Instance {
     bytes: usize,
 }
 
+/// How long a registry holds back watches after it starts (see [`Registry::warm_up`]).
+const DEFAULT_WARM_UP: Duration = Duration::from_secs(5);
+
 /// A service's set as watchers see it: cheap to share, endpoints behind `Arc`s.
 #[derive(Default)]
 struct Current {
@@ -105,15 +111,47 @@ impl Registry {
     /// An empty registry with these bounds. Call it within a tokio runtime (it starts a
     /// timing wheel).
     pub fn new(limits: Limits) -> Self {
+        let started = Instant::now();
         Registry {
             inner: Arc::new(Inner {
                 limits,
+                started,
+                ready_at: Mutex::new(started + DEFAULT_WARM_UP),
                 // 10 ms ticks: expiry needs no finer grain, and the wheel sleeps less.
                 timer: Timer::new(Duration::from_millis(10), 512),
                 state: Mutex::new(State::default()),
                 watchers: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Holds back every watch's first set until `warm_up` after the registry started (5
+    /// seconds by default; zero for none).
+    ///
+    /// A registry keeps its registrations in memory: one that restarts knows nobody until
+    /// the registrants' next heartbeats tell them to register again. Watchers that came
+    /// straight back would take its empty set for the truth and drop every endpoint; held back,
+    /// they keep their last set until the registrants are back. Set it above the longest
+    /// heartbeat interval of the fleet (a third of the longest TTL; servers default to a 10 s
+    /// TTL) plus a margin.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use prpc_registry::{Limits, Registry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Servers here register with a 30 s TTL, so they heartbeat every 10 s.
+    /// let registry = Registry::new(Limits::default()).warm_up(Duration::from_secs(12));
+    /// # }
+    /// ```
+    pub fn warm_up(self, warm_up: Duration) -> Self {
+        *self
+            .inner
+            .ready_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = self.inner.started + warm_up;
+        self
     }
 
     /// The registry as a prpc service, to add to a server.
@@ -491,7 +529,11 @@ impl RegistryApi for Registry {
             ));
         }
         let receiver = inner.lock().service(&service).subscribe();
-        Ok(Streaming::new(follow(receiver, seat)))
+        let ready_at = *inner
+            .ready_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(Streaming::new(follow(receiver, ready_at, seat)))
     }
 }
 
@@ -523,6 +565,7 @@ struct Follow {
 /// sent and the newest one, whenever the stream has room for another.
 fn follow(
     receiver: watch::Receiver<Arc<Current>>,
+    ready_at: Instant,
     seat: Seat,
 ) -> impl futures_util::Stream<Item = WatchEvent> + Send + 'static {
     let state = Follow {
@@ -530,9 +573,10 @@ fn follow(
         last: None,
         _seat: seat,
     };
-    futures_util::stream::unfold(state, |mut state| async move {
+    futures_util::stream::unfold(state, move |mut state| async move {
         loop {
             let Some(last) = &state.last else {
+                tokio::time::sleep_until(ready_at).await;
                 let current = state.receiver.borrow_and_update().clone();
                 let event = WatchEvent {
                     version: current.version,

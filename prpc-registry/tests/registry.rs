@@ -35,7 +35,7 @@ const SOON: Duration = Duration::from_secs(10);
 /// A registry hosted in this process.
 async fn registry_in_process() -> (Address, prpc::server::ShutdownHandle) {
     let server = prpc::Server::builder()
-        .add_service(Registry::default().service())
+        .add_service(Registry::default().warm_up(Duration::ZERO).service())
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -247,9 +247,10 @@ struct RegistryProcess {
 }
 
 impl RegistryProcess {
-    fn start(port: u16) -> Self {
+    fn start(port: u16, warm_up_secs: u64) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_prpc-registry"))
             .args(["serve", &format!("127.0.0.1:{port}")])
+            .args(["--warm-up", &warm_up_secs.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -289,7 +290,7 @@ fn listening_on(child: &mut Child, prefix: &str) -> String {
 
 #[tokio::test]
 async fn registrar_and_watcher_survive_a_registry_restart() {
-    let mut registry = RegistryProcess::start(0);
+    let mut registry = RegistryProcess::start(0, 0);
     let port = registry.address.port();
     let client = RegistryClient::new(registry.address).unwrap();
     let mut watch = client.watch("echo");
@@ -297,6 +298,17 @@ async fn registrar_and_watcher_survive_a_registry_restart() {
     let (address, _shutdown, _serving) =
         registered_server(client.clone(), "echo", Duration::from_millis(1500)).await;
     until(&mut watch, |s| holds(s, &address)).await;
+    // Every set the watcher is given from here on.
+    let mut recorder = watch.clone();
+    let smallest = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+    let recording = tokio::spawn({
+        let smallest = smallest.clone();
+        async move {
+            while let Ok(snapshot) = recorder.changed().await {
+                smallest.fetch_min(snapshot.len(), Ordering::SeqCst);
+            }
+        }
+    });
 
     registry.kill();
     timeout(SOON, async {
@@ -314,7 +326,7 @@ async fn registrar_and_watcher_survive_a_registry_restart() {
 
     // The restarted registry knows nothing; the registrar registers again, the watcher
     // watches again and sees it.
-    let _registry = RegistryProcess::start(port);
+    let _registry = RegistryProcess::start(port, 2);
     timeout(SOON, async {
         while !watch.stats().healthy {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -336,6 +348,14 @@ async fn registrar_and_watcher_survive_a_registry_restart() {
         "the registrar did not register again"
     );
     assert!(watch.stats().resyncs >= 1);
+    // The restarted registry held watches back for its warm-up (2 s, above the 0.5 s
+    // heartbeat interval), so the watcher never took its empty set for the truth.
+    recording.abort();
+    assert_ne!(
+        smallest.load(Ordering::SeqCst),
+        0,
+        "the watcher saw an empty set across the restart"
+    );
 }
 
 /// Run by `a_killed_registrant_lapses_at_its_ttl` in a process of its own.
@@ -356,7 +376,7 @@ async fn registrant_child() {
 
 #[tokio::test]
 async fn a_killed_registrant_lapses_at_its_ttl() {
-    let registry = RegistryProcess::start(0);
+    let registry = RegistryProcess::start(0, 0);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["registrant_child", "--exact", "--ignored", "--nocapture"])
         .env("PRPC_TEST_REGISTRY", registry.address.to_string())
@@ -585,7 +605,7 @@ async fn a_flood_of_registrations_stops_at_the_bound_and_others_still_register()
     let mut limits = prpc_registry::Limits::default();
     limits.max_instances = 200;
     limits.max_per_service = 150;
-    let registry = Registry::new(limits);
+    let registry = Registry::new(limits).warm_up(Duration::ZERO);
     let server = prpc::Server::builder()
         .add_service(registry.service())
         .bind("127.0.0.1:0")
@@ -630,7 +650,7 @@ async fn a_flood_of_registrations_stops_at_the_bound_and_others_still_register()
 async fn a_watcher_that_never_reads_holds_no_queue_and_hurts_no_one() {
     let mut limits = prpc_registry::Limits::default();
     limits.max_watchers = 3;
-    let registry = Registry::new(limits);
+    let registry = Registry::new(limits).warm_up(Duration::ZERO);
     let server = prpc::Server::builder()
         .add_service(registry.service())
         .bind("127.0.0.1:0")
@@ -713,7 +733,7 @@ async fn a_watcher_that_never_reads_holds_no_queue_and_hurts_no_one() {
 async fn a_services_bytes_are_bounded_and_versions_only_go_up() {
     let mut limits = prpc_registry::Limits::default();
     limits.max_service_bytes = 10_000;
-    let registry = Registry::new(limits);
+    let registry = Registry::new(limits).warm_up(Duration::ZERO);
     let server = prpc::Server::builder()
         .add_service(registry.service())
         .bind("127.0.0.1:0")
