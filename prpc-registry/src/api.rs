@@ -76,7 +76,7 @@ pub trait RegistryApi {
     async fn watch(&self, service: String) -> Result<prpc::Streaming<WatchEvent>, prpc::Status>;
 }
 
-/// What a registration or heartbeat was granted.
+/// What a registration or heartbeat was granted (see [`RegistryApi`]'s example).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Granted {
     /// The secret that renews and withdraws the registration; keep it.
@@ -85,7 +85,7 @@ pub struct Granted {
     pub ttl_ms: u64,
 }
 
-/// A service's endpoints at one version.
+/// A service's endpoints at one version: what `list` answers (see [`RegistryApi`]'s example).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ServiceSet {
     /// Raised by every change to the service's set (it starts again from 1 when the registry
@@ -95,7 +95,16 @@ pub struct ServiceSet {
     pub endpoints: Vec<Endpoint>,
 }
 
-/// One service the registry knows.
+/// One service the registry knows: what `services` answers.
+///
+/// ```
+/// use prpc_registry::ServiceSummary;
+///
+/// let json = r#"{"name":"math.Arith","instances":3,"version":17}"#;
+/// let summary: ServiceSummary = serde_json::from_str(json)?;
+/// assert_eq!(summary.instances, 3);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSummary {
     /// Its name.
@@ -106,7 +115,35 @@ pub struct ServiceSummary {
     pub version: u64,
 }
 
-/// One event of a watch.
+/// One event of a watch. To hold the set, apply each in order: on `reset` clear it, then
+/// remove every id in `remove`, then insert or replace every endpoint of `upsert`.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use prpc_registry::WatchEvent;
+///
+/// let first: WatchEvent = serde_json::from_str(
+///     r#"{"version":3,"reset":true,"upsert":[{"instance":"a","address":"tcp://10.0.0.7:7000"}],"remove":[]}"#,
+/// )?;
+/// let next: WatchEvent = serde_json::from_str(
+///     r#"{"version":4,"reset":false,"upsert":[{"instance":"b","address":"tcp://10.0.0.8:7000","weight":2}],"remove":["a"]}"#,
+/// )?;
+/// let mut set = BTreeMap::new();
+/// for event in [first, next] {
+///     if event.reset {
+///         set.clear();
+///     }
+///     for gone in &event.remove {
+///         set.remove(gone);
+///     }
+///     for endpoint in event.upsert {
+///         set.insert(endpoint.instance.clone(), endpoint);
+///     }
+/// }
+/// assert_eq!(set.keys().collect::<Vec<_>>(), ["b"]);
+/// assert_eq!(set["b"].weight, 2);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WatchEvent {
     /// The version of the set after this event.

@@ -13,6 +13,19 @@ use super::Endpoint;
 
 /// What a server asks a registry to publish: one endpoint of one service, for as long as it
 /// renews within `ttl`.
+///
+/// ```
+/// use std::time::Duration;
+/// use prpc::discovery::{Endpoint, Registration};
+///
+/// let registration = Registration::new(
+///     "math.Arith",
+///     Endpoint::new("10.0.0.7:7000")?.weight(2),
+///     Duration::from_secs(10),
+/// );
+/// assert_eq!(registration.endpoint.weight, 2);
+/// # Ok::<(), prpc::transport::AddressError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Registration {
@@ -36,6 +49,15 @@ impl Registration {
 }
 
 /// Proof of a registration the registry accepted: what renewing or withdrawing it takes.
+///
+/// ```
+/// use std::time::Duration;
+/// use prpc::discovery::Lease;
+///
+/// // What a registry's `register` returns: its id for the registration, and the TTL granted.
+/// let lease = Lease::new("3f2a9c01b7d2", Duration::from_secs(10));
+/// assert_eq!(lease.ttl, Duration::from_secs(10));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Lease {
@@ -53,7 +75,16 @@ impl Lease {
     }
 }
 
-/// Why a registry did not do what it was asked.
+/// Why a registry did not do what it was asked. [`Registered`] registers again after
+/// `Expired`, and retries after the others (`Refused` from scratch, `Unavailable` with the
+/// lease it holds).
+///
+/// ```
+/// use prpc::discovery::RegisterError;
+///
+/// let error = RegisterError::Unavailable("connection refused".into());
+/// assert_eq!(error.to_string(), "the registry is unavailable: connection refused");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegisterError {
@@ -79,6 +110,42 @@ pub type RegisterFuture<'a, T> =
 /// [`register`](crate::server::Builder::register)) drives them: registering, renewing at a
 /// third of the lease's TTL, registering again after [`RegisterError::Expired`], and
 /// deregistering when the server shuts down.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use prpc::discovery::{Lease, Register, RegisterError, RegisterFuture, Registration};
+///
+/// /// A registry in a map (a real one is across the network).
+/// #[derive(Default)]
+/// struct InMemory(Mutex<HashMap<String, Registration>>);
+///
+/// impl Register for InMemory {
+///     fn register<'a>(&'a self, registration: &'a Registration) -> RegisterFuture<'a, Lease> {
+///         Box::pin(async move {
+///             let id = registration.endpoint.instance.clone();
+///             self.0.lock().unwrap().insert(id.clone(), registration.clone());
+///             Ok(Lease::new(id, registration.ttl))
+///         })
+///     }
+///
+///     fn renew<'a>(&'a self, _: &'a Registration, lease: &'a Lease) -> RegisterFuture<'a, ()> {
+///         Box::pin(async move {
+///             match self.0.lock().unwrap().contains_key(&lease.id) {
+///                 true => Ok(()),
+///                 false => Err(RegisterError::Expired),
+///             }
+///         })
+///     }
+///
+///     fn deregister<'a>(&'a self, _: &'a Registration, lease: &'a Lease) -> RegisterFuture<'a, ()> {
+///         Box::pin(async move {
+///             self.0.lock().unwrap().remove(&lease.id);
+///             Ok(())
+///         })
+///     }
+/// }
+/// ```
 pub trait Register: Send + Sync + 'static {
     /// Registers, returning the lease to renew.
     fn register<'a>(&'a self, registration: &'a Registration) -> RegisterFuture<'a, Lease>;
@@ -120,7 +187,14 @@ impl<R: Register + ?Sized> Register for Arc<R> {
     }
 }
 
-/// Where a kept registration stands.
+/// Where a kept registration stands ([`Registered::state`]).
+///
+/// ```
+/// use prpc::discovery::{RegisterError, RegistrationState};
+///
+/// let state = RegistrationState::Failing(RegisterError::Unavailable("timed out".into()));
+/// assert!(matches!(state, RegistrationState::Failing(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistrationState {

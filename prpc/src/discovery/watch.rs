@@ -14,6 +14,18 @@ use super::Endpoint;
 /// Snapshots of one [`Watch`] are numbered from 1 in the order they were published (0 is the
 /// empty snapshot before the source first answered); a new number always means a different
 /// set. Endpoints are sorted by instance id, each instance once.
+///
+/// ```
+/// use prpc::discovery::{Endpoint, Publisher};
+///
+/// let (publisher, watch) = Publisher::new("static", "math.Arith");
+/// publisher.publish(vec![Endpoint::new("10.0.0.8:7000")?, Endpoint::new("10.0.0.7:7000")?]);
+/// let snapshot = watch.current();
+/// assert_eq!((snapshot.version, snapshot.len()), (1, 2));
+/// assert_eq!(snapshot.endpoints[0].instance, "tcp://10.0.0.7:7000"); // sorted
+/// assert!(snapshot.get("tcp://10.0.0.8:7000").is_some());
+/// # Ok::<(), prpc::transport::AddressError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -44,6 +56,17 @@ impl Snapshot {
 }
 
 /// How a discovery source is doing: what [`Watch::stats`] reports and the debug page shows.
+///
+/// ```
+/// use prpc::discovery::Publisher;
+///
+/// let (publisher, watch) = Publisher::new("registry", "math.Arith");
+/// publisher.failed("connection refused");
+/// let stats = watch.stats();
+/// assert!(!stats.healthy);
+/// assert_eq!(stats.last_error.as_deref(), Some("connection refused"));
+/// assert_eq!((stats.source, stats.failures), ("registry", 1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SourceStats {
@@ -96,6 +119,17 @@ pub struct Watch {
 }
 
 /// The source of a [`Watch`] stopped for good (it was dropped, or ended).
+///
+/// ```
+/// use prpc::discovery::{Publisher, SourceStopped};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (publisher, mut watch) = Publisher::new("static", "math.Arith");
+/// drop(publisher);
+/// assert_eq!(watch.changed().await.unwrap_err(), SourceStopped);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the discovery source stopped")]
 pub struct SourceStopped;
