@@ -1,5 +1,5 @@
 //! What a handler can know about the call it is serving: request id, attempt, deadline,
-//! metadata.
+//! metadata, the address of the client.
 //!
 //! The server runs every handler inside its call's [`Context`], so a handler (generated from
 //! a trait, or a hand-written [`Service`](crate::Service)) reads it without changing its
@@ -35,6 +35,7 @@
 
 use std::cell::RefCell;
 use std::mem;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::wire::Metadata;
@@ -56,6 +57,41 @@ pub struct Context {
     pub deadline: Option<Instant>,
     /// The caller's metadata.
     pub metadata: Metadata,
+    /// The IP address and port the call's connection came from, as the server's socket saw
+    /// it: set for TCP and TLS connections the server accepted, `None` on a Unix socket, an
+    /// in-memory stream, or a stream given to `serve_connection` (whose peer the server does
+    /// not know). A proxy in between is the peer here; the client behind it is not.
+    ///
+    /// ```
+    /// #[prpc::service]
+    /// pub trait Whoami {
+    ///     async fn peer(&self) -> String;
+    /// }
+    ///
+    /// struct Peers;
+    ///
+    /// impl Whoami for Peers {
+    ///     async fn peer(&self) -> String {
+    ///         prpc::context::current()
+    ///             .and_then(|call| call.peer)
+    ///             .map(|peer| peer.to_string())
+    ///             .unwrap_or_default()
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = prpc::Server::builder().add_service(WhoamiServer::new(Peers)).bind("127.0.0.1:0").await?;
+    /// let addr = server.local_addr().socket_addr().unwrap();
+    /// tokio::spawn(server.serve());
+    /// // Dialed here, so that the client's own address is known.
+    /// let stream = tokio::net::TcpStream::connect(addr).await?;
+    /// let local = stream.local_addr()?;
+    /// let client = WhoamiClient::new(prpc::Client::builder().from_stream(stream));
+    /// assert_eq!(client.peer().await?, local.to_string());
+    /// # Ok(()) }
+    /// ```
+    pub peer: Option<SocketAddr>,
 }
 
 /// The context of the call the current task is serving, or `None` outside a handler.

@@ -5,6 +5,7 @@
 //! format the request names. These types name no client and no server.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,11 @@ pub struct Request {
     /// For a call opened as a stream: the messages the client sends after the request (the
     /// body holds the method's other arguments). `None` for a unary call.
     pub messages: Option<Messages>,
+    /// The IP address and port the call's connection came from: set for TCP and TLS
+    /// connections a server accepted, `None` where the transport has no such address (Unix
+    /// sockets, in-memory streams, streams given to `serve_connection`). The same value is in
+    /// the handler's [`Context::peer`](crate::context::Context::peer).
+    pub peer: Option<SocketAddr>,
 }
 
 impl Request {
@@ -65,6 +71,7 @@ impl Request {
             attempt: 0,
             dedupe: false,
             messages: None,
+            peer: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! its panics.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -274,10 +275,12 @@ impl ReplyEncoding {
     }
 }
 
-/// Decodes the request's encoding and sets its deadline. `Err` is the status to answer with.
+/// Decodes the request's encoding and sets its deadline; `peer` is the connection's. `Err` is
+/// the status to answer with.
 pub(super) fn prepare<'a>(
     fields: &RequestFields,
     incoming: Incoming<'a>,
+    peer: Option<SocketAddr>,
     received: Instant,
     compression_threshold: usize,
     max_body: usize,
@@ -316,6 +319,7 @@ pub(super) fn prepare<'a>(
             attempt,
             dedupe,
             messages: None,
+            peer,
         },
         reply: ReplyEncoding {
             request_id,

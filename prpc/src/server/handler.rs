@@ -127,6 +127,7 @@ impl Guarded {
             attempt: request.attempt,
             deadline: request.deadline,
             metadata: request.metadata.clone(),
+            peer: request.peer,
         };
         // A hand-written `call` may panic before it returns its future: that too is the
         // call's `internal` status, not the connection's end.

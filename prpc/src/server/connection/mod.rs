@@ -5,6 +5,7 @@ mod streams;
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -141,7 +142,8 @@ enum Drained {
     Ended(End),
 }
 
-/// Serves one connection to its end. `peer` is for logs.
+/// Serves one connection to its end. `peer` is for logs, and its IP address and port for the
+/// connection's calls.
 pub(super) async fn run<H: Handler>(
     stream: impl Io,
     peer: Option<Address>,
@@ -171,6 +173,8 @@ pub(super) async fn run<H: Handler>(
         outbound,
         inline_first_poll: single_worker(),
         draining: false,
+        // Once per connection: each call copies it.
+        peer: peer.as_ref().and_then(Address::socket_addr),
     };
     let mut frames = FrameReader::new(read, config.max_frame_size);
     let mut last_heard = Instant::now();
@@ -342,6 +346,9 @@ struct Calls<'a, H> {
     inline_first_poll: bool,
     /// Graceful shutdown began: new calls are refused.
     draining: bool,
+    /// The client's IP address and port, for its calls' requests and contexts (`None` when
+    /// the transport has none).
+    peer: Option<SocketAddr>,
 }
 
 impl<H: Handler> Calls<'_, H> {
@@ -561,6 +568,7 @@ impl<H: Handler> Calls<'_, H> {
             dispatch::prepare(
                 &fields,
                 incoming,
+                self.peer,
                 received,
                 config.compression_threshold,
                 config.max_frame_size as usize,

@@ -43,6 +43,7 @@ impl<H: Handler> Calls<'_, H> {
                 dispatch::prepare(
                     &fields,
                     incoming,
+                    self.peer,
                     received,
                     config.compression_threshold,
                     config.max_frame_size as usize,
