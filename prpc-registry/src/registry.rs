@@ -299,7 +299,7 @@ fn status(code: Code, message: impl Into<String>) -> Status {
 
 /// The caller's IP address, when the transport has one.
 fn peer() -> Option<IpAddr> {
-    None
+    prpc::context::current().and_then(|context| context.peer.map(|peer| peer.ip()))
 }
 
 /// A fresh 128-bit secret from the OS's generator, as hex.

@@ -775,3 +775,74 @@ async fn a_services_bytes_are_bounded_and_versions_only_go_up() {
     let after = api.list("v".into()).await.unwrap().version;
     assert!(after > before, "version went from {before} back to {after}");
 }
+
+/// A registry client whose connection comes from `source` (any address on loopback).
+async fn api_from(source: &str, registry: &Address) -> RegistryApiClient {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let stream = socket
+        .connect(registry.socket_addr().unwrap())
+        .await
+        .unwrap();
+    RegistryApiClient::new(prpc::Client::builder().from_stream(stream))
+}
+
+#[tokio::test]
+async fn one_peer_cannot_fill_the_registry_for_the_others() {
+    let mut limits = prpc_registry::Limits::default();
+    limits.max_per_peer = 20;
+    let registry = Registry::new(limits).warm_up(Duration::ZERO);
+    let server = prpc::Server::builder()
+        .add_service(registry.service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let address = server.local_addr();
+    tokio::spawn(server.serve());
+    let flood = api_from("127.0.0.2", &address).await;
+    // Two connections from one IP share its budget.
+    let flood_too = api_from("127.0.0.2", &address).await;
+    let endpoint = |i: usize| {
+        Endpoint::new("127.0.0.1:9")
+            .unwrap()
+            .instance(format!("i{i}"))
+    };
+    let mut last = None;
+    for i in 0..15 {
+        last = Some(
+            flood
+                .register("svc".into(), endpoint(i), 60_000)
+                .await
+                .unwrap(),
+        );
+    }
+    for i in 15..20 {
+        flood_too
+            .register("svc".into(), endpoint(i), 60_000)
+            .await
+            .unwrap();
+    }
+    let error = flood_too
+        .register("svc".into(), endpoint(20), 60_000)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), prpc::Code::ResourceExhausted);
+    assert!(error.to_string().contains("127.0.0.2"), "{error}");
+
+    // Another peer still registers.
+    let other = api_from("127.0.0.3", &address).await;
+    other
+        .register("svc".into(), endpoint(100), 60_000)
+        .await
+        .unwrap();
+    // And the flooding peer gets room back as its registrations go.
+    flood
+        .deregister("svc".into(), "i14".into(), last.unwrap().token)
+        .await
+        .unwrap();
+    flood
+        .register("svc".into(), endpoint(21), 60_000)
+        .await
+        .unwrap();
+    assert_eq!(registry.instances(), 21);
+}
