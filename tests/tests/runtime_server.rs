@@ -616,7 +616,7 @@ async fn replies_go_out_while_a_batch_of_calls_is_still_being_handled() {
 /// task of its own, so the server reads the end of the stream before any reply is queued.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_closes_its_side_and_never_reads_is_let_go() {
-    // 32 MB of replies: more than the socket buffers of both ends hold on loopback.
+    // 32 MB of replies: more than the socket buffers of both ends hold.
     const CALLS: u64 = 8;
     let (probe, counters) = Probe::new("probe");
     let server = spawn_server(
@@ -625,7 +625,12 @@ async fn a_client_that_closes_its_side_and_never_reads_is_let_go() {
             .idle_timeout(Duration::from_millis(300)),
     )
     .await;
-    let mut silent = RawConnection::connect(server.addr).await;
+    // A small receive buffer set before connecting turns off the kernel's autotuning, which
+    // may otherwise grow it to tcp_rmem's maximum (32 MiB on some machines) and take every
+    // reply.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let mut silent = RawConnection::from_stream(socket.connect(server.addr).await.unwrap());
     for id in 1..=CALLS {
         silent
             .send(request_frame(id, "probe", "size", b"4000000"))

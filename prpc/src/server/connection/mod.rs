@@ -241,6 +241,7 @@ pub(super) async fn run<H: Handler>(
         ..
     } = calls;
     let answer_running_calls = matches!(end, End::Eof);
+    let idle = matches!(end, End::Idle);
     let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
     match end {
         // The client sends nothing more: its side of every stream has ended, as an end frame
@@ -273,7 +274,8 @@ pub(super) async fn run<H: Handler>(
     // The writer ends once this and every call's sender are gone. On Eof the running calls
     // answer first; then their replies have the idle timeout to be taken: a client that stopped
     // sending and does not read does not keep the connection forever. Otherwise what is left is
-    // a goaway at most, which a client has the grace period to read.
+    // a goaway at most, which a client has the grace period to read (after idling, the idle
+    // timeout).
     drop(outbound);
     let flush_within = if answer_running_calls {
         handlers.close();
@@ -287,6 +289,11 @@ pub(super) async fn run<H: Handler>(
             streams.close_all(&gone);
         }
         config.idle_timeout
+    } else if idle {
+        // Idle, or stalled: a client that neither sent nor read for the idle timeout (the
+        // reader stops reading while replies wait to be written, so a client that does not
+        // read looks idle) gets as long again to take the goaway, not the whole grace.
+        config.idle_timeout.min(config.shutdown_grace)
     } else {
         config.shutdown_grace
     };
