@@ -46,13 +46,16 @@ pub(crate) struct PutRequest<'a> {
     pub(crate) lease: i64,
 }
 
-/// `/v3/kv/range` over `[key, range_end)`.
+/// `/v3/kv/range` over `[key, range_end)`, or of `key` alone if `range_end` is empty.
 #[derive(Debug, Serialize)]
 pub(crate) struct RangeRequest<'a> {
     #[serde(with = "base64_bytes")]
     pub(crate) key: &'a [u8],
     #[serde(with = "base64_bytes")]
     pub(crate) range_end: &'a [u8],
+    /// Only count the keys: an answer of a few bytes, however many keys there are.
+    #[serde(skip_serializing_if = "is_false")]
+    pub(crate) count_only: bool,
 }
 
 /// The first (and only) message on a `/v3/watch` request body.
@@ -69,6 +72,9 @@ pub(crate) struct WatchCreate<'a> {
     pub(crate) range_end: &'a [u8],
     #[serde(with = "int64")]
     pub(crate) start_revision: i64,
+    /// Asks etcd to send an empty response now and then (every 10 minutes unless the server
+    /// runs with `--experimental-watch-progress-notify-interval`) while nothing changes.
+    pub(crate) progress_notify: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +100,9 @@ pub(crate) struct KeyValue {
     pub(crate) value: Vec<u8>,
     #[serde(with = "int64")]
     pub(crate) mod_revision: i64,
+    /// The lease the key is attached to, 0 if none.
+    #[serde(with = "int64")]
+    pub(crate) lease: i64,
 }
 
 /// One message of a streaming call: a result, or the error that ended the stream.
@@ -114,6 +123,19 @@ pub(crate) struct WatchResponse {
     pub(crate) compact_revision: i64,
     pub(crate) cancel_reason: String,
     pub(crate) events: Vec<Event>,
+}
+
+impl WatchResponse {
+    /// Whether this is a progress notification: no events, and etcd has sent this watch
+    /// every event up to `header.revision` (it sends them only to watches that have caught
+    /// up). The answer to the create request is empty too, but is not one.
+    pub(crate) fn is_progress_notify(&self) -> bool {
+        self.events.is_empty()
+            && !self.created
+            && !self.canceled
+            && self.compact_revision == 0
+            && self.header.revision > 0
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +166,10 @@ pub(crate) struct ErrorBody {
 
 /// gRPC's code for "not found": etcd's answer about a lease it does not know.
 pub(crate) const GRPC_NOT_FOUND: i32 = 5;
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
 
 /// The first key after every key that starts with `prefix`: the range end that makes
 /// `[prefix, end)` the prefix's keys. (A prefix of only `0xff` bytes has none; etcd's
@@ -221,6 +247,16 @@ mod tests {
         assert_eq!(response.events[1].kind, EventKind::Delete);
         assert_eq!(response.events[1].kv.mod_revision, 4);
 
+        assert!(!response.is_progress_notify());
+
+        // As etcd 3.4 writes the answer to a create request, and a progress notification.
+        let created = r#"{"result":{"header":{"cluster_id":"1","revision":"2"},"created":true}}"#;
+        let message: StreamMessage<WatchResponse> = serde_json::from_str(created).unwrap();
+        assert!(!message.result.unwrap().is_progress_notify());
+        let progress = r#"{"result":{"header":{"cluster_id":"1","revision":"2","raft_term":"2"}}}"#;
+        let message: StreamMessage<WatchResponse> = serde_json::from_str(progress).unwrap();
+        assert!(message.result.unwrap().is_progress_notify());
+
         let compacted = r#"{"result":{"header":{},"canceled":true,"compact_revision":"3"}}"#;
         let message: StreamMessage<WatchResponse> = serde_json::from_str(compacted).unwrap();
         assert_eq!(message.result.unwrap().compact_revision, 3);
@@ -230,6 +266,15 @@ mod tests {
     fn int64_fields_go_out_as_strings() {
         let text = serde_json::to_string(&LeaseIdRequest { id: 7587 }).unwrap();
         assert_eq!(text, r#"{"ID":"7587"}"#);
+        let range = RangeRequest {
+            key: b"a",
+            range_end: b"b",
+            count_only: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&range).unwrap(),
+            r#"{"key":"YQ==","range_end":"Yg==","count_only":true}"#
+        );
         let unknown: LeaseResponse = serde_json::from_str(r#"{"ID":"12345"}"#).unwrap();
         assert_eq!((unknown.id, unknown.ttl), (12345, 0));
     }

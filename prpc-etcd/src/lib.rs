@@ -27,8 +27,31 @@
 //!   the watchers keep their last set and their stats say so. A value that is not an
 //!   endpoint is skipped with a warning.
 //!
+//! - **Keeping the key**: each renewal also reads the registration's key, and puts it back
+//!   under the lease if someone else deleted or replaced it while the lease lived (logged as
+//!   a warning), so a server that is up stays discoverable.
+//!
 //! Other programs may write keys under the prefix: any value that decodes as an endpoint
 //! is one.
+//!
+//! # Failure detection
+//!
+//! Every call to etcd is bounded by [`Builder::request_timeout`] (5 s), renewals included. A
+//! watch is not (it is silent while nothing changes), so two checks guard it:
+//!
+//! - an etcd that hangs with its connection open (a stopped or wedged process, a member cut
+//!   off from its cluster) is found by asking it to count the watched keys on another
+//!   connection once the watch has been silent for [`Builder::watch_check_interval`] (10 s):
+//!   if that read fails or takes longer than the request timeout, the watch is given up,
+//!   reported unhealthy, and resumed. So a hang is noticed within the interval plus the
+//!   request timeout, **15 s** with the defaults.
+//! - a network path that dies without a word (a dropped NAT entry, a pulled cable) is found
+//!   by TCP keepalive, set on every connection to etcd: probes after 10 s idle, every 5 s,
+//!   3 unanswered close it, so within about **25 s**.
+//!
+//! The watch also asks for etcd's progress notifications; an etcd started with a short
+//! `--experimental-watch-progress-notify-interval` sends them often enough that a quiet watch
+//! is rarely checked at all.
 //!
 //! # Why the JSON gateway
 //!
@@ -127,6 +150,7 @@ pub(crate) struct Inner {
     urls: Vec<String>,
     prefix: String,
     request_timeout: Duration,
+    watch_check_interval: Duration,
     publishers: Publishers,
 }
 
@@ -171,6 +195,7 @@ impl EtcdRegistry {
             prefix: DEFAULT_PREFIX.to_owned(),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            watch_check_interval: Duration::from_secs(10),
         }
     }
 
@@ -248,6 +273,7 @@ pub struct Builder {
     prefix: String,
     connect_timeout: Duration,
     request_timeout: Duration,
+    watch_check_interval: Duration,
 }
 
 impl Builder {
@@ -293,7 +319,7 @@ impl Builder {
     }
 
     /// How long one call to etcd may take, connecting included (5 seconds by default); a
-    /// watch, once open, has no such bound.
+    /// watch, once open, is checked instead (see [`watch_check_interval`](Self::watch_check_interval)).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -301,6 +327,21 @@ impl Builder {
     /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a watch may stay silent before etcd is checked (10 seconds by default, at
+    /// least 1 ms): a check that fails or takes longer than the
+    /// [request timeout](Self::request_timeout) gives the watch up as hung and resumes it. A
+    /// hung etcd is noticed within this interval plus the request timeout; each check is one
+    /// small read per watched service.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = prpc_etcd::EtcdRegistry::builder().watch_check_interval(Duration::from_secs(5));
+    /// ```
+    pub fn watch_check_interval(mut self, interval: Duration) -> Self {
+        self.watch_check_interval = interval.max(Duration::from_millis(1));
         self
     }
 
@@ -325,6 +366,7 @@ impl Builder {
                 urls: self.urls,
                 prefix: self.prefix,
                 request_timeout: self.request_timeout,
+                watch_check_interval: self.watch_check_interval,
                 publishers: Publishers::new("etcd"),
             }),
         })

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 /// An etcd process, killed and its directory removed on drop.
 pub struct EtcdServer {
     child: Option<Child>,
+    /// Flags added to the usual ones.
+    extra_args: Vec<String>,
     dir: PathBuf,
     client_port: u16,
     peer_port: u16,
@@ -24,6 +26,12 @@ impl EtcdServer {
     /// Starts etcd (which must be installed: `scripts/test` installs the Debian package
     /// `etcd-server`) and waits until it is healthy.
     pub fn start() -> EtcdServer {
+        EtcdServer::start_with(&[])
+    }
+
+    /// Starts etcd with these flags besides the usual ones (e.g.
+    /// `--experimental-watch-progress-notify-interval=100ms`).
+    pub fn start_with(extra_args: &[&str]) -> EtcdServer {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "prpc-etcd-{}-{}",
@@ -34,6 +42,7 @@ impl EtcdServer {
         std::fs::create_dir_all(&dir).expect("create etcd dir");
         let mut server = EtcdServer {
             child: None,
+            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             dir,
             client_port: free_port(),
             peer_port: free_port(),
@@ -78,6 +87,7 @@ impl EtcdServer {
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("prpc-test={peer}")])
             .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -119,6 +129,48 @@ impl EtcdServer {
         let mut answer = String::new();
         let _ = stream.read_to_string(&mut answer);
         answer.starts_with("HTTP/1.1 200") && answer.contains(r#""health":"true""#)
+    }
+
+    /// Freezes etcd with SIGSTOP: its sockets stay open and the kernel still accepts
+    /// connections and acknowledges bytes, but nothing answers. [`resume`](Self::resume)
+    /// thaws it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws an etcd frozen by [`pause`](Self::pause) (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("etcd runs");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}: {status}");
+    }
+
+    /// POSTs `json` to the v3 JSON gateway at `path` (e.g. `/v3/kv/deleterange`) and returns
+    /// the answer's status line and body: for tests that change etcd behind a client's back.
+    pub fn post(&self, path: &str, json: &str) -> String {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.client_port)).expect("connect to etcd");
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            self.client_port,
+            json.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send to etcd");
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("read etcd's answer");
+        answer
     }
 
     /// Stops etcd, throws its data away and starts it afresh on the same ports: an etcd
