@@ -14,6 +14,7 @@ mod dedupe;
 mod dispatch;
 mod handler;
 mod listen;
+mod rate_limit;
 mod registration;
 mod shared;
 #[cfg(feature = "tower")]
@@ -36,6 +37,7 @@ pub use deadline::{Deadline, DeadlineFuture};
 pub use dedupe::{Dedupe, DedupeFuture};
 pub use handler::{Dispatch, Guarded, Handler};
 use listen::Bound;
+pub use rate_limit::{RETRY_AFTER_MS, Rate, RateLimit, RateLimitFuture, RateLimited};
 use registration::Registrations;
 use shared::{Shared, Shutdown};
 
