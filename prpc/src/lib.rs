@@ -56,11 +56,14 @@
 //! - [`server`]: [`Server`] and [`Router`](server::Router) (serve a listener, one stream, or
 //!   any stream of streams), registration with a registry, the handler stack (limits → [`Dedupe`](server::Dedupe) →
 //!   [`Deadline`](server::Deadline) → your [`layer`]s → the services), graceful shutdown.
+//! - [`cluster`]: the balanced client, calling a service over many endpoints; for now its
+//!   per-endpoint circuit [`Breaker`](cluster::Breaker).
 
 mod body;
 mod call;
 mod channel;
 pub mod client;
+pub mod cluster;
 pub mod compress;
 pub mod context;
 pub mod discovery;
