@@ -151,3 +151,24 @@ async fn a_refusal_leaves_the_connection_and_other_connections_serving() {
     let third = Client::connect(server.addr).await.unwrap();
     third.call(call("metadata")).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_retried_call_refused_by_the_limit_runs_once_the_wait_is_over() {
+    let (probe, counters) = Probe::new("probe");
+    // One call every 100 ms: the retry's backoff (200 ms) outlasts the wait.
+    let limit = RateLimit::global(Rate::every(Duration::from_millis(100)));
+    let server = spawn_server(Server::builder().layer(limit).add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    client.call(call("echo")).await.unwrap();
+    // Not idempotent: its retries carry the dedupe flag, so a refusal the server stored as
+    // the call's outcome would answer every retry.
+    let policy = prpc::retry::RetryPolicy::new(5)
+        .backoff(Duration::from_millis(200), Duration::from_millis(200))
+        .jitter(false);
+    let retried = call("echo").with_options(prpc::CallOptions::new().retry(policy));
+    client
+        .call(retried)
+        .await
+        .expect("the retry after the wait was refused again");
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 2);
+}

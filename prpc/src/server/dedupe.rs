@@ -189,6 +189,14 @@ impl DedupeSettings {
             finished: false,
         };
         let result = call.await;
+        if let Err(status) = &result
+            && matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
+        {
+            // A refusal (a rate limit, a full server, one shutting down) says the call did not
+            // run: a retry should run it, not be answered with the refusal. The claim is given
+            // up as the guard drops.
+            return result;
+        }
         claim.finished = true;
         let key = &claim.key;
         // A reply is stored as it is sent, compressed as this attempt asked (so that a reply
