@@ -31,6 +31,24 @@ use std::time::Duration;
 use crate::error::{Closed, Error};
 use crate::status::Code;
 
+/// The status metadata key of a refusal's wait: how many milliseconds (ASCII decimal, rounded
+/// up) until the server expects to take the call (a rate limit's bucket has a token again).
+/// A `resource_exhausted` answer may carry it; the retry layer then waits at least that long
+/// before the next attempt ([`RetryPolicy::wait_before`]).
+///
+/// ```
+/// use prpc::{Code, Error, Status, Metadata};
+/// use prpc::retry::{RETRY_AFTER_MS, RetryPolicy};
+/// use std::time::Duration;
+///
+/// let mut metadata = Metadata::new();
+/// metadata.insert(RETRY_AFTER_MS, "250");
+/// let refusal = Error::Status(Status::new(Code::ResourceExhausted, "slow down").with_metadata(metadata));
+/// let policy = RetryPolicy::new(3).backoff(Duration::from_millis(10), Duration::from_millis(10)).jitter(false);
+/// assert_eq!(policy.wait_before(1, &refusal), Duration::from_millis(250));
+/// ```
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
 /// How a call is retried.
 ///
 /// ```
@@ -132,6 +150,23 @@ impl RetryPolicy {
         } else {
             nominal
         }
+    }
+
+    /// How long to wait before `attempt` after an attempt failed with `error`: the backoff,
+    /// or the wait a `resource_exhausted` answer asked for under [`RETRY_AFTER_MS`] when that
+    /// is longer (capped at a minute).
+    pub fn wait_before(&self, attempt: u32, error: &Error) -> Duration {
+        let backoff = self.backoff_before(attempt);
+        let asked = match error {
+            Error::Status(status) if status.code() == Code::ResourceExhausted => status
+                .metadata()
+                .get(RETRY_AFTER_MS)
+                .and_then(|value| std::str::from_utf8(value).ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(|millis| Duration::from_millis(millis.min(60_000))),
+            _ => None,
+        };
+        asked.map_or(backoff, |asked| asked.max(backoff))
     }
 
     /// Whether `error` may be transient, so that another attempt could succeed.

@@ -172,3 +172,23 @@ async fn a_retried_call_refused_by_the_limit_runs_once_the_wait_is_over() {
         .expect("the retry after the wait was refused again");
     assert_eq!(counters.finished.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn the_retry_layer_waits_as_long_as_the_refusal_asks() {
+    let (probe, counters) = Probe::new("probe");
+    let limit = RateLimit::global(Rate::every(Duration::from_millis(100)));
+    let server = spawn_server(Server::builder().layer(limit).add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    client.call(call("echo")).await.unwrap();
+    // A backoff of 1 ms would spend both attempts inside the 100 ms wait; the refusal's
+    // retry-after-ms makes the second attempt wait it out.
+    let policy = prpc::retry::RetryPolicy::new(2)
+        .backoff(Duration::from_millis(1), Duration::from_millis(1))
+        .jitter(false);
+    let retried = call("echo").with_options(prpc::CallOptions::new().retry(policy));
+    client
+        .call(retried)
+        .await
+        .expect("the retry did not wait for the limit");
+    assert_eq!(counters.finished.load(Ordering::SeqCst), 2);
+}

@@ -112,7 +112,7 @@ impl<C: Channel> Retry<C> {
                 Err(error) if !last && RetryPolicy::is_retryable(&error) => error,
                 Err(error) => return Err(error),
             };
-            let backoff = policy.backoff_before(number + 1 - first);
+            let backoff = policy.wait_before(number + 1 - first, &error);
             if let Some(deadline) = call.deadline()
                 && Instant::now() + backoff >= deadline
             {

@@ -30,10 +30,7 @@ use crate::service::{Request, Response, Service};
 use crate::status::{Code, Status};
 use crate::wire::Metadata;
 
-/// The status metadata key of a refusal's wait: how many milliseconds (ASCII decimal, rounded
-/// up) until the bucket that refused the call has a token again. A client that waits at least
-/// this long before its next attempt finds one, unless other callers take it first.
-pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+pub use crate::retry::RETRY_AFTER_MS;
 
 /// Up to this many per-method buckets are found by comparing names in turn, which beats
 /// hashing them when there are few.
