@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use prpc::discovery::Endpoint;
-use prpc::timer::Timer;
+use prpc::timer::{Timer, TimerHandle};
 use prpc::{Code, Status, Streaming};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -89,6 +89,9 @@ struct Instance {
     peer: Option<IpAddr>,
     generation: u64,
     bytes: usize,
+    /// Its expiry check: dropped with the registration, so a withdrawn one leaves no timer
+    /// on the wheel until its TTL would have run out.
+    expiry: TimerHandle,
 }
 
 /// How long a registry holds back watches after it starts (see [`Registry::warm_up`]).
@@ -182,15 +185,19 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Arms the expiry check of one registration.
-    fn arm(self: &Arc<Self>, service: &str, instance: &str, generation: u64, at: Instant) {
+    /// Arms the expiry check of one registration; dropping the handle disarms it.
+    fn arm(
+        self: &Arc<Self>,
+        service: &str,
+        instance: &str,
+        generation: u64,
+        at: Instant,
+    ) -> TimerHandle {
         let registry = Arc::downgrade(self);
         let (service, instance) = (service.to_owned(), instance.to_owned());
-        self.timer
-            .schedule_at(at, move || {
-                expire(registry, &service, &instance, generation)
-            })
-            .detach();
+        self.timer.schedule_at(at, move || {
+            expire(registry, &service, &instance, generation)
+        })
     }
 }
 
@@ -204,7 +211,7 @@ fn expire(registry: Weak<Inner>, service: &str, instance: &str, generation: u64)
     let Some(entry) = state.services.get_mut(service) else {
         return;
     };
-    let Some(held) = entry.instances.get(instance) else {
+    let Some(held) = entry.instances.get_mut(instance) else {
         return;
     };
     if held.generation != generation {
@@ -212,9 +219,7 @@ fn expire(registry: Weak<Inner>, service: &str, instance: &str, generation: u64)
     }
     let now = Instant::now();
     if held.expires > now {
-        let at = held.expires;
-        drop(state);
-        inner.arm(service, instance, generation, at);
+        held.expiry = inner.arm(service, instance, generation, held.expires);
         return;
     }
     tracing::info!(service, instance, "registration expired");
@@ -413,6 +418,7 @@ impl RegistryApi for Registry {
         }
         let expires = Instant::now() + ttl;
         let instance = endpoint.instance.clone();
+        let expiry = inner.arm(&service, &instance, generation, expires);
         let entry = state.service(&service);
         entry.instances.insert(
             instance.clone(),
@@ -424,13 +430,13 @@ impl RegistryApi for Registry {
                 peer,
                 generation,
                 bytes,
+                expiry,
             },
         );
         entry.bytes += bytes;
         entry.changed(version);
         drop(state);
         tracing::debug!(%service, %instance, ?ttl, "registered");
-        inner.arm(&service, &instance, generation, expires);
         Ok(Granted {
             token,
             ttl_ms: ttl.as_millis() as u64,
@@ -730,6 +736,57 @@ mod tests {
             .collect();
         assert_eq!(upserted, [("b", 2), ("j", 1)]);
         assert_eq!(event.remove, ["c"]);
+    }
+
+    /// A registration withdrawn before its TTL leaves no timer behind: otherwise registering
+    /// and deregistering in a loop with a long TTL would pile timers up for up to `max_ttl`,
+    /// past every bound on what the registry holds.
+    #[tokio::test]
+    async fn a_withdrawn_registration_leaves_no_timer_behind() {
+        let registry = Registry::default();
+        for round in 0..100 {
+            let endpoint = Endpoint::new("127.0.0.1:9")
+                .unwrap()
+                .instance(format!("i{round}"));
+            let granted = registry
+                .register("svc".into(), endpoint, 3_600_000)
+                .await
+                .unwrap();
+            registry
+                .deregister("svc".into(), format!("i{round}"), granted.token)
+                .await
+                .unwrap();
+        }
+        let kept = Endpoint::new("127.0.0.1:9").unwrap().instance("kept");
+        registry
+            .register("svc".into(), kept, 3_600_000)
+            .await
+            .unwrap();
+        assert_eq!(registry.instances(), 1);
+        assert_eq!(registry.inner.timer.pending_timers(), 1);
+    }
+
+    /// The expiry check re-armed after a heartbeat is the registration's own: it still
+    /// removes the registration once the renewed TTL runs out.
+    #[tokio::test(start_paused = true)]
+    async fn a_renewed_registration_expires_at_its_renewed_ttl() {
+        let registry = Registry::default();
+        let endpoint = Endpoint::new("127.0.0.1:9").unwrap().instance("one");
+        let granted = registry
+            .register("svc".into(), endpoint, 1_000)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        registry
+            .heartbeat("svc".into(), "one".into(), granted.token)
+            .await
+            .unwrap();
+        // The first check (at 1 s) finds the heartbeat and checks again at 1.6 s.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(registry.instances(), 1);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(registry.instances(), 0);
+        assert_eq!(registry.inner.timer.pending_timers(), 0);
     }
 
     #[test]
