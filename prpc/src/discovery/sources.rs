@@ -131,10 +131,11 @@ impl Discover for StaticDiscover {
             let endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
             publisher.publish(endpoints.clone());
             drop(endpoints);
-            self.held
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(publisher);
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            // Publishers nobody watches any more go: watching and dropping in a loop must
+            // not grow the list.
+            held.retain(|publisher| !publisher.is_closed());
+            held.push(publisher);
         })
     }
 }
@@ -222,5 +223,24 @@ impl Discover for DnsDiscover {
                 }
             });
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_static_list_holds_only_the_publishers_still_watched() {
+        let fixed = StaticDiscover::from_addresses(["10.0.0.1:7000"]).unwrap();
+        let kept = fixed.watch("kept");
+        for _ in 0..10 {
+            drop(fixed.watch("churn"));
+        }
+        let churn = fixed.watch("churn");
+        assert_eq!(fixed.held.lock().unwrap().len(), 2);
+        fixed.set([Endpoint::new("10.0.0.2:7000").unwrap()]);
+        assert_eq!(kept.current().endpoints[0].address.port(), Some(7000));
+        assert_eq!(churn.current().version, 2);
     }
 }
