@@ -232,10 +232,17 @@ impl Publisher {
         (Publisher { snapshots, stats }, watch)
     }
 
-    /// Another watch on the same service.
+    /// Another watch on the same service. Like the first, it has seen no snapshot yet: its
+    /// first [`changed`](Watch::changed) returns the current one if the source has published.
     pub fn subscribe(&self) -> Watch {
+        let mut snapshots = self.snapshots.subscribe();
+        // A new receiver counts the current value as seen; a watch made after the source's
+        // first answer would otherwise wait in `changed` for the next change, however long.
+        if snapshots.borrow().version > 0 {
+            snapshots.mark_changed();
+        }
         Watch {
-            snapshots: self.snapshots.subscribe(),
+            snapshots,
             stats: self.stats.clone(),
         }
     }
@@ -315,4 +322,35 @@ fn lock(stats: &Mutex<SourceStats>) -> MutexGuard<'_, SourceStats> {
     stats
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Every watch's first `changed` gives the current set, whether it was made before the
+    /// source's first answer or after it.
+    #[tokio::test]
+    async fn a_later_watch_gets_the_current_set_from_changed() {
+        let (publisher, mut first) = Publisher::new("test", "svc");
+        publisher.publish(vec![Endpoint::new("10.0.0.1:7000").unwrap()]);
+        let mut later = publisher.subscribe();
+        for watch in [&mut first, &mut later] {
+            let snapshot = tokio::time::timeout(Duration::from_secs(5), watch.changed())
+                .await
+                .expect("changed waited for a change although a set was there")
+                .unwrap();
+            assert_eq!(snapshot.version, 1);
+        }
+        // Before the first answer, a later watch waits like the first.
+        let (publisher, _first) = Publisher::new("test", "svc");
+        let mut early = publisher.subscribe();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), early.changed())
+                .await
+                .is_err()
+        );
+    }
 }
