@@ -846,3 +846,48 @@ async fn one_peer_cannot_fill_the_registry_for_the_others() {
         .unwrap();
     assert_eq!(registry.instances(), 21);
 }
+
+/// The watch request of docs/REGISTRY.md's worked example, as another language would copy
+/// it: a consistent frame, and no deadline, since a deadline would end the watch when it
+/// passed (a request's deadline covers its whole stream).
+#[test]
+fn the_documented_watch_request_has_no_deadline() {
+    let doc = include_str!("../../docs/REGISTRY.md");
+    let block = doc
+        .split("The watch request, whole")
+        .nth(1)
+        .and_then(|rest| rest.split("```text").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the worked example's watch request");
+    let frame: Vec<u8> = block
+        .split_whitespace()
+        .map(|byte| u8::from_str_radix(byte, 16).unwrap())
+        .collect();
+    assert_eq!(frame[..4], [0xb7, 0x01, 0x81, 0x10]);
+    let length = u32::from_be_bytes(frame[4..8].try_into().unwrap()) as usize;
+    assert_eq!(length, frame.len() - 8, "the length field");
+    let mut at = 8;
+    let (_request_id, _attempt) = (varint(&frame, &mut at), varint(&frame, &mut at));
+    let service = varint(&frame, &mut at) as usize;
+    at += service;
+    let method = varint(&frame, &mut at) as usize;
+    assert_eq!(&frame[at..at + method], b"watch");
+    at += method;
+    assert_eq!(varint(&frame, &mut at), 0, "the watch carries a deadline");
+    assert_eq!(varint(&frame, &mut at), 0, "metadata");
+    assert_eq!(&frame[at..], br#"{"service":"math.Arith"}"#);
+}
+
+/// The varint at `at` (PROTOCOL.md section 3.1), moving `at` past it.
+fn varint(frame: &[u8], at: &mut usize) -> u64 {
+    let (mut value, mut shift) = (0u64, 0);
+    loop {
+        let byte = frame[*at];
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return value;
+        }
+    }
+}
