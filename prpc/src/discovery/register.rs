@@ -268,8 +268,10 @@ impl Registered {
             .await;
     }
 
-    /// Withdraws the registration and waits until the registry confirmed it (or 5 seconds
-    /// passed, or it was never registered).
+    /// Withdraws the registration and waits until the registry confirmed it, or it was never
+    /// registered. Each step is bounded by 5 seconds: a registration in flight is let finish
+    /// (so that it is withdrawn rather than left to lapse), then the withdrawal is sent, so
+    /// this takes 10 seconds at the very most.
     pub async fn deregister(mut self) {
         self.stop.cancel();
         if let Some(task) = self.task.take() {

@@ -178,15 +178,16 @@ impl<H: Handler> Server<H> {
             local_addr,
             registrations,
         } = self;
-        let registered = registrations.start(&local_addr);
-        if !registered.is_empty() {
-            // Shutdown withdraws the registrations before it drains (see accept_loop).
+        if registrations.any() {
+            // Shutdown withdraws the registrations before it drains (see accept_loop): set
+            // before they start, so a shutdown asked for meanwhile waits for them too.
             router
                 .shared
                 .shutdown
                 .deferred
                 .store(true, Ordering::Release);
         }
+        let registered = registrations.start(&local_addr);
         match listener {
             Bound::Tcp(listener) => router.accept_loop(listener, signal, registered).await,
             #[cfg(unix)]

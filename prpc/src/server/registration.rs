@@ -28,6 +28,11 @@ pub(super) struct Wanted {
 }
 
 impl Registrations {
+    /// Whether the server registers anywhere.
+    pub(super) fn any(&self) -> bool {
+        !self.wanted.is_empty()
+    }
+
     /// Starts keeping every registration of a server bound at `local`.
     pub(super) fn start(self, local: &Address) -> Vec<Registered> {
         if self.wanted.is_empty() {
@@ -81,7 +86,15 @@ fn advertised(local: &Address) -> Address {
     if !ip.is_unspecified() {
         return local.clone();
     }
-    let host = outbound_ip(ip).to_string();
+    let outbound = outbound_ip(ip);
+    if outbound.is_loopback() {
+        tracing::warn!(
+            %local,
+            "this host has no route out, so the server registers a loopback address: other \
+             hosts cannot reach it (set one with Builder::advertise)"
+        );
+    }
+    let host = outbound.to_string();
     match local {
         Address::Tls { .. } => Address::tls(host, *port),
         _ => Address::tcp(host, *port),
