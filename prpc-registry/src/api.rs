@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// let api = RegistryApiClient::connect(address).await?;
 /// let endpoint = Endpoint::new("10.0.0.7:7000")?;
-/// let granted = api.register("math.Arith".into(), endpoint, 10_000).await?;
+/// let granted = api.register("math.Arith".into(), endpoint, 10_000, None).await?;
 /// api.heartbeat("math.Arith".into(), "tcp://10.0.0.7:7000".into(), granted.token.clone()).await?;
 /// assert_eq!(api.list("math.Arith".into()).await?.endpoints.len(), 1);
 /// # Ok(())
@@ -39,12 +39,15 @@ pub trait RegistryApi {
     /// Registers `endpoint` as an instance of `service` for `ttl_ms` milliseconds without a
     /// heartbeat; the reply's token renews and withdraws it. A live instance id is not
     /// registered twice: the second attempt is `already_exists` until the first lapses at its
-    /// TTL or its holder deregisters it.
+    /// TTL or its holder deregisters it, unless it carries the same `nonce` (a secret the
+    /// registrant chose: up to 255 bytes, no whitespace) with the same endpoint and TTL: then it is the
+    /// registrant asking again after a lost reply, and gets the same grant.
     async fn register(
         &self,
         service: String,
         endpoint: Endpoint,
         ttl_ms: u64,
+        nonce: Option<String>,
     ) -> Result<Granted, prpc::Status>;
 
     /// Renews a registration for another TTL. `not_found` if the registry does not know it

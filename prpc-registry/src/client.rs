@@ -54,6 +54,9 @@ pub struct RegistryClient {
 
 struct Inner {
     address: Address,
+    /// Sent with every registration, so that one repeated after a lost reply gets the grant
+    /// the first made (see `RegistryApi::register`).
+    nonce: String,
     api: Mutex<Option<RegistryApiClient>>,
     publishers: Publishers,
 }
@@ -64,6 +67,7 @@ impl RegistryClient {
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 address: address.into_address()?,
+                nonce: nonce(),
                 api: Mutex::new(None),
                 publishers: Publishers::new("registry"),
             }),
@@ -133,6 +137,7 @@ impl Register for RegistryClient {
                     registration.service.clone(),
                     registration.endpoint.clone(),
                     ttl_ms,
+                    Some(self.inner.nonce.clone()),
                 )
                 .await
                 .map_err(register_error)?;
@@ -242,4 +247,14 @@ fn apply(set: &mut BTreeMap<String, Endpoint>, event: WatchEvent) {
     for endpoint in event.upsert {
         set.insert(endpoint.instance.clone(), endpoint);
     }
+}
+
+/// A fresh 128-bit secret, as hex (from the OS's generator; fastrand's if that fails, since
+/// a nonce only saves a registration from a lost reply).
+fn nonce() -> String {
+    let mut secret = [0u8; 16];
+    if getrandom::fill(&mut secret).is_err() {
+        secret = fastrand::u128(..).to_le_bytes();
+    }
+    secret.iter().map(|byte| format!("{byte:02x}")).collect()
 }

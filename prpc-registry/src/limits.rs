@@ -34,8 +34,11 @@ pub struct Limits {
     pub max_instances: usize,
     /// Registrations of one service (10,000).
     pub max_per_service: usize,
-    /// Registrations from one peer IP address (10,000), so one peer cannot fill the registry
-    /// for everyone.
+    /// Services with registrations or watches (10,000), which keeps the `services` reply
+    /// inside one frame.
+    pub max_services: usize,
+    /// Registrations from one peer IP address (10,000; an IPv6 peer counts by its /64), so
+    /// one peer cannot fill the registry for everyone.
     pub max_per_peer: usize,
     /// Watches open at once (65,536).
     pub max_watchers: usize,
@@ -62,6 +65,7 @@ impl Default for Limits {
         Limits {
             max_instances: 100_000,
             max_per_service: 10_000,
+            max_services: 10_000,
             max_per_peer: 10_000,
             max_watchers: 65_536,
             min_ttl: Duration::from_secs(1),

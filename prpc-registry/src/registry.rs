@@ -89,6 +89,8 @@ struct Instance {
     peer: Option<IpAddr>,
     generation: u64,
     bytes: usize,
+    /// The registrant's own secret, which makes a repeated registration get the same grant.
+    nonce: Option<String>,
     /// Its expiry check: dropped with the registration, so a withdrawn one leaves no timer
     /// on the wheel until its TTL would have run out.
     expiry: TimerHandle,
@@ -303,8 +305,25 @@ fn status(code: Code, message: impl Into<String>) -> Status {
 }
 
 /// The caller's IP address, when the transport has one.
+/// The caller's address as the per-peer bound counts it (see [`peer_group`]).
 fn peer() -> Option<IpAddr> {
-    prpc::context::current().and_then(|context| context.peer.map(|peer| peer.ip()))
+    let ip = prpc::context::current().and_then(|context| context.peer.map(|peer| peer.ip()))?;
+    Some(peer_group(ip))
+}
+
+/// An IPv4 caller counts by its address; an IPv6 one by its /64, which one host is typically
+/// given whole (an IPv4 address mapped into IPv6 counts as that IPv4 address).
+fn peer_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into())
+        }
+        IpAddr::V6(v6) => IpAddr::V4(
+            v6.to_ipv4_mapped()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        ),
+        v4 => v4,
+    }
 }
 
 /// A fresh 128-bit secret from the OS's generator, as hex.
@@ -335,22 +354,47 @@ impl RegistryApi for Registry {
         service: String,
         endpoint: Endpoint,
         ttl_ms: u64,
+        nonce: Option<String>,
     ) -> Result<Granted, Status> {
         let inner = &self.inner;
         let limits = &inner.limits;
         let ttl = limits.registration(&service, &endpoint, ttl_ms)?;
+        if let Some(nonce) = &nonce {
+            limits.name("nonce", nonce)?;
+        }
         let peer = peer();
         let mut state = inner.lock();
-        if state
+        if let Some(held) = state
             .services
-            .get(&service)
-            .is_some_and(|entry| entry.instances.contains_key(&endpoint.instance))
+            .get_mut(&service)
+            .and_then(|entry| entry.instances.get_mut(&endpoint.instance))
         {
+            // The same registrant asking again (its first reply was lost): the same grant.
+            if let (Some(given), Some(kept)) = (&nonce, &held.nonce)
+                && same_token(kept, given)
+                && *held.endpoint == endpoint
+                && held.ttl == ttl
+            {
+                held.expires = Instant::now() + ttl;
+                return Ok(Granted {
+                    token: held.token.clone(),
+                    ttl_ms: ttl.as_millis() as u64,
+                });
+            }
             return Err(status(
                 Code::AlreadyExists,
                 format!(
                     "instance {} of {service} is registered by someone else",
                     endpoint.instance
+                ),
+            ));
+        }
+        if !state.services.contains_key(&service) && state.services.len() >= limits.max_services {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "the registry holds its limit of {} services",
+                    limits.max_services
                 ),
             ));
         }
@@ -431,6 +475,7 @@ impl RegistryApi for Registry {
                 generation,
                 bytes,
                 expiry,
+                nonce,
             },
         );
         entry.bytes += bytes;
@@ -679,6 +724,16 @@ fn wrong_token(service: &str, instance: &str) -> Status {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_ipv6_peer_counts_by_its_slash_64() {
+        let group = |text: &str| peer_group(text.parse().unwrap()).to_string();
+        assert_eq!(group("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(group("2001:db8:1:2::1"), group("2001:db8:1:2:ffff::9"));
+        assert_ne!(group("2001:db8:1:2::1"), group("2001:db8:1:3::1"));
+        assert_eq!(group("::ffff:10.0.0.7"), "10.0.0.7");
+        assert_eq!(group("10.0.0.7"), "10.0.0.7");
+    }
+
     fn current(version: u64, instances: &[(&str, u32)]) -> Current {
         Current {
             version,
@@ -749,7 +804,7 @@ mod tests {
                 .unwrap()
                 .instance(format!("i{round}"));
             let granted = registry
-                .register("svc".into(), endpoint, 3_600_000)
+                .register("svc".into(), endpoint, 3_600_000, None)
                 .await
                 .unwrap();
             registry
@@ -759,7 +814,7 @@ mod tests {
         }
         let kept = Endpoint::new("127.0.0.1:9").unwrap().instance("kept");
         registry
-            .register("svc".into(), kept, 3_600_000)
+            .register("svc".into(), kept, 3_600_000, None)
             .await
             .unwrap();
         assert_eq!(registry.instances(), 1);
@@ -773,7 +828,7 @@ mod tests {
         let registry = Registry::default();
         let endpoint = Endpoint::new("127.0.0.1:9").unwrap().instance("one");
         let granted = registry
-            .register("svc".into(), endpoint, 1_000)
+            .register("svc".into(), endpoint, 1_000, None)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;

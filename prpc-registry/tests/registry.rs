@@ -564,7 +564,7 @@ async fn only_the_registrant_renews_or_withdraws() {
     let api = RegistryClient::new(registry).unwrap().api().await.unwrap();
     let endpoint = Endpoint::new("127.0.0.1:9").unwrap().instance("one");
     let granted = api
-        .register("svc".into(), endpoint.clone(), 60_000)
+        .register("svc".into(), endpoint.clone(), 60_000, None)
         .await
         .unwrap();
 
@@ -580,7 +580,7 @@ async fn only_the_registrant_renews_or_withdraws() {
     assert_eq!(wrong.code(), prpc::Code::PermissionDenied);
     // Taking over a live instance id is refused too.
     let taken = api
-        .register("svc".into(), endpoint, 60_000)
+        .register("svc".into(), endpoint, 60_000, None)
         .await
         .unwrap_err();
     assert_eq!(taken.code(), prpc::Code::AlreadyExists);
@@ -619,7 +619,7 @@ async fn a_flood_of_registrations_stops_at_the_bound_and_others_still_register()
         let endpoint = Endpoint::new("127.0.0.1:9")
             .unwrap()
             .instance(format!("i{i}"));
-        if let Err(error) = api.register("flood".into(), endpoint, 60_000).await {
+        if let Err(error) = api.register("flood".into(), endpoint, 60_000, None).await {
             refused = Some((i, error));
             break;
         }
@@ -633,13 +633,13 @@ async fn a_flood_of_registrations_stops_at_the_bound_and_others_still_register()
         let endpoint = Endpoint::new("127.0.0.1:9")
             .unwrap()
             .instance(format!("o{i}"));
-        api.register("other".into(), endpoint, 60_000)
+        api.register("other".into(), endpoint, 60_000, None)
             .await
             .unwrap();
     }
     let endpoint = Endpoint::new("127.0.0.1:9").unwrap().instance("over");
     let error = api
-        .register("third".into(), endpoint, 60_000)
+        .register("third".into(), endpoint, 60_000, None)
         .await
         .unwrap_err();
     assert_eq!(error.code(), prpc::Code::ResourceExhausted);
@@ -684,7 +684,10 @@ async fn a_watcher_that_never_reads_holds_no_queue_and_hurts_no_one() {
         for key in 0..8 {
             endpoint = endpoint.tag(format!("k{key}"), "v".repeat(900));
         }
-        let granted = api.register("svc".into(), endpoint, 60_000).await.unwrap();
+        let granted = api
+            .register("svc".into(), endpoint, 60_000, None)
+            .await
+            .unwrap();
         if i != last {
             api.deregister("svc".into(), format!("i{i}"), granted.token)
                 .await
@@ -748,30 +751,44 @@ async fn a_services_bytes_are_bounded_and_versions_only_go_up() {
             .instance(format!("i{i}"))
             .tag("notes", "n".repeat(4_000))
     };
-    let first = api.register("svc".into(), big(0), 60_000).await.unwrap();
-    api.register("svc".into(), big(1), 60_000).await.unwrap();
+    let first = api
+        .register("svc".into(), big(0), 60_000, None)
+        .await
+        .unwrap();
+    api.register("svc".into(), big(1), 60_000, None)
+        .await
+        .unwrap();
     let error = api
-        .register("svc".into(), big(2), 60_000)
+        .register("svc".into(), big(2), 60_000, None)
         .await
         .unwrap_err();
     assert_eq!(error.code(), prpc::Code::ResourceExhausted);
     // Another service has its own budget.
-    api.register("other".into(), big(0), 60_000).await.unwrap();
+    api.register("other".into(), big(0), 60_000, None)
+        .await
+        .unwrap();
     // Room again once one leaves.
     api.deregister("svc".into(), "i0".into(), first.token)
         .await
         .unwrap();
-    api.register("svc".into(), big(2), 60_000).await.unwrap();
+    api.register("svc".into(), big(2), 60_000, None)
+        .await
+        .unwrap();
 
     // A service emptied (and forgotten, nobody watching) counts on when it comes back.
     let small = |id: &str| Endpoint::new("127.0.0.1:9").unwrap().instance(id);
-    let once = api.register("v".into(), small("x"), 60_000).await.unwrap();
+    let once = api
+        .register("v".into(), small("x"), 60_000, None)
+        .await
+        .unwrap();
     let before = api.list("v".into()).await.unwrap().version;
     api.deregister("v".into(), "x".into(), once.token)
         .await
         .unwrap();
     assert!(api.list("v".into()).await.unwrap().endpoints.is_empty());
-    api.register("v".into(), small("y"), 60_000).await.unwrap();
+    api.register("v".into(), small("y"), 60_000, None)
+        .await
+        .unwrap();
     let after = api.list("v".into()).await.unwrap().version;
     assert!(after > before, "version went from {before} back to {after}");
 }
@@ -811,19 +828,19 @@ async fn one_peer_cannot_fill_the_registry_for_the_others() {
     for i in 0..15 {
         last = Some(
             flood
-                .register("svc".into(), endpoint(i), 60_000)
+                .register("svc".into(), endpoint(i), 60_000, None)
                 .await
                 .unwrap(),
         );
     }
     for i in 15..20 {
         flood_too
-            .register("svc".into(), endpoint(i), 60_000)
+            .register("svc".into(), endpoint(i), 60_000, None)
             .await
             .unwrap();
     }
     let error = flood_too
-        .register("svc".into(), endpoint(20), 60_000)
+        .register("svc".into(), endpoint(20), 60_000, None)
         .await
         .unwrap_err();
     assert_eq!(error.code(), prpc::Code::ResourceExhausted);
@@ -832,7 +849,7 @@ async fn one_peer_cannot_fill_the_registry_for_the_others() {
     // Another peer still registers.
     let other = api_from("127.0.0.3", &address).await;
     other
-        .register("svc".into(), endpoint(100), 60_000)
+        .register("svc".into(), endpoint(100), 60_000, None)
         .await
         .unwrap();
     // And the flooding peer gets room back as its registrations go.
@@ -841,7 +858,7 @@ async fn one_peer_cannot_fill_the_registry_for_the_others() {
         .await
         .unwrap();
     flood
-        .register("svc".into(), endpoint(21), 60_000)
+        .register("svc".into(), endpoint(21), 60_000, None)
         .await
         .unwrap();
     assert_eq!(registry.instances(), 21);
@@ -890,4 +907,73 @@ fn varint(frame: &[u8], at: &mut usize) -> u64 {
             return value;
         }
     }
+}
+
+#[tokio::test]
+async fn a_registration_repeated_after_a_lost_reply_gets_the_same_grant() {
+    let (registry, _registry) = registry_in_process().await;
+    let api = RegistryClient::new(registry).unwrap().api().await.unwrap();
+    let endpoint = Endpoint::new("127.0.0.1:9").unwrap().instance("one");
+    let nonce = Some("a-secret-of-the-registrant".to_owned());
+    let first = api
+        .register("svc".into(), endpoint.clone(), 60_000, nonce.clone())
+        .await
+        .unwrap();
+    // The reply was lost; the registrant asks again.
+    let again = api
+        .register("svc".into(), endpoint.clone(), 60_000, nonce.clone())
+        .await
+        .unwrap();
+    assert_eq!(again.token, first.token);
+    api.heartbeat("svc".into(), "one".into(), again.token)
+        .await
+        .unwrap();
+    // Anyone else, or the same secret with another endpoint, is still refused.
+    for (other, nonce) in [
+        (endpoint.clone(), None),
+        (endpoint.clone(), Some("a-guess".to_owned())),
+        (endpoint.clone().weight(7), nonce),
+    ] {
+        let error = api
+            .register("svc".into(), other, 60_000, nonce)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), prpc::Code::AlreadyExists);
+    }
+    assert_eq!(api.list("svc".into()).await.unwrap().endpoints.len(), 1);
+}
+
+#[tokio::test]
+async fn the_number_of_services_is_bounded() {
+    let mut limits = prpc_registry::Limits::default();
+    limits.max_services = 3;
+    let registry = Registry::new(limits).warm_up(Duration::ZERO);
+    let server = prpc::Server::builder()
+        .add_service(registry.service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let address = server.local_addr();
+    tokio::spawn(server.serve());
+    let api = RegistryClient::new(address).unwrap().api().await.unwrap();
+    let endpoint = |i: usize| {
+        Endpoint::new("127.0.0.1:9")
+            .unwrap()
+            .instance(format!("i{i}"))
+    };
+    for service in ["a", "b", "c"] {
+        api.register(service.into(), endpoint(0), 60_000, None)
+            .await
+            .unwrap();
+    }
+    let error = api
+        .register("d".into(), endpoint(0), 60_000, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), prpc::Code::ResourceExhausted);
+    // A service that exists still takes registrations.
+    api.register("a".into(), endpoint(1), 60_000, None)
+        .await
+        .unwrap();
+    assert_eq!(api.services().await.unwrap().len(), 3);
 }

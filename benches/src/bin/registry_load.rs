@@ -389,7 +389,7 @@ async fn make_changes(
                 .map_err(|error| error.to_string())?
                 .instance(instance.clone());
             let granted = api
-                .register(WATCHED.to_owned(), endpoint, 60_000)
+                .register(WATCHED.to_owned(), endpoint, 60_000, None)
                 .await
                 .map_err(|error| format!("registering {instance}: {error}"))?;
             tokens.insert(instance, granted.token);
@@ -569,7 +569,7 @@ async fn register_all(
                     .tag("version", "1");
                 let instance = endpoint.instance.clone();
                 let granted = api
-                    .register(service.clone(), endpoint, ttl_ms)
+                    .register(service.clone(), endpoint, ttl_ms, None)
                     .await
                     .map_err(|error| format!("registering {instance}: {error}"))?;
                 held.push((service, instance, granted.token));
