@@ -45,7 +45,10 @@
 //!   knows of its call); [`idempotency`] (the dedupe stores); [`Error`] (what a failed call
 //!   reports); [`retry`] ([`RetryPolicy`](retry::RetryPolicy), plain data a call's options
 //!   carry); [`discovery`] (endpoints, the [`Discover`](discovery::Discover) and
-//!   [`Register`](discovery::Register) traits, static and DNS sources).
+//!   [`Register`](discovery::Register) traits, static and DNS sources); [`balance`] (which
+//!   endpoint takes a call: random, round robin, smooth weighted round robin, consistent
+//!   hashing, least active, p2c on peak EWMA, behind the [`Balancer`](balance::Balancer)
+//!   trait).
 //! - The shared types of both seams, naming neither client nor server: [`Request`],
 //!   [`Response`] and [`Service`] (the server's seam); [`Call`], [`CallOptions`], [`Reply`] and
 //!   [`Channel`] (the client's seam); [`layer`] (how policies wrap either seam).
@@ -59,6 +62,7 @@
 //! - [`cluster`]: the balanced client, calling a service over many endpoints; for now its
 //!   per-endpoint circuit [`Breaker`](cluster::Breaker).
 
+pub mod balance;
 mod body;
 mod call;
 mod channel;
