@@ -42,6 +42,10 @@ pub struct CallOptions {
     /// How the call is retried; see [`retry`](crate::retry) for which calls are retried when
     /// this is unset.
     pub retry: Option<RetryPolicy>,
+    /// The call's key for a consistent-hashing balancer (calls with one key go to one
+    /// endpoint while the set holds it): a hash of the key's bytes, as
+    /// [`balance::hash_key`](crate::balance::hash_key) makes it. Other channels ignore it.
+    pub hash_key: Option<u64>,
 }
 
 impl CallOptions {
@@ -78,6 +82,18 @@ impl CallOptions {
         self
     }
 
+    /// Sets the hash key (see [`hash_key`](CallOptions::hash_key)).
+    ///
+    /// ```
+    /// let options = prpc::CallOptions::new().hash_key(prpc::balance::hash_key(b"user-42"));
+    /// assert!(options.hash_key.is_some());
+    /// ```
+    #[must_use]
+    pub fn hash_key(mut self, key: u64) -> Self {
+        self.hash_key = Some(key);
+        self
+    }
+
     /// Adds a metadata pair.
     #[must_use]
     pub fn metadata(mut self, key: impl Into<ByteString>, value: impl Into<Bytes>) -> Self {
@@ -95,6 +111,7 @@ impl CallOptions {
             compression: self.compression.or(defaults.compression),
             metadata,
             retry: self.retry.or(defaults.retry),
+            hash_key: self.hash_key.or(defaults.hash_key),
         }
     }
 }
@@ -135,6 +152,33 @@ pub struct Call {
     resolved: bool,
     /// Opened as a stream (see [`Call::stream`]).
     pub(crate) stream: Option<Outgoing>,
+    /// Where the call's attempts went, shared by them: set by the retry layer for a call that
+    /// may be sent again, so that a balanced channel under it sends a retry elsewhere
+    /// (failover) or to the same endpoint (failtry).
+    pub(crate) route: Option<Arc<Route>>,
+}
+
+/// The endpoints the attempts of one call went to, in order (as ids of the balanced channel's
+/// own choosing).
+#[derive(Debug, Default)]
+pub(crate) struct Route(Mutex<Vec<u64>>);
+
+impl Route {
+    /// Records an attempt's endpoint.
+    pub(crate) fn went_to(&self, endpoint: u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(endpoint);
+    }
+
+    /// The endpoints tried so far.
+    pub(crate) fn tried(&self) -> Vec<u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// A stream call's messages to send, taken by the one attempt that sends them (streams are
@@ -202,6 +246,7 @@ impl Call {
             final_attempt: false,
             resolved: false,
             stream: None,
+            route: None,
         }
     }
 

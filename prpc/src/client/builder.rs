@@ -29,6 +29,9 @@ use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 pub struct Builder {
     pub(super) config: ClientConfig,
     connect_timeout: Duration,
+    /// The timing wheel of the client's connections; a new one per client when unset (a
+    /// balanced client shares one among its endpoints).
+    timer: Option<Timer>,
     /// How `tls://` addresses are dialed; the platform's trust store when unset.
     #[cfg(feature = "tls")]
     tls: Option<ClientTls>,
@@ -47,6 +50,7 @@ impl Builder {
                 flow: FlowConfig::default(),
             },
             connect_timeout: Duration::from_secs(5),
+            timer: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -203,7 +207,7 @@ impl Builder {
             address: addr.into_address()?,
             timeout: self.connect_timeout,
         });
-        let timer = Timer::default();
+        let timer = self.timer.unwrap_or_default();
         let connection = dialer.dial(&self.config, &timer).await?;
         Ok(Client::from_connection(
             connection,
@@ -211,6 +215,17 @@ impl Builder {
             timer,
             Some(dialer),
         ))
+    }
+
+    /// Connections made by this builder share `timer` (a balanced client's endpoints).
+    pub(crate) fn with_timer(mut self, timer: Timer) -> Self {
+        self.timer = Some(timer);
+        self
+    }
+
+    /// The options every call of the client starts from.
+    pub(crate) fn defaults(&self) -> &CallOptions {
+        &self.config.defaults
     }
 
     /// Runs the client over an already connected stream (any transport; it cannot reconnect).

@@ -93,6 +93,9 @@ pub struct CallFuture<'a> {
     state: CallState<'a>,
 }
 
+// The call lies in the future until its first poll, where it is sent from: boxing it to
+// even out the variants would cost an allocation per call.
+#[allow(clippy::large_enum_variant)]
 enum CallState<'a> {
     /// Not polled yet.
     Start(Call),

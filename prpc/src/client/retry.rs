@@ -2,6 +2,7 @@
 //! wraps (see [`retry`](crate::retry) for which calls are retried and which failures count).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -94,6 +95,9 @@ impl<C: Channel> Retry<C> {
         // This layer owns the call's retries: a retry layer below it sends each attempt once
         // (else attempts would multiply and reuse their numbers).
         call.options.retry = None;
+        // Shared by every attempt's copy: a balanced channel below records where each went.
+        call.route
+            .get_or_insert_with(|| Arc::new(crate::call::Route::default()));
         let first = call.attempt;
         call.attempt_timeout = policy.get_attempt_timeout();
         loop {

@@ -1,11 +1,18 @@
-//! The balanced client's parts: a client that calls a service rather than an address, over
-//! endpoints from [`discovery`](crate::discovery), one connection per endpoint, picked per
-//! call by a balancer, will live here.
+//! The balanced client: [`Cluster`], a client that calls a service rather than an address.
 //!
-//! For now the module holds its per-endpoint [`Breaker`]: a circuit breaker that stops
-//! sending calls to an endpoint that keeps failing, and lets a few through again after a
-//! while to learn whether it recovered.
+//! Its endpoints come from [`discovery`](crate::discovery); a [`balance`](crate::balance)
+//! algorithm picks one per attempt; each endpoint has a multiplexed connection of its own,
+//! opened on the first call that needs it; retries follow prpc's rules
+//! ([`retry`](crate::retry)) and go where the [`FailMode`] says. The cluster is a
+//! [`Channel`](crate::Channel), so generated clients run over it unchanged.
+//!
+//! The module also holds the per-endpoint [`Breaker`]: a circuit breaker that stops sending
+//! calls to an endpoint that keeps failing, and lets a few through again after a while to
+//! learn whether it recovered.
 
+mod balanced;
 mod breaker;
+mod members;
 
+pub use balanced::{Builder, Cluster, FailMode, ParseFailModeError};
 pub use breaker::{Breaker, BreakerConfig, BreakerState, BreakerStats, Open, Permit, StateChange};

@@ -1,0 +1,416 @@
+//! [`Cluster`]: a channel to a service rather than an address. Discovery feeds it endpoints,
+//! a balancer picks one per attempt, each endpoint has its own connection, and the retry
+//! layer above sends a failed attempt again by the call's policy, elsewhere or to the same
+//! endpoint as the [`FailMode`] says.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::members::{Member, View};
+use crate::balance::{Algorithm, BoxBalancer, Outcome, Pick};
+use crate::call::{Call, CallOptions, Reply};
+use crate::channel::Channel;
+use crate::client::{self, Retry};
+use crate::discovery::{Discover, Snapshot, Watch};
+use crate::error::Error;
+use crate::retry::RetryPolicy;
+use crate::status::{Code, Status};
+use crate::timer::Timer;
+
+/// Where the retries of a call go (how many there are, and which calls are retried at all,
+/// is the call's [`RetryPolicy`] under prpc's retry rules; see [`retry`](crate::retry)).
+///
+/// Names for configuration: `failfast`, `failover`, `failtry`.
+///
+/// ```
+/// use prpc::cluster::FailMode;
+///
+/// assert_eq!("failover".parse::<FailMode>()?, FailMode::Failover);
+/// # Ok::<(), prpc::cluster::ParseFailModeError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum FailMode {
+    /// No retries: a failed attempt is the call's answer (even for an idempotent method).
+    Failfast,
+    /// Each retry goes to an endpoint no earlier attempt of the call went to (while there is
+    /// one; then to any).
+    #[default]
+    Failover,
+    /// Each retry goes to the endpoint the first attempt went to (while it is in the set).
+    Failtry,
+}
+
+/// Text that names no [`FailMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fail mode \"{0}\" (expected failfast, failover or failtry)")]
+pub struct ParseFailModeError(String);
+
+impl FromStr for FailMode {
+    type Err = ParseFailModeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "failfast" => Ok(FailMode::Failfast),
+            "failover" => Ok(FailMode::Failover),
+            "failtry" => Ok(FailMode::Failtry),
+            _ => Err(ParseFailModeError(text.to_owned())),
+        }
+    }
+}
+
+/// A client of a service: calls go to the endpoints discovery lists for it, one picked per
+/// attempt by a balancer, each over a multiplexed connection of its own (opened on the first
+/// call that needs it, reopened with backoff, closed when idle or when the endpoint leaves
+/// the set, once its calls in flight have finished).
+///
+/// It is a [`Channel`], so generated clients run over it unchanged:
+/// `ArithClient::new(cluster)`. Retries follow prpc's rules ([`retry`](crate::retry)): by
+/// default only idempotent methods are retried, each retry on another endpoint
+/// ([`FailMode::Failover`]). An endpoint that cannot be dialed is passed over at once (the
+/// call was not sent, so trying another is always safe) and left alone for a backoff.
+///
+/// ```
+/// use prpc::cluster::Cluster;
+/// use prpc::discovery::StaticDiscover;
+///
+/// #[prpc::service]
+/// pub trait Hello {
+///     #[prpc(idempotent)]
+///     async fn hello(&self) -> String;
+/// }
+/// struct World;
+/// impl Hello for World {
+///     async fn hello(&self) -> String { "world".into() }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut addresses = Vec::new();
+/// for _ in 0..3 {
+///     let server = prpc::Server::builder().add_service(HelloServer::new(World)).bind("127.0.0.1:0").await?;
+///     addresses.push(server.local_addr());
+///     tokio::spawn(server.serve());
+/// }
+/// let discovery = StaticDiscover::from_addresses(addresses)?;
+/// let cluster = Cluster::builder().balance("round_robin".parse()?).build(&discovery, "Hello");
+/// let hello = HelloClient::new(cluster);
+/// for _ in 0..6 {
+///     assert_eq!(hello.hello().await?, "world");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Cluster {
+    stack: Retry<Balanced>,
+}
+
+/// Settings of a [`Cluster`]. Defaults: power of two choices (`p2c`), failover, connections
+/// closed after 5 minutes without a call, and a [`client::Builder`]'s defaults for each
+/// connection.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Builder {
+    algorithm: Algorithm,
+    fail_mode: FailMode,
+    idle_timeout: Duration,
+    client: client::Builder,
+}
+
+impl Cluster {
+    /// A builder.
+    pub fn builder() -> Builder {
+        Builder {
+            algorithm: Algorithm::P2c,
+            fail_mode: FailMode::default(),
+            idle_timeout: Duration::from_secs(300),
+            client: crate::Client::builder(),
+        }
+    }
+
+    /// The endpoints the cluster picks from now.
+    pub fn endpoints(&self) -> Arc<Snapshot> {
+        self.stack.inner().shared.watch.current()
+    }
+
+    /// The watch on its discovery source (its stats say whether the source is healthy).
+    pub fn watch(&self) -> &Watch {
+        &self.stack.inner().shared.watch
+    }
+}
+
+impl Builder {
+    /// The balancing algorithm.
+    pub fn balance(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Where retries go.
+    pub fn fail_mode(mut self, fail_mode: FailMode) -> Self {
+        self.fail_mode = fail_mode;
+        self
+    }
+
+    /// Closes an endpoint's connection after this long without a call (5 minutes by default).
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// The settings of every endpoint's connection, and the calls' default options (format,
+    /// timeout, retry policy, TLS).
+    pub fn client(mut self, client: client::Builder) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// A cluster calling `service`, with the endpoints `discover` lists for it. Call it in a
+    /// tokio runtime: the cluster follows the source on a task of its own, which ends when
+    /// the last clone of the cluster is dropped.
+    pub fn build(self, discover: &dyn Discover, service: &str) -> Cluster {
+        let timer = Timer::default();
+        let mut defaults = self.client.defaults().clone();
+        if self.fail_mode == FailMode::Failfast {
+            defaults = defaults.retry(RetryPolicy::never());
+        }
+        let shared = Arc::new(Shared {
+            service: service.to_owned(),
+            watch: discover.watch(service),
+            balancer: self.algorithm.build(),
+            view: RwLock::new(Arc::new(View::default())),
+            template: self.client,
+            defaults,
+            fail_mode: self.fail_mode,
+            timer: timer.clone(),
+            epoch: Instant::now(),
+            next_id: AtomicU64::new(1),
+        });
+        shared.refresh(&shared.watch.current());
+        tokio::spawn(follow(
+            Arc::downgrade(&shared),
+            shared.watch.clone(),
+            self.idle_timeout,
+        ));
+        Cluster {
+            stack: Retry::new(Balanced { shared }, timer),
+        }
+    }
+}
+
+impl Channel for Cluster {
+    fn default_options(&self) -> &CallOptions {
+        self.stack.default_options()
+    }
+
+    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
+        self.stack.call(call)
+    }
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.stack.inner().shared;
+        f.debug_struct("Cluster")
+            .field("service", &shared.service)
+            .field("endpoints", &shared.watch.current().len())
+            .field("fail_mode", &shared.fail_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The channel under the cluster's retry layer: one attempt, on the endpoint picked for it.
+#[derive(Clone)]
+pub(crate) struct Balanced {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    service: String,
+    watch: Watch,
+    balancer: BoxBalancer,
+    /// The members, in the order the balancer was given them: swapped with the balancer's
+    /// update under the write lock, so a pick's index always means the view read with it.
+    view: RwLock<Arc<View>>,
+    template: client::Builder,
+    defaults: CallOptions,
+    fail_mode: FailMode,
+    timer: Timer,
+    epoch: Instant,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Takes a new set of endpoints: members that stay keep their connections and loads,
+    /// new ones start without a connection, and those gone are dropped from the view (calls
+    /// in flight on them hold their links, so they finish; the connection closes after).
+    fn refresh(&self, snapshot: &Snapshot) {
+        let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        self.balancer.update(&snapshot.endpoints);
+        let members = snapshot
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(index, endpoint)| {
+                let kept = view
+                    .members
+                    .iter()
+                    .find(|member| member.endpoint.instance == endpoint.instance);
+                match kept {
+                    Some(member) if member.endpoint == *endpoint => member.clone(),
+                    _ => Arc::new(Member::new(
+                        endpoint.clone(),
+                        self.next_id.fetch_add(1, Ordering::Relaxed),
+                        self.balancer.load(index),
+                    )),
+                }
+            })
+            .collect();
+        *view = Arc::new(View { members });
+    }
+
+    /// The member for one attempt: not one the call's earlier attempts used (failover) or the
+    /// one they used (failtry), not one passed over already in this attempt, not one backing
+    /// off after a failed dial while another is there.
+    fn pick(&self, call: &Call, passed: &[u64]) -> Option<Arc<Member>> {
+        let tried = call
+            .route
+            .as_ref()
+            .map(|route| route.tried())
+            .unwrap_or_default();
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let members = &view.members;
+        if self.fail_mode == FailMode::Failtry
+            && let Some(first) = tried.first()
+            && let Some(member) = members
+                .iter()
+                .find(|m| m.id == *first && !passed.contains(first))
+        {
+            return Some(member.clone());
+        }
+        let now = Instant::now();
+        let key = call.options.hash_key;
+        let pick = |skip: &dyn Fn(usize) -> bool| {
+            let mut pick = Pick::new().skip(skip);
+            if let Some(key) = key {
+                pick = pick.key(key);
+            }
+            self.balancer
+                .pick(&pick)
+                .and_then(|index| members.get(index).cloned())
+        };
+        let fresh = |index: usize| {
+            let member = &members[index];
+            passed.contains(&member.id) || tried.contains(&member.id) || member.backing_off(now)
+        };
+        pick(&fresh)
+            // Every endpoint was tried or is backing off: a retry may go to one tried before.
+            .or_else(|| pick(&|index: usize| passed.contains(&members[index].id)))
+    }
+}
+
+impl Channel for Balanced {
+    fn default_options(&self) -> &CallOptions {
+        &self.shared.defaults
+    }
+
+    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
+        self.attempt(call)
+    }
+}
+
+impl Balanced {
+    /// One attempt of a call: on the picked endpoint, or on the next if it cannot be dialed.
+    async fn attempt(&self, mut call: Call) -> Result<Reply, Error> {
+        let shared = &*self.shared;
+        call.resolve(&shared.defaults);
+        let mut passed = Vec::new();
+        let mut last_error = None;
+        loop {
+            let Some(member) = shared.pick(&call, &passed) else {
+                return Err(last_error.unwrap_or_else(|| self.no_endpoint()));
+            };
+            passed.push(member.id);
+            let link = match member.link(&shared.template, &shared.timer).await {
+                Ok(link) => link,
+                Err(error) => {
+                    tracing::debug!(service = %shared.service, endpoint = %member.endpoint, %error, "endpoint cannot be dialed");
+                    last_error = Some(error);
+                    continue;
+                }
+            };
+            if let Some(route) = &call.route {
+                route.went_to(member.id);
+            }
+            member.used(shared.epoch);
+            let in_flight = member.load.as_ref().map(|load| load.start());
+            let started = Instant::now();
+            let result = link.call(call).await;
+            if let Some(in_flight) = in_flight {
+                in_flight.finish(started.elapsed(), outcome(&result));
+            }
+            if let Err(Error::Connect { .. } | Error::ConnectTimeout { .. }) = &result {
+                member.failed_to_connect();
+            }
+            return result;
+        }
+    }
+
+    fn no_endpoint(&self) -> Error {
+        let shared = &*self.shared;
+        let stats = shared.watch.stats();
+        let why = match stats.last_error {
+            Some(error) => format!(" (discovery: {error})"),
+            None => String::new(),
+        };
+        Error::Status(Status::new(
+            Code::Unavailable,
+            format!("no endpoint of {} can take the call{why}", shared.service),
+        ))
+    }
+}
+
+/// How a call went, for the load-aware balancers: only what says the endpoint is unwell
+/// counts as a failure, not an application's answer.
+fn outcome(result: &Result<Reply, Error>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(error) if RetryPolicy::is_retryable(error) => Outcome::Failure,
+        Err(_) => Outcome::Success,
+    }
+}
+
+/// Follows the discovery source and closes idle connections, for as long as the cluster
+/// lives.
+async fn follow(shared: Weak<Shared>, mut watch: Watch, idle: Duration) {
+    let sweep = (idle / 2).max(Duration::from_millis(10));
+    // A source that stops leaves the cluster with the last set it had.
+    let mut following = true;
+    loop {
+        tokio::select! {
+            changed = watch.changed(), if following => {
+                let Some(shared) = shared.upgrade() else { return };
+                match changed {
+                    Ok(snapshot) => shared.refresh(&snapshot),
+                    Err(_) => following = false,
+                }
+            }
+            () = tokio::time::sleep(sweep) => {
+                let Some(shared) = shared.upgrade() else { return };
+                let view = shared.view.read().unwrap_or_else(PoisonError::into_inner).clone();
+                for member in &view.members {
+                    if member.close_if_idle(shared.epoch, idle) {
+                        tracing::debug!(service = %shared.service, endpoint = %member.endpoint, "closed an idle connection");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The balanced client against real servers on loopback: it picks endpoints per call, fails
+//! over, skips what cannot be dialed, drains what leaves discovery.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use prpc::cluster::{Cluster, FailMode};
+use prpc::discovery::{Endpoint, StaticDiscover};
+use prpc_tests::{PATIENCE, TestServer, spawn_server};
+use tokio::time::timeout;
+
+#[prpc::service]
+pub trait Who {
+    /// The name of the server that answered.
+    #[prpc(idempotent)]
+    async fn who(&self) -> String;
+    /// The same, after a pause.
+    #[prpc(idempotent)]
+    async fn slow(&self, millis: u64) -> String;
+    /// Not idempotent: never retried by default.
+    async fn once(&self) -> String;
+    /// The caller's port: which connection the call came on.
+    #[prpc(idempotent)]
+    async fn port(&self) -> u16;
+}
+
+struct Named {
+    name: String,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Who for Named {
+    async fn who(&self) -> String {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.name.clone()
+    }
+
+    async fn slow(&self, millis: u64) -> String {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.name.clone()
+    }
+
+    async fn once(&self) -> String {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.name.clone()
+    }
+
+    async fn port(&self) -> u16 {
+        prpc::context::current()
+            .and_then(|context| context.peer)
+            .map_or(0, |peer| peer.port())
+    }
+}
+
+struct Fleet {
+    servers: Vec<TestServer>,
+    calls: Vec<Arc<AtomicUsize>>,
+}
+
+impl Fleet {
+    async fn start(names: &[&str]) -> Fleet {
+        let mut servers = Vec::new();
+        let mut calls = Vec::new();
+        for name in names {
+            let counter = Arc::new(AtomicUsize::new(0));
+            let named = Named {
+                name: (*name).to_owned(),
+                calls: counter.clone(),
+            };
+            servers.push(
+                spawn_server(prpc::Server::builder().add_service(WhoServer::new(named))).await,
+            );
+            calls.push(counter);
+        }
+        Fleet { servers, calls }
+    }
+
+    fn endpoint(&self, index: usize) -> Endpoint {
+        Endpoint::new(self.servers[index].addr).unwrap()
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        (0..self.servers.len()).map(|i| self.endpoint(i)).collect()
+    }
+
+    fn calls(&self) -> Vec<usize> {
+        self.calls
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .collect()
+    }
+}
+
+fn cluster(discovery: &StaticDiscover, algorithm: &str) -> WhoClient<Cluster> {
+    WhoClient::new(
+        Cluster::builder()
+            .balance(algorithm.parse().unwrap())
+            .build(discovery, "Who"),
+    )
+}
+
+#[tokio::test]
+async fn round_robin_spreads_calls_evenly_over_real_servers() {
+    let fleet = Fleet::start(&["a", "b", "c"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let who = cluster(&discovery, "round_robin");
+    let mut answers = Vec::new();
+    for _ in 0..9 {
+        answers.push(who.who().await.unwrap());
+    }
+    assert_eq!(fleet.calls(), [3, 3, 3]);
+    // In turn: no server twice in a row.
+    assert!(answers.windows(2).all(|w| w[0] != w[1]), "{answers:?}");
+}
+
+#[tokio::test]
+async fn smooth_weighted_round_robin_follows_the_weights_over_the_wire() {
+    let fleet = Fleet::start(&["a", "b", "c"]).await;
+    let discovery = StaticDiscover::new([
+        fleet.endpoint(0).weight(5),
+        fleet.endpoint(1).weight(1),
+        fleet.endpoint(2).weight(1),
+    ]);
+    let who = cluster(&discovery, "smooth_weighted_round_robin");
+    let mut answers = String::new();
+    for _ in 0..14 {
+        answers.push_str(&who.who().await.unwrap());
+    }
+    assert_eq!(answers, "aabacaaaabacaa");
+}
+
+#[tokio::test]
+async fn calls_with_one_hash_key_go_to_one_server() {
+    let fleet = Fleet::start(&["a", "b", "c"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let who = cluster(&discovery, "consistent_hash");
+    let mut seen = std::collections::BTreeSet::new();
+    for user in ["ada", "grace", "edsger", "barbara", "alan", "donald"] {
+        let keyed = who.clone().with_options(
+            prpc::CallOptions::new().hash_key(prpc::balance::hash_key(user.as_bytes())),
+        );
+        let first = keyed.who().await.unwrap();
+        for _ in 0..5 {
+            assert_eq!(keyed.who().await.unwrap(), first, "{user} moved");
+        }
+        seen.insert(first);
+    }
+    assert!(seen.len() > 1, "every key went to one server");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_cannot_be_dialed_is_passed_over_even_for_calls_never_retried() {
+    let fleet = Fleet::start(&["a"]).await;
+    // Nothing listens at the first address.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let discovery = StaticDiscover::new([Endpoint::new(dead_addr).unwrap(), fleet.endpoint(0)]);
+    let who = WhoClient::new(
+        Cluster::builder()
+            .balance("round_robin".parse().unwrap())
+            .fail_mode(FailMode::Failfast)
+            .build(&discovery, "Who"),
+    );
+    for _ in 0..10 {
+        assert_eq!(who.once().await.unwrap(), "a");
+    }
+    assert_eq!(fleet.calls(), [10]);
+}
+
+/// Run by `failover_loses_no_idempotent_call_when_a_server_dies_under_load` in a process of
+/// its own: a server that prints its address, then serves until killed.
+#[tokio::test]
+#[ignore = "a child process of another test"]
+async fn server_child() {
+    if std::env::var("PRPC_TEST_CLUSTER_CHILD").is_err() {
+        return;
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let named = Named {
+        name: "child".into(),
+        calls,
+    };
+    let server = spawn_server(prpc::Server::builder().add_service(WhoServer::new(named))).await;
+    println!("serving {}", server.addr);
+    std::future::pending::<()>().await;
+}
+
+/// A server in a child process, and its address.
+fn server_process() -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["server_child", "--exact", "--ignored", "--nocapture"])
+        .env("PRPC_TEST_CLUSTER_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("serving ").map(str::to_owned))
+        .expect("the child never served")
+        .parse()
+        .unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[tokio::test]
+async fn failover_loses_no_idempotent_call_when_a_server_dies_under_load() {
+    let fleet = Fleet::start(&["a", "b"]).await;
+    let (mut victim, victim_addr) = server_process();
+    let mut endpoints = fleet.endpoints();
+    endpoints.push(Endpoint::new(victim_addr).unwrap());
+    let discovery = StaticDiscover::new(endpoints);
+    let who = cluster(&discovery, "round_robin");
+    // 128 calls in flight at all times, 1,536 in all; the victim dies a third of the way in.
+    let mut calls = tokio::task::JoinSet::new();
+    let mut answered = Vec::new();
+    for i in 0..1_536u64 {
+        if calls.len() >= 128 {
+            answered.push(calls.join_next().await.unwrap().unwrap());
+        }
+        let who = who.clone();
+        calls.spawn(async move { who.slow(5 + i % 10).await });
+        if i == 512 {
+            victim.kill().unwrap(); // SIGKILL: its connections break with calls on them
+            victim.wait().unwrap();
+        }
+    }
+    while let Some(result) = calls.join_next().await {
+        answered.push(result.unwrap());
+    }
+    let lost: Vec<_> = answered.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        lost.is_empty(),
+        "{} idempotent calls lost, e.g. {}",
+        lost.len(),
+        lost[0]
+    );
+    let by_child = answered
+        .iter()
+        .filter(|r| matches!(r.as_deref(), Ok("child")))
+        .count();
+    assert!(
+        by_child > 50,
+        "the victim took only {by_child} calls before it died"
+    );
+    // After the kill the others took every call.
+    assert_eq!(fleet.calls().iter().sum::<usize>() + by_child, 1_536);
+}
+
+#[tokio::test]
+async fn failtry_retries_the_endpoint_it_started_on() {
+    let fleet = Fleet::start(&["a", "b"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let who = WhoClient::new(
+        Cluster::builder()
+            .balance("round_robin".parse().unwrap())
+            .fail_mode(FailMode::Failtry)
+            .build(&discovery, "Who"),
+    );
+    // A per-attempt timeout shorter than the handler: every attempt times out, each on the
+    // same server.
+    let policy = prpc::retry::RetryPolicy::new(3)
+        .attempt_timeout(Duration::from_millis(50))
+        .backoff(Duration::from_millis(1), Duration::from_millis(2));
+    let error = who
+        .clone()
+        .with_options(
+            prpc::CallOptions::new()
+                .retry(policy)
+                .timeout(Duration::from_secs(5)),
+        )
+        .slow(1_000)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, prpc::Error::Timeout { .. }), "{error}");
+    let calls = fleet.calls();
+    assert!(calls == [3, 0] || calls == [0, 3], "{calls:?}");
+}
+
+#[tokio::test]
+async fn failover_retries_go_to_servers_not_yet_tried() {
+    let fleet = Fleet::start(&["a", "b", "c"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let who = cluster(&discovery, "random");
+    let policy = prpc::retry::RetryPolicy::new(3)
+        .attempt_timeout(Duration::from_millis(50))
+        .backoff(Duration::from_millis(1), Duration::from_millis(2));
+    let _ = who
+        .clone()
+        .with_options(
+            prpc::CallOptions::new()
+                .retry(policy)
+                .timeout(Duration::from_secs(5)),
+        )
+        .slow(1_000)
+        .await;
+    assert_eq!(fleet.calls(), [1, 1, 1]);
+}
+
+#[tokio::test]
+async fn an_endpoint_removed_from_discovery_is_drained_not_cut() {
+    let fleet = Fleet::start(&["a", "b"]).await;
+    let discovery = StaticDiscover::new([fleet.endpoint(0)]);
+    let who = cluster(&discovery, "round_robin");
+    assert_eq!(who.who().await.unwrap(), "a");
+    let in_flight = tokio::spawn({
+        let who = who.clone();
+        async move { who.slow(300).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    discovery.set([fleet.endpoint(1)]);
+    // New calls go to the one left, at once.
+    timeout(PATIENCE, async {
+        while who.who().await.unwrap() != "b" {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    // The call on the one removed finishes on it.
+    assert_eq!(in_flight.await.unwrap().unwrap(), "a");
+}
+
+#[tokio::test]
+async fn with_no_endpoint_a_call_fails_with_unavailable() {
+    let discovery = StaticDiscover::new([]);
+    let who = cluster(&discovery, "p2c");
+    let error = who.who().await.unwrap_err();
+    assert_eq!(error.code(), prpc::Code::Unavailable);
+    assert!(error.to_string().contains("no endpoint of Who"), "{error}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_and_the_next_call_opens_another() {
+    let fleet = Fleet::start(&["a"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let who = WhoClient::new(
+        Cluster::builder()
+            .idle_timeout(Duration::from_millis(100))
+            .build(&discovery, "Who"),
+    );
+    let first = who.port().await.unwrap();
+    // Busy: the same connection.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(who.port().await.unwrap(), first);
+    }
+    // Idle for ten times the timeout: closed, and the next call dials anew.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_ne!(who.port().await.unwrap(), first);
+}
