@@ -23,11 +23,14 @@ pub trait Who {
     /// The caller's port: which connection the call came on.
     #[prpc(idempotent)]
     async fn port(&self) -> u16;
+    /// The name, or `unavailable` while the server is set to fail.
+    async fn health(&self) -> Result<String, prpc::Status>;
 }
 
 struct Named {
     name: String,
     calls: Arc<AtomicUsize>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Who for Named {
@@ -47,6 +50,17 @@ impl Who for Named {
         self.name.clone()
     }
 
+    async fn health(&self) -> Result<String, prpc::Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(prpc::Status::new(
+                prpc::Code::Unavailable,
+                "failing on purpose",
+            ));
+        }
+        Ok(self.name.clone())
+    }
+
     async fn port(&self) -> u16 {
         prpc::context::current()
             .and_then(|context| context.peer)
@@ -57,24 +71,33 @@ impl Who for Named {
 struct Fleet {
     servers: Vec<TestServer>,
     calls: Vec<Arc<AtomicUsize>>,
+    failing: Vec<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Fleet {
     async fn start(names: &[&str]) -> Fleet {
         let mut servers = Vec::new();
         let mut calls = Vec::new();
+        let mut failing = Vec::new();
         for name in names {
             let counter = Arc::new(AtomicUsize::new(0));
+            let fails = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let named = Named {
                 name: (*name).to_owned(),
                 calls: counter.clone(),
+                failing: fails.clone(),
             };
+            failing.push(fails);
             servers.push(
                 spawn_server(prpc::Server::builder().add_service(WhoServer::new(named))).await,
             );
             calls.push(counter);
         }
-        Fleet { servers, calls }
+        Fleet {
+            servers,
+            calls,
+            failing,
+        }
     }
 
     fn endpoint(&self, index: usize) -> Endpoint {
@@ -118,10 +141,12 @@ async fn round_robin_spreads_calls_evenly_over_real_servers() {
 #[tokio::test]
 async fn smooth_weighted_round_robin_follows_the_weights_over_the_wire() {
     let fleet = Fleet::start(&["a", "b", "c"]).await;
+    // Named instances: a snapshot is sorted by instance id, and nginx's sequence breaks ties
+    // in that order.
     let discovery = StaticDiscover::new([
-        fleet.endpoint(0).weight(5),
-        fleet.endpoint(1).weight(1),
-        fleet.endpoint(2).weight(1),
+        fleet.endpoint(0).instance("a").weight(5),
+        fleet.endpoint(1).instance("b").weight(1),
+        fleet.endpoint(2).instance("c").weight(1),
     ]);
     let who = cluster(&discovery, "smooth_weighted_round_robin");
     let mut answers = String::new();
@@ -182,6 +207,7 @@ async fn server_child() {
     let named = Named {
         name: "child".into(),
         calls,
+        failing: Default::default(),
     };
     let server = spawn_server(prpc::Server::builder().add_service(WhoServer::new(named))).await;
     println!("serving {}", server.addr);
@@ -354,4 +380,60 @@ async fn an_idle_connection_is_closed_and_the_next_call_opens_another() {
     // Idle for ten times the timeout: closed, and the next call dials anew.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_ne!(who.port().await.unwrap(), first);
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_trips_its_breaker_and_comes_back_after_the_open_timeout() {
+    use prpc::cluster::{BreakerConfig, BreakerState};
+    let fleet = Fleet::start(&["a", "b"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let who = WhoClient::new(
+        Cluster::builder()
+            .balance("round_robin".parse().unwrap())
+            .breaker(
+                BreakerConfig::default()
+                    .consecutive_failures(3)
+                    .open_timeout(Duration::from_millis(300)),
+            )
+            .build(&discovery, "Who"),
+    );
+    let breaker_of = |name: usize| {
+        let address = fleet.endpoint(name).address;
+        who.channel()
+            .endpoint_stats()
+            .into_iter()
+            .find(|stats| stats.endpoint.address == address)
+            .unwrap()
+            .breaker
+    };
+    fleet.failing[0].store(true, Ordering::SeqCst);
+    // Round robin: every other call reaches a and fails, until its third failure trips it.
+    let mut failures = 0;
+    for _ in 0..6 {
+        if who.health().await.is_err() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 3);
+    assert_eq!(breaker_of(0).state, BreakerState::Open);
+    assert_eq!(breaker_of(0).trips, 1);
+    // Open: a takes nothing, b takes everything.
+    let before = fleet.calls();
+    for _ in 0..10 {
+        assert_eq!(who.health().await.unwrap(), "b");
+    }
+    assert_eq!(fleet.calls()[0], before[0]);
+
+    // a recovers; after the open timeout a trial call reaches it and closes the breaker.
+    fleet.failing[0].store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut answers = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        answers.insert(who.health().await.unwrap());
+    }
+    assert!(
+        answers.contains("a"),
+        "a never took a call again: {answers:?}"
+    );
+    assert_eq!(breaker_of(0).state, BreakerState::Closed);
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::members::{Member, View};
+use super::breaker::{BreakerConfig, BreakerState};
+use super::members::{EndpointStats, Member, View};
 use crate::balance::{Algorithm, BoxBalancer, Outcome, Pick};
 use crate::call::{Call, CallOptions, Reply};
 use crate::channel::Channel;
@@ -121,6 +122,7 @@ pub struct Builder {
     algorithm: Algorithm,
     fail_mode: FailMode,
     idle_timeout: Duration,
+    breaker: BreakerConfig,
     client: client::Builder,
 }
 
@@ -131,6 +133,7 @@ impl Cluster {
             algorithm: Algorithm::P2c,
             fail_mode: FailMode::default(),
             idle_timeout: Duration::from_secs(300),
+            breaker: BreakerConfig::default(),
             client: crate::Client::builder(),
         }
     }
@@ -144,6 +147,17 @@ impl Cluster {
     pub fn watch(&self) -> &Watch {
         &self.stack.inner().shared.watch
     }
+
+    /// What it knows of each endpoint now: connection, backoff, load, circuit breaker.
+    pub fn endpoint_stats(&self) -> Vec<EndpointStats> {
+        let shared = &self.stack.inner().shared;
+        let view = shared
+            .view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        view.members.iter().map(|member| member.stats()).collect()
+    }
 }
 
 impl Builder {
@@ -156,6 +170,16 @@ impl Builder {
     /// Where retries go.
     pub fn fail_mode(mut self, fail_mode: FailMode) -> Self {
         self.fail_mode = fail_mode;
+        self
+    }
+
+    /// Each endpoint's circuit breaker ([`BreakerConfig::default`] unless set): while it is
+    /// open the endpoint takes no call. Transport failures, timeouts and `unavailable`
+    /// answers count as failures; application errors and other statuses (a `resource_exhausted`
+    /// from a busy server included) do not. State changes are logged as warnings, then passed
+    /// to the configuration's own hook.
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.breaker = breaker;
         self
     }
 
@@ -187,6 +211,7 @@ impl Builder {
             balancer: self.algorithm.build(),
             view: RwLock::new(Arc::new(View::default())),
             template: self.client,
+            breaker: self.breaker,
             defaults,
             fail_mode: self.fail_mode,
             timer: timer.clone(),
@@ -240,6 +265,7 @@ struct Shared {
     /// update under the write lock, so a pick's index always means the view read with it.
     view: RwLock<Arc<View>>,
     template: client::Builder,
+    breaker: BreakerConfig,
     defaults: CallOptions,
     fail_mode: FailMode,
     timer: Timer,
@@ -269,6 +295,8 @@ impl Shared {
                         endpoint.clone(),
                         self.next_id.fetch_add(1, Ordering::Relaxed),
                         self.balancer.load(index),
+                        &self.service,
+                        &self.breaker,
                     )),
                 }
             })
@@ -277,8 +305,8 @@ impl Shared {
     }
 
     /// The member for one attempt: not one the call's earlier attempts used (failover) or the
-    /// one they used (failtry), not one passed over already in this attempt, not one backing
-    /// off after a failed dial while another is there.
+    /// one they used (failtry), not one passed over already in this attempt, not one whose
+    /// breaker is open, not one backing off after a failed dial while another is there.
     fn pick(&self, call: &Call, passed: &[u64]) -> Option<Arc<Member>> {
         let tried = call
             .route
@@ -306,13 +334,17 @@ impl Shared {
                 .pick(&pick)
                 .and_then(|index| members.get(index).cloned())
         };
+        let open = |index: usize| members[index].breaker.state() == BreakerState::Open;
         let fresh = |index: usize| {
             let member = &members[index];
-            passed.contains(&member.id) || tried.contains(&member.id) || member.backing_off(now)
+            passed.contains(&member.id)
+                || tried.contains(&member.id)
+                || member.backing_off(now)
+                || open(index)
         };
         pick(&fresh)
             // Every endpoint was tried or is backing off: a retry may go to one tried before.
-            .or_else(|| pick(&|index: usize| passed.contains(&members[index].id)))
+            .or_else(|| pick(&|index: usize| passed.contains(&members[index].id) || open(index)))
     }
 }
 
@@ -338,10 +370,28 @@ impl Balanced {
                 return Err(last_error.unwrap_or_else(|| self.no_endpoint()));
             };
             passed.push(member.id);
+            // Half-open, it lets a bounded number of trial calls through.
+            let permit = match member.breaker.allow() {
+                Ok(permit) => permit,
+                Err(open) => {
+                    last_error.get_or_insert_with(|| {
+                        Error::Status(Status::new(
+                            Code::Unavailable,
+                            format!(
+                                "the circuit breaker of {} is {:?}",
+                                member.endpoint,
+                                open.state()
+                            ),
+                        ))
+                    });
+                    continue;
+                }
+            };
             let link = match member.link(&shared.template, &shared.timer).await {
                 Ok(link) => link,
                 Err(error) => {
                     tracing::debug!(service = %shared.service, endpoint = %member.endpoint, %error, "endpoint cannot be dialed");
+                    permit.failure();
                     last_error = Some(error);
                     continue;
                 }
@@ -353,9 +403,11 @@ impl Balanced {
             let in_flight = member.load.as_ref().map(|load| load.start());
             let started = Instant::now();
             let result = link.call(call).await;
+            let outcome = outcome(&result);
             if let Some(in_flight) = in_flight {
-                in_flight.finish(started.elapsed(), outcome(&result));
+                in_flight.finish(started.elapsed(), outcome);
             }
+            permit.record(outcome == Outcome::Success);
             if let Err(Error::Connect { .. } | Error::ConnectTimeout { .. }) = &result {
                 member.failed_to_connect();
             }
@@ -377,13 +429,14 @@ impl Balanced {
     }
 }
 
-/// How a call went, for the load-aware balancers: only what says the endpoint is unwell
-/// counts as a failure, not an application's answer.
+/// How a call went, for the load-aware balancers and the breaker: only what says the
+/// endpoint is unwell counts as a failure (a transport failure, a timeout, `unavailable`),
+/// not an application's answer nor a busy server's `resource_exhausted`.
 fn outcome(result: &Result<Reply, Error>) -> Outcome {
     match result {
-        Ok(_) => Outcome::Success,
+        Err(Error::Status(status)) if status.code() == Code::ResourceExhausted => Outcome::Success,
         Err(error) if RetryPolicy::is_retryable(error) => Outcome::Failure,
-        Err(_) => Outcome::Success,
+        _ => Outcome::Success,
     }
 }
 

@@ -167,6 +167,22 @@ impl BreakerConfig {
         self.on_state_change = Some(Arc::new(hook));
         self
     }
+
+    /// This configuration with `first` run before the hook it has (if any): how a balanced
+    /// client logs each endpoint's changes and still calls the user's hook.
+    pub(crate) fn also_on_state_change(
+        mut self,
+        first: impl Fn(&StateChange) + Send + Sync + 'static,
+    ) -> Self {
+        let then = self.on_state_change.take();
+        self.on_state_change = Some(Arc::new(move |change: &StateChange| {
+            first(change);
+            if let Some(then) = &then {
+                then(change);
+            }
+        }));
+        self
+    }
 }
 
 /// A change of a breaker's state, as [`BreakerConfig::on_state_change`] sees it.

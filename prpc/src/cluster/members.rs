@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::breaker::{Breaker, BreakerConfig, BreakerStats};
 use crate::balance::Load;
 use crate::client::{self, Link};
 use crate::discovery::Endpoint;
@@ -21,6 +22,8 @@ pub(super) struct Member {
     pub(super) id: u64,
     /// The balancer's load for it, when the algorithm keeps one.
     pub(super) load: Option<Arc<Load>>,
+    /// Stops calls to it while it keeps failing.
+    pub(super) breaker: Breaker,
     link: Mutex<Option<Link>>,
     /// One dial at a time; calls that lose the race use the winner's link.
     dialing: tokio::sync::Mutex<()>,
@@ -46,11 +49,29 @@ fn backoff(failures: u32) -> Duration {
 }
 
 impl Member {
-    pub(super) fn new(endpoint: Endpoint, id: u64, load: Option<Arc<Load>>) -> Self {
+    pub(super) fn new(
+        endpoint: Endpoint,
+        id: u64,
+        load: Option<Arc<Load>>,
+        service: &str,
+        breaker: &BreakerConfig,
+    ) -> Self {
+        let (service, name) = (service.to_owned(), endpoint.to_string());
+        let breaker = breaker.clone().also_on_state_change(move |change| {
+            tracing::warn!(
+                %service,
+                endpoint = %name,
+                from = ?change.from,
+                to = ?change.to,
+                failures = change.stats.total_failures,
+                "circuit breaker changed state"
+            );
+        });
         Member {
             endpoint,
             id,
             load,
+            breaker: Breaker::new(breaker),
             link: Mutex::new(None),
             dialing: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Backoff::default()),
@@ -130,6 +151,36 @@ impl Member {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .is_some()
+    }
+}
+
+/// What a balanced client knows of one endpoint ([`Cluster::endpoint_stats`]).
+///
+/// [`Cluster::endpoint_stats`]: super::Cluster::endpoint_stats
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Whether it has a connection now (it is dialed on demand and closed when idle).
+    pub connected: bool,
+    /// Whether a dial to it failed lately, so that calls go elsewhere for now.
+    pub backing_off: bool,
+    /// Calls in flight on it, when the balancer counts them (`least_active`, `p2c`).
+    pub in_flight: Option<u64>,
+    /// Its circuit breaker.
+    pub breaker: BreakerStats,
+}
+
+impl Member {
+    pub(super) fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            endpoint: self.endpoint.clone(),
+            connected: self.current().is_some_and(|link| link.is_open()),
+            backing_off: self.backing_off(Instant::now()),
+            in_flight: self.load.as_ref().map(|load| load.in_flight()),
+            breaker: self.breaker.stats(),
+        }
     }
 }
 

@@ -16,3 +16,4 @@ mod members;
 
 pub use balanced::{Builder, Cluster, FailMode, ParseFailModeError};
 pub use breaker::{Breaker, BreakerConfig, BreakerState, BreakerStats, Open, Permit, StateChange};
+pub use members::EndpointStats;
