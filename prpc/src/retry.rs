@@ -49,6 +49,85 @@ use crate::status::Code;
 /// ```
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
+/// A channel-wide bound on retries, as Finagle's retry budget has it: retries are at most a
+/// fraction of calls, plus a small reserve for bursts, so that retrying (and failing over)
+/// does not multiply the load on a service that is already failing.
+///
+/// Each call that may be retried deposits `ratio` of a token (0.2 by default: retries up to
+/// a fifth of calls); the budget also refills by `min_per_second` tokens a second (10), so a
+/// client with little traffic may still retry; it holds at most `reserve` tokens (100, which
+/// it starts with: enough for the calls in flight on an endpoint that dies under load). Each
+/// retry takes one token; a call finds the budget empty and gets no retry.
+///
+/// ```
+/// use prpc::retry::RetryBudget;
+///
+/// let budget = RetryBudget::new(0.2, 2, 0);
+/// assert!(budget.try_retry());
+/// assert!(budget.try_retry());
+/// assert!(!budget.try_retry()); // the reserve is spent
+/// for _ in 0..5 {
+///     budget.deposit(); // five calls: one retry's worth
+/// }
+/// assert!(budget.try_retry());
+/// assert!(!budget.try_retry());
+/// ```
+#[derive(Debug)]
+pub struct RetryBudget {
+    state: std::sync::Mutex<(f64, tokio::time::Instant)>,
+    ratio: f64,
+    reserve: f64,
+    min_per_second: f64,
+}
+
+impl Default for RetryBudget {
+    /// Finagle's figures: retries up to 20 % of calls, 10 a second at least, a reserve of 100.
+    fn default() -> Self {
+        RetryBudget::new(0.2, 100, 10)
+    }
+}
+
+impl RetryBudget {
+    /// A budget that gives `ratio` (0 to 1) of a retry per call and `min_per_second` retries
+    /// a second, holding at most `reserve` (which it starts with).
+    pub fn new(ratio: f64, reserve: u32, min_per_second: u32) -> Self {
+        RetryBudget {
+            state: std::sync::Mutex::new((f64::from(reserve), tokio::time::Instant::now())),
+            ratio: ratio.clamp(0.0, 1.0),
+            reserve: f64::from(reserve),
+            min_per_second: f64::from(min_per_second),
+        }
+    }
+
+    /// A call that may be retried was made: it pays into the budget.
+    pub fn deposit(&self) {
+        self.update(|tokens| (tokens + self.ratio, ()));
+    }
+
+    /// Takes a token for a retry; `false` (and nothing taken) if the budget is spent.
+    pub fn try_retry(&self) -> bool {
+        self.update(|tokens| {
+            if tokens >= 1.0 {
+                (tokens - 1.0, true)
+            } else {
+                (tokens, false)
+            }
+        })
+    }
+
+    fn update<T>(&self, change: impl FnOnce(f64) -> (f64, T)) -> T {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(state.1).as_secs_f64() * self.min_per_second;
+        let (tokens, answer) = change((state.0 + refill).min(self.reserve));
+        *state = (tokens.min(self.reserve), now);
+        answer
+    }
+}
+
 /// How a call is retried.
 ///
 /// ```

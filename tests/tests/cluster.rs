@@ -437,3 +437,37 @@ async fn a_failing_endpoint_trips_its_breaker_and_comes_back_after_the_open_time
     );
     assert_eq!(breaker_of(0).state, BreakerState::Closed);
 }
+
+#[tokio::test]
+async fn the_retry_budget_stops_retries_while_a_service_keeps_failing() {
+    let attempts = async |budget: bool| {
+        let fleet = Fleet::start(&["a"]).await;
+        fleet.failing[0].store(true, Ordering::SeqCst);
+        let discovery = StaticDiscover::new(fleet.endpoints());
+        let mut builder = Cluster::builder()
+            .breaker(
+                prpc::cluster::BreakerConfig::default()
+                    .consecutive_failures(0)
+                    .without_failure_ratio(),
+            )
+            // A reserve of 5, a fifth of a retry per call, no refill by time.
+            .retry_budget(0.2, 5, 0);
+        if !budget {
+            builder = builder.without_retry_budget();
+        }
+        let who = WhoClient::new(builder.build(&discovery, "Who")).with_options(
+            prpc::CallOptions::new().retry(
+                prpc::retry::RetryPolicy::new(3)
+                    .backoff(Duration::from_millis(1), Duration::from_millis(1)),
+            ),
+        );
+        for _ in 0..20 {
+            assert!(who.health().await.is_err());
+        }
+        fleet.calls()[0]
+    };
+    assert_eq!(attempts(false).await, 60);
+    // The reserve's 5 retries and a fifth of one per call (4): 29 attempts at most.
+    let with_budget = attempts(true).await;
+    assert!((25..=29).contains(&with_budget), "{with_budget} attempts");
+}

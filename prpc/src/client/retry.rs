@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::call::{Call, CallOptions, Reply};
 use crate::channel::Channel;
 use crate::error::Error;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryBudget, RetryPolicy};
 use crate::timer::Timer;
 
 /// Retries the calls of the [`Channel`] it wraps by each call's [`RetryPolicy`] (see the
@@ -33,12 +33,25 @@ use crate::timer::Timer;
 pub struct Retry<C> {
     inner: C,
     timer: Timer,
+    /// Bounds the retries of every call through this layer together, when set.
+    budget: Option<Arc<RetryBudget>>,
 }
 
 impl<C> Retry<C> {
     /// Retries calls of `inner`, waiting out backoff on `timer`.
     pub fn new(inner: C, timer: Timer) -> Self {
-        Retry { inner, timer }
+        Retry {
+            inner,
+            timer,
+            budget: None,
+        }
+    }
+
+    /// With a [`RetryBudget`] shared by every call through the layer: no retry while the
+    /// budget is spent.
+    pub fn with_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// The channel under the layer.
@@ -100,6 +113,9 @@ impl<C: Channel> Retry<C> {
             .get_or_insert_with(|| Arc::new(crate::call::Route::default()));
         let first = call.attempt;
         call.attempt_timeout = policy.get_attempt_timeout();
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+        }
         loop {
             let left = call.time_left();
             let last = call.attempt + 1 - first >= policy.max_attempts();
@@ -116,6 +132,14 @@ impl<C: Channel> Retry<C> {
                 Err(error) if !last && RetryPolicy::is_retryable(&error) => error,
                 Err(error) => return Err(error),
             };
+            if self
+                .budget
+                .as_ref()
+                .is_some_and(|budget| !budget.try_retry())
+            {
+                tracing::debug!(request_id, attempt = number, %error, "not retried: the retry budget is spent");
+                return Err(error);
+            }
             let backoff = policy.wait_before(number + 1 - first, &error);
             if let Some(deadline) = call.deadline()
                 && Instant::now() + backoff >= deadline

@@ -19,7 +19,7 @@ use crate::channel::Channel;
 use crate::client::{self, Retry};
 use crate::discovery::{Discover, Snapshot, Watch};
 use crate::error::Error;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryBudget, RetryPolicy};
 use crate::status::{Code, Status};
 use crate::timer::Timer;
 
@@ -123,6 +123,9 @@ pub struct Builder {
     fail_mode: FailMode,
     idle_timeout: Duration,
     breaker: BreakerConfig,
+    /// The retry budget's ratio, reserve and floor; each cluster built gets a budget of its
+    /// own.
+    budget: Option<(f64, u32, u32)>,
     client: client::Builder,
 }
 
@@ -134,6 +137,7 @@ impl Cluster {
             fail_mode: FailMode::default(),
             idle_timeout: Duration::from_secs(300),
             breaker: BreakerConfig::default(),
+            budget: Some((0.2, 100, 10)),
             client: crate::Client::builder(),
         }
     }
@@ -183,6 +187,20 @@ impl Builder {
         self
     }
 
+    /// The [`RetryBudget`] every call's retries share (see there; by default retries up to
+    /// 20 % of calls, 10 a second at least, a reserve of 100), so that failover does not
+    /// multiply the load on a failing service.
+    pub fn retry_budget(mut self, ratio: f64, reserve: u32, min_per_second: u32) -> Self {
+        self.budget = Some((ratio, reserve, min_per_second));
+        self
+    }
+
+    /// No retry budget: every call is retried as its policy says, however many fail.
+    pub fn without_retry_budget(mut self) -> Self {
+        self.budget = None;
+        self
+    }
+
     /// Closes an endpoint's connection after this long without a call (5 minutes by default).
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.idle_timeout = idle;
@@ -224,9 +242,11 @@ impl Builder {
             shared.watch.clone(),
             self.idle_timeout,
         ));
-        Cluster {
-            stack: Retry::new(Balanced { shared }, timer),
+        let mut stack = Retry::new(Balanced { shared }, timer);
+        if let Some((ratio, reserve, min_per_second)) = self.budget {
+            stack = stack.with_budget(Arc::new(RetryBudget::new(ratio, reserve, min_per_second)));
         }
+        Cluster { stack }
     }
 }
 
