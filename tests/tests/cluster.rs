@@ -25,15 +25,26 @@ pub trait Who {
     async fn port(&self) -> u16;
     /// The name, or `unavailable` while the server is set to fail.
     async fn health(&self) -> Result<String, prpc::Status>;
+    /// The name, after the server's own delay.
+    #[prpc(idempotent)]
+    async fn lagging(&self) -> String;
 }
 
 struct Named {
     name: String,
     calls: Arc<AtomicUsize>,
     failing: Arc<std::sync::atomic::AtomicBool>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Who for Named {
+    async fn lagging(&self) -> String {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        self.name.clone()
+    }
+
     async fn who(&self) -> String {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.name.clone()
@@ -72,6 +83,7 @@ struct Fleet {
     servers: Vec<TestServer>,
     calls: Vec<Arc<AtomicUsize>>,
     failing: Vec<Arc<std::sync::atomic::AtomicBool>>,
+    delays: Vec<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Fleet {
@@ -79,13 +91,17 @@ impl Fleet {
         let mut servers = Vec::new();
         let mut calls = Vec::new();
         let mut failing = Vec::new();
+        let mut delays = Vec::new();
         for name in names {
+            let delay = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            delays.push(delay.clone());
             let counter = Arc::new(AtomicUsize::new(0));
             let fails = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let named = Named {
                 name: (*name).to_owned(),
                 calls: counter.clone(),
                 failing: fails.clone(),
+                delay_ms: delay,
             };
             failing.push(fails);
             servers.push(
@@ -97,6 +113,7 @@ impl Fleet {
             servers,
             calls,
             failing,
+            delays,
         }
     }
 
@@ -208,6 +225,7 @@ async fn server_child() {
         name: "child".into(),
         calls,
         failing: Default::default(),
+        delay_ms: Default::default(),
     };
     let server = spawn_server(prpc::Server::builder().add_service(WhoServer::new(named))).await;
     println!("serving {}", server.addr);
@@ -470,4 +488,61 @@ async fn the_retry_budget_stops_retries_while_a_service_keeps_failing() {
     // The reserve's 5 retries and a fifth of one per call (4): 29 attempts at most.
     let with_budget = attempts(true).await;
     assert!((25..=29).contains(&with_budget), "{with_budget} attempts");
+}
+
+fn backup_cluster(fleet: &Fleet, delay: Option<Duration>) -> (StaticDiscover, WhoClient<Cluster>) {
+    // Named instances, so round robin starts at a.
+    let discovery = StaticDiscover::new([
+        fleet.endpoint(0).instance("a"),
+        fleet.endpoint(1).instance("b"),
+    ]);
+    let mut builder = Cluster::builder()
+        .balance("round_robin".parse().unwrap())
+        .fail_mode(FailMode::Backup);
+    if let Some(delay) = delay {
+        builder = builder.hedge_delay(delay);
+    }
+    let who = WhoClient::new(builder.build(&discovery, "Who"));
+    (discovery, who)
+}
+
+#[tokio::test]
+async fn a_slow_first_attempt_gets_a_backup_request_on_another_endpoint() {
+    let fleet = Fleet::start(&["a", "b"]).await;
+    fleet.delays[0].store(5_000, Ordering::SeqCst);
+    let (_discovery, who) = backup_cluster(&fleet, Some(Duration::from_millis(20)));
+    let answer = timeout(PATIENCE, who.lagging()).await.unwrap().unwrap();
+    // a holds its call for 5 s; b answered the backup request.
+    assert_eq!(answer, "b");
+    assert_eq!(fleet.calls(), [1, 1]);
+}
+
+#[tokio::test]
+async fn without_a_fixed_delay_the_backup_waits_the_methods_p95() {
+    let fleet = Fleet::start(&["a", "b"]).await;
+    let (_discovery, who) = backup_cluster(&fleet, None);
+    // Fast calls teach the cluster the method's p95 (under a few milliseconds).
+    for _ in 0..30 {
+        who.lagging().await.unwrap();
+    }
+    assert_eq!(fleet.calls(), [15, 15]);
+    fleet.delays[0].store(5_000, Ordering::SeqCst);
+    // Round robin sends one of the next two to a, which now lags: its backup goes to b.
+    for _ in 0..2 {
+        let answer = timeout(PATIENCE, who.lagging()).await.unwrap().unwrap();
+        assert_eq!(answer, "b");
+    }
+    // a took at least one of them (and lags 5 s, so answering "a" would have been it).
+    assert!(fleet.calls()[0] > 15, "{:?}", fleet.calls());
+}
+
+#[tokio::test]
+async fn backup_requests_are_not_sent_for_calls_that_are_never_retried() {
+    let fleet = Fleet::start(&["a", "b"]).await;
+    let (_discovery, who) = backup_cluster(&fleet, Some(Duration::from_millis(1)));
+    for _ in 0..10 {
+        who.once().await.unwrap();
+    }
+    // Not idempotent, no retry policy: one attempt each.
+    assert_eq!(fleet.calls().iter().sum::<usize>(), 10);
 }

@@ -58,6 +58,11 @@ impl<C> Retry<C> {
     pub fn inner(&self) -> &C {
         &self.inner
     }
+
+    /// The budget its retries share, if it has one.
+    pub(crate) fn budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_deref()
+    }
 }
 
 impl<C: Channel> Channel for Retry<C> {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::breaker::{BreakerConfig, BreakerState};
+use super::hedge::{self, Latencies};
 use super::members::{EndpointStats, Member, View};
 use crate::balance::{Algorithm, BoxBalancer, Outcome, Pick};
 use crate::call::{Call, CallOptions, Reply};
@@ -26,7 +27,7 @@ use crate::timer::Timer;
 /// Where the retries of a call go (how many there are, and which calls are retried at all,
 /// is the call's [`RetryPolicy`] under prpc's retry rules; see [`retry`](crate::retry)).
 ///
-/// Names for configuration: `failfast`, `failover`, `failtry`.
+/// Names for configuration: `failfast`, `failover`, `failtry`, `backup`.
 ///
 /// ```
 /// use prpc::cluster::FailMode;
@@ -46,11 +47,17 @@ pub enum FailMode {
     Failover,
     /// Each retry goes to the endpoint the first attempt went to (while it is in the set).
     Failtry,
+    /// Backup requests (hedging): a call that may be sent again and has not answered within
+    /// a delay (the method's observed p95 latency, or [`Builder::hedge_delay`]) is sent to a
+    /// second endpoint under the same request id; the first success wins and the other is
+    /// cancelled. Until a method has 20 calls behind it (and with no fixed delay) its calls
+    /// go as with failover.
+    Backup,
 }
 
 /// Text that names no [`FailMode`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fail mode \"{0}\" (expected failfast, failover or failtry)")]
+#[error("unknown fail mode \"{0}\" (expected failfast, failover, failtry or backup)")]
 pub struct ParseFailModeError(String);
 
 impl FromStr for FailMode {
@@ -61,6 +68,7 @@ impl FromStr for FailMode {
             "failfast" => Ok(FailMode::Failfast),
             "failover" => Ok(FailMode::Failover),
             "failtry" => Ok(FailMode::Failtry),
+            "backup" => Ok(FailMode::Backup),
             _ => Err(ParseFailModeError(text.to_owned())),
         }
     }
@@ -126,6 +134,7 @@ pub struct Builder {
     /// The retry budget's ratio, reserve and floor; each cluster built gets a budget of its
     /// own.
     budget: Option<(f64, u32, u32)>,
+    hedge_delay: Option<Duration>,
     client: client::Builder,
 }
 
@@ -138,6 +147,7 @@ impl Cluster {
             idle_timeout: Duration::from_secs(300),
             breaker: BreakerConfig::default(),
             budget: Some((0.2, 100, 10)),
+            hedge_delay: None,
             client: crate::Client::builder(),
         }
     }
@@ -195,6 +205,13 @@ impl Builder {
         self
     }
 
+    /// With [`FailMode::Backup`], send the backup request after this delay rather than after
+    /// the method's observed p95 latency.
+    pub fn hedge_delay(mut self, delay: Duration) -> Self {
+        self.hedge_delay = Some(delay);
+        self
+    }
+
     /// No retry budget: every call is retried as its policy says, however many fail.
     pub fn without_retry_budget(mut self) -> Self {
         self.budget = None;
@@ -233,6 +250,8 @@ impl Builder {
             defaults,
             fail_mode: self.fail_mode,
             timer: timer.clone(),
+            hedge_delay: self.hedge_delay,
+            latencies: Latencies::default(),
             epoch: Instant::now(),
             next_id: AtomicU64::new(1),
         });
@@ -255,8 +274,37 @@ impl Channel for Cluster {
         self.stack.default_options()
     }
 
-    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, Error>> + Send {
-        self.stack.call(call)
+    async fn call(&self, call: Call) -> Result<Reply, Error> {
+        if self.stack.inner().shared.fail_mode == FailMode::Backup {
+            Box::pin(self.call_with_backup(call)).await
+        } else {
+            self.stack.call(call).await
+        }
+    }
+}
+
+impl Cluster {
+    /// A call under [`FailMode::Backup`]: hedged when it may be sent again and its delay is
+    /// known; its latency recorded for the method's p95.
+    async fn call_with_backup(&self, mut call: Call) -> Result<Reply, Error> {
+        let balanced = self.stack.inner();
+        let shared = &balanced.shared;
+        let policy = self.stack.plan(&mut call);
+        let delay = shared.hedge_delay.or_else(|| shared.latencies.p95(&call));
+        let started = Instant::now();
+        let method = (call.service.clone(), call.method.clone());
+        let result = match (policy, delay) {
+            (Some(_), Some(delay)) => {
+                let budget = self.stack.budget();
+                hedge::hedged(balanced, budget, &shared.timer, call, delay).await
+            }
+            (Some(policy), None) => self.stack.retrying(call, policy).await,
+            (None, _) => balanced.call(call).await,
+        };
+        if result.is_ok() {
+            shared.latencies.record(method, started.elapsed());
+        }
+        result
     }
 }
 
@@ -289,6 +337,9 @@ struct Shared {
     defaults: CallOptions,
     fail_mode: FailMode,
     timer: Timer,
+    /// With [`FailMode::Backup`]: a fixed delay, else each method's observed latencies.
+    hedge_delay: Option<Duration>,
+    latencies: Latencies,
     epoch: Instant,
     next_id: AtomicU64,
 }
@@ -380,7 +431,7 @@ impl Channel for Balanced {
 
 impl Balanced {
     /// One attempt of a call: on the picked endpoint, or on the next if it cannot be dialed.
-    async fn attempt(&self, mut call: Call) -> Result<Reply, Error> {
+    pub(super) async fn attempt(&self, mut call: Call) -> Result<Reply, Error> {
         let shared = &*self.shared;
         call.resolve(&shared.defaults);
         let mut passed = Vec::new();

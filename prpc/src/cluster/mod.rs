@@ -12,6 +12,7 @@
 
 mod balanced;
 mod breaker;
+mod hedge;
 mod members;
 
 pub use balanced::{Builder, Cluster, FailMode, ParseFailModeError};
