@@ -546,3 +546,61 @@ async fn backup_requests_are_not_sent_for_calls_that_are_never_retried() {
     // Not idempotent, no retry policy: one attempt each.
     assert_eq!(fleet.calls().iter().sum::<usize>(), 10);
 }
+
+fn mode_cluster(fleet: &Fleet, mode: FailMode) -> (StaticDiscover, Cluster) {
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let cluster = Cluster::builder().fail_mode(mode).build(&discovery, "Who");
+    (discovery, cluster)
+}
+
+#[tokio::test]
+async fn broadcast_reaches_every_endpoint_and_fails_if_any_fails() {
+    let fleet = Fleet::start(&["a", "b", "c"]).await;
+    let (_discovery, cluster) = mode_cluster(&fleet, FailMode::Broadcast);
+    let who = WhoClient::new(cluster.clone());
+    // Not idempotent, yet every server runs it: each copy is a call of its own.
+    let answer = who.once().await.unwrap();
+    assert!(["a", "b", "c"].contains(&answer.as_str()));
+    assert_eq!(fleet.calls(), [1, 1, 1]);
+
+    fleet.failing[1].store(true, Ordering::SeqCst);
+    let error = who.health().await.unwrap_err();
+    assert_eq!(error.code(), prpc::Code::Unavailable);
+    assert_eq!(fleet.calls(), [2, 2, 2]);
+
+    // The lower-level call returns every endpoint's result.
+    let call = prpc::Call::new(
+        "Who",
+        "health",
+        prpc::Format::Json,
+        bytes::Bytes::from_static(b"{}"),
+    );
+    let results = cluster.broadcast(call).await;
+    assert_eq!(results.len(), 3);
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|(_, result)| result.is_err())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, fleet.endpoint(1));
+}
+
+#[tokio::test]
+async fn fork_answers_with_the_first_success_and_fails_only_if_all_fail() {
+    let fleet = Fleet::start(&["a", "b", "c"]).await;
+    fleet.delays[0].store(5_000, Ordering::SeqCst);
+    fleet.delays[2].store(5_000, Ordering::SeqCst);
+    let (_discovery, cluster) = mode_cluster(&fleet, FailMode::Fork);
+    let who = WhoClient::new(cluster);
+    // a and c lag: b's answer wins, well before theirs.
+    let answer = timeout(PATIENCE, who.lagging()).await.unwrap().unwrap();
+    assert_eq!(answer, "b");
+    // A failure does not end the call while another endpoint may succeed.
+    fleet.failing[0].store(true, Ordering::SeqCst);
+    fleet.failing[2].store(true, Ordering::SeqCst);
+    assert_eq!(who.health().await.unwrap(), "b");
+    // Only when every endpoint fails does the call fail.
+    fleet.failing[1].store(true, Ordering::SeqCst);
+    let error = who.health().await.unwrap_err();
+    assert_eq!(error.code(), prpc::Code::Unavailable);
+}

@@ -12,13 +12,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::breaker::{BreakerConfig, BreakerState};
+use super::broadcast;
 use super::hedge::{self, Latencies};
 use super::members::{EndpointStats, Member, View};
 use crate::balance::{Algorithm, BoxBalancer, Outcome, Pick};
 use crate::call::{Call, CallOptions, Reply};
 use crate::channel::Channel;
 use crate::client::{self, Retry};
-use crate::discovery::{Discover, Snapshot, Watch};
+use crate::discovery::{Discover, Endpoint, Snapshot, Watch};
 use crate::error::Error;
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::status::{Code, Status};
@@ -27,7 +28,7 @@ use crate::timer::Timer;
 /// Where the retries of a call go (how many there are, and which calls are retried at all,
 /// is the call's [`RetryPolicy`] under prpc's retry rules; see [`retry`](crate::retry)).
 ///
-/// Names for configuration: `failfast`, `failover`, `failtry`, `backup`.
+/// Names for configuration: `failfast`, `failover`, `failtry`, `backup`, `broadcast`, `fork`.
 ///
 /// ```
 /// use prpc::cluster::FailMode;
@@ -53,11 +54,20 @@ pub enum FailMode {
     /// cancelled. Until a method has 20 calls behind it (and with no fixed delay) its calls
     /// go as with failover.
     Backup,
+    /// Every endpoint gets the call (each as a call of its own: a fresh request id, no dedupe
+    /// flag, no retries); the call fails if any fails, else answers one endpoint's reply.
+    /// [`Cluster::broadcast`] returns every endpoint's result.
+    Broadcast,
+    /// Every endpoint gets the call, as with broadcast; the first success wins and the
+    /// others are cancelled; the call fails only if all fail.
+    Fork,
 }
 
 /// Text that names no [`FailMode`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fail mode \"{0}\" (expected failfast, failover, failtry or backup)")]
+#[error(
+    "unknown fail mode \"{0}\" (expected failfast, failover, failtry, backup, broadcast or fork)"
+)]
 pub struct ParseFailModeError(String);
 
 impl FromStr for FailMode {
@@ -69,6 +79,8 @@ impl FromStr for FailMode {
             "failover" => Ok(FailMode::Failover),
             "failtry" => Ok(FailMode::Failtry),
             "backup" => Ok(FailMode::Backup),
+            "broadcast" => Ok(FailMode::Broadcast),
+            "fork" => Ok(FailMode::Fork),
             _ => Err(ParseFailModeError(text.to_owned())),
         }
     }
@@ -160,6 +172,22 @@ impl Cluster {
     /// The watch on its discovery source (its stats say whether the source is healthy).
     pub fn watch(&self) -> &Watch {
         &self.stack.inner().shared.watch
+    }
+
+    /// Sends `call` to every endpoint at once, each as a call of its own (a fresh request id,
+    /// no dedupe flag, no retries), and returns every endpoint's result, in the order of the
+    /// endpoints. This is [`FailMode::Broadcast`] without folding the results into one.
+    ///
+    /// ```no_run
+    /// # async fn example(cluster: prpc::cluster::Cluster) {
+    /// let call = prpc::Call::new("Cache", "flush", prpc::Format::Json, bytes::Bytes::from_static(b"{}"));
+    /// for (endpoint, result) in cluster.broadcast(call).await {
+    ///     println!("{endpoint}: {}", if result.is_ok() { "flushed" } else { "failed" });
+    /// }
+    /// # }
+    /// ```
+    pub async fn broadcast(&self, call: Call) -> Vec<(Endpoint, Result<Reply, Error>)> {
+        broadcast::every(&self.stack.inner().shared, call).await
     }
 
     /// What it knows of each endpoint now: connection, backoff, load, circuit breaker.
@@ -275,10 +303,12 @@ impl Channel for Cluster {
     }
 
     async fn call(&self, call: Call) -> Result<Reply, Error> {
-        if self.stack.inner().shared.fail_mode == FailMode::Backup {
-            Box::pin(self.call_with_backup(call)).await
-        } else {
-            self.stack.call(call).await
+        let shared = &self.stack.inner().shared;
+        match shared.fail_mode {
+            FailMode::Backup => Box::pin(self.call_with_backup(call)).await,
+            FailMode::Broadcast => Box::pin(broadcast::broadcast(shared, call)).await,
+            FailMode::Fork => Box::pin(broadcast::fork(shared, call)).await,
+            _ => self.stack.call(call).await,
         }
     }
 }
@@ -322,29 +352,42 @@ impl fmt::Debug for Cluster {
 /// The channel under the cluster's retry layer: one attempt, on the endpoint picked for it.
 #[derive(Clone)]
 pub(crate) struct Balanced {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(super) struct Shared {
     service: String,
     watch: Watch,
     balancer: BoxBalancer,
     /// The members, in the order the balancer was given them: swapped with the balancer's
     /// update under the write lock, so a pick's index always means the view read with it.
-    view: RwLock<Arc<View>>,
-    template: client::Builder,
+    pub(super) view: RwLock<Arc<View>>,
+    pub(super) template: client::Builder,
     breaker: BreakerConfig,
-    defaults: CallOptions,
+    pub(super) defaults: CallOptions,
     fail_mode: FailMode,
-    timer: Timer,
+    pub(super) timer: Timer,
     /// With [`FailMode::Backup`]: a fixed delay, else each method's observed latencies.
     hedge_delay: Option<Duration>,
     latencies: Latencies,
-    epoch: Instant,
+    pub(super) epoch: Instant,
     next_id: AtomicU64,
 }
 
 impl Shared {
+    pub(super) fn no_endpoint(&self) -> Error {
+        let shared = self;
+        let stats = shared.watch.stats();
+        let why = match stats.last_error {
+            Some(error) => format!(" (discovery: {error})"),
+            None => String::new(),
+        };
+        Error::Status(Status::new(
+            Code::Unavailable,
+            format!("no endpoint of {} can take the call{why}", shared.service),
+        ))
+    }
+
     /// Takes a new set of endpoints: members that stay keep their connections and loads,
     /// new ones start without a connection, and those gone are dropped from the view (calls
     /// in flight on them hold their links, so they finish; the connection closes after).
@@ -438,7 +481,7 @@ impl Balanced {
         let mut last_error = None;
         loop {
             let Some(member) = shared.pick(&call, &passed) else {
-                return Err(last_error.unwrap_or_else(|| self.no_endpoint()));
+                return Err(last_error.unwrap_or_else(|| self.shared.no_endpoint()));
             };
             passed.push(member.id);
             // Half-open, it lets a bounded number of trial calls through.
@@ -484,19 +527,6 @@ impl Balanced {
             }
             return result;
         }
-    }
-
-    fn no_endpoint(&self) -> Error {
-        let shared = &*self.shared;
-        let stats = shared.watch.stats();
-        let why = match stats.last_error {
-            Some(error) => format!(" (discovery: {error})"),
-            None => String::new(),
-        };
-        Error::Status(Status::new(
-            Code::Unavailable,
-            format!("no endpoint of {} can take the call{why}", shared.service),
-        ))
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod balanced;
 mod breaker;
+mod broadcast;
 mod hedge;
 mod members;
 
