@@ -604,3 +604,22 @@ async fn fork_answers_with_the_first_success_and_fails_only_if_all_fail() {
     let error = who.health().await.unwrap_err();
     assert_eq!(error.code(), prpc::Code::Unavailable);
 }
+
+#[tokio::test]
+async fn a_method_may_have_a_fail_mode_of_its_own() {
+    let fleet = Fleet::start(&["a", "b", "c"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    let cluster = Cluster::builder()
+        .balance("round_robin".parse().unwrap())
+        .method_fail_mode("once", FailMode::Broadcast)
+        .build(&discovery, "Who");
+    let who = WhoClient::new(cluster);
+    who.once().await.unwrap();
+    assert_eq!(fleet.calls(), [1, 1, 1], "once is broadcast");
+    who.who().await.unwrap();
+    assert_eq!(
+        fleet.calls().iter().sum::<usize>(),
+        4,
+        "who goes to one server"
+    );
+}

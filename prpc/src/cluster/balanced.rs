@@ -3,6 +3,7 @@
 //! layer above sends a failed attempt again by the call's policy, elsewhere or to the same
 //! endpoint as the [`FailMode`] says.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,6 +142,7 @@ pub struct Cluster {
 pub struct Builder {
     algorithm: Algorithm,
     fail_mode: FailMode,
+    method_fail_modes: HashMap<String, FailMode>,
     idle_timeout: Duration,
     breaker: BreakerConfig,
     /// The retry budget's ratio, reserve and floor; each cluster built gets a budget of its
@@ -156,6 +158,7 @@ impl Cluster {
         Builder {
             algorithm: Algorithm::P2c,
             fail_mode: FailMode::default(),
+            method_fail_modes: HashMap::new(),
             idle_timeout: Duration::from_secs(300),
             breaker: BreakerConfig::default(),
             budget: Some((0.2, 100, 10)),
@@ -215,6 +218,22 @@ impl Builder {
         self
     }
 
+    /// Where retries of one method's calls go, over the cluster's [`fail_mode`](Self::fail_mode)
+    /// (a method by its wire name: `"add"`, or `#[prpc(name = ...)]`'s).
+    ///
+    /// ```
+    /// use prpc::cluster::{Cluster, FailMode};
+    ///
+    /// let builder = Cluster::builder()
+    ///     .fail_mode(FailMode::Failover)
+    ///     .method_fail_mode("invalidate", FailMode::Broadcast)
+    ///     .method_fail_mode("charge", FailMode::Failfast);
+    /// ```
+    pub fn method_fail_mode(mut self, method: impl Into<String>, fail_mode: FailMode) -> Self {
+        self.method_fail_modes.insert(method.into(), fail_mode);
+        self
+    }
+
     /// Each endpoint's circuit breaker ([`BreakerConfig::default`] unless set): while it is
     /// open the endpoint takes no call. Transport failures, timeouts and `unavailable`
     /// answers count as failures; application errors and other statuses (a `resource_exhausted`
@@ -264,10 +283,7 @@ impl Builder {
     /// the last clone of the cluster is dropped.
     pub fn build(self, discover: &dyn Discover, service: &str) -> Cluster {
         let timer = Timer::default();
-        let mut defaults = self.client.defaults().clone();
-        if self.fail_mode == FailMode::Failfast {
-            defaults = defaults.retry(RetryPolicy::never());
-        }
+        let defaults = self.client.defaults().clone();
         let shared = Arc::new(Shared {
             service: service.to_owned(),
             watch: discover.watch(service),
@@ -277,6 +293,7 @@ impl Builder {
             breaker: self.breaker,
             defaults,
             fail_mode: self.fail_mode,
+            method_fail_modes: self.method_fail_modes,
             timer: timer.clone(),
             hedge_delay: self.hedge_delay,
             latencies: Latencies::default(),
@@ -302,9 +319,14 @@ impl Channel for Cluster {
         self.stack.default_options()
     }
 
-    async fn call(&self, call: Call) -> Result<Reply, Error> {
+    async fn call(&self, mut call: Call) -> Result<Reply, Error> {
         let shared = &self.stack.inner().shared;
-        match shared.fail_mode {
+        let mode = shared.fail_mode_of(&call);
+        if mode == FailMode::Failfast && call.options.retry.is_none() {
+            // Not even an idempotent method's default retries; a policy set on the call wins.
+            call.options.retry = Some(RetryPolicy::never());
+        }
+        match mode {
             FailMode::Backup => Box::pin(self.call_with_backup(call)).await,
             FailMode::Broadcast => Box::pin(broadcast::broadcast(shared, call)).await,
             FailMode::Fork => Box::pin(broadcast::fork(shared, call)).await,
@@ -366,6 +388,7 @@ pub(super) struct Shared {
     breaker: BreakerConfig,
     pub(super) defaults: CallOptions,
     fail_mode: FailMode,
+    method_fail_modes: HashMap<String, FailMode>,
     pub(super) timer: Timer,
     /// With [`FailMode::Backup`]: a fixed delay, else each method's observed latencies.
     hedge_delay: Option<Duration>,
@@ -375,6 +398,17 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The fail mode of `call`'s method.
+    fn fail_mode_of(&self, call: &Call) -> FailMode {
+        if self.method_fail_modes.is_empty() {
+            return self.fail_mode;
+        }
+        self.method_fail_modes
+            .get(&*call.method)
+            .copied()
+            .unwrap_or(self.fail_mode)
+    }
+
     pub(super) fn no_endpoint(&self) -> Error {
         let shared = self;
         let stats = shared.watch.stats();
@@ -429,7 +463,7 @@ impl Shared {
             .unwrap_or_default();
         let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
         let members = &view.members;
-        if self.fail_mode == FailMode::Failtry
+        if self.fail_mode_of(call) == FailMode::Failtry
             && let Some(first) = tried.first()
             && let Some(member) = members
                 .iter()
