@@ -623,3 +623,33 @@ async fn a_method_may_have_a_fail_mode_of_its_own() {
         "who goes to one server"
     );
 }
+
+/// A source that answers only after a while, as a registry across the network does.
+struct Late {
+    endpoints: Vec<Endpoint>,
+    publishers: prpc::discovery::Publishers,
+}
+
+impl prpc::discovery::Discover for Late {
+    fn watch(&self, service: &str) -> prpc::discovery::Watch {
+        self.publishers.watch(service, |publisher| {
+            let endpoints = self.endpoints.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                publisher.publish(endpoints);
+                publisher.closed().await;
+            });
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_first_calls_of_a_new_cluster_wait_for_discovery_to_answer() {
+    let fleet = Fleet::start(&["a"]).await;
+    let late = Late {
+        endpoints: fleet.endpoints(),
+        publishers: prpc::discovery::Publishers::new("late"),
+    };
+    let who = WhoClient::new(Cluster::builder().build(&late, "Who"));
+    assert_eq!(who.who().await.unwrap(), "a");
+}

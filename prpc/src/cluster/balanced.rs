@@ -26,6 +26,9 @@ use crate::retry::{RetryBudget, RetryPolicy};
 use crate::status::{Code, Status};
 use crate::timer::Timer;
 
+/// The longest a call waits for a new cluster's discovery source to answer at all.
+const FIRST_SNAPSHOT_WAIT: Duration = Duration::from_secs(10);
+
 /// Where the retries of a call go (how many there are, and which calls are retried at all,
 /// is the call's [`RetryPolicy`] under prpc's retry rules; see [`retry`](crate::retry)).
 ///
@@ -398,6 +401,32 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// Waits for the discovery source's first answer, if it has not given one yet: a cluster
+    /// made a moment ago has no endpoints, and its first calls should wait for them rather
+    /// than fail. Bounded by the call's deadline and by [`FIRST_SNAPSHOT_WAIT`].
+    async fn discovered(&self, call: &Call) {
+        if self.watch.current().version > 0 {
+            return;
+        }
+        let limit = call
+            .time_left()
+            .map_or(FIRST_SNAPSHOT_WAIT, |left| left.min(FIRST_SNAPSHOT_WAIT));
+        let mut watch = self.watch.clone();
+        if let Ok(Ok(snapshot)) = tokio::time::timeout(limit, watch.ready()).await {
+            // The task that follows the source may not have taken it yet.
+            let stale = self
+                .view
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .members
+                .len()
+                != snapshot.len();
+            if stale {
+                self.refresh(&snapshot);
+            }
+        }
+    }
+
     /// The fail mode of `call`'s method.
     fn fail_mode_of(&self, call: &Call) -> FailMode {
         if self.method_fail_modes.is_empty() {
@@ -511,6 +540,7 @@ impl Balanced {
     pub(super) async fn attempt(&self, mut call: Call) -> Result<Reply, Error> {
         let shared = &*self.shared;
         call.resolve(&shared.defaults);
+        shared.discovered(&call).await;
         let mut passed = Vec::new();
         let mut last_error = None;
         loop {
