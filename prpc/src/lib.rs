@@ -76,6 +76,7 @@ pub mod format;
 pub mod id;
 pub mod idempotency;
 pub mod layer;
+pub mod rate;
 pub mod reflection;
 pub mod retry;
 pub mod server;
