@@ -653,3 +653,29 @@ async fn the_first_calls_of_a_new_cluster_wait_for_discovery_to_answer() {
     let who = WhoClient::new(Cluster::builder().build(&late, "Who"));
     assert_eq!(who.who().await.unwrap(), "a");
 }
+
+#[tokio::test]
+async fn a_cluster_rate_limit_refuses_calls_over_it_before_they_leave() {
+    let fleet = Fleet::start(&["a"]).await;
+    let discovery = StaticDiscover::new(fleet.endpoints());
+    // One a second after a burst of three: the burst takes milliseconds.
+    let who = WhoClient::new(
+        Cluster::builder()
+            .rate_limit(prpc::rate::Rate::per_second(1).burst(3))
+            .build(&discovery, "Who"),
+    );
+    for _ in 0..3 {
+        who.who().await.unwrap();
+    }
+    let error = who.who().await.unwrap_err();
+    assert_eq!(error.code(), prpc::Code::ResourceExhausted);
+    let wait = error
+        .status()
+        .unwrap()
+        .metadata()
+        .get(prpc::retry::RETRY_AFTER_MS)
+        .map(|value| std::str::from_utf8(value).unwrap().parse::<u64>().unwrap())
+        .unwrap();
+    assert!((1..=1_000).contains(&wait), "{wait} ms");
+    assert_eq!(fleet.calls(), [3], "a refused call reached the server");
+}

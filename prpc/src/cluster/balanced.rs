@@ -22,7 +22,8 @@ use crate::channel::Channel;
 use crate::client::{self, Retry};
 use crate::discovery::{Discover, Endpoint, Snapshot, Watch};
 use crate::error::Error;
-use crate::retry::{RetryBudget, RetryPolicy};
+use crate::rate::{Bucket, Rate};
+use crate::retry::{RETRY_AFTER_MS, RetryBudget, RetryPolicy};
 use crate::status::{Code, Status};
 use crate::timer::Timer;
 
@@ -152,6 +153,7 @@ pub struct Builder {
     /// own.
     budget: Option<(f64, u32, u32)>,
     hedge_delay: Option<Duration>,
+    rate_limit: Option<Rate>,
     client: client::Builder,
 }
 
@@ -166,6 +168,7 @@ impl Cluster {
             breaker: BreakerConfig::default(),
             budget: Some((0.2, 100, 10)),
             hedge_delay: None,
+            rate_limit: None,
             client: crate::Client::builder(),
         }
     }
@@ -262,6 +265,22 @@ impl Builder {
         self
     }
 
+    /// Limits the calls this cluster sends to `rate` (a token bucket shared by every clone):
+    /// a call over it fails at once with `resource_exhausted`, the wait until the next token
+    /// in its metadata under [`RETRY_AFTER_MS`](crate::retry::RETRY_AFTER_MS), without
+    /// reaching any server.
+    ///
+    /// ```
+    /// use prpc::cluster::Cluster;
+    /// use prpc::rate::Rate;
+    ///
+    /// let builder = Cluster::builder().rate_limit(Rate::per_second(500).burst(50));
+    /// ```
+    pub fn rate_limit(mut self, rate: Rate) -> Self {
+        self.rate_limit = Some(rate);
+        self
+    }
+
     /// No retry budget: every call is retried as its policy says, however many fail.
     pub fn without_retry_budget(mut self) -> Self {
         self.budget = None;
@@ -299,6 +318,9 @@ impl Builder {
             method_fail_modes: self.method_fail_modes,
             timer: timer.clone(),
             hedge_delay: self.hedge_delay,
+            limiter: self
+                .rate_limit
+                .map(|rate| (Instant::now(), Bucket::new(rate))),
             latencies: Latencies::default(),
             epoch: Instant::now(),
             next_id: AtomicU64::new(1),
@@ -324,6 +346,7 @@ impl Channel for Cluster {
 
     async fn call(&self, mut call: Call) -> Result<Reply, Error> {
         let shared = &self.stack.inner().shared;
+        shared.admit()?;
         let mode = shared.fail_mode_of(&call);
         if mode == FailMode::Failfast && call.options.retry.is_none() {
             // Not even an idempotent method's default retries; a policy set on the call wins.
@@ -396,11 +419,36 @@ pub(super) struct Shared {
     /// With [`FailMode::Backup`]: a fixed delay, else each method's observed latencies.
     hedge_delay: Option<Duration>,
     latencies: Latencies,
+    /// The client-side rate limit, and the time its bucket counts from.
+    limiter: Option<(Instant, Bucket)>,
     pub(super) epoch: Instant,
     next_id: AtomicU64,
 }
 
 impl Shared {
+    /// Takes a token of the client-side rate limit, if there is one.
+    fn admit(&self) -> Result<(), Error> {
+        let Some((origin, bucket)) = &self.limiter else {
+            return Ok(());
+        };
+        let now = u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        bucket.take(now).map_err(|wait| {
+            let wait_ms = wait.div_ceil(1_000_000).max(1);
+            let mut metadata = crate::wire::Metadata::new();
+            metadata.insert(RETRY_AFTER_MS, wait_ms.to_string());
+            Error::Status(
+                Status::new(
+                    Code::ResourceExhausted,
+                    format!(
+                        "the client's rate limit for {} ({}) is exceeded; a call may go in {wait_ms} ms",
+                        self.service, bucket.rate
+                    ),
+                )
+                .with_metadata(metadata),
+            )
+        })
+    }
+
     /// Waits for the discovery source's first answer, if it has not given one yet: a cluster
     /// made a moment ago has no endpoints, and its first calls should wait for them rather
     /// than fail. Bounded by the call's deadline and by [`FIRST_SNAPSHOT_WAIT`].
