@@ -13,9 +13,12 @@
 mod balanced;
 mod breaker;
 mod broadcast;
+mod channel;
+mod fail_mode;
 mod hedge;
 mod members;
 
-pub use balanced::{Builder, Cluster, FailMode, ParseFailModeError};
 pub use breaker::{Breaker, BreakerConfig, BreakerState, BreakerStats, Open, Permit, StateChange};
+pub use channel::{Builder, Cluster};
+pub use fail_mode::{FailMode, ParseFailModeError};
 pub use members::EndpointStats;
