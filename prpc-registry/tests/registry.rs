@@ -45,6 +45,19 @@ async fn registry_in_process() -> (Address, prpc::server::ShutdownHandle) {
     (address, handle)
 }
 
+/// A registry with these bounds (and no warm-up), served in this process.
+async fn serve_registry(limits: prpc_registry::Limits) -> (Registry, Address) {
+    let registry = Registry::new(limits).warm_up(Duration::ZERO);
+    let server = prpc::Server::builder()
+        .add_service(registry.service())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let address = server.local_addr();
+    tokio::spawn(server.serve());
+    (registry, address)
+}
+
 /// An echo server registered as `service` with `registry`.
 async fn registered_server(
     registry: impl Register,
@@ -605,14 +618,7 @@ async fn a_flood_of_registrations_stops_at_the_bound_and_others_still_register()
     let mut limits = prpc_registry::Limits::default();
     limits.max_instances = 200;
     limits.max_per_service = 150;
-    let registry = Registry::new(limits).warm_up(Duration::ZERO);
-    let server = prpc::Server::builder()
-        .add_service(registry.service())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let address = server.local_addr();
-    tokio::spawn(server.serve());
+    let (registry, address) = serve_registry(limits).await;
     let api = RegistryClient::new(address).unwrap().api().await.unwrap();
     let mut refused = None;
     for i in 0..1_000 {
@@ -650,14 +656,7 @@ async fn a_flood_of_registrations_stops_at_the_bound_and_others_still_register()
 async fn a_watcher_that_never_reads_holds_no_queue_and_hurts_no_one() {
     let mut limits = prpc_registry::Limits::default();
     limits.max_watchers = 3;
-    let registry = Registry::new(limits).warm_up(Duration::ZERO);
-    let server = prpc::Server::builder()
-        .add_service(registry.service())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let address = server.local_addr();
-    tokio::spawn(server.serve());
+    let (registry, address) = serve_registry(limits).await;
     let api = RegistryClient::new(address.clone())
         .unwrap()
         .api()
@@ -736,14 +735,7 @@ async fn a_watcher_that_never_reads_holds_no_queue_and_hurts_no_one() {
 async fn a_services_bytes_are_bounded_and_versions_only_go_up() {
     let mut limits = prpc_registry::Limits::default();
     limits.max_service_bytes = 10_000;
-    let registry = Registry::new(limits).warm_up(Duration::ZERO);
-    let server = prpc::Server::builder()
-        .add_service(registry.service())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let address = server.local_addr();
-    tokio::spawn(server.serve());
+    let (_registry, address) = serve_registry(limits).await;
     let api = RegistryClient::new(address).unwrap().api().await.unwrap();
     let big = |i: usize| {
         Endpoint::new("127.0.0.1:9")
@@ -808,14 +800,7 @@ async fn api_from(source: &str, registry: &Address) -> RegistryApiClient {
 async fn one_peer_cannot_fill_the_registry_for_the_others() {
     let mut limits = prpc_registry::Limits::default();
     limits.max_per_peer = 20;
-    let registry = Registry::new(limits).warm_up(Duration::ZERO);
-    let server = prpc::Server::builder()
-        .add_service(registry.service())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let address = server.local_addr();
-    tokio::spawn(server.serve());
+    let (registry, address) = serve_registry(limits).await;
     let flood = api_from("127.0.0.2", &address).await;
     // Two connections from one IP share its budget.
     let flood_too = api_from("127.0.0.2", &address).await;
@@ -947,14 +932,7 @@ async fn a_registration_repeated_after_a_lost_reply_gets_the_same_grant() {
 async fn the_number_of_services_is_bounded() {
     let mut limits = prpc_registry::Limits::default();
     limits.max_services = 3;
-    let registry = Registry::new(limits).warm_up(Duration::ZERO);
-    let server = prpc::Server::builder()
-        .add_service(registry.service())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let address = server.local_addr();
-    tokio::spawn(server.serve());
+    let (_registry, address) = serve_registry(limits).await;
     let api = RegistryClient::new(address).unwrap().api().await.unwrap();
     let endpoint = |i: usize| {
         Endpoint::new("127.0.0.1:9")
