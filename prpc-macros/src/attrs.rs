@@ -68,13 +68,16 @@ fn ident_span(meta: &ParseNestedMeta<'_>) -> Span {
         .map_or_else(Span::call_site, |ident| ident.span())
 }
 
-/// Options of `#[prpc(name = "Add", idempotent)]` on a method.
+/// Options of `#[prpc(name = "Add", idempotent, hash_key = "user_id")]` on a method.
 #[derive(Default)]
 pub(crate) struct MethodArgs {
     /// The wire name, when renamed.
     pub(crate) name: Option<LitStr>,
     /// Where `idempotent` was written, if it was.
     pub(crate) idempotent: Option<Span>,
+    /// The argument whose value keys each call, as written; checked against the arguments
+    /// by the parser.
+    pub(crate) hash_key: Option<LitStr>,
 }
 
 impl MethodArgs {
@@ -113,9 +116,15 @@ impl MethodArgs {
             }
             self.idempotent = Some(ident_span(&meta));
             Ok(())
+        } else if meta.path.is_ident("hash_key") {
+            if self.hash_key.is_some() {
+                return Err(meta.error("`hash_key` is given twice"));
+            }
+            self.hash_key = Some(meta.value()?.parse()?);
+            Ok(())
         } else {
             Err(meta.error(
-                "unknown option of #[prpc(...)] on a method; expected `name = \"...\"` or `idempotent`",
+                "unknown option of #[prpc(...)] on a method; expected `name = \"...\"`, `idempotent` or `hash_key = \"argument\"`",
             ))
         }
     }

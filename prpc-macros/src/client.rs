@@ -216,6 +216,15 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
             let #format = ::prpc::__private::proto_format(&#call);
         },
     };
+    // Run before the arguments are encoded, which moves them; spanned at the attribute's
+    // name, so a type that cannot be a key is blamed there.
+    let key_call = method.hash_key.as_ref().map(|(key, name)| {
+        let mut key = key.clone();
+        key.set_span(name.span());
+        quote_spanned! {name.span()=>
+            ::prpc::__private::key_call(&mut #call, &self.options, &#key);
+        }
+    });
     let encode_args = encoding.encode_args(locals, method);
     let open_stream = open_stream(service, method, locals);
     let reply_body = quote!(&reply.body);
@@ -309,6 +318,7 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
                 &self.options,
                 #idempotent,
             );
+            #key_call
             #select_format
             #encode_args
             #call.format = #format;

@@ -343,6 +343,51 @@ use crate::parse::ServiceDef;
 /// the runtime retries by default (see `prpc::retry`); the marked methods are also listed in
 /// `FooClient::IDEMPOTENT_METHODS`.
 ///
+/// # Keyed calls
+///
+/// `#[prpc(hash_key = "user_id")]` keys every call of a method by its argument `user_id`:
+/// the client sets the call's `prpc::CallOptions::hash_key` to the argument's
+/// `prpc::balance::HashKey` hash, so a cluster balanced by consistent hashing sends calls
+/// with one key to one endpoint. The argument may be a string, bytes, an integer, a `bool`,
+/// a `char`, a type of yours implementing `HashKey`, or an `Option` of one (`None`: no key);
+/// `HashKey` says which bytes are hashed, so clients in other languages can agree. A key
+/// set on the client view (`with_options(CallOptions::new().hash_key(..))`) wins over the
+/// argument's. A stream argument cannot be a key.
+///
+/// ```
+/// #[prpc::service]
+/// pub trait Profiles {
+///     /// The user's display name, from the server that holds the user.
+///     #[prpc(hash_key = "user_id")]
+///     async fn name(&self, user_id: u64) -> String;
+/// }
+/// # struct Names;
+/// # impl Profiles for Names {
+/// #     async fn name(&self, user_id: u64) -> String { format!("user {user_id}") }
+/// # }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = prpc::Server::builder().add_service(ProfilesServer::new(Names))
+/// #     .bind("127.0.0.1:0").await?;
+/// # let addr = server.local_addr();
+/// # tokio::spawn(server.serve());
+/// let endpoints = [prpc::discovery::Endpoint::new(addr)?]; // and the other replicas
+/// let cluster = prpc::cluster::Cluster::builder()
+///     .balance(prpc::balance::Algorithm::ConsistentHash)
+///     .build(&prpc::discovery::StaticDiscover::new(endpoints), "Profiles");
+/// let profiles = ProfilesClient::new(cluster);
+/// // To the endpoint every client sends the key "42" to.
+/// assert_eq!(profiles.name(42).await?, "user 42");
+/// // This view sends its calls where the key "admin" goes instead.
+/// let admin = profiles.with_options(
+///     prpc::CallOptions::new().hash_key(prpc::balance::hash_key(b"admin")),
+/// );
+/// assert_eq!(admin.name(7).await?, "user 7");
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Protobuf services
 ///
 /// `#[prpc::service(protobuf)]` makes bodies prost messages in protobuf: each method takes at
@@ -466,7 +511,8 @@ use crate::parse::ServiceDef;
 /// with one wire name; and a method named like an item of the generated client (`new`,
 /// `connect`, `clone`, `with_options`, `with_timeout`, `with_format`, `options`, `channel`,
 /// `into_channel`): rename the Rust method and keep its wire name with
-/// `#[prpc(name = "new")]`. Among streaming methods: `#[prpc(idempotent)]`, a second
+/// `#[prpc(name = "new")]`; `#[prpc(hash_key = "...")]` naming no argument of the method.
+/// Among streaming methods: `#[prpc(idempotent)]`, a key that is the stream argument, a second
 /// `prpc::Streaming` argument, a typed error for a whole streamed reply
 /// (`Result<prpc::Streaming<T>, E>`) and items of type `Result<T, prpc::Status>`.
 #[proc_macro_attribute]

@@ -6,8 +6,8 @@ use quote::{ToTokens, quote};
 use syn::ext::IdentExt;
 use syn::punctuated::Punctuated;
 use syn::{
-    Attribute, Block, FnArg, GenericArgument, Ident, ItemTrait, Pat, PathArguments, ReturnType,
-    Token, TraitItem, TraitItemFn, Type, TypeParamBound, Visibility, parse_quote,
+    Attribute, Block, FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments,
+    ReturnType, Token, TraitItem, TraitItemFn, Type, TypeParamBound, Visibility, parse_quote,
 };
 
 use crate::attrs::{MethodArgs, ServiceArgs};
@@ -94,6 +94,9 @@ pub(crate) struct MethodDef {
     /// The name callers address.
     pub(crate) wire_name: String,
     pub(crate) idempotent: bool,
+    /// The argument named by `#[prpc(hash_key = "...")]`, whose value keys each call, and the
+    /// name as written there (to blame for a type that cannot be a key).
+    pub(crate) hash_key: Option<(Ident, LitStr)>,
     /// Every argument in order, a stream argument included.
     pub(crate) args: Vec<Arg>,
     /// What the handler's future yields on success (`()` when the method returns nothing; the
@@ -396,6 +399,9 @@ impl MethodDef {
                  retried, since its messages cannot be sent again",
             ));
         }
+        let hash_key = options.hash_key.and_then(|name| {
+            key_argument(&name, &sig.ident, &args, &mut errors).map(|arg| (arg, name))
+        });
         errors.finish()?;
 
         let name_tokens = match &options.name {
@@ -409,6 +415,7 @@ impl MethodDef {
                 ident: sig.ident,
                 wire_name,
                 idempotent: options.idempotent.is_some(),
+                hash_key,
                 args,
                 ok,
                 failure,
@@ -418,6 +425,39 @@ impl MethodDef {
             },
             name_tokens,
         ))
+    }
+}
+
+/// The argument `#[prpc(hash_key = "name")]` names, or an error at the name: one the method
+/// does not have, or its stream, whose items are sent after the call has gone to an endpoint.
+fn key_argument(name: &LitStr, method: &Ident, args: &[Arg], errors: &mut Errors) -> Option<Ident> {
+    let value = name.value();
+    let wanted = value.strip_prefix("r#").unwrap_or(&value);
+    match args.iter().find(|arg| arg.ident.unraw() == wanted) {
+        Some(arg) if arg.stream.is_some() => {
+            errors.push(
+                name,
+                format!(
+                    "the stream argument `{wanted}` cannot be a hash key: the call goes to an \
+                     endpoint before any of its items are sent; name an argument of the request"
+                ),
+            );
+            None
+        }
+        Some(arg) => Some(arg.ident.clone()),
+        None => {
+            let names: Vec<String> = args.iter().map(|arg| format!("`{}`", arg.ident)).collect();
+            let known = if names.is_empty() {
+                format!("`{method}` takes no arguments")
+            } else {
+                format!("its arguments are {}", names.join(", "))
+            };
+            errors.push(
+                name,
+                format!("`{wanted}` is not an argument of `{method}`: {known}"),
+            );
+            None
+        }
     }
 }
 

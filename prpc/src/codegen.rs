@@ -11,6 +11,7 @@ pub use serde;
 
 use bytestring::ByteString;
 
+use crate::balance::HashKey;
 use crate::call::Call;
 use crate::call::CallOptions;
 use crate::call::Reply;
@@ -111,6 +112,41 @@ pub fn new_call<C: Channel>(
     .idempotent(idempotent);
     call.resolve(channel.default_options());
     call
+}
+
+/// Keys `call` by `key`, the argument named in `#[prpc(hash_key = "...")]`, unless the client
+/// view's `options` set a key of their own: a key chosen for one call or view is more
+/// specific than the method's. A `None` key leaves the call as it was.
+pub fn key_call<K: CallKey + ?Sized>(call: &mut Call, options: &CallOptions, key: &K) {
+    if options.hash_key.is_none()
+        && let Some(key) = key.call_key()
+    {
+        call.options.hash_key = Some(key);
+    }
+}
+
+/// What `#[prpc(hash_key = "...")]` accepts: a [`HashKey`], or an `Option` of one whose
+/// `None` means no key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot key a call",
+    label = "named by #[prpc(hash_key = \"...\")]",
+    note = "a key is a type implementing `prpc::balance::HashKey`, or an `Option` of one"
+)]
+pub trait CallKey {
+    /// The key's hash, if it has one.
+    fn call_key(&self) -> Option<u64>;
+}
+
+impl<T: HashKey + ?Sized> CallKey for T {
+    fn call_key(&self) -> Option<u64> {
+        Some(self.hash_key())
+    }
+}
+
+impl<T: HashKey> CallKey for Option<T> {
+    fn call_key(&self) -> Option<u64> {
+        self.as_ref().map(HashKey::hash_key)
+    }
 }
 
 /// The status for a method the service does not have.

@@ -84,7 +84,7 @@ use std::sync::Arc;
 use crate::discovery::Endpoint;
 
 pub use algorithm::{Algorithm, ParseAlgorithmError};
-pub use hash::{ConsistentHash, hash_key};
+pub use hash::{ConsistentHash, HashKey, hash_key};
 pub use least_active::LeastActive;
 pub use load::{InFlight, Load, Outcome};
 pub use p2c::P2c;
