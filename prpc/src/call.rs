@@ -333,6 +333,9 @@ impl Call {
                 options.retry = Some(RetryPolicy::default());
             }
         }
+        if options.hash_key.is_none() {
+            options.hash_key = defaults.hash_key;
+        }
         if let Some(timeout) = options.timeout {
             self.deadline = Some(Instant::now() + timeout);
         }
