@@ -2,6 +2,7 @@
 //! methods.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitBool, LitStr};
 
@@ -120,7 +121,7 @@ impl MethodArgs {
             if self.hash_key.is_some() {
                 return Err(meta.error("`hash_key` is given twice"));
             }
-            self.hash_key = Some(meta.value()?.parse()?);
+            self.hash_key = Some(key_argument(&meta)?);
             Ok(())
         } else {
             Err(meta.error(
@@ -128,6 +129,36 @@ impl MethodArgs {
             ))
         }
     }
+}
+
+/// Reads `= "user_id"`: the name of an argument, in quotes as every value of the macro's
+/// options is. A bare name or another literal is refused at the value, with the quoted form
+/// to write instead; whether the method has that argument is the parser's to check.
+fn key_argument(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        let name: LitStr = value.parse()?;
+        if name.value().is_empty() {
+            return Err(syn::Error::new(
+                name.span(),
+                "`hash_key` names an argument of the method; it cannot be empty",
+            ));
+        }
+        return Ok(name);
+    }
+    let written: syn::Expr = value.parse()?;
+    let hint = match &written {
+        syn::Expr::Path(path) => path.path.get_ident().map(|ident| ident.unraw()),
+        _ => None,
+    }
+    .map_or_else(
+        || "write `hash_key = \"user_id\"` for an argument `user_id`".to_owned(),
+        |ident| format!("write `hash_key = \"{ident}\"`"),
+    );
+    Err(syn::Error::new_spanned(
+        written,
+        format!("`hash_key` takes the name of an argument as a string: {hint}"),
+    ))
 }
 
 /// Reads `= "name"`, refusing names no caller could address.

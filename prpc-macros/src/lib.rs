@@ -350,9 +350,15 @@ use crate::parse::ServiceDef;
 /// `prpc::balance::HashKey` hash, so a cluster balanced by consistent hashing sends calls
 /// with one key to one endpoint. The argument may be a string, bytes, an integer, a `bool`,
 /// a `char`, a type of yours implementing `HashKey`, or an `Option` of one (`None`: no key);
-/// `HashKey` says which bytes are hashed, so clients in other languages can agree. A key
-/// set on the client view (`with_options(CallOptions::new().hash_key(..))`) wins over the
-/// argument's. A stream argument cannot be a key.
+/// `HashKey` says which bytes are hashed (text as UTF-8, integers as decimal text, so `42u64`
+/// and `"42"` are one key), so clients in other languages can agree. Any other type, floats
+/// included, is a compile error at the attribute.
+///
+/// Which key a call carries, most specific first: a key set on the client view
+/// (`with_options(CallOptions::new().hash_key(..))`), chosen for those calls, wins over the
+/// argument's; the argument's wins over a key in the channel's default options; a `None`
+/// argument leaves the call with the channel's key or none. A stream argument cannot be a
+/// key: the call has gone to an endpoint before its items are sent.
 ///
 /// ```
 /// #[prpc::service]
@@ -511,7 +517,9 @@ use crate::parse::ServiceDef;
 /// with one wire name; and a method named like an item of the generated client (`new`,
 /// `connect`, `clone`, `with_options`, `with_timeout`, `with_format`, `options`, `channel`,
 /// `into_channel`): rename the Rust method and keep its wire name with
-/// `#[prpc(name = "new")]`; `#[prpc(hash_key = "...")]` naming no argument of the method.
+/// `#[prpc(name = "new")]`; `#[prpc(hash_key = "...")]` naming no argument of the method,
+/// given twice or as anything but a non-empty string, or naming an argument whose type is not
+/// a key.
 /// Among streaming methods: `#[prpc(idempotent)]`, a key that is the stream argument, a second
 /// `prpc::Streaming` argument, a typed error for a whole streamed reply
 /// (`Result<prpc::Streaming<T>, E>`) and items of type `Result<T, prpc::Status>`.

@@ -116,7 +116,8 @@ pub fn new_call<C: Channel>(
 
 /// Keys `call` by `key`, the argument named in `#[prpc(hash_key = "...")]`, unless the client
 /// view's `options` set a key of their own: a key chosen for one call or view is more
-/// specific than the method's. A `None` key leaves the call as it was.
+/// specific than the method's, which is in turn more specific than the channel's default
+/// (already resolved into `call`, so replaced here). A `None` key leaves the call as it was.
 pub fn key_call<K: CallKey + ?Sized>(call: &mut Call, options: &CallOptions, key: &K) {
     if options.hash_key.is_none()
         && let Some(key) = key.call_key()

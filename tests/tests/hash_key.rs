@@ -1,6 +1,6 @@
 //! `#[prpc(hash_key = "...")]` against real servers behind a consistent-hashing cluster: the
-//! argument keys each call, a key set on the client view wins, and typed keys hash the bytes
-//! `prpc::balance::HashKey` documents.
+//! argument keys each call, a key set on the client view wins over it, it wins over the
+//! channel's default key, and typed keys hash the bytes `prpc::balance::HashKey` documents.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -164,6 +164,26 @@ async fn the_call_carries_the_arguments_hash_key() {
             Some(hash_key(b"ada")),
             Some(7),
         ]
+    );
+}
+
+#[tokio::test]
+async fn the_arguments_key_wins_over_the_channels_default() {
+    let recorder = std::sync::Arc::new(Recorder {
+        defaults: CallOptions::new().hash_key(99),
+        ..Recorder::default()
+    });
+    let svc = SvcClient::new(recorder.clone());
+    let _ = svc.who("ada".to_owned()).await;
+    // No key in the argument: the channel's default stands.
+    let _ = svc.tenant(None).await;
+    let _ = svc
+        .with_options(CallOptions::new().hash_key(7))
+        .tenant(Some("ada".to_owned()))
+        .await;
+    assert_eq!(
+        *recorder.keys.lock().unwrap(),
+        [Some(hash_key(b"ada")), Some(99), Some(7)]
     );
 }
 
