@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::breaker::{BreakerConfig, BreakerState};
+use super::breaker::BreakerConfig;
 use super::fail_mode::FailMode;
 use super::members::{Member, View};
 use crate::balance::{BoxBalancer, Outcome, Pick};
@@ -56,8 +56,9 @@ pub(super) struct Shared {
     pub(super) timer: Timer,
     /// The client-side rate limit, and the time its bucket counts from.
     pub(super) limiter: Option<(Instant, Bucket)>,
-    pub(super) epoch: Instant,
     pub(super) next_id: AtomicU64,
+    /// Whether the source has answered once (then calls need not wait for it).
+    pub(super) known: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -88,7 +89,7 @@ impl Shared {
     /// made a moment ago has no endpoints, and its first calls should wait for them rather
     /// than fail. Bounded by the call's deadline and by [`FIRST_SNAPSHOT_WAIT`].
     async fn discovered(&self, call: &Call) {
-        if self.watch.current().version > 0 {
+        if self.known.load(Ordering::Relaxed) || self.watch.current().version > 0 {
             return;
         }
         let limit = call
@@ -139,6 +140,9 @@ impl Shared {
     /// in flight on them hold their links, so they finish; the connection closes after).
     fn refresh(&self, snapshot: &Snapshot) {
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        if snapshot.version > 0 {
+            self.known.store(true, Ordering::Relaxed);
+        }
         self.balancer.update(&snapshot.endpoints);
         let members = snapshot
             .endpoints
@@ -183,7 +187,6 @@ impl Shared {
         {
             return Some(member.clone());
         }
-        let now = Instant::now();
         let key = call.options.hash_key;
         let pick = |skip: &dyn Fn(usize) -> bool| {
             let mut pick = Pick::new().skip(skip);
@@ -194,17 +197,15 @@ impl Shared {
                 .pick(&pick)
                 .and_then(|index| members.get(index).cloned())
         };
-        let open = |index: usize| members[index].breaker.state() == BreakerState::Open;
+        // An open breaker is found by the attempt (`allow`), which then picks again: asking
+        // here too would cost every call a lock and a clock read.
         let fresh = |index: usize| {
             let member = &members[index];
-            passed.contains(&member.id)
-                || tried.contains(&member.id)
-                || member.backing_off(now)
-                || open(index)
+            passed.contains(&member.id) || tried.contains(&member.id) || member.backing_off()
         };
         pick(&fresh)
             // Every endpoint was tried or is backing off: a retry may go to one tried before.
-            .or_else(|| pick(&|index: usize| passed.contains(&members[index].id) || open(index)))
+            .or_else(|| pick(&|index: usize| passed.contains(&members[index].id)))
     }
 }
 
@@ -224,7 +225,8 @@ impl Balanced {
         let shared = &*self.shared;
         call.resolve(&shared.defaults);
         shared.discovered(&call).await;
-        let mut passed = Vec::new();
+        // The endpoints this attempt passed over: one, almost always.
+        let mut passed: smallvec::SmallVec<[u64; 4]> = smallvec::SmallVec::new();
         let mut last_error = None;
         loop {
             let Some(member) = shared.pick(&call, &passed) else {
@@ -260,12 +262,15 @@ impl Balanced {
             if let Some(route) = &call.route {
                 route.went_to(member.id);
             }
-            member.used(shared.epoch);
-            let in_flight = member.load.as_ref().map(|load| load.start());
-            let started = Instant::now();
+            member.used();
+            // The clock is read only for a balancer that weighs latency.
+            let in_flight = member
+                .load
+                .as_ref()
+                .map(|load| (load.start(), Instant::now()));
             let result = link.call(call).await;
             let outcome = outcome(&result);
-            if let Some(in_flight) = in_flight {
+            if let Some((in_flight, started)) = in_flight {
                 in_flight.finish(started.elapsed(), outcome);
             }
             permit.record(outcome == Outcome::Success);
@@ -307,7 +312,7 @@ async fn follow(shared: Weak<Shared>, mut watch: Watch, idle: Duration) {
                 let Some(shared) = shared.upgrade() else { return };
                 let view = shared.view.read().unwrap_or_else(PoisonError::into_inner).clone();
                 for member in &view.members {
-                    if member.close_if_idle(shared.epoch, idle) {
+                    if member.close_if_idle() {
                         tracing::debug!(service = %shared.service, endpoint = %member.endpoint, "closed an idle connection");
                     }
                 }

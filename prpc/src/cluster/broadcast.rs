@@ -31,7 +31,7 @@ fn copies(shared: &Arc<Shared>, mut call: Call) -> Vec<(Endpoint, JoinHandleless
             let endpoint = member.endpoint.clone();
             let sent = async move {
                 let link = member.link(&shared.template, &shared.timer).await?;
-                member.used(shared.epoch);
+                member.used();
                 link.call(call).await
             };
             (endpoint, Box::pin(sent) as JoinHandleless)

@@ -263,8 +263,8 @@ impl Builder {
             limiter: self
                 .rate_limit
                 .map(|rate| (Instant::now(), Bucket::new(rate))),
-            epoch: Instant::now(),
             next_id: AtomicU64::new(1),
+            known: Default::default(),
         };
         let balanced = balanced::start(shared, self.idle_timeout);
         let mut stack = Retry::new(balanced, timer);

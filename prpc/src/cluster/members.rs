@@ -29,8 +29,14 @@ pub(super) struct Member {
     dialing: tokio::sync::Mutex<()>,
     /// Failed dials in a row, and when the next may be tried.
     backoff: Mutex<Backoff>,
-    /// When a call last went out to it, in milliseconds since the channel's epoch.
-    last_used: AtomicU64,
+    /// Whether a dial ever failed (else `backoff` is not looked at).
+    ever_failed: std::sync::atomic::AtomicBool,
+    /// Calls sent to it, and the count the idle sweep last saw: a call costs one increment,
+    /// not a clock read.
+    uses: AtomicU64,
+    seen_uses: AtomicU64,
+    /// Sweeps in a row that found no new call.
+    quiet_sweeps: std::sync::atomic::AtomicU32,
 }
 
 #[derive(Default)]
@@ -75,20 +81,26 @@ impl Member {
             link: Mutex::new(None),
             dialing: tokio::sync::Mutex::new(()),
             backoff: Mutex::new(Backoff::default()),
-            last_used: AtomicU64::new(0),
+            ever_failed: Default::default(),
+            uses: AtomicU64::new(0),
+            seen_uses: AtomicU64::new(0),
+            quiet_sweeps: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
-    /// Whether a dial to it failed lately, so that calls should go elsewhere for now.
-    pub(super) fn backing_off(&self, now: Instant) -> bool {
+    /// Whether a dial to it failed lately, so that calls should go elsewhere for now (a
+    /// member that never failed answers without a lock or a clock read).
+    pub(super) fn backing_off(&self) -> bool {
+        if !self.ever_failed.load(Ordering::Relaxed) {
+            return false;
+        }
         let backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
-        backoff.until.is_some_and(|until| now < until)
+        backoff.until.is_some_and(|until| Instant::now() < until)
     }
 
-    /// Notes that a call went out now.
-    pub(super) fn used(&self, epoch: Instant) {
-        let at = epoch.elapsed().as_millis() as u64;
-        self.last_used.store(at, Ordering::Relaxed);
+    /// Notes that a call went out.
+    pub(super) fn used(&self) {
+        self.uses.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The link to it, dialed now if there is none (or the last one could not reconnect).
@@ -132,18 +144,23 @@ impl Member {
 
     /// A dial failed (ours, or the link's own reconnect): calls go elsewhere for a while.
     pub(super) fn failed_to_connect(&self) {
+        self.ever_failed.store(true, Ordering::Relaxed);
         let mut state = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
         state.failures = state.failures.saturating_add(1);
         state.until = Some(Instant::now() + backoff(state.failures));
     }
 
-    /// Closes its connection if no call went out to it for `idle` and none is in flight
-    /// (calls hold the link while they run, so one in flight keeps the connection open
-    /// anyway); the next call dials again.
-    pub(super) fn close_if_idle(&self, epoch: Instant, idle: Duration) -> bool {
-        let now = epoch.elapsed().as_millis() as u64;
-        let last = self.last_used.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < idle.as_millis() as u64 {
+    /// Called by the idle sweep, every half idle timeout: closes its connection if no call
+    /// went out to it since the sweep before last (so after between one and one and a half
+    /// idle timeouts without a call; calls in flight hold the link, so they finish); the
+    /// next call dials again.
+    pub(super) fn close_if_idle(&self) -> bool {
+        let uses = self.uses.load(Ordering::Relaxed);
+        if self.seen_uses.swap(uses, Ordering::Relaxed) != uses {
+            self.quiet_sweeps.store(0, Ordering::Relaxed);
+            return false;
+        }
+        if self.quiet_sweeps.fetch_add(1, Ordering::Relaxed) < 1 {
             return false;
         }
         self.link
@@ -177,7 +194,7 @@ impl Member {
         EndpointStats {
             endpoint: self.endpoint.clone(),
             connected: self.current().is_some_and(|link| link.is_open()),
-            backing_off: self.backing_off(Instant::now()),
+            backing_off: self.backing_off(),
             in_flight: self.load.as_ref().map(|load| load.in_flight()),
             breaker: self.breaker.stats(),
         }
