@@ -1,18 +1,22 @@
 //! The echo of `macro_echo` (a `#[prpc::service]` trait, its generated client, MessagePack),
 //! with the client over a `prpc::cluster::Cluster` of one endpoint instead of a direct
-//! `prpc::Client`: what the balanced client costs per call. Same command line and output as
-//! `macro_echo` (whose server it loads: `cluster_echo client ADDR` against
-//! `macro_echo server`); `benches/cluster.sh` runs the two clients in turn.
+//! `prpc::Client`: what the balanced client costs per call. Same command line, output and
+//! server as `macro_echo` (either program's client loads either's server), so
+//! `benches/compare.sh` runs it as the framework `cluster` beside `macro`
+//! (`FRAMEWORKS="macro cluster" SCENARIOS=b benches/compare.sh`); `benches/cluster.sh` runs
+//! the two clients in turn against one `macro_echo` server.
 //!
 //! Each connection is a cluster of its own over the one address (round robin, the default
 //! failover, retry budget and breaker), so `--connections N` opens N connections as
 //! `macro_echo` does. The cluster dials itself, so the report's socket counters stay zero.
 
+use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
 use prpc::cluster::Cluster;
 use prpc::discovery::{Endpoint, StaticDiscover};
+use prpc_benches::counters::process_cpu_time;
 use prpc_benches::driver::{self, Caller};
 use prpc_benches::options::{Options, Role};
 
@@ -23,6 +27,35 @@ pub trait Echo {
     async fn echo(&self, payload: Bytes) -> Bytes;
     /// The server's CPU time so far, in nanoseconds.
     async fn cpu(&self) -> u64;
+}
+
+struct Echoer;
+
+impl Echo for Echoer {
+    async fn echo(&self, payload: Bytes) -> Bytes {
+        payload
+    }
+
+    async fn cpu(&self) -> u64 {
+        process_cpu_time().as_nanos() as u64
+    }
+}
+
+/// `macro_echo`'s server, so that `compare.sh` can start this program as it starts the
+/// others.
+async fn serve(options: Options) {
+    let server = prpc::Server::builder()
+        .add_service(EchoServer::new(Echoer))
+        .bind(&options.addr)
+        .await
+        .expect("bind");
+    let bound = server.local_addr().to_string();
+    {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening {}", bound.trim_start_matches("tcp://"));
+        let _ = stdout.flush();
+    }
+    server.serve().await.expect("serve");
 }
 
 /// One generated client over one cluster.
@@ -44,7 +77,7 @@ impl Caller for ClusterCaller {
 fn main() {
     let options = Options::from_args();
     match options.role {
-        Role::Server => panic!("cluster_echo only loads a server: run macro_echo server"),
+        Role::Server => options.runtime.run(serve(options)),
         Role::Client => options.runtime.run(drive(options)),
     }
 }
