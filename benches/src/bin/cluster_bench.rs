@@ -5,7 +5,7 @@
 //! cluster_bench overhead [--runtime current|multi] [--repeats N] [--seconds S] [--warmup S]
 //!                        [--in-flight N] [--size BYTES] [--balance NAME] [--server-cpu LIST]
 //! cluster_bench failover [--runtime current|multi] [--seconds S] [--kill-at S]
-//!                        [--in-flight N] [--size BYTES] [--poll-ms MS]
+//!                        [--in-flight N] [--size BYTES] [--poll-ms MS] [--balance NAME]
 //! cluster_bench server [--index N] [--runtime current|multi]   # what the others start
 //! ```
 //!
@@ -21,11 +21,11 @@
 //! process and a 1-worker one in the server's.
 //!
 //! **failover** starts three servers (child processes, unpinned), calls them through a
-//! `Cluster` (`round_robin`, default settings otherwise) with an idempotent method
-//! (`whoami`: the 64 B payload in, the server's index out) from `--in-flight` callers for
-//! `--seconds`, and SIGKILLs server 2 at `--kill-at`. Meanwhile it polls
-//! `cluster.endpoint_stats()` every `--poll-ms`. It prints the failed calls, each server's
-//! answers per 250 ms, and for the dead endpoint: when its breaker opened (its
+//! `Cluster` (`--balance`, `round_robin` by default; default settings otherwise) with an
+//! idempotent method (`whoami`: the 64 B payload in, the server's index out) from
+//! `--in-flight` callers for `--seconds`, and SIGKILLs server 2 at `--kill-at`. Meanwhile it
+//! polls `cluster.endpoint_stats()` every `--poll-ms`. It prints the failed calls, each
+//! server's answers per 250 ms, and for the dead endpoint: when its breaker opened (its
 //! `on_state_change` hook), and when the attempts it had finished (its breaker's
 //! `total_successes + total_failures`, which count every attempt picked for it, dials that
 //! failed included) last grew, both counted from the kill.
@@ -124,6 +124,7 @@ fn main() {
                 in_flight: flags.number("--in-flight", 128.0) as usize,
                 size: flags.number("--size", 64.0) as usize,
                 poll: Duration::from_secs_f64(flags.number("--poll-ms", 10.0) / 1000.0),
+                balance: flags.text("--balance", "round_robin"),
             };
             let mut servers = Servers::start(3, &runtime, None);
             let victim = servers.children.pop().expect("three servers");
@@ -390,6 +391,8 @@ async fn overhead(settings: Overhead, addr: String) {
 
 struct Failover {
     runtime: String,
+    /// The balancing algorithm, by name (`round_robin`, `p2c`, ...).
+    balance: String,
     seconds: f64,
     kill_at: f64,
     in_flight: usize,
@@ -441,7 +444,7 @@ async fn failover(settings: Failover, addrs: Vec<String>, mut victim: Child) {
         ));
     });
     let cluster = Cluster::builder()
-        .balance("round_robin".parse().expect("round_robin"))
+        .balance(settings.balance.parse().expect("a balancing algorithm"))
         .breaker(breaker)
         .build(&discovery, "Echo");
     let client = EchoClient::new(cluster.clone());
@@ -533,9 +536,10 @@ async fn failover(settings: Failover, addrs: Vec<String>, mut victim: Child) {
     let answered: u64 = tally.windows.iter().flatten().sum();
     let ms = |at: Duration| (at.as_secs_f64() - killed.as_secs_f64()) * 1000.0;
     println!(
-        "failover: runtime={} round_robin over 3 servers, in_flight={} size={} {:.1} s, \
+        "failover: runtime={} {} over 3 servers, in_flight={} size={} {:.1} s, \
          server 2 SIGKILLed at {:.3} s",
         settings.runtime,
+        settings.balance,
         settings.in_flight,
         settings.size,
         elapsed.as_secs_f64(),
