@@ -32,6 +32,7 @@
 
 mod address;
 pub mod memory;
+mod prefixed;
 mod split;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -45,6 +46,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 pub use address::{Address, AddressError, IntoAddress};
+pub use prefixed::Prefixed;
 pub(crate) use split::split;
 
 /// A byte stream a connection runs over: anything `AsyncRead + AsyncWrite + Send + Unpin`.
@@ -82,6 +84,43 @@ pub trait Listener: Send + 'static {
     fn accept(
         &mut self,
     ) -> impl Future<Output = io::Result<Option<(Self::Io, Option<Address>)>>> + Send;
+}
+
+/// Wraps the listener a [`Server`](crate::Server) binds in another listener: a listener that
+/// tells HTTP from prpc on the same port, say (prpc-http's). Given to
+/// [`Server::wrap_listener`](crate::Server::wrap_listener); the server calls
+/// [`wrap`](WrapListener::wrap) once, when it starts serving, with the listener of the
+/// address's transport (TCP, Unix or TLS), so each transport keeps its own stream type.
+///
+/// ```
+/// use prpc::transport::{Listener, WrapListener};
+///
+/// /// Serves the listener as it is, logging that it starts.
+/// struct Announce;
+///
+/// impl WrapListener for Announce {
+///     type Listener<L: Listener> = L;
+///     fn wrap<L: Listener>(self, inner: L) -> L {
+///         println!("serving");
+///         inner
+///     }
+/// }
+/// ```
+pub trait WrapListener: Send + 'static {
+    /// The wrapping listener.
+    type Listener<L: Listener>: Listener;
+
+    /// Wraps `inner`.
+    fn wrap<L: Listener>(self, inner: L) -> Self::Listener<L>;
+}
+
+/// The listener as it is.
+impl WrapListener for crate::layer::Identity {
+    type Listener<L: Listener> = L;
+
+    fn wrap<L: Listener>(self, inner: L) -> L {
+        inner
+    }
 }
 
 /// Dials TCP (`tcp://` and bare `host:port` addresses), with Nagle's algorithm off: calls are

@@ -1,7 +1,7 @@
 //! A connection's stream split into the half its reader owns and the half its writer owns.
 //!
-//! TCP and Unix streams split into owned halves that need no lock (the reader and the writer
-//! may run on two threads at once). Any other stream (TLS, an in-memory duplex, a user's
+//! TCP and Unix streams, bare or [`Prefixed`], split into owned halves that need no lock (the
+//! reader and the writer may run on two threads at once). Any other stream (TLS, an in-memory duplex, a user's
 //! stream) shares one stream between its halves behind tokio's lock; they take it once per
 //! read or write of a whole batch, not per call.
 
@@ -13,13 +13,15 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, tcp};
 
-use super::Io;
+use bytes::Bytes;
+
+use super::{Io, Prefixed};
 
 /// The reading half of a connection's stream.
 pub(crate) enum ReadHalf<S> {
-    Tcp(tcp::OwnedReadHalf),
+    Tcp(Prefixed<tcp::OwnedReadHalf>),
     #[cfg(unix)]
-    Unix(tokio::net::unix::OwnedReadHalf),
+    Unix(Prefixed<tokio::net::unix::OwnedReadHalf>),
     Shared(tokio::io::ReadHalf<S>),
 }
 
@@ -37,17 +39,32 @@ pub(crate) fn split<S: Io>(stream: S) -> (ReadHalf<S>, WriteHalf<S>) {
     // Which concrete stream this is, learnt once per connection (no specialisation in stable
     // Rust): the stream is taken out of an `Option` only when its type matches.
     let mut slot = Some(stream);
-    if let Some(tcp) = take::<S, TcpStream>(&mut slot) {
+    let tcp = take::<S, TcpStream>(&mut slot)
+        .map(|tcp| (Bytes::new(), tcp))
+        .or_else(|| take::<S, Prefixed<TcpStream>>(&mut slot).map(Prefixed::into_parts));
+    if let Some((prefix, tcp)) = tcp {
         // Calls are small and latency-bound, and the writers batch: no Nagle, whoever opened
         // the stream. (A socket that refuses the option still carries calls.)
         let _ = tcp.set_nodelay(true);
         let (read, write) = tcp.into_split();
-        return (ReadHalf::Tcp(read), WriteHalf::Tcp(write));
+        return (
+            ReadHalf::Tcp(Prefixed::new(prefix, read)),
+            WriteHalf::Tcp(write),
+        );
     }
     #[cfg(unix)]
-    if let Some(unix) = take::<S, tokio::net::UnixStream>(&mut slot) {
-        let (read, write) = unix.into_split();
-        return (ReadHalf::Unix(read), WriteHalf::Unix(write));
+    {
+        use tokio::net::UnixStream;
+        let unix = take::<S, UnixStream>(&mut slot)
+            .map(|unix| (Bytes::new(), unix))
+            .or_else(|| take::<S, Prefixed<UnixStream>>(&mut slot).map(Prefixed::into_parts));
+        if let Some((prefix, unix)) = unix {
+            let (read, write) = unix.into_split();
+            return (
+                ReadHalf::Unix(Prefixed::new(prefix, read)),
+                WriteHalf::Unix(write),
+            );
+        }
     }
     let Some(stream) = slot else {
         unreachable!("the stream is taken only by a branch that returns");
