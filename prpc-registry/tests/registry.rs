@@ -124,6 +124,41 @@ async fn a_server_appears_with_its_weight_and_tags_and_goes_at_once_on_shutdown(
     assert!(watch.stats().healthy);
 }
 
+#[tokio::test]
+async fn a_service_not_serving_is_withdrawn_until_it_serves_again() {
+    let (registry, _registry) = registry_in_process().await;
+    let client = RegistryClient::new(registry).unwrap();
+    let mut watch = client.watch("echo");
+    let server = prpc::Server::builder()
+        .add_service(EchoServer::new(Parrot))
+        .register(client.clone(), "echo", 1, [("zone", "z1")])
+        .registration_ttl(Duration::from_secs(600))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let address = server.local_addr();
+    let health = server.router().health();
+    let shutdown = server.shutdown_handle();
+    let serving = tokio::spawn(server.serve());
+    until(&mut watch, |s| holds(s, &address)).await;
+
+    // The application says its service is down: the registration goes (long before its TTL).
+    health.set_not_serving("echo");
+    until(&mut watch, |s| s.is_empty()).await;
+    // ... and comes back when it serves again.
+    health.set_serving("echo");
+    until(&mut watch, |s| holds(s, &address)).await;
+    // The whole server switched off withdraws it too.
+    health.set_not_serving("");
+    until(&mut watch, |s| s.is_empty()).await;
+    health.set_serving("");
+    until(&mut watch, |s| holds(s, &address)).await;
+
+    shutdown.shutdown();
+    until(&mut watch, |s| s.is_empty()).await;
+    serving.await.unwrap().unwrap();
+}
+
 /// A registry that records whether the server still answered when it was deregistered.
 struct Recording {
     inner: RegistryClient,

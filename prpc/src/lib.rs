@@ -73,6 +73,7 @@ pub mod context;
 pub mod discovery;
 mod error;
 pub mod format;
+pub mod health;
 pub mod id;
 pub mod idempotency;
 pub mod layer;

@@ -61,21 +61,30 @@ pub(crate) struct Reflection {
 
 impl Reflection {
     pub(crate) fn new<'a>(services: impl Iterator<Item = &'a dyn Service>) -> Self {
-        let mut infos: Vec<ServiceInfo> = services
-            .map(|service| ServiceInfo {
-                name: service.name().to_owned(),
-                methods: service.methods(),
-            })
-            .chain(std::iter::once(ServiceInfo {
-                name: SERVICE.to_owned(),
-                methods: vec![LIST_SERVICES.to_owned()],
-            }))
-            .collect();
-        infos.sort_by(|a, b| a.name.cmp(&b.name));
         Reflection {
-            services: infos.into(),
+            services: describe(services.filter(|service| service.name() != SERVICE), true).into(),
         }
     }
+}
+
+/// `services` as reflection lists them (with the reflection service itself when `with_self`),
+/// sorted by name.
+pub(crate) fn describe<'a>(
+    services: impl Iterator<Item = &'a dyn Service>,
+    with_self: bool,
+) -> Vec<ServiceInfo> {
+    let mut infos: Vec<ServiceInfo> = services
+        .map(|service| ServiceInfo {
+            name: service.name().to_owned(),
+            methods: service.methods(),
+        })
+        .chain(with_self.then(|| ServiceInfo {
+            name: SERVICE.to_owned(),
+            methods: vec![LIST_SERVICES.to_owned()],
+        }))
+        .collect();
+    infos.sort_by(|a, b| a.name.cmp(&b.name));
+    infos
 }
 
 impl Service for Reflection {

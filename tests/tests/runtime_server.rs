@@ -52,9 +52,10 @@ async fn reflection_lists_every_service_and_its_methods() {
             .unwrap();
         let services = prpc::reflection::list_services(&client).await.unwrap();
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["first", "prpc.Reflection", "second"]);
+        assert_eq!(names, ["first", "prpc.Health", "prpc.Reflection", "second"]);
         assert!(services[0].methods.contains(&"echo".to_owned()));
-        assert_eq!(services[1].methods, ["list_services"]);
+        assert_eq!(services[1].methods, ["check"]);
+        assert_eq!(services[2].methods, ["list_services"]);
     }
 }
 
@@ -507,7 +508,7 @@ async fn calls_reach_the_named_service_and_method_listed_or_not() {
             .unwrap()
             .into_iter()
             .map(|info| info.name)
-            .filter(|name| name != prpc::reflection::SERVICE)
+            .filter(|name| name != prpc::reflection::SERVICE && name != prpc::health::SERVICE)
             .collect();
         let mut expected: Vec<String> = (0..services).map(|s| format!("svc{s}")).collect();
         expected.sort();

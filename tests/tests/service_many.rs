@@ -155,6 +155,7 @@ async fn reflection_lists_every_service_and_its_methods() {
             info("Letters", &["swap"]),
             info("hello.Greeter", &["greet", "greet_twice"]),
             info("math.Arith", &["add", "Negate"]),
+            info(prpc::health::SERVICE, &[prpc::health::CHECK]),
             info(
                 prpc::reflection::SERVICE,
                 &[prpc::reflection::LIST_SERVICES]

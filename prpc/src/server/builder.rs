@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +9,14 @@ use super::dispatch::Services;
 use super::handler::{Dispatch, Handler};
 use super::listen;
 use super::registration::{Registrations, Wanted};
-use super::shared::{ServerConfig, Shared};
+use super::shared::{ServerConfig, Shared, Shutdown};
 use super::{Router, Server};
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::discovery::Register;
+use crate::health::{self, HealthReporter};
 use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::layer::{Identity, Layer, Stack};
+use crate::reflection;
 use crate::service::Service;
 use crate::stream::FlowConfig;
 use crate::timer::Timer;
@@ -203,6 +206,15 @@ impl<L> Builder<L> {
         L: Layer<Dispatch>,
         L::Service: Handler,
     {
+        let shutdown = Arc::new(Shutdown::default());
+        let mut known: HashSet<String> = self
+            .services
+            .iter()
+            .map(|service| service.name().to_owned())
+            .collect();
+        known.extend([health::SERVICE.to_owned(), reflection::SERVICE.to_owned()]);
+        let health = HealthReporter::new(known, shutdown.requested.clone());
+        self.services.insert(Arc::new(health.service()));
         self.services.add_reflection();
         let timer = Timer::default();
         let store = self
@@ -226,7 +238,8 @@ impl<L> Builder<L> {
             config: self.config,
             handler,
             timer,
-            shutdown: Default::default(),
+            shutdown,
+            health,
         })
     }
 

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::compress::Compression;
 use crate::compress::CompressionPolicy;
 use crate::format::Format;
-use crate::reflection::{self, Reflection};
+use crate::reflection::Reflection;
 use crate::service::Request;
 use crate::service::Response;
 use crate::service::Service;
@@ -101,16 +101,16 @@ impl Services {
 
     /// Adds the reflection service, describing every service present (call last).
     pub(super) fn add_reflection(&mut self) {
-        let reflection = Reflection::new(
-            self.by_name
-                .values()
-                .map(|entry| &*entry.service)
-                .filter(|service| service.name() != reflection::SERVICE),
-        );
+        let reflection = Reflection::new(self.iter());
         self.insert(Arc::new(reflection));
     }
 
-    fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
+    /// Every service, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &dyn Service> {
+        self.by_name.values().map(|entry| &*entry.service)
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
         self.by_name
             .get(name.as_bytes())
             .map(|entry| &entry.service)

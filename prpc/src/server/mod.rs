@@ -41,9 +41,13 @@ pub use rate_limit::{RETRY_AFTER_MS, Rate, RateLimit, RateLimitFuture, RateLimit
 use registration::Registrations;
 use shared::{Shared, Shutdown};
 
-use crate::discovery::Registered;
+use crate::health::HealthReporter;
+use crate::layer::{Either, Identity};
+use crate::reflection::{self, ServiceInfo};
+use crate::service::{Request, Response};
 use crate::status::Code;
-use crate::transport::{Address, Incoming, Io, Listener};
+use crate::status::Status;
+use crate::transport::{Address, Incoming, Io, Listener, WrapListener};
 use crate::wire::{Frame, FrameCodec};
 
 /// A bound server, ready to [`serve`](Server::serve): a [`Router`] and the socket it listens
@@ -60,9 +64,10 @@ use crate::wire::{Frame, FrameCodec};
 /// # Ok(()) }
 /// ```
 #[must_use = "a server does nothing until it is served"]
-pub struct Server<H = DefaultHandler> {
+pub struct Server<H = DefaultHandler, W = Identity> {
     router: Router<H>,
     listener: Bound,
+    wrap: W,
     local_addr: Address,
     registrations: Registrations,
 }
@@ -110,8 +115,38 @@ impl<H> Server<H> {
         Server {
             router,
             listener,
+            wrap: Identity,
             registrations,
             local_addr,
+        }
+    }
+
+    /// Serves the bound listener through `wrap`, a listener of listeners: prpc-http's serves
+    /// HTTP beside prpc on the same port this way.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # use prpc::transport::{Listener, WrapListener};
+    /// # struct Announce;
+    /// # impl WrapListener for Announce {
+    /// #     type Listener<L: Listener> = L;
+    /// #     fn wrap<L: Listener>(self, inner: L) -> L { inner }
+    /// # }
+    /// let server = prpc::Server::builder()
+    ///     .bind("127.0.0.1:0")
+    ///     .await?
+    ///     .wrap_listener(Announce);
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
+    pub fn wrap_listener<W: WrapListener>(self, wrap: W) -> Server<H, W> {
+        Server {
+            router: self.router,
+            listener: self.listener,
+            wrap,
+            local_addr: self.local_addr,
+            registrations: self.registrations,
         }
     }
 }
@@ -146,10 +181,16 @@ impl Server {
     }
 }
 
-impl<H: Handler> Server<H> {
+impl<H: Handler, W: WrapListener> Server<H, W> {
     /// The address the server is bound to (with the real port when bound to port 0).
     pub fn local_addr(&self) -> Address {
         self.local_addr.clone()
+    }
+
+    /// The server's services, layers and limits, to serve more streams with or to call in
+    /// process (see [`Router`]).
+    pub fn router(&self) -> Router<H> {
+        self.router.clone()
     }
 
     /// A handle that triggers graceful shutdown.
@@ -175,6 +216,7 @@ impl<H: Handler> Server<H> {
         let Server {
             router,
             listener,
+            wrap,
             local_addr,
             registrations,
         } = self;
@@ -187,13 +229,22 @@ impl<H: Handler> Server<H> {
                 .deferred
                 .store(true, Ordering::Release);
         }
-        let registered = registrations.start(&local_addr);
+        let registered = registrations.start(&local_addr, &router.shared.health);
         match listener {
-            Bound::Tcp(listener) => router.accept_loop(listener, signal, registered).await,
+            Bound::Tcp(listener) => {
+                let listener = wrap.wrap(listener);
+                router.accept_loop(listener, signal, registered).await
+            }
             #[cfg(unix)]
-            Bound::Unix(listener) => router.accept_loop(listener, signal, registered).await,
+            Bound::Unix(listener) => {
+                let listener = wrap.wrap(listener);
+                router.accept_loop(listener, signal, registered).await
+            }
             #[cfg(feature = "tls")]
-            Bound::Tls(listener) => router.accept_loop(listener, signal, registered).await,
+            Bound::Tls(listener) => {
+                let listener = wrap.wrap(listener);
+                router.accept_loop(listener, signal, registered).await
+            }
         }
     }
 }
@@ -202,6 +253,54 @@ impl<H: Handler> Router<H> {
     /// A handle that triggers graceful shutdown of every connection this router serves.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.shared.shutdown.clone())
+    }
+
+    /// Sets and reads what the server's [health service](crate::health) answers.
+    pub fn health(&self) -> HealthReporter {
+        self.shared.health.clone()
+    }
+
+    /// The services the server has and their methods, sorted by name (what the reflection
+    /// service answers).
+    pub fn services(&self) -> Vec<ServiceInfo> {
+        reflection::describe(
+            self.shared
+                .services
+                .iter()
+                .filter(|service| service.name() != reflection::SERVICE),
+            true,
+        )
+    }
+
+    /// Runs `request` for `service` in process, through the server's whole stack (your
+    /// layers, dedupe, deadline) as if it had come over a connection: what a gateway that
+    /// speaks another protocol calls. The request's `deadline` bounds it; its `format` must be
+    /// one the service decodes. An unknown service is an `unimplemented` status.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # #[prpc::service] pub trait Ping { async fn ping(&self) -> u8; }
+    /// # struct Pong;
+    /// # impl Ping for Pong { async fn ping(&self) -> u8 { 1 } }
+    /// use prpc::{Format, Request};
+    /// let router = prpc::Server::builder().add_service(PingServer::new(Pong)).build();
+    /// let request = Request::new("ping", Format::Json, "{}".into());
+    /// let response = router.call("Ping", request).await?;
+    /// assert_eq!(&response.body[..], b"1");
+    /// # Ok(()) }
+    /// ```
+    pub fn call(
+        &self,
+        service: &str,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, Status>> + Send + 'static + use<H> {
+        match self.shared.services.get(service) {
+            Some(found) => Either::Right(self.shared.handler.call(found, request)),
+            None => Either::Left(std::future::ready(Err(Status::unimplemented(format!(
+                "no service named \"{service}\" on this server"
+            ))))),
+        }
     }
 
     /// Serves one connection over `stream` (any transport) until it closes; graceful
@@ -235,7 +334,7 @@ impl<H: Handler> Router<H> {
         self,
         mut listener: L,
         signal: impl Future<Output = ()>,
-        registered: Vec<Registered>,
+        registered: Vec<registration::Kept>,
     ) -> io::Result<()> {
         let shared = self.shared;
         let connections = TaskTracker::new();

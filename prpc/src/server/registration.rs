@@ -6,7 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::discovery::{Endpoint, Register, Registered, Registration};
+use crate::health::{HealthReporter, ServingStatus};
 use crate::transport::Address;
 
 /// The default TTL of a server's registrations.
@@ -33,8 +36,9 @@ impl Registrations {
         !self.wanted.is_empty()
     }
 
-    /// Starts keeping every registration of a server bound at `local`.
-    pub(super) fn start(self, local: &Address) -> Vec<Registered> {
+    /// Starts keeping every registration of a server bound at `local`, each while its
+    /// service is serving by `health`.
+    pub(super) fn start(self, local: &Address, health: &HealthReporter) -> Vec<Kept> {
         if self.wanted.is_empty() {
             return Vec::new();
         }
@@ -56,21 +60,90 @@ impl Registrations {
                     tags,
                 };
                 let registration = Registration::new(wanted.service, endpoint, ttl);
-                Registered::start(wanted.registry, registration)
+                Kept::start(wanted.registry, registration, health.clone())
             })
             .collect()
     }
 }
 
+/// One registration of a server, made while its service serves (by the server's health)
+/// and withdrawn while it does not, until [`withdraw`].
+pub(super) struct Kept {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Kept {
+    fn start(
+        registry: Arc<dyn Register>,
+        registration: Registration,
+        health: HealthReporter,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(follow_health(registry, registration, health, stop.clone()));
+        Kept { stop, task }
+    }
+}
+
+/// Registers while the service serves, deregisters while it does not, until `stop`.
+async fn follow_health(
+    registry: Arc<dyn Register>,
+    registration: Registration,
+    health: HealthReporter,
+    stop: CancellationToken,
+) {
+    let mut changes = health.subscribe();
+    // A name the server does not serve itself (a registration under another name) follows
+    // the server's own health.
+    let serving = |health: &HealthReporter| {
+        let status = health
+            .status(&registration.service)
+            .or_else(|| health.status(""));
+        status == Some(ServingStatus::Serving)
+    };
+    loop {
+        changes.borrow_and_update();
+        if serving(&health) {
+            let registered = Registered::start(registry.clone(), registration.clone());
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => {
+                        registered.deregister().await;
+                        return;
+                    }
+                    changed = changes.changed() => {
+                        if changed.is_err() || !serving(&health) {
+                            break;
+                        }
+                    }
+                }
+            }
+            tracing::info!(
+                service = %registration.service,
+                "the service is not serving: withdrawing its registration"
+            );
+            registered.deregister().await;
+            continue;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Withdraws every registration, together, and waits for the registries' answers (each
 /// bounded; see [`Registered::deregister`]).
-pub(super) async fn withdraw(registered: Vec<Registered>) {
-    let tasks: Vec<_> = registered
-        .into_iter()
-        .map(|registered| tokio::spawn(registered.deregister()))
-        .collect();
-    for task in tasks {
-        let _ = task.await;
+pub(super) async fn withdraw(kept: Vec<Kept>) {
+    for kept in &kept {
+        kept.stop.cancel();
+    }
+    for kept in kept {
+        let _ = kept.task.await;
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Services;
+use crate::health::HealthReporter;
 use crate::stream::FlowConfig;
 use crate::timer::Timer;
 
@@ -33,6 +34,8 @@ pub(super) struct Shared<H> {
     pub(super) timer: Timer,
     /// Graceful shutdown: asked for, then begun.
     pub(super) shutdown: std::sync::Arc<Shutdown>,
+    /// What the health service answers.
+    pub(super) health: HealthReporter,
 }
 
 /// A server's graceful shutdown in two steps: `requested` (by a [`ShutdownHandle`] or the
