@@ -5,6 +5,7 @@
 pub mod etcd;
 pub mod proxy;
 pub mod redis;
+pub mod tinyproxy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
