@@ -82,6 +82,7 @@ pub mod reflection;
 pub mod retry;
 pub mod server;
 mod service;
+pub mod stats;
 mod status;
 pub mod stream;
 pub mod timer;

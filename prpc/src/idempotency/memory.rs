@@ -98,6 +98,10 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn entries(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+
     fn begin<'a>(&'a self, key: &'a Key, ttl: Duration) -> StoreFuture<'a, Begin> {
         if self.entries.len() >= self.max_entries && !self.entries.contains_key(key) {
             let full = StoreError(format!(

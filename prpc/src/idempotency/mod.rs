@@ -106,4 +106,10 @@ pub trait Store: Send + Sync + 'static {
     /// Waits while the key is claimed: the stored reply once it is finished, `None` if the
     /// claim was released or expired. The caller bounds the wait.
     fn wait<'a>(&'a self, key: &'a Key) -> StoreFuture<'a, Option<Bytes>>;
+
+    /// How many calls the store tracks now, claimed or finished, if it can tell cheaply (for
+    /// [stats](crate::stats); a shared store answers `None`, the default).
+    fn entries(&self) -> Option<usize> {
+        None
+    }
 }

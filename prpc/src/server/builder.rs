@@ -10,6 +10,7 @@ use super::handler::{Dispatch, Handler};
 use super::listen;
 use super::registration::{Registrations, Wanted};
 use super::shared::{ServerConfig, Shared, Shutdown};
+use super::stats::Stats;
 use super::{Router, Server};
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::discovery::Register;
@@ -18,6 +19,7 @@ use crate::idempotency::{self, FailMode, MemoryStore, Store};
 use crate::layer::{Identity, Layer, Stack};
 use crate::reflection;
 use crate::service::Service;
+use crate::stats::ServerStats;
 use crate::stream::FlowConfig;
 use crate::timer::Timer;
 #[cfg(feature = "tls")]
@@ -61,6 +63,7 @@ impl Builder {
                 compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
                 max_concurrent_streams: 1024,
                 flow: FlowConfig::default(),
+                stats: true,
             },
             #[cfg(feature = "tls")]
             tls: None,
@@ -167,6 +170,14 @@ impl<L> Builder<L> {
         self
     }
 
+    /// Whether the server counts its calls and connections ([`crate::stats`]; on by
+    /// default). Off, [`Router::stats`](super::Router::stats) reads empty and calls skip the
+    /// counting (a few atomic operations and two clock reads each).
+    pub fn stats(mut self, on: bool) -> Self {
+        self.config.stats = on;
+        self
+    }
+
     /// How long in-flight calls may run after shutdown begins before they are stopped.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
@@ -201,7 +212,7 @@ impl<L> Builder<L> {
 
     /// The server without a socket: a [`Router`] that serves the streams it is given. Call it
     /// inside a tokio runtime (the server's timing wheel starts its task here).
-    pub fn build(mut self) -> Router<Dedupe<Deadline<L::Service>>>
+    pub fn build(mut self) -> Router<Dedupe<Stats<Deadline<L::Service>>>>
     where
         L: Layer<Dispatch>,
         L::Service: Handler,
@@ -221,7 +232,7 @@ impl<L> Builder<L> {
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new(timer.clone())));
         let dedupe = DedupeSettings {
-            store,
+            store: store.clone(),
             timer: timer.clone(),
             ttl: self.idempotency_ttl,
             fail_mode: self.fail_mode,
@@ -229,8 +240,25 @@ impl<L> Builder<L> {
             max_frame_size: self.config.max_frame_size,
             compression_threshold: self.config.compression_threshold,
         };
+        let named = self.services.named();
+        let counted = named.iter().flat_map(|(name, service)| {
+            service
+                .methods()
+                .into_iter()
+                .map(move |method| (name.clone(), method))
+        });
+        let stats = Arc::new(if self.config.stats {
+            // Calls to methods a service does not list count under empty names.
+            ServerStats::new(counted.chain([(String::new(), String::new())]))
+        } else {
+            ServerStats::new([])
+        });
+        let counting = self.config.stats.then(|| (&*stats, named));
         let handler = Dedupe::new(
-            Deadline::new(self.layer.layer(Dispatch), timer.clone()),
+            Stats::new(
+                Deadline::new(self.layer.layer(Dispatch), timer.clone()),
+                counting,
+            ),
             dedupe,
         );
         Router::new(Shared {
@@ -240,6 +268,8 @@ impl<L> Builder<L> {
             timer,
             shutdown,
             health,
+            stats,
+            store,
         })
     }
 
@@ -311,7 +341,7 @@ impl<L> Builder<L> {
     pub async fn bind(
         mut self,
         addr: impl IntoAddress,
-    ) -> io::Result<Server<Dedupe<Deadline<L::Service>>>>
+    ) -> io::Result<Server<Dedupe<Stats<Deadline<L::Service>>>>>
     where
         L: Layer<Dispatch>,
         L::Service: Handler,

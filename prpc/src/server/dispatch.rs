@@ -110,6 +110,17 @@ impl Services {
         self.by_name.values().map(|entry| &*entry.service)
     }
 
+    /// Every service by name, sorted by name.
+    pub(super) fn named(&self) -> Vec<(String, Arc<dyn Service>)> {
+        let mut named: Vec<_> = self
+            .by_name
+            .values()
+            .map(|entry| (entry.service.name().to_owned(), entry.service.clone()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
         self.by_name
             .get(name.as_bytes())

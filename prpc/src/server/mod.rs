@@ -17,6 +17,7 @@ mod listen;
 mod rate_limit;
 mod registration;
 mod shared;
+mod stats;
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -40,11 +41,13 @@ use listen::Bound;
 pub use rate_limit::{RETRY_AFTER_MS, Rate, RateLimit, RateLimitFuture, RateLimited};
 use registration::Registrations;
 use shared::{Shared, Shutdown};
+pub use stats::{Stats, StatsFuture};
 
 use crate::health::HealthReporter;
 use crate::layer::{Either, Identity};
 use crate::reflection::{self, ServiceInfo};
 use crate::service::{Request, Response};
+use crate::stats::ServerSnapshot;
 use crate::status::Code;
 use crate::status::Status;
 use crate::transport::{Address, Incoming, Io, Listener, WrapListener};
@@ -159,8 +162,9 @@ impl<H> Clone for Router<H> {
     }
 }
 
-/// The handler stack of a server without layers of its own: dedupe, deadline, the services.
-pub type DefaultHandler = Dedupe<Deadline<Dispatch>>;
+/// The handler stack of a server without layers of its own: dedupe, stats, deadline, the
+/// services.
+pub type DefaultHandler = Dedupe<Stats<Deadline<Dispatch>>>;
 
 /// Starts a server's graceful shutdown from anywhere; cheap to clone.
 #[derive(Debug, Clone)]
@@ -253,6 +257,12 @@ impl<H: Handler> Router<H> {
     /// A handle that triggers graceful shutdown of every connection this router serves.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.shared.shutdown.clone())
+    }
+
+    /// The server's numbers now: calls by method and code, latency, connections (see
+    /// [`crate::stats`]).
+    pub fn stats(&self) -> ServerSnapshot {
+        self.shared.stats.snapshot(self.shared.store.entries())
     }
 
     /// Sets and reads what the server's [health service](crate::health) answers.

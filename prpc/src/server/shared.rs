@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Services;
 use crate::health::HealthReporter;
+use crate::idempotency::Store;
+use crate::stats::ServerStats;
 use crate::stream::FlowConfig;
 use crate::timer::Timer;
 
@@ -22,6 +24,8 @@ pub(super) struct ServerConfig {
     pub(super) compression_threshold: usize,
     pub(super) max_concurrent_streams: usize,
     pub(super) flow: FlowConfig,
+    /// Whether calls and connections are counted (see [`crate::stats`]).
+    pub(super) stats: bool,
 }
 
 /// What every connection of a server reads.
@@ -36,6 +40,10 @@ pub(super) struct Shared<H> {
     pub(super) shutdown: std::sync::Arc<Shutdown>,
     /// What the health service answers.
     pub(super) health: HealthReporter,
+    /// The server's numbers (empty when counting is off).
+    pub(super) stats: std::sync::Arc<ServerStats>,
+    /// The idempotency store, for its size in the stats.
+    pub(super) store: std::sync::Arc<dyn Store>,
 }
 
 /// A server's graceful shutdown in two steps: `requested` (by a [`ShutdownHandle`] or the

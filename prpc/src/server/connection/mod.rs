@@ -22,6 +22,7 @@ use super::handler::Handler;
 use super::shared::Shared;
 use crate::id::IdHashBuilder;
 use crate::service::{Response, Service};
+use crate::stats::ConnectionStats;
 use crate::status::Code;
 use crate::status::Status;
 use crate::stream::{Arrivals, Broken, MessageHead, Received, StreamSet};
@@ -149,8 +150,15 @@ pub(super) async fn run<H: Handler>(
     peer: Option<Address>,
     shared: Arc<Shared<H>>,
 ) {
-    let (read, mut write) = transport::split(stream);
+    let (read, write) = transport::split(stream);
     let config = &shared.config;
+    // The connection's counters, in the server's stats while it is open.
+    let counted = config.stats.then(|| shared.stats.open(peer.clone()));
+    let counters = counted.as_ref().map(|guard| guard.counters.clone());
+    let mut write = Counted {
+        inner: write,
+        counters: counters.clone(),
+    };
     let (outbound, mut writer) = wire::outbox(config.max_frame_size);
     let writer = tokio::spawn(async move {
         // Replies were size-checked as they were queued, and a failed socket has nobody to
@@ -173,6 +181,7 @@ pub(super) async fn run<H: Handler>(
         outbound,
         inline_first_poll: single_worker(),
         draining: false,
+        counters,
         // Once per connection: each call copies it.
         peer: peer.as_ref().and_then(Address::socket_addr),
     };
@@ -224,7 +233,12 @@ pub(super) async fn run<H: Handler>(
             }
             filled = read_more(&calls.outbound, &mut frames, stalled) => match filled {
                 Ok(None | Some(0)) => {}
-                Ok(Some(_)) => last_heard = Instant::now(),
+                Ok(Some(read)) => {
+                    last_heard = Instant::now();
+                    if let Some(counters) = &calls.counters {
+                        counters.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
+                    }
+                }
                 Err(error) => {
                     tracing::debug!(?peer, %error, "connection failed");
                     break End::Broken;
@@ -309,6 +323,56 @@ pub(super) async fn run<H: Handler>(
     }
 }
 
+/// A connection's writing half, counting the bytes written into its stats.
+struct Counted<W> {
+    inner: W,
+    counters: Option<Arc<ConnectionStats>>,
+}
+
+impl<W> Counted<W> {
+    fn count(&self, written: &std::task::Poll<std::io::Result<usize>>) {
+        if let (Some(counters), Poll::Ready(Ok(written))) = (&self.counters, written) {
+            counters
+                .bytes_out
+                .fetch_add(*written as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.count(&written);
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.count(&written);
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Waits until the writer has taken the queued replies down to [`HIGH_WATER`]: replies from
 /// call tasks pile up too (a task's entry leaves `in_flight` once its reply is queued, written
 /// or not), so no more requests are read from a client that does not read its replies. Then,
@@ -353,6 +417,8 @@ struct Calls<'a, H> {
     inline_first_poll: bool,
     /// Graceful shutdown began: new calls are refused.
     draining: bool,
+    /// The connection's stats, when the server counts.
+    counters: Option<Arc<ConnectionStats>>,
     /// The client's IP address and port, for its calls' requests and contexts (`None` when
     /// the transport has none).
     peer: Option<SocketAddr>,
@@ -532,6 +598,9 @@ impl<H: Handler> Calls<'_, H> {
         received: Instant,
         cx: &mut Context<'_>,
     ) -> usize {
+        if let Some(counters) = &self.counters {
+            counters.calls.fetch_add(1, Ordering::Relaxed);
+        }
         if fields.stream {
             return self.start_stream(fields, incoming, received);
         }

@@ -1,0 +1,144 @@
+//! A server's stats over real sockets: calls by method and code, latency, calls in flight,
+//! connections with their calls and bytes, the idempotency store's size; and nothing counted
+//! when stats are off.
+
+use std::time::Duration;
+
+use prpc::{CallOptions, Code, Server};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("refused")
+    }
+}
+
+#[prpc::service(name = "stats.Work")]
+pub trait Work {
+    async fn quick(&self) -> u8;
+    async fn refuse(&self) -> Result<u8, Refused>;
+    async fn sleep(&self, ms: u64) -> u64;
+}
+
+struct Worker;
+
+impl Work for Worker {
+    async fn quick(&self) -> u8 {
+        1
+    }
+
+    async fn refuse(&self) -> Result<u8, Refused> {
+        Err(Refused)
+    }
+
+    async fn sleep(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+}
+
+#[tokio::test]
+async fn calls_are_counted_by_method_and_code_with_latency_and_connections() {
+    let server = Server::builder()
+        .add_service(WorkServer::new(Worker))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let router = server.router();
+    let addr = server.local_addr();
+    tokio::spawn(server.serve());
+    let client = WorkClient::connect(addr).await.unwrap();
+
+    for _ in 0..3 {
+        assert_eq!(client.quick().await.unwrap(), 1);
+    }
+    assert_eq!(client.refuse().await.unwrap(), Err(Refused));
+    let late = client
+        .clone()
+        .with_options(CallOptions::new().timeout(Duration::from_millis(20)))
+        .sleep(5_000)
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::DeadlineExceeded);
+
+    // A call in flight is counted as such.
+    let slow = {
+        let client = client.clone();
+        tokio::spawn(async move { client.sleep(300).await })
+    };
+    let mut in_flight = 0;
+    for _ in 0..100 {
+        in_flight = router
+            .stats()
+            .method("stats.Work", "sleep")
+            .unwrap()
+            .in_flight;
+        if in_flight == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(in_flight, 1);
+    slow.await.unwrap().unwrap();
+
+    let stats = router.stats();
+    let quick = stats.method("stats.Work", "quick").unwrap();
+    assert_eq!(
+        (quick.calls(), quick.count(Code::Ok), quick.errors()),
+        (3, 3, 0)
+    );
+    assert_eq!(quick.latency.count, 3);
+    assert!(quick.latency.quantile(0.5).unwrap() < Duration::from_secs(1));
+    let refuse = stats.method("stats.Work", "refuse").unwrap();
+    assert_eq!(refuse.count(Code::Application), 1);
+    let sleep = stats.method("stats.Work", "sleep").unwrap();
+    assert_eq!(sleep.count(Code::DeadlineExceeded), 1);
+    assert_eq!(sleep.count(Code::Ok), 1);
+    assert_eq!(sleep.in_flight, 0);
+    assert!(sleep.latency.quantile(1.0).unwrap() >= Duration::from_millis(250));
+    // Health and reflection are counted like any service.
+    assert!(
+        stats
+            .method(prpc::health::SERVICE, prpc::health::CHECK)
+            .is_some()
+    );
+
+    assert_eq!(stats.connections.len(), 1);
+    let connection = &stats.connections[0];
+    assert_eq!(connection.calls, 6);
+    assert!(connection.bytes_in > 6 * 10, "{connection:?}");
+    assert!(connection.bytes_out > 6 * 10, "{connection:?}");
+    assert!(connection.peer.is_some());
+    // The default store is in memory: it tracks the calls that may be retried.
+    assert!(stats.idempotency_entries.is_some());
+
+    drop(client);
+    for _ in 0..200 {
+        if router.stats().connections.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("a closed connection is still counted");
+}
+
+#[tokio::test]
+async fn with_stats_off_nothing_is_counted() {
+    let server = Server::builder()
+        .stats(false)
+        .add_service(WorkServer::new(Worker))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let router = server.router();
+    let addr = server.local_addr();
+    tokio::spawn(server.serve());
+    let client = WorkClient::connect(addr).await.unwrap();
+    assert_eq!(client.quick().await.unwrap(), 1);
+    let stats = router.stats();
+    assert!(stats.methods.is_empty());
+    assert!(stats.connections.is_empty());
+}
