@@ -30,6 +30,7 @@ const FIRST_SNAPSHOT_WAIT: Duration = Duration::from_secs(10);
 /// a task of its own, which ends when the last clone is dropped.
 pub(super) fn start(shared: Shared, idle: Duration) -> Balanced {
     let shared = Arc::new(shared);
+    super::stats::register(&shared);
     shared.refresh(&shared.watch.current());
     tokio::spawn(follow(Arc::downgrade(&shared), shared.watch.clone(), idle));
     Balanced { shared }
@@ -45,6 +46,7 @@ pub(super) struct Shared {
     pub(super) service: String,
     pub(super) watch: Watch,
     pub(super) balancer: BoxBalancer,
+    pub(super) algorithm: crate::balance::Algorithm,
     /// The members, in the order the balancer was given them: swapped with the balancer's
     /// update under the write lock, so a pick's index always means the view read with it.
     pub(super) view: RwLock<Arc<View>>,
@@ -59,6 +61,19 @@ pub(super) struct Shared {
     pub(super) next_id: AtomicU64,
     /// Whether the source has answered once (then calls need not wait for it).
     pub(super) known: std::sync::atomic::AtomicBool,
+    /// What the cluster sent, for its stats.
+    pub(super) counters: Counters,
+}
+
+/// Attempts a cluster sent, for [`ClusterSnapshot`](super::ClusterSnapshot).
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    /// Every attempt sent to an endpoint.
+    pub(super) attempts: AtomicU64,
+    /// Attempts after a call's first (failover, failtry, backups).
+    pub(super) retries: AtomicU64,
+    /// Backup requests sent ([`FailMode::Backup`]).
+    pub(super) hedges: AtomicU64,
 }
 
 impl Shared {
@@ -263,6 +278,10 @@ impl Balanced {
                 route.went_to(member.id);
             }
             member.used();
+            shared.counters.attempts.fetch_add(1, Ordering::Relaxed);
+            if call.attempt > 0 {
+                shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
             // The clock is read only for a balancer that weighs latency.
             let in_flight = member
                 .load

@@ -17,6 +17,7 @@ use super::broadcast;
 use super::fail_mode::FailMode;
 use super::hedge::{self, Latencies};
 use super::members::{EndpointStats, View};
+use super::stats::ClusterSnapshot;
 use crate::balance::Algorithm;
 use crate::call::{Call, CallOptions, Reply};
 use crate::channel::Channel;
@@ -142,6 +143,11 @@ impl Cluster {
         broadcast::every(&self.stack.inner().shared, call).await
     }
 
+    /// Its numbers now: endpoints, discovery, attempts, retries, backup requests.
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        super::stats::snapshot(&self.stack.inner().shared)
+    }
+
     /// What it knows of each endpoint now: connection, backoff, load, circuit breaker.
     pub fn endpoint_stats(&self) -> Vec<EndpointStats> {
         let shared = &self.stack.inner().shared;
@@ -253,6 +259,7 @@ impl Builder {
             service: service.to_owned(),
             watch: discover.watch(service),
             balancer: self.algorithm.build(),
+            algorithm: self.algorithm,
             view: RwLock::new(Arc::new(View::default())),
             template: self.client,
             breaker: self.breaker,
@@ -265,6 +272,7 @@ impl Builder {
                 .map(|rate| (Instant::now(), Bucket::new(rate))),
             next_id: AtomicU64::new(1),
             known: Default::default(),
+            counters: Default::default(),
         };
         let balanced = balanced::start(shared, self.idle_timeout);
         let mut stack = Retry::new(balanced, timer);

@@ -97,6 +97,11 @@ pub(super) async fn hedged(
     }
     tracing::debug!(service = %call.service, method = %call.method, ?delay, "sending a backup request");
     call.attempt += 1;
+    balanced
+        .shared
+        .counters
+        .hedges
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let second = balanced.attempt(call);
     tokio::pin!(second);
     // The first success wins; a failure leaves the other attempt to answer.

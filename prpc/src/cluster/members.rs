@@ -185,6 +185,8 @@ pub struct EndpointStats {
     pub backing_off: bool,
     /// Calls in flight on it, when the balancer counts them (`least_active`, `p2c`).
     pub in_flight: Option<u64>,
+    /// Attempts sent to it since it joined (retries and backup requests included).
+    pub calls: u64,
     /// Its circuit breaker.
     pub breaker: BreakerStats,
 }
@@ -196,6 +198,7 @@ impl Member {
             connected: self.current().is_some_and(|link| link.is_open()),
             backing_off: self.backing_off(),
             in_flight: self.load.as_ref().map(|load| load.in_flight()),
+            calls: self.uses.load(Ordering::Relaxed),
             breaker: self.breaker.stats(),
         }
     }

@@ -17,8 +17,10 @@ mod channel;
 mod fail_mode;
 mod hedge;
 mod members;
+mod stats;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState, BreakerStats, Open, Permit, StateChange};
 pub use channel::{Builder, Cluster};
 pub use fail_mode::{FailMode, ParseFailModeError};
 pub use members::EndpointStats;
+pub use stats::{ClusterSnapshot, clusters};
