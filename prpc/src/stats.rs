@@ -273,6 +273,11 @@ pub(crate) struct ServerStats {
     /// (service, method) and its counters; the services' order.
     pub(crate) methods: Vec<(String, String, Arc<MethodStats>)>,
     connections: Mutex<Slab<Arc<ConnectionStats>>>,
+    /// Connections ever opened.
+    opened: AtomicU64,
+    /// Bytes of connections closed already (the open ones count their own).
+    closed_bytes_in: AtomicU64,
+    closed_bytes_out: AtomicU64,
 }
 
 impl ServerStats {
@@ -284,6 +289,9 @@ impl ServerStats {
                 .map(|(service, method)| (service, method, Arc::default()))
                 .collect(),
             connections: Mutex::default(),
+            opened: AtomicU64::new(0),
+            closed_bytes_in: AtomicU64::new(0),
+            closed_bytes_out: AtomicU64::new(0),
         }
     }
 
@@ -296,6 +304,7 @@ impl ServerStats {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
         });
+        self.opened.fetch_add(1, Ordering::Relaxed);
         let key = self
             .connections
             .lock()
@@ -326,10 +335,13 @@ impl ServerStats {
             })
             .collect();
         let now = Instant::now();
-        let connections = self
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let open = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        // Read under the lock, so that no connection is counted both open and closed.
+        let (mut bytes_in, mut bytes_out) = (
+            self.closed_bytes_in.load(Ordering::Relaxed),
+            self.closed_bytes_out.load(Ordering::Relaxed),
+        );
+        let connections = open
             .iter()
             .map(|(_, connection)| ConnectionSnapshot {
                 peer: connection.peer.clone(),
@@ -338,11 +350,19 @@ impl ServerStats {
                 bytes_in: connection.bytes_in.load(Ordering::Relaxed),
                 bytes_out: connection.bytes_out.load(Ordering::Relaxed),
             })
+            .inspect(|connection| {
+                bytes_in += connection.bytes_in;
+                bytes_out += connection.bytes_out;
+            })
             .collect();
+        drop(open);
         ServerSnapshot {
             uptime: now.duration_since(self.started),
             methods,
             connections,
+            connections_opened: self.opened.load(Ordering::Relaxed),
+            bytes_in,
+            bytes_out,
             idempotency_entries,
         }
     }
@@ -358,11 +378,20 @@ pub(crate) struct ConnectionGuard {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.stats
+        let mut open = self
+            .stats
             .connections
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .try_remove(self.key);
+            .unwrap_or_else(|e| e.into_inner());
+        open.try_remove(self.key);
+        let counters = &self.counters;
+        self.stats
+            .closed_bytes_in
+            .fetch_add(counters.bytes_in.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.stats.closed_bytes_out.fetch_add(
+            counters.bytes_out.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -377,6 +406,12 @@ pub struct ServerSnapshot {
     pub methods: Vec<MethodSnapshot>,
     /// The connections open now, in no particular order.
     pub connections: Vec<ConnectionSnapshot>,
+    /// Connections opened since the server was built.
+    pub connections_opened: u64,
+    /// Bytes read from every connection, open or closed, since the server was built.
+    pub bytes_in: u64,
+    /// Bytes written to every connection, open or closed, since the server was built.
+    pub bytes_out: u64,
     /// Replies the idempotency store holds, when the store can tell (the in-memory one can;
     /// a shared store such as Redis is not counted).
     pub idempotency_entries: Option<usize>,
