@@ -39,6 +39,8 @@ pub(crate) enum Side {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) max_body: usize,
+    /// `/metrics` and `/debug/prpc` on the server's port too, not only the admin listener.
+    pub(crate) admin_on_main_port: bool,
 }
 
 /// The HTTP side of one server.
@@ -48,6 +50,8 @@ pub(crate) struct App<H> {
     methods: HashMap<String, HashSet<String>>,
     services_json: Bytes,
     settings: Settings,
+    /// The debug page, with the history of its charts.
+    debug: crate::debug::DebugPage,
 }
 
 impl<H: Handler> App<H> {
@@ -58,11 +62,13 @@ impl<H: Handler> App<H> {
             .into_iter()
             .map(|info| (info.name, info.methods.into_iter().collect()))
             .collect();
+        let debug = crate::debug::DebugPage::new(&router);
         App {
             router,
             methods,
             services_json,
             settings,
+            debug,
         }
     }
 
@@ -81,6 +87,18 @@ impl<H: Handler> App<H> {
             }
             (_, "/healthz" | "/_prpc/services") => {
                 method_not_allowed(request.method(), "GET, HEAD")
+            }
+            (_, "/metrics" | "/debug/prpc")
+                if side == Side::Admin || self.settings.admin_on_main_port =>
+            {
+                if !matches!(*request.method(), Method::GET | Method::HEAD) {
+                    return method_not_allowed(request.method(), "GET, HEAD");
+                }
+                if path == "/metrics" {
+                    crate::metrics::response(&self.router.stats(), request.headers())
+                } else {
+                    self.debug.response(&self.router, request.uri().query())
+                }
             }
             _ if side == Side::Main => match gateway_path(path) {
                 Some((service, method)) if self.methods.contains_key(service) => {

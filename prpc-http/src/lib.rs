@@ -15,7 +15,11 @@
 //! | `GET /_prpc/services` | the services and their methods, as reflection lists them |
 //!
 //! On an [admin listener](Http::admin) (a separate port, for what should never face the
-//! public): `/healthz` and `/_prpc/services`. No gateway and no `CONNECT` there.
+//! public): `/healthz` and `/_prpc/services`, and only there (unless
+//! [`admin_on_main_port`](Http::admin_on_main_port)) `GET /metrics`, the server's
+//! [stats](prpc::stats) and the process's cluster clients for Prometheus (OpenMetrics when
+//! asked for, else the classic text format), and `GET /debug/prpc`, a page to read them. No
+//! gateway and no `CONNECT` there.
 //!
 //! # The JSON gateway
 //!
@@ -56,8 +60,10 @@
 
 mod app;
 mod connect;
+mod debug;
 mod head;
 mod listener;
+mod metrics;
 mod status;
 
 use std::io;
@@ -121,6 +127,7 @@ impl Default for Limits {
 pub struct Http {
     main_port: bool,
     admin: Option<Admin>,
+    admin_on_main_port: bool,
     limits: Limits,
 }
 
@@ -142,6 +149,7 @@ impl Http {
         Http {
             main_port: true,
             admin: None,
+            admin_on_main_port: false,
             limits: Limits::default(),
         }
     }
@@ -164,6 +172,14 @@ impl Http {
     /// As [`admin`](Http::admin), on a listener bound already (to learn its port first).
     pub fn admin_listener(mut self, listener: TcpListener) -> Self {
         self.admin = Some(Admin::Bound(listener));
+        self
+    }
+
+    /// Serves `/metrics` and `/debug/prpc` on the server's port too (off by default: they
+    /// are on the [admin listener](Http::admin) only, since they tell the world what the
+    /// server runs and how busy it is). For development, or a port that is private anyway.
+    pub fn admin_on_main_port(mut self, on: bool) -> Self {
+        self.admin_on_main_port = on;
         self
     }
 
@@ -236,6 +252,7 @@ impl Http {
             router,
             app::Settings {
                 max_body: self.limits.max_body,
+                admin_on_main_port: self.admin_on_main_port,
             },
         );
         Ok(HttpLayer {
