@@ -137,14 +137,34 @@ async fn a_service_not_serving_is_withdrawn_until_it_serves_again() {
         .await
         .unwrap();
     let address = server.local_addr();
-    let health = server.router().health();
+    let router = server.router();
+    let health = router.health();
     let shutdown = server.shutdown_handle();
     let serving = tokio::spawn(server.serve());
     until(&mut watch, |s| holds(s, &address)).await;
+    let views = router.registrations();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].registration.service, "echo");
+    assert!(views[0].serving);
+    assert!(
+        matches!(
+            views[0].state,
+            prpc::discovery::RegistrationState::Registered
+        ),
+        "{views:?}"
+    );
 
     // The application says its service is down: the registration goes (long before its TTL).
     health.set_not_serving("echo");
     until(&mut watch, |s| s.is_empty()).await;
+    // The server marks it withdrawn once the registry confirmed it.
+    timeout(SOON, async {
+        while router.registrations()[0].serving {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the registration is shown withdrawn");
     // ... and comes back when it serves again.
     health.set_serving("echo");
     until(&mut watch, |s| holds(s, &address)).await;

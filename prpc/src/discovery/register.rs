@@ -255,6 +255,11 @@ impl Registered {
         self.state.borrow().clone()
     }
 
+    /// Where it stands, now and as it changes.
+    pub fn watch_state(&self) -> watch::Receiver<RegistrationState> {
+        self.state.clone()
+    }
+
     /// Waits until the registry has accepted it (at once if it has).
     pub async fn wait_registered(&mut self) {
         let _ = self

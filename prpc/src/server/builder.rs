@@ -269,6 +269,7 @@ impl<L> Builder<L> {
             shutdown,
             health,
             stats,
+            registrations: Default::default(),
             store,
         })
     }

@@ -39,6 +39,7 @@ pub use dedupe::{Dedupe, DedupeFuture};
 pub use handler::{Dispatch, Guarded, Handler};
 use listen::Bound;
 pub use rate_limit::{RETRY_AFTER_MS, Rate, RateLimit, RateLimitFuture, RateLimited};
+pub use registration::RegistrationView;
 use registration::Registrations;
 use shared::{Shared, Shutdown};
 pub use stats::{Stats, StatsFuture};
@@ -233,7 +234,11 @@ impl<H: Handler, W: WrapListener> Server<H, W> {
                 .deferred
                 .store(true, Ordering::Release);
         }
-        let registered = registrations.start(&local_addr, &router.shared.health);
+        let registered = registrations.start(
+            &local_addr,
+            &router.shared.health,
+            &router.shared.registrations,
+        );
         match listener {
             Bound::Tcp(listener) => {
                 let listener = wrap.wrap(listener);
@@ -263,6 +268,12 @@ impl<H: Handler> Router<H> {
     /// [`crate::stats`]).
     pub fn stats(&self) -> ServerSnapshot {
         self.shared.stats.snapshot(self.shared.store.entries())
+    }
+
+    /// The server's registrations with registries ([`Builder::register`]) and where each
+    /// stands; empty until the server serves (and for a router not bound by the builder).
+    pub fn registrations(&self) -> Vec<RegistrationView> {
+        self.shared.registrations.read()
     }
 
     /// Sets and reads what the server's [health service](crate::health) answers.

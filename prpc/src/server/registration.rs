@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::discovery::{Endpoint, Register, Registered, Registration};
+use crate::discovery::{Endpoint, Register, Registered, Registration, RegistrationState};
 use crate::health::{HealthReporter, ServingStatus};
 use crate::transport::Address;
 
@@ -38,7 +39,12 @@ impl Registrations {
 
     /// Starts keeping every registration of a server bound at `local`, each while its
     /// service is serving by `health`.
-    pub(super) fn start(self, local: &Address, health: &HealthReporter) -> Vec<Kept> {
+    pub(super) fn start(
+        self,
+        local: &Address,
+        health: &HealthReporter,
+        board: &Board,
+    ) -> Vec<Kept> {
         if self.wanted.is_empty() {
             return Vec::new();
         }
@@ -60,7 +66,8 @@ impl Registrations {
                     tags,
                 };
                 let registration = Registration::new(wanted.service, endpoint, ttl);
-                Kept::start(wanted.registry, registration, health.clone())
+                let slot = board.add(registration.clone());
+                Kept::start(wanted.registry, registration, health.clone(), slot)
             })
             .collect()
     }
@@ -78,11 +85,90 @@ impl Kept {
         registry: Arc<dyn Register>,
         registration: Registration,
         health: HealthReporter,
+        slot: Slot,
     ) -> Self {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(follow_health(registry, registration, health, stop.clone()));
+        let task = tokio::spawn(follow_health(
+            registry,
+            registration,
+            health,
+            stop.clone(),
+            slot,
+        ));
         Kept { stop, task }
     }
+}
+
+/// A server's registrations and where each stands, for
+/// [`Router::registrations`](super::Router::registrations).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Board(Arc<Mutex<Vec<Entry>>>);
+
+#[derive(Debug)]
+struct Entry {
+    registration: Registration,
+    /// The state of the registration kept now; `None` while it is withdrawn because its
+    /// service is not serving.
+    state: Option<watch::Receiver<RegistrationState>>,
+}
+
+/// One registration's place on its server's [`Board`].
+#[derive(Debug)]
+struct Slot {
+    board: Board,
+    index: usize,
+}
+
+impl Slot {
+    fn set(&self, state: Option<watch::Receiver<RegistrationState>>) {
+        let mut entries = self.board.0.lock().unwrap_or_else(PoisonError::into_inner);
+        entries[self.index].state = state;
+    }
+}
+
+impl Board {
+    fn add(&self, registration: Registration) -> Slot {
+        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.push(Entry {
+            registration,
+            state: None,
+        });
+        Slot {
+            board: self.clone(),
+            index: entries.len() - 1,
+        }
+    }
+
+    /// Every registration and its state now.
+    pub(super) fn read(&self) -> Vec<RegistrationView> {
+        let entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .map(|entry| RegistrationView {
+                registration: entry.registration.clone(),
+                serving: entry.state.is_some(),
+                state: entry
+                    .state
+                    .as_ref()
+                    .map_or(RegistrationState::Deregistered, |state| {
+                        state.borrow().clone()
+                    }),
+            })
+            .collect()
+    }
+}
+
+/// One of a server's registrations, as [`Router::registrations`](super::Router::registrations)
+/// reads it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RegistrationView {
+    /// The service, endpoint and TTL registered.
+    pub registration: Registration,
+    /// Where it stands with its registry.
+    pub state: RegistrationState,
+    /// Whether its service is serving; while it is not, the registration is withdrawn.
+    pub serving: bool,
 }
 
 /// Registers while the service serves, deregisters while it does not, until `stop`.
@@ -91,6 +177,7 @@ async fn follow_health(
     registration: Registration,
     health: HealthReporter,
     stop: CancellationToken,
+    slot: Slot,
 ) {
     let mut changes = health.subscribe();
     // A name the server does not serve itself (a registration under another name) follows
@@ -105,6 +192,7 @@ async fn follow_health(
         changes.borrow_and_update();
         if serving(&health) {
             let registered = Registered::start(registry.clone(), registration.clone());
+            slot.set(Some(registered.watch_state()));
             loop {
                 tokio::select! {
                     () = stop.cancelled() => {
@@ -123,6 +211,7 @@ async fn follow_health(
                 "the service is not serving: withdrawing its registration"
             );
             registered.deregister().await;
+            slot.set(None);
             continue;
         }
         tokio::select! {

@@ -42,6 +42,8 @@ pub(super) struct Shared<H> {
     pub(super) health: HealthReporter,
     /// The server's numbers (empty when counting is off).
     pub(super) stats: std::sync::Arc<ServerStats>,
+    /// The server's registrations and their state.
+    pub(super) registrations: super::registration::Board,
     /// The idempotency store, for its size in the stats.
     pub(super) store: std::sync::Arc<dyn Store>,
 }
