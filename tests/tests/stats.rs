@@ -41,9 +41,9 @@ impl Work for Worker {
     }
 }
 
-#[tokio::test]
-async fn calls_are_counted_by_method_and_code_with_latency_and_connections() {
-    let server = Server::builder()
+/// A server of [`Worker`] from `builder`, serving: its address and router.
+async fn serve(builder: prpc::server::Builder) -> (prpc::transport::Address, prpc::server::Router) {
+    let server = builder
         .add_service(WorkServer::new(Worker))
         .bind("127.0.0.1:0")
         .await
@@ -51,6 +51,12 @@ async fn calls_are_counted_by_method_and_code_with_latency_and_connections() {
     let router = server.router();
     let addr = server.local_addr();
     tokio::spawn(server.serve());
+    (addr, router)
+}
+
+#[tokio::test]
+async fn calls_are_counted_by_method_and_code_with_latency_and_connections() {
+    let (addr, router) = serve(Server::builder()).await;
     let client = WorkClient::connect(addr).await.unwrap();
 
     for _ in 0..3 {
@@ -133,15 +139,7 @@ async fn calls_are_counted_by_method_and_code_with_latency_and_connections() {
 
 #[tokio::test]
 async fn with_stats_off_nothing_is_counted() {
-    let server = Server::builder()
-        .stats(false)
-        .add_service(WorkServer::new(Worker))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let router = server.router();
-    let addr = server.local_addr();
-    tokio::spawn(server.serve());
+    let (addr, router) = serve(Server::builder().stats(false)).await;
     let client = WorkClient::connect(addr).await.unwrap();
     assert_eq!(client.quick().await.unwrap(), 1);
     let stats = router.stats();
@@ -149,23 +147,15 @@ async fn with_stats_off_nothing_is_counted() {
     assert!(stats.connections.is_empty());
 }
 
-async fn serve_worker() -> prpc::transport::Address {
-    let server = Server::builder()
-        .add_service(WorkServer::new(Worker))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.serve());
-    addr
-}
-
 #[tokio::test]
 async fn a_cluster_counts_attempts_per_endpoint_and_its_backup_requests() {
     use prpc::cluster::{Cluster, FailMode};
     use prpc::discovery::{Endpoint, StaticDiscover};
 
-    let (a, b) = (serve_worker().await, serve_worker().await);
+    let (a, b) = (
+        serve(Server::builder()).await.0,
+        serve(Server::builder()).await.0,
+    );
     let discovery = StaticDiscover::new([Endpoint::new(a).unwrap(), Endpoint::new(b).unwrap()]);
     let cluster = Cluster::builder()
         .balance("round_robin".parse().unwrap())
