@@ -30,7 +30,6 @@ const FIRST_SNAPSHOT_WAIT: Duration = Duration::from_secs(10);
 /// a task of its own, which ends when the last clone is dropped.
 pub(super) fn start(shared: Shared, idle: Duration) -> Balanced {
     let shared = Arc::new(shared);
-    super::stats::register(&shared);
     shared.refresh(&shared.watch.current());
     tokio::spawn(follow(Arc::downgrade(&shared), shared.watch.clone(), idle));
     Balanced { shared }

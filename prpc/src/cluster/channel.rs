@@ -275,6 +275,7 @@ impl Builder {
             counters: Default::default(),
         };
         let balanced = balanced::start(shared, self.idle_timeout);
+        super::stats::register(&balanced.shared);
         let mut stack = Retry::new(balanced, timer);
         if let Some((ratio, reserve, min_per_second)) = self.budget {
             stack = stack.with_budget(Arc::new(RetryBudget::new(ratio, reserve, min_per_second)));
