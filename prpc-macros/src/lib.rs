@@ -1,16 +1,20 @@
-//! The `#[prpc::service]` attribute. Use it through the `prpc` crate, which re-exports it; the
-//! generated code names only `::prpc`, so a user crate depends on `prpc` alone.
+//! The `#[prpc::service]` attribute and `#[derive(prpc::Describe)]`. Use them through the
+//! `prpc` crate, which re-exports them; the generated code names only `::prpc`, so a user
+//! crate depends on `prpc` alone.
 //!
-//! The macro reads the trait into a checked `parse::ServiceDef` (every unsupported construct
-//! is a compile error at its span), then emits three things from it: the handler trait
-//! (`handler`), the server dispatcher (`server`) and the client (`client`), all of which encode
-//! bodies through `codec`.
+//! The service macro reads the trait into a checked `parse::ServiceDef` (every unsupported
+//! construct is a compile error at its span), then emits three things from it: the handler
+//! trait (`handler`), the server dispatcher (`server`, describing its methods through
+//! `reflect`) and the client (`client`), all of which encode bodies through `codec`. The
+//! derive (`derive`) gives a type's reflection shape.
 
 mod attrs;
 mod client;
 mod codec;
+mod derive;
 mod handler;
 mod parse;
+mod reflect;
 mod server;
 
 use proc_macro::TokenStream;
@@ -18,6 +22,50 @@ use quote::quote;
 
 use crate::attrs::ServiceArgs;
 use crate::parse::ServiceDef;
+
+/// Derives `prpc::Describe`: the shape reflection shows for the type's values, so that a
+/// client that has never seen the type knows what to send (see `prpc::reflection`).
+///
+/// Structs with named fields are objects, newtypes their field, tuple structs tuples, unit
+/// structs `null`; enums are serde's externally tagged form. Names are the Rust names, or
+/// `#[serde(rename = "...")]` on a field or variant; fields and variants with
+/// `#[serde(skip)]` or `#[serde(skip_serializing)]` are left out. Other serde attributes
+/// (`rename_all`, `tag`, `untagged`, `flatten`, ...) are not read: describe such a type by
+/// hand. A field whose type does not implement `Describe` is described by its type's name;
+/// type parameters must implement `Describe`.
+///
+/// ```
+/// use prpc::reflection::{Field, Shape};
+/// use prpc::Describe;
+///
+/// #[derive(serde::Serialize, prpc::Describe)]
+/// struct Reading {
+///     #[serde(rename = "sensor")]
+///     sensor_id: u32,
+///     values: Vec<f64>,
+///     at: std::time::SystemTime, // no Describe: described by its name
+/// }
+///
+/// assert_eq!(
+///     Reading::shape(),
+///     Shape::object("Reading", vec![
+///         Field::new("sensor", Shape::Integer),
+///         Field::new("values", Shape::array(Shape::Number)),
+///         Field::new("at", Shape::Named { name: "SystemTime".into() }),
+///     ]),
+/// );
+/// ```
+///
+/// prpc-build derives it on the messages it generates with
+/// `#[describe(proto = ".package.Message", shape = "...")]`, the message's proto3 JSON shape
+/// computed from its descriptor; that attribute is for generated code only.
+#[proc_macro_derive(Describe, attributes(describe))]
+pub fn derive_describe(item: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(item).and_then(derive::expand) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
 
 /// Turns a trait into an RPC service: a handler trait to implement, a server that dispatches
 /// calls to it, and a typed client.
@@ -86,7 +134,8 @@ use crate::parse::ServiceDef;
 ///     fn div(&self, a: f64, b: f64) -> impl Future<Output = Result<f64, MathError>> + Send;
 /// }
 ///
-/// pub struct ArithServer<T> { .. }                   // impl<T: Arith> prpc::Service
+/// pub struct ArithServer<T> { .. }                   // impl<T: Arith> prpc::Service,
+///                                                    // describe() included (see below)
 /// impl<T> ArithServer<T> {
 ///     pub fn new(service: T) -> Self;
 ///     pub fn from_arc(service: Arc<T>) -> Self;
@@ -115,6 +164,14 @@ use crate::parse::ServiceDef;
 /// Implement the trait with plain `async fn`s (or any `fn` returning a `Send` future); the
 /// server may move a call to a task (and thread) of its own, so handler futures must be `Send`. A method may have
 /// a default body.
+///
+/// # Reflection
+///
+/// `FooServer` implements `prpc::Service::describe`, which the server's
+/// `prpc.Reflection/describe_services` answers: for each method its arguments by name, the
+/// shape of each and of the reply and typed error, which side streams, and whether it is
+/// idempotent. A type's shape comes from its `prpc::Describe` impl (derive it on your types);
+/// a type without one is described by its name, so nothing more is required of a service.
 ///
 /// # Calls on the wire
 ///

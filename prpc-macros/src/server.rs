@@ -25,6 +25,7 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
         ..
     } = &locals;
     let wire_names = service.methods.iter().map(|method| &method.wire_name);
+    let describe = crate::reflect::describe(service);
     let arms = service
         .methods
         .iter()
@@ -92,6 +93,10 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
 
             fn methods(&self) -> ::std::vec::Vec<::std::string::String> {
                 ::std::vec![#(::std::string::String::from(#wire_names)),*]
+            }
+
+            fn describe(&self) -> ::std::vec::Vec<::prpc::reflection::MethodDescription> {
+                #describe
             }
 
             fn call(&self, #request: ::prpc::Request) -> ::prpc::ServiceFuture {

@@ -300,3 +300,42 @@ pub async fn reply_of_stream(reply: Reply) -> Result<Reply, Error> {
         None => Ok(reply),
     }
 }
+
+/// The shape of `T` for reflection, whether or not `T` implements
+/// [`Describe`](crate::reflection::Describe): generated code calls
+/// `(&ShapeOf::<T>::new()).shape()` with both traits below in scope, and method resolution
+/// picks [`DescribedShape`] when `T: Describe`, else [`NamedShape`]'s fallback to `T`'s name.
+/// So a service builds whatever its types implement.
+pub struct ShapeOf<T: ?Sized>(std::marker::PhantomData<T>);
+
+impl<T: ?Sized> ShapeOf<T> {
+    /// The probe for `T`.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        ShapeOf(std::marker::PhantomData)
+    }
+}
+
+/// [`ShapeOf`] through [`Describe`](crate::reflection::Describe).
+pub trait DescribedShape {
+    /// `T`'s own shape.
+    fn shape(&self) -> crate::reflection::Shape;
+}
+
+impl<T: crate::reflection::Describe + ?Sized> DescribedShape for ShapeOf<T> {
+    fn shape(&self) -> crate::reflection::Shape {
+        T::shape()
+    }
+}
+
+/// [`ShapeOf`] for a type that does not describe itself.
+pub trait NamedShape {
+    /// `T`'s name.
+    fn shape(&self) -> crate::reflection::Shape;
+}
+
+impl<T: ?Sized> NamedShape for &ShapeOf<T> {
+    fn shape(&self) -> crate::reflection::Shape {
+        crate::reflection::Shape::named::<T>()
+    }
+}

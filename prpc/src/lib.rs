@@ -52,7 +52,8 @@
 //! - The shared types of both seams, naming neither client nor server: [`Request`],
 //!   [`Response`] and [`Service`] (the server's seam); [`Call`], [`CallOptions`], [`Reply`] and
 //!   [`Channel`] (the client's seam); [`layer`] (how policies wrap either seam).
-//! - [`reflection`]: every server lists its services.
+//! - [`reflection`]: every server lists its services and describes their methods, with
+//!   the shapes of their types ([`Describe`]).
 //! - [`client`]: [`Client`], a [`Retry`](client::Retry) layer (over any channel) over a
 //!   [`Link`](client::Link), one multiplexed connection reopened through its connector; its
 //!   [`Builder`](client::Builder).
@@ -110,7 +111,8 @@ pub use client::Client;
 pub use compress::Compression;
 pub use error::{Closed, Error, Result};
 pub use format::Format;
-pub use prpc_macros::service;
+pub use prpc_macros::{Describe, service};
+pub use reflection::Describe;
 pub use server::Server;
 pub use service::{Request, Response, Service, ServiceFuture};
 pub use status::{Code, Status};

@@ -14,6 +14,7 @@ use bytestring::ByteString;
 
 use crate::compress::Compression;
 use crate::format::Format;
+use crate::reflection::MethodDescription;
 use crate::status::Status;
 use crate::stream::{MessageStream, Messages};
 use crate::wire::Metadata;
@@ -140,6 +141,42 @@ pub trait Service: Send + Sync + 'static {
     /// when the service is added, to find these methods by the request's bytes alone; a call
     /// to a method not listed still reaches [`call`](Service::call), by a slower path.
     fn methods(&self) -> Vec<String>;
+
+    /// What it takes to call each method, for reflection's
+    /// [`describe_services`](crate::reflection::describe_services): its arguments and the
+    /// shape of each, its reply, its error. `#[prpc::service]` generates it from the trait;
+    /// the default describes nothing, so a hand-written service is listed without methods
+    /// there unless it says more. The server asks once, when it is bound.
+    ///
+    /// ```
+    /// use prpc::reflection::{MethodDescription, Shape};
+    ///
+    /// struct Echo;
+    ///
+    /// impl prpc::Service for Echo {
+    ///     fn name(&self) -> &str {
+    ///         "Echo"
+    ///     }
+    ///
+    ///     fn methods(&self) -> Vec<String> {
+    ///         vec!["echo".into()]
+    ///     }
+    ///
+    ///     fn describe(&self) -> Vec<MethodDescription> {
+    ///         vec![MethodDescription::new("echo").argument("text", Shape::String).returns(Shape::String)]
+    ///     }
+    ///
+    ///     fn call(&self, request: prpc::Request) -> prpc::ServiceFuture {
+    ///         Box::pin(async move {
+    ///             let (text,): (String,) = request.format.decode(&request.body)?;
+    ///             Ok(prpc::Response::new(request.format.encode(&text)?))
+    ///         })
+    ///     }
+    /// }
+    /// ```
+    fn describe(&self) -> Vec<MethodDescription> {
+        Vec::new()
+    }
 
     /// Runs one call. Unknown methods answer [`Code::Unimplemented`](crate::Code); bodies that
     /// do not decode answer [`Code::InvalidArgument`](crate::Code). On a runtime with one

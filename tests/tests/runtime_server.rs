@@ -55,7 +55,7 @@ async fn reflection_lists_every_service_and_its_methods() {
         assert_eq!(names, ["first", "prpc.Health", "prpc.Reflection", "second"]);
         assert!(services[0].methods.contains(&"echo".to_owned()));
         assert_eq!(services[1].methods, ["check"]);
-        assert_eq!(services[2].methods, ["list_services"]);
+        assert_eq!(services[2].methods, ["list_services", "describe_services"]);
     }
 }
 

@@ -158,7 +158,10 @@ async fn reflection_lists_every_service_and_its_methods() {
             info(prpc::health::SERVICE, &[prpc::health::CHECK]),
             info(
                 prpc::reflection::SERVICE,
-                &[prpc::reflection::LIST_SERVICES]
+                &[
+                    prpc::reflection::LIST_SERVICES,
+                    prpc::reflection::DESCRIBE_SERVICES
+                ]
             ),
         ]
     );

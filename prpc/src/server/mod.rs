@@ -284,7 +284,7 @@ impl<H: Handler> Router<H> {
     /// The services the server has and their methods, sorted by name (what the reflection
     /// service answers).
     pub fn services(&self) -> Vec<ServiceInfo> {
-        reflection::describe(
+        reflection::list(
             self.shared
                 .services
                 .iter()
