@@ -150,6 +150,11 @@ fn prost_config(config: &Config, fds: &FileDescriptorSet) -> prost_build::Config
     for path in &config.boxed {
         prost.boxed(path);
     }
+    // Messages describe themselves for reflection when services are generated, so the crate
+    // depends on prpc anyway.
+    if config.client || config.server {
+        crate::shapes::add_attributes(config, fds, &mut prost);
+    }
     prost.disable_comments(&config.disable_comments);
     if config.retain_enum_prefix {
         prost.retain_enum_prefix();

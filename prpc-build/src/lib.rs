@@ -61,6 +61,12 @@
 //!   a stream is sent once, never retried).
 //! - Calls travel as protobuf; with [`Config::json`] messages also get the canonical proto3
 //!   JSON mapping and services answer calls made in `Format::Json` as well.
+//! - Every generated message derives `prpc::Describe` with its shape in the proto3 JSON
+//!   mapping (JSON field names, 64-bit integers and bytes as strings, enums by value name,
+//!   well-known types in their JSON form, nested messages expanded), computed here from the
+//!   descriptors, so a server's `prpc.Reflection/describe_services` shows the fields of each
+//!   request and reply. A build of messages alone (no client, no server) leaves the derive
+//!   out, so its crate need not depend on prpc.
 //! - Well-known types come from `prost_types` (add it as a dependency if the protos use them),
 //!   or from `pbjson_types` with [`Config::json`].
 //!
@@ -79,6 +85,7 @@ mod config;
 mod error;
 mod json;
 mod service;
+mod shapes;
 
 use std::path::Path;
 
