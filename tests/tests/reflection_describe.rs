@@ -401,3 +401,70 @@ async fn list_services_still_lists_names_only() {
         .unwrap();
     assert_eq!(own.methods, ["list_services", "describe_services"]);
 }
+
+#[derive(Serialize, Deserialize, prpc::Describe)]
+pub enum MathError {
+    DivisionByZero,
+}
+
+#[prpc::service(name = "math.Arith")]
+pub trait Arith {
+    #[prpc(idempotent)]
+    async fn add(&self, a: i32, b: i32) -> i32;
+    async fn div(&self, a: f64, b: f64) -> Result<f64, MathError>;
+}
+
+struct Calculator;
+
+impl Arith for Calculator {
+    async fn add(&self, a: i32, b: i32) -> i32 {
+        a + b
+    }
+
+    async fn div(&self, a: f64, b: f64) -> Result<f64, MathError> {
+        if b == 0.0 {
+            Err(MathError::DivisionByZero)
+        } else {
+            Ok(a / b)
+        }
+    }
+}
+
+/// docs/PROTOCOL.md section 7.9's example reply is what a server answers.
+#[tokio::test]
+async fn the_example_reply_in_docs_protocol_md_is_exact() {
+    let protocol = include_str!("../../docs/PROTOCOL.md");
+    let section = &protocol[protocol
+        .find("The reply for a server with the service `math.Arith`")
+        .unwrap()..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    let documented: serde_json::Value = serde_json::from_str(&section[start..end]).unwrap();
+
+    let server = prpc::Server::builder()
+        .add_service(ArithServer::new(Calculator))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .format(Format::Json)
+        .connect(server.local_addr())
+        .await
+        .unwrap();
+    tokio::spawn(server.serve());
+    let reply = client
+        .call(prpc::Call::new(
+            reflection::SERVICE,
+            reflection::DESCRIBE_SERVICES,
+            Format::Json,
+            bytes::Bytes::from_static(b"null"),
+        ))
+        .await
+        .unwrap();
+    let mut answered: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    answered
+        .as_array_mut()
+        .unwrap()
+        .retain(|service| !service["name"].as_str().unwrap().starts_with("prpc."));
+    assert_eq!(answered, documented);
+}
