@@ -288,6 +288,11 @@ impl<L> Builder<L> {
     /// registers (a [`Router`] has no address of its own). The TTL is 10 seconds unless set with
     /// [`registration_ttl`](Builder::registration_ttl).
     ///
+    /// The registration follows the server's [health](crate::health): it is withdrawn while the
+    /// health of `service` (the name registered, so register a service under its wire name
+    /// for its own health to count) or of the whole server (`""`) is not serving, and made
+    /// again when it serves.
+    ///
     /// ```no_run
     /// # use std::sync::Arc;
     /// # async fn example(registry: Arc<dyn prpc::discovery::Register>) -> std::io::Result<()> {

@@ -404,7 +404,10 @@ impl<H: Handler> Router<H> {
             }
             connections.spawn(connection::run(stream, peer, shared.clone()));
         };
-        drop(listener);
+        // Stops listening; what the listener serves itself (HTTP, with prpc-http) drains
+        // beside the connections.
+        let listener_done = listener.shut_down();
+        tokio::pin!(listener_done);
         connections.close();
         if !withdrawn {
             withdrawing.await;
@@ -412,7 +415,10 @@ impl<H: Handler> Router<H> {
         if listener_ended && !stopping {
             // Serve the open connections to their end, unless shutdown begins first.
             tokio::select! {
-                () = connections.wait() => return Ok(()),
+                () = connections.wait() => {
+                    listener_done.await;
+                    return Ok(());
+                }
                 _ = shared.shutdown.requested.cancelled() => {}
                 _ = &mut signal => {}
             }
@@ -420,7 +426,10 @@ impl<H: Handler> Router<H> {
         shared.shutdown.drain.cancel();
         // Each connection bounds its own drain by the grace period; this is a backstop.
         let backstop = shared.config.shutdown_grace + Duration::from_secs(1);
-        let _ = tokio::time::timeout(backstop, connections.wait()).await;
+        let drained = async {
+            tokio::join!(connections.wait(), &mut listener_done);
+        };
+        let _ = tokio::time::timeout(backstop, drained).await;
         Ok(())
     }
 }

@@ -84,6 +84,18 @@ pub trait Listener: Send + 'static {
     fn accept(
         &mut self,
     ) -> impl Future<Output = io::Result<Option<(Self::Io, Option<Address>)>>> + Send;
+
+    /// Stops listening, when the server's graceful shutdown drains: the returned future ends
+    /// once whatever the listener serves itself (prpc-http's HTTP connections, say) has
+    /// finished; the server waits for it beside its own connections, within the grace
+    /// period. By default it closes the listener at once and has nothing to wait for.
+    fn shut_down(self) -> impl Future<Output = ()> + Send
+    where
+        Self: Sized,
+    {
+        drop(self);
+        std::future::ready(())
+    }
 }
 
 /// Wraps the listener a [`Server`](crate::Server) binds in another listener: a listener that
