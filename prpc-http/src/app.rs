@@ -39,6 +39,8 @@ pub(crate) enum Side {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) max_body: usize,
+    /// How long a gateway request's body may take to arrive.
+    pub(crate) body_timeout: Duration,
     /// `/metrics` and `/debug/prpc` on the server's port too, not only the admin listener.
     pub(crate) admin_on_main_port: bool,
 }
@@ -187,7 +189,20 @@ impl<H: Handler> App<H> {
             }
         }
         let max = self.settings.max_body;
-        let body = match Limited::new(body, max).collect().await {
+        // A body that trickles in must not hold the connection: it has the body timeout, or
+        // the call's own deadline if that is sooner.
+        let within = timeout.map_or(self.settings.body_timeout, |timeout| {
+            timeout.min(self.settings.body_timeout)
+        });
+        let Ok(collected) = tokio::time::timeout(within, Limited::new(body, max).collect()).await
+        else {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                Code::DeadlineExceeded,
+                &format!("the body did not arrive within {} ms", within.as_millis()),
+            );
+        };
+        let body = match collected {
             Ok(collected) => collected.to_bytes(),
             Err(failure) if failure.is::<http_body_util::LengthLimitError>() => {
                 return error(

@@ -38,9 +38,10 @@
 //!   unknown service or method (`404`), another method than `POST` (`405`). Streaming
 //!   methods are not served (`501`).
 //!
-//! Malformed request heads, heads over the limits and heads that arrive too slowly get a
-//! text reason (`400`, `431`, `408`) before the connection closes; meanwhile the port goes
-//! on serving prpc.
+//! A connection's first request head, if malformed, over the limits or too slow to arrive,
+//! gets a text reason (`400`, `431`, `408`) before the connection closes (later requests on a
+//! kept-alive connection are checked by hyper, which answers with the bare status);
+//! meanwhile the port goes on serving prpc.
 //!
 //! ```no_run
 //! # #[prpc::service] pub trait Arith { async fn add(&self, a: i64, b: i64) -> i64; }
@@ -54,7 +55,7 @@
 //!     .await?;
 //! let server = prpc_http::Http::new().attach(server).await?;
 //! server.serve().await
-//! // curl -d '{"a":2,"b":3}' http://127.0.0.1:7000/Arith/add   →   5
+//! // curl --json '{"a":2,"b":3}' http://127.0.0.1:7000/Arith/add   →   5
 //! # }
 //! ```
 
@@ -103,7 +104,7 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             header_timeout: Duration::from_secs(10),
-            first_byte_timeout: Duration::from_secs(30),
+            first_byte_timeout: Duration::from_secs(5),
             max_connections: 1024,
             max_pending: 1024,
         }
@@ -203,28 +204,33 @@ impl Http {
     }
 
     /// How long a request head may take to arrive (10 s by default): slower is `408` and
-    /// the connection closes. Also bounds a closing connection's last request.
+    /// the connection closes. A gateway request's body has as long again (`408` too), and
+    /// a closing connection's last request as long to finish.
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_timeout = timeout;
         self
     }
 
     /// How long a new connection on the server's port may stay silent before its first byte
-    /// (30 s by default): it is closed after that, since its protocol cannot be told.
+    /// (5 s by default): after that it is taken for prpc (an HTTP client speaks first; a prpc
+    /// client may connect well before its first call), and the server's own idle timeout
+    /// governs it.
     pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
         self.limits.first_byte_timeout = timeout;
         self
     }
 
-    /// The most HTTP connections served at once, both listeners together (1024 by
-    /// default): one more is answered `503` and closed.
+    /// The most HTTP connections served at once on the server's port, and apart from them
+    /// on the admin listener (1024 each by default): one more is answered `503` and closed.
     pub fn max_connections(mut self, count: usize) -> Self {
         self.limits.max_connections = count;
         self
     }
 
-    /// The most new connections whose first bytes are awaited at once (1024 by default):
-    /// accepting pauses while that many are pending.
+    /// The most new connections whose first bytes (and, for HTTP, first request head) are
+    /// awaited at once (1024 by default). A connection accepted while that many are pending
+    /// is taken for prpc without waiting, so slow or silent sockets never stop the port from
+    /// accepting; only HTTP clients that arrive then are refused.
     pub fn max_pending(mut self, count: usize) -> Self {
         self.limits.max_pending = count;
         self
@@ -252,6 +258,7 @@ impl Http {
             router,
             app::Settings {
                 max_body: self.limits.max_body,
+                body_timeout: self.limits.header_timeout,
                 admin_on_main_port: self.admin_on_main_port,
             },
         );

@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::app::{self, App, Side};
 use crate::head::{self, Refusal};
@@ -46,7 +47,8 @@ impl<H: Handler> WrapListener for HttpLayer<H> {
         let shared = Arc::new(Shared {
             app: self.app,
             limits: self.limits,
-            http_connections: Arc::new(Semaphore::new(self.limits.max_connections)),
+            main_connections: Arc::new(Semaphore::new(self.limits.max_connections)),
+            admin_connections: Arc::new(Semaphore::new(self.limits.max_connections)),
             closing: CancellationToken::new(),
         });
         HttpListener {
@@ -55,9 +57,9 @@ impl<H: Handler> WrapListener for HttpLayer<H> {
             admin: self.admin,
             main_port: self.main_port,
             sniffing: Arc::new(Semaphore::new(self.limits.max_pending)),
-            permit: None,
             ready_tx: Some(ready_tx),
             ready,
+            tasks: TaskTracker::new(),
             shared,
         }
     }
@@ -67,8 +69,10 @@ impl<H: Handler> WrapListener for HttpLayer<H> {
 struct Shared<H> {
     app: Arc<App<H>>,
     limits: Limits,
-    /// HTTP connections being served (the admin listener's too).
-    http_connections: Arc<Semaphore>,
+    /// HTTP connections being served on the server's port, and on the admin listener: apart,
+    /// so that the public port cannot crowd out the admin listener's health checks.
+    main_connections: Arc<Semaphore>,
+    admin_connections: Arc<Semaphore>,
     /// Cancelled when the listener goes (the server is shutting down): HTTP connections
     /// finish the request they are on and close.
     closing: CancellationToken,
@@ -78,7 +82,10 @@ struct Shared<H> {
 /// listener): made by [`HttpLayer`]. It hands the server the prpc connections, whether they
 /// spoke prpc from their first byte or after `CONNECT /_prpc`, and serves HTTP itself.
 /// Telling them apart takes place off the accept path, at most
-/// [`Http::max_pending`](crate::Http::max_pending) at a time.
+/// [`Http::max_pending`](crate::Http::max_pending) at a time; a connection accepted while
+/// that many are pending, or silent for [`Http::first_byte_timeout`](crate::Http::first_byte_timeout),
+/// is taken for prpc (whose clients may well wait before their first call), so that silent
+/// sockets never stop the port from accepting.
 pub struct HttpListener<L: Listener, H> {
     inner: L,
     inner_done: bool,
@@ -86,12 +93,13 @@ pub struct HttpListener<L: Listener, H> {
     main_port: bool,
     /// Connections whose protocol is not known yet.
     sniffing: Arc<Semaphore>,
-    /// A sniffing slot taken before the next accept.
-    permit: Option<OwnedSemaphorePermit>,
     /// Dropped when the inner listener ends, so that `ready` ends once the connections still
     /// being told apart are done.
     ready_tx: Option<mpsc::Sender<Accepted<L::Io>>>,
     ready: mpsc::Receiver<Accepted<L::Io>>,
+    /// The tasks telling connections apart and serving HTTP: the server's shutdown waits for
+    /// them ([`Listener::shut_down`]).
+    tasks: TaskTracker,
     shared: Arc<Shared<H>>,
 }
 
@@ -107,26 +115,22 @@ impl<L: Listener, H: Handler> Listener for HttpListener<L, H> {
     // Cancel-safe, as the server's accept loop needs: every future raced here is.
     async fn accept(&mut self) -> io::Result<Option<Accepted<L::Io>>> {
         loop {
-            let accepting = !self.inner_done && (self.permit.is_some() || !self.main_port);
             tokio::select! {
                 biased;
                 ready = self.ready.recv() => return Ok(ready),
-                permit = self.sniffing.clone().acquire_owned(),
-                    if self.main_port && self.permit.is_none() && !self.inner_done =>
-                {
-                    self.permit = permit.ok();
-                }
-                accepted = self.inner.accept(), if accepting => {
+                accepted = self.inner.accept(), if !self.inner_done => {
                     let Some((stream, peer)) = accepted? else {
                         self.inner_done = true;
                         self.ready_tx = None;
                         continue;
                     };
-                    let (Some(permit), Some(ready)) = (self.permit.take(), &self.ready_tx) else {
-                        // HTTP is off on this port: prpc only.
+                    let sniffing = self.main_port.then(|| self.sniffing.clone().try_acquire_owned().ok()).flatten();
+                    let (Some(permit), Some(ready)) = (sniffing, &self.ready_tx) else {
+                        // HTTP is off on this port, or too many connections are pending:
+                        // prpc, as a plain server would take it.
                         return Ok(Some((Prefixed::new(Bytes::new(), stream), peer)));
                     };
-                    tokio::spawn(sniff(stream, peer, permit, ready.clone(), self.shared.clone()));
+                    self.tasks.spawn(sniff(stream, peer, permit, ready.clone(), self.shared.clone()));
                 }
                 accepted = accept_admin(&self.admin), if self.admin.is_some() => {
                     match accepted {
@@ -134,13 +138,27 @@ impl<L: Listener, H: Handler> Listener for HttpListener<L, H> {
                             let stream = Prefixed::new(Bytes::new(), stream);
                             let peer = Some(Address::from(peer));
                             let no_connect: Option<mpsc::Sender<Accepted<tokio::net::TcpStream>>> = None;
-                            tokio::spawn(serve_http(stream, peer, Side::Admin, no_connect, self.shared.clone()));
+                            self.tasks.spawn(serve_http(stream, peer, Side::Admin, no_connect, self.shared.clone()));
                         }
-                        Err(error) => tracing::debug!(%error, "admin accept failed"),
+                        Err(error) => {
+                            // Out of file descriptors and the like: back off, as the
+                            // server's own accept loop does, rather than spin.
+                            tracing::warn!(%error, "the admin listener's accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
                     }
                 }
             }
         }
+    }
+
+    fn shut_down(self) -> impl std::future::Future<Output = ()> + Send {
+        // Stop listening at once; the HTTP connections finish the request they are on.
+        self.shared.closing.cancel();
+        let tasks = self.tasks.clone();
+        drop(self);
+        tasks.close();
+        async move { tasks.wait().await }
     }
 }
 
@@ -165,8 +183,16 @@ async fn sniff<T: Io, H: Handler>(
     let mut first = BytesMut::with_capacity(1024);
     match tokio::time::timeout(limits.first_byte_timeout, stream.read_buf(&mut first)).await {
         Ok(Ok(read)) if read > 0 => {}
-        // Closed, failed, or silent: nothing to serve.
-        _ => return,
+        // Silent: an HTTP client speaks first, a prpc client may wait for its first call.
+        Err(_) => {
+            drop(permit);
+            let _ = ready
+                .send((Prefixed::new(Bytes::new(), stream), peer))
+                .await;
+            return;
+        }
+        // Closed or failed: nothing to serve.
+        Ok(_) => return,
     }
     if !first[0].is_ascii_uppercase() {
         drop(permit);
@@ -215,7 +241,11 @@ async fn serve_http<T: Io, H: Handler>(
     ready: Option<mpsc::Sender<Accepted<T>>>,
     shared: Arc<Shared<H>>,
 ) {
-    let Ok(_permit) = shared.http_connections.clone().try_acquire_owned() else {
+    let connections = match side {
+        Side::Main => &shared.main_connections,
+        Side::Admin => &shared.admin_connections,
+    };
+    let Ok(_permit) = connections.clone().try_acquire_owned() else {
         let refusal = Refusal {
             status: StatusCode::SERVICE_UNAVAILABLE,
             reason: format!(

@@ -62,6 +62,7 @@ struct Running {
     admin: Option<String>,
     health: prpc::health::HealthReporter,
     shutdown: prpc::server::ShutdownHandle,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 async fn start(http: prpc_http::Http) -> Running {
@@ -78,12 +79,13 @@ async fn start(http: prpc_http::Http) -> Running {
     let health = server.router().health();
     let shutdown = server.shutdown_handle();
     let server = http.attach(server).await.unwrap();
-    tokio::spawn(server.serve());
+    let serving = tokio::spawn(server.serve());
     Running {
         addr,
         admin: None,
         health,
         shutdown,
+        serving: Some(serving),
     }
 }
 
@@ -477,4 +479,81 @@ async fn the_admin_listener_serves_health_but_no_gateway() {
         server.health.status("math.Arith"),
         Some(ServingStatus::NotServing)
     );
+}
+
+#[tokio::test]
+async fn silent_sockets_never_stop_the_port_from_taking_prpc() {
+    let server = start(
+        prpc_http::Http::new()
+            .max_pending(2)
+            .first_byte_timeout(Duration::from_secs(30)),
+    )
+    .await;
+    // More silent connections than may be pending: the port still accepts, and prpc works.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(TcpStream::connect(&server.addr).await.unwrap());
+    }
+    let added = tokio::time::timeout(Duration::from_secs(5), prpc_add(&server.addr)).await;
+    assert_eq!(added.expect("a prpc call is answered").unwrap(), 42);
+}
+
+#[tokio::test]
+async fn a_prpc_client_silent_at_first_is_still_served() {
+    let server = start(prpc_http::Http::new().first_byte_timeout(Duration::from_millis(100))).await;
+    let stream = TcpStream::connect(&server.addr).await.unwrap();
+    // Silent for longer than the first-byte timeout, as a client connected ahead of its
+    // first call is.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let client = ArithClient::new(prpc::Client::builder().from_stream(stream));
+    assert_eq!(client.add(1, 1).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_trickling_body_times_out_and_the_admin_listener_keeps_its_own_slots() {
+    let server = start_with_admin(
+        prpc_http::Http::new()
+            .header_timeout(Duration::from_millis(300))
+            .max_connections(1),
+    )
+    .await;
+    let admin = server.admin.as_deref().unwrap();
+    let mut slow = TcpStream::connect(&server.addr).await.unwrap();
+    slow.write_all(b"POST /math.Arith/add HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    // The one HTTP slot of the public port is taken; the admin listener's health is not.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(get(admin, "/healthz").await.status, 200);
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut bytes))
+        .await
+        .expect("the trickling request is answered")
+        .unwrap();
+    let answer = parse(&bytes);
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.json()["message"].as_str().unwrap().contains("body"));
+    // The slot is free again.
+    assert_eq!(get(&server.addr, "/healthz").await.status, 200);
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_gateway_call_in_flight() {
+    let mut server = start(prpc_http::Http::new()).await;
+    let addr = server.addr.clone();
+    let call =
+        tokio::spawn(async move { post(&addr, "/math.Arith/sleep", &[], r#"{"ms": 500}"#).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = std::time::Instant::now();
+    server.shutdown.shutdown();
+    let serving = server.serving.take().unwrap();
+    serving.await.unwrap().unwrap();
+    // serve() returned only once the call in flight (400 ms more to run) had its answer.
+    let waited = asked.elapsed();
+    assert!(
+        waited >= Duration::from_millis(350),
+        "serve() returned {waited:?} after shutdown, before the gateway call was answered"
+    );
+    let answer = call.await.unwrap();
+    assert_eq!((answer.status, answer.body.as_str()), (200, "500"));
 }
