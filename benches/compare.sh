@@ -18,6 +18,10 @@
 #                          prints one); the framework "before" runs it, and the table gains
 #                          a prpc/before ratio
 #
+# Frameworks are NAME_echo programs (prpc macro cluster tarpc tonic raw), plus "before"
+# (above) and "http": prpc_echo with its server attached to prpc-http (PRPC_ECHO_HTTP=1), the
+# client unchanged; the table then gains an http/prpc ratio with each side's min–max.
+#
 # Scenarios:
 #   a  1 connection,    1 call in flight,  64 B bodies: latency p50/p99/p99.9 (and calls/s)
 #   b  1 connection,  128 calls in flight, 64 B:        calls/s
@@ -64,13 +68,21 @@ for scenario in "${scenarios[@]}"; do
   [[ -n ${scenario_flags[$scenario]:-} ]] || { echo "unknown scenario $scenario" >&2; exit 2; }
 done
 
+# program_of FRAMEWORK: the echo program that serves it.
+program_of() {
+  case $1 in
+    http) echo prpc_echo ;;
+    *) echo "$1_echo" ;;
+  esac
+}
+
 bins=()
 for framework in "${frameworks[@]}"; do
   if [[ $framework == before ]]; then
     [[ -x ${BASELINE_BIN:-} ]] || { echo "framework before needs BASELINE_BIN" >&2; exit 2; }
     continue
   fi
-  bins+=(--bin "${framework}_echo")
+  bins+=(--bin "$(program_of "$framework")")
 done
 cargo build --release -q -p prpc-benches "${bins[@]}"
 target=${CARGO_TARGET_DIR:-target}
@@ -93,12 +105,13 @@ trap cleanup EXIT
 # run_one FRAMEWORK RUNTIME SCENARIO REPEAT: one server, one client run, one line in $runs.
 run_one() {
   local framework=$1 runtime=$2 scenario=$3 repeat=$4
-  local bin="$target/release/${framework}_echo" addr= line
+  local bin="$target/release/$(program_of "$framework")" addr= line server_env=()
   if [[ $framework == before ]]; then bin=$BASELINE_BIN; fi
+  if [[ $framework == http ]]; then server_env=(PRPC_ECHO_HTTP=1); fi
   # Emptied here, not by the server's redirection, which may happen after the first poll
   # below and leave the previous server's address to be read.
   : >"$server_out"
-  taskset -c "$server_cpu" "$bin" server 127.0.0.1:0 --runtime "$runtime" >>"$server_out" 2>&1 &
+  env "${server_env[@]}" taskset -c "$server_cpu" "$bin" server 127.0.0.1:0 --runtime "$runtime" >>"$server_out" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do
     addr=$(awk '/^listening /{print $2; exit}' "$server_out")
@@ -249,23 +262,31 @@ for runtime in seen_runtimes:
 errors = [run for run in runs if "error" in run]
 print()
 print("spread: the largest (max − min) / median over the repeats of any framework in that row.")
-if "before" in frameworks:
-    # The reshaping's goal: the median of this tree at least 0.95x the baseline's, with the
-    # range of each side's repeats.
+def min_max_table(ours_name, base_name):
+    # A median ratio goal (0.95x) read with the range of each side's repeats.
     print()
-    print(f"| runtime | scenario | metric | {mine} min–max | before min–max | {mine}/before |")
+    print(f"| runtime | scenario | metric | {ours_name} median (min–max) | "
+          f"{base_name} median (min–max) | {ours_name}/{base_name} |")
     print("|---|---|---|---:|---:|---:|")
     for runtime in seen_runtimes:
         for scenario in seen_scenarios:
             for metric, label, higher_better in HEADLINE[scenario][:1] + COSTS[:2]:
-                ours = values(runtime, scenario, mine, metric)
-                base = values(runtime, scenario, "before", metric)
+                ours = values(runtime, scenario, ours_name, metric)
+                base = values(runtime, scenario, base_name, metric)
                 if not ours or not base:
                     continue
                 ratio = statistics.median(ours) / statistics.median(base)
                 print(f"| {runtime} | {SCENARIOS[scenario]} | {label} | "
-                      f"{fmt(min(ours))}–{fmt(max(ours))} | {fmt(min(base))}–{fmt(max(base))} | "
+                      f"{fmt(statistics.median(ours))} ({fmt(min(ours))}–{fmt(max(ours))}) | "
+                      f"{fmt(statistics.median(base))} ({fmt(min(base))}–{fmt(max(base))}) | "
                       f"{ratio:.2f} |")
+
+if "before" in frameworks:
+    # The reshaping's goal (issue 7): this tree's median at least 0.95x the baseline's.
+    min_max_table(mine, "before")
+if "http" in frameworks and "prpc" in frameworks:
+    # Issue 16's goal: prpc frames through prpc-http at least 0.95x the plain server.
+    min_max_table("http", "prpc")
 if errors:
     print(f"failed runs: {len(errors)}: " + "; ".join(
         f"{r.get('framework')} {r.get('runtime')} {r.get('scenario')} {r.get('error')}"

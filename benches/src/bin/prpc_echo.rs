@@ -14,6 +14,11 @@
 //! The service is hand-written over `prpc::Service` with `Format::Raw` bodies, so the body
 //! travels as is. Method `cpu` answers the server's CPU time in nanoseconds (8 bytes,
 //! big-endian); the client reads it before and after the measured run.
+//!
+//! With `PRPC_ECHO_HTTP=1` in its environment the server is attached to `prpc-http`
+//! (`Http::new().attach(server)`), so its port serves HTTP beside prpc frames: what frames
+//! cost through that layer (`benches/compare.sh` runs this as the framework `http`; the
+//! client is the same).
 
 use std::time::Duration;
 
@@ -67,8 +72,18 @@ async fn serve(options: Options) {
         .bind(&options.addr)
         .await
         .expect("bind");
-    options::announce(server.local_addr().socket_addr().expect("a TCP address"));
-    server.serve().await.expect("serve");
+    let bound = server.local_addr().socket_addr().expect("a TCP address");
+    if std::env::var_os("PRPC_ECHO_HTTP").is_some_and(|value| value == "1") {
+        let server = prpc_http::Http::new()
+            .attach(server)
+            .await
+            .expect("attach prpc-http");
+        options::announce(bound);
+        server.serve().await.expect("serve");
+    } else {
+        options::announce(bound);
+        server.serve().await.expect("serve");
+    }
 }
 
 /// One `prpc::Client` (one connection).
