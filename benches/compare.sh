@@ -21,6 +21,8 @@
 # Frameworks are NAME_echo programs (prpc macro cluster tarpc tonic raw), plus "before"
 # (above) and "http": prpc_echo with its server attached to prpc-http (PRPC_ECHO_HTTP=1), the
 # client unchanged; the table then gains an http/prpc ratio with each side's min–max.
+# "nostats" and "macro_nostats" are prpc_echo and macro_echo with the server's stats off
+# (PRPC_STATS=0); with prpc or macro beside them the table gains a stats on/off ratio.
 #
 # Scenarios:
 #   a  1 connection,    1 call in flight,  64 B bodies: latency p50/p99/p99.9 (and calls/s)
@@ -71,7 +73,8 @@ done
 # program_of FRAMEWORK: the echo program that serves it.
 program_of() {
   case $1 in
-    http) echo prpc_echo ;;
+    http | nostats) echo prpc_echo ;;
+    macro_nostats) echo macro_echo ;;
     *) echo "$1_echo" ;;
   esac
 }
@@ -107,7 +110,10 @@ run_one() {
   local framework=$1 runtime=$2 scenario=$3 repeat=$4
   local bin="$target/release/$(program_of "$framework")" addr= line server_env=()
   if [[ $framework == before ]]; then bin=$BASELINE_BIN; fi
-  if [[ $framework == http ]]; then server_env=(PRPC_ECHO_HTTP=1); fi
+  case $framework in
+    http) server_env=(PRPC_ECHO_HTTP=1) ;;
+    nostats | macro_nostats) server_env=(PRPC_STATS=0) ;;
+  esac
   # Emptied here, not by the server's redirection, which may happen after the first poll
   # below and leave the previous server's address to be read.
   : >"$server_out"
@@ -287,6 +293,10 @@ if "before" in frameworks:
 if "http" in frameworks and "prpc" in frameworks:
     # Issue 16's goal: prpc frames through prpc-http at least 0.95x the plain server.
     min_max_table("http", "prpc")
+for ours, base in [("prpc", "nostats"), ("macro", "macro_nostats")]:
+    if ours in frameworks and base in frameworks:
+        # Issue 17's goal: the server's stats on at least 0.95x stats off.
+        min_max_table(ours, base)
 if errors:
     print(f"failed runs: {len(errors)}: " + "; ".join(
         f"{r.get('framework')} {r.get('runtime')} {r.get('scenario')} {r.get('error')}"

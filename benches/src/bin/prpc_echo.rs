@@ -68,6 +68,8 @@ fn main() {
 
 async fn serve(options: Options) {
     let server = Server::builder()
+        // PRPC_STATS=0: the server's stats off, for what they cost (compare.sh nostats).
+        .stats(std::env::var_os("PRPC_STATS").is_none_or(|value| value != "0"))
         .add_service(Echo)
         .bind(&options.addr)
         .await
