@@ -1,4 +1,5 @@
-//! The debug page, `/debug/prpc`.
+//! The debug page, `/debug/prpc`: not written yet (issue #12, item 4); it answers `501`
+//! and points at `/metrics`, which serves the same numbers.
 
 use prpc::server::{Handler, Router};
 
@@ -20,7 +21,7 @@ impl DebugPage {
         crate::app::error(
             hyper::StatusCode::NOT_IMPLEMENTED,
             prpc::Code::Unimplemented,
-            "not yet",
+            "the debug page is not built yet; GET /metrics serves the same numbers",
         )
     }
 }
