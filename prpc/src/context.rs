@@ -36,6 +36,7 @@
 use std::cell::RefCell;
 use std::mem;
 use std::net::SocketAddr;
+use std::thread::LocalKey;
 use std::time::Instant;
 
 use crate::wire::Metadata;
@@ -106,22 +107,33 @@ pub fn current() -> Option<Context> {
 /// it back in `slot` afterwards, panic or not. Moving the context in and out costs no clone,
 /// so a handler's future can keep its context across polls and tasks.
 pub(crate) fn enter<R>(slot: &mut Option<Context>, poll: impl FnOnce() -> R) -> R {
-    /// Swaps the context back out of the thread when the poll ends, even by unwinding.
-    struct Restore<'a>(&'a mut Option<Context>);
+    enter_local(&CURRENT, slot, poll)
+}
 
-    impl Drop for Restore<'_> {
+/// Runs `poll` with `slot`'s value in the thread local `cell`, and puts it back in `slot`
+/// afterwards, panic or not: what [`enter`] does for the call's context, for any value a
+/// handler's future carries across polls (its trace, in [`trace`](crate::trace)).
+pub(crate) fn enter_local<T: 'static, R>(
+    cell: &'static LocalKey<RefCell<Option<T>>>,
+    slot: &mut Option<T>,
+    poll: impl FnOnce() -> R,
+) -> R {
+    /// Swaps the value back out of the thread when the poll ends, even by unwinding.
+    struct Restore<'a, T: 'static>(&'static LocalKey<RefCell<Option<T>>>, &'a mut Option<T>);
+
+    impl<T> Drop for Restore<'_, T> {
         fn drop(&mut self) {
-            swap(self.0);
+            swap(self.0, self.1);
         }
     }
 
-    fn swap(slot: &mut Option<Context>) {
-        // Only `enter` borrows the cell mutably, and never across the poll, so the borrow
-        // cannot fail; a thread being torn down has no handler to run.
-        let _ = CURRENT.try_with(|current| mem::swap(&mut *current.borrow_mut(), slot));
+    fn swap<T>(cell: &'static LocalKey<RefCell<Option<T>>>, slot: &mut Option<T>) {
+        // Only `enter_local` borrows the cell mutably, and never across the poll, so the
+        // borrow cannot fail; a thread being torn down has no handler to run.
+        let _ = cell.try_with(|current| mem::swap(&mut *current.borrow_mut(), slot));
     }
 
-    swap(slot);
-    let _restore = Restore(slot);
+    swap(cell, slot);
+    let _restore = Restore(cell, slot);
     poll()
 }

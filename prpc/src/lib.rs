@@ -62,6 +62,8 @@
 //!   [`Deadline`](server::Deadline) → your [`layer`]s → the services), graceful shutdown.
 //! - [`cluster`]: the balanced client, calling a service over many endpoints; for now its
 //!   per-endpoint circuit [`Breaker`](cluster::Breaker).
+//! - [`trace`]: a `tracing` span per call on both sides, and the W3C `traceparent` carried
+//!   in the call's metadata so that a trace crosses processes.
 
 pub mod balance;
 mod body;
@@ -87,6 +89,7 @@ pub mod stats;
 mod status;
 pub mod stream;
 pub mod timer;
+pub mod trace;
 pub mod transport;
 pub mod wire;
 
