@@ -6,6 +6,8 @@
 //! - [`RegistryClient`]: its client, a [`Register`](prpc::discovery::Register) for servers
 //!   (with the server builder's `register`) and a [`Discover`](prpc::discovery::Discover) for
 //!   clients, which follow a service's endpoints as a server stream of changes.
+//! - [`Standalone`]: the registry as a process of its own, as `prpc-registry serve ADDR` and
+//!   `prpc registry serve ADDR` run it.
 //!
 //! Registrations carry a TTL, kept by heartbeats at a third of it; expiry runs on prpc's
 //! timing wheel, and a server withdraws its registration when it shuts down, before it
@@ -67,6 +69,7 @@ mod api;
 mod client;
 mod limits;
 mod registry;
+mod standalone;
 
 pub use api::{
     Granted, RegistryApi, RegistryApiClient, RegistryApiServer, ServiceSet, ServiceSummary,
@@ -75,3 +78,4 @@ pub use api::{
 pub use client::RegistryClient;
 pub use limits::Limits;
 pub use registry::Registry;
+pub use standalone::Standalone;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use prpc_registry::{Limits, Registry};
+use prpc_registry::{Limits, Standalone};
 
 const USAGE: &str = "usage: prpc-registry serve ADDR [--max-instances N] [--max-per-peer N] [--max-watchers N] [--max-ttl SECONDS] [--warm-up SECONDS]
 
@@ -52,37 +52,12 @@ async fn run() -> Result<(), String> {
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
-    let mut registry = Registry::new(limits);
+    let mut standalone = Standalone::new(limits);
     if let Some(warm_up) = warm_up {
-        registry = registry.warm_up(warm_up);
+        standalone = standalone.warm_up(warm_up);
     }
-    let server = prpc::Server::builder()
-        .add_service(registry.service())
-        .shutdown_grace(Duration::from_secs(2))
-        .bind(address.as_str())
-        .await
-        .map_err(|error| format!("binding {address}: {error}"))?;
-    println!("listening on {}", server.local_addr());
-    server
-        .serve_with_shutdown(stopped())
+    standalone
+        .serve(&address, |bound| println!("listening on {bound}"))
         .await
         .map_err(|error| error.to_string())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn stopped() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
