@@ -99,7 +99,11 @@ impl<H: Handler> App<H> {
                 if path == "/metrics" {
                     crate::metrics::response(&self.router.stats(), request.headers())
                 } else {
-                    self.debug.response(&self.router, request.uri().query())
+                    self.debug.response(
+                        &self.router,
+                        request.uri().query(),
+                        request.headers().get(header::ACCEPT),
+                    )
                 }
             }
             _ if side == Side::Main => match gateway_path(path) {

@@ -5,8 +5,9 @@
 //! over the last five minutes.
 //!
 //! It is one server-rendered HTML page with inline SVG and no script, refreshing itself every
-//! few seconds; `?format=text` (or, through [`DebugPage::response_to`], an `Accept` that
-//! leaves out `text/html`, as curl's `*/*` does) gets the same tables as plain text. `/metrics` serves the same numbers to Prometheus.
+//! few seconds; `?format=text`, or an `Accept` that leaves out `text/html` (as curl's `*/*`
+//! does), gets the same tables as plain text. `/metrics` serves the same numbers to
+//! Prometheus.
 //!
 //! The counters only count up, so the charts need a history: [`history`] keeps it, fed by a
 //! sampler task that lives as long as the page (its [`DebugPage`] cancels it when dropped).
@@ -77,13 +78,8 @@ impl DebugPage {
         }
     }
 
-    /// The page, in the form `query` asks for (HTML by default).
-    pub(crate) fn response<H: Handler>(&self, router: &Router<H>, query: Option<&str>) -> Response {
-        self.response_to(router, query, None)
-    }
-
     /// The page, in the form `query` or else the request's `Accept` header asks for.
-    pub(crate) fn response_to<H: Handler>(
+    pub(crate) fn response<H: Handler>(
         &self,
         router: &Router<H>,
         query: Option<&str>,

@@ -112,8 +112,14 @@ fn text_of(html: &str) -> String {
 }
 
 async fn get(addr: &str, path: &str) -> (String, String) {
+    get_accepting(addr, path, None).await
+}
+
+/// GET `path`, with an `Accept` header if given; the head and the body.
+async fn get_accepting(addr: &str, path: &str, accept: Option<&str>) -> (String, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let accept = accept.map_or(String::new(), |accept| format!("accept: {accept}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n{accept}connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes).await.unwrap();
@@ -245,6 +251,15 @@ async fn chromium_renders_the_page_of_a_server_under_load() {
     assert!(plain.contains(&peer), "{plain}");
     assert!(plain.contains("== Client of shop.Inventory =="), "{plain}");
     assert!(!plain.contains('<'), "no markup: {plain}");
+
+    // Without `?format`, the Accept header chooses: curl's `*/*` reads text, a browser's HTML.
+    let (head, curl) = get_accepting(&admin_addr, "/debug/prpc", Some("*/*")).await;
+    assert!(head.contains("text/plain"), "{head}");
+    assert!(curl.contains("== Client of shop.Inventory =="), "{curl}");
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let (head, html) = get_accepting(&admin_addr, "/debug/prpc", Some(browser)).await;
+    assert!(head.contains("text/html"), "{head}");
+    assert!(html.contains("<table"), "{html}");
 
     load.abort();
     drop(cluster);
