@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode};
@@ -14,7 +14,8 @@ use prpc::health::ServingStatus;
 use prpc::server::{Handler, Router};
 use prpc::{Code, Format, Metadata, Status};
 
-use crate::status::{ErrorBody, http_status, status_body};
+use crate::reply::{Response, error, json};
+use crate::status::{http_status, status_body};
 
 /// Header names that carry call metadata start with this: `prpc-md-tenant: acme` is the
 /// metadata `tenant = acme`, both ways (request headers in, reply metadata out).
@@ -22,9 +23,6 @@ pub const METADATA_PREFIX: &str = "prpc-md-";
 /// The header that sets a gateway call's deadline: a number of milliseconds, or a number with
 /// a unit, `ms`, `s` or `m` (`250ms`, `2s`).
 pub const TIMEOUT_HEADER: &str = "prpc-timeout";
-
-pub(crate) type Body = Full<Bytes>;
-pub(crate) type Response = hyper::Response<Body>;
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,26 +310,6 @@ pub(crate) fn status_response(status: &Status) -> Response {
     let mut response = json(http_status(status.code()), status_body(status));
     metadata_headers(status.metadata(), response.headers_mut());
     response
-}
-
-pub(crate) fn json(status: StatusCode, body: Bytes) -> Response {
-    let mut response = hyper::Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// An error answered with the JSON error body.
-pub(crate) fn error(status: StatusCode, code: Code, message: &str) -> Response {
-    let body = ErrorBody {
-        code: code.as_str(),
-        message,
-        details: None,
-    };
-    json(status, body.to_bytes())
 }
 
 fn method_not_allowed(method: &Method, allowed: &'static str) -> Response {

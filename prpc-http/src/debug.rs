@@ -28,7 +28,7 @@ use hyper::header::{self, HeaderValue};
 use prpc::server::{Handler, Router};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::app::Response;
+use crate::reply::Response;
 use history::History;
 
 /// The debug page of one server, and the history of its charts.

@@ -65,6 +65,7 @@ mod debug;
 mod head;
 mod listener;
 mod metrics;
+mod reply;
 mod status;
 
 use std::io;

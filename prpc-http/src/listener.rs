@@ -23,8 +23,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{self, App, Side};
+use crate::app::{App, Side};
 use crate::head::{self, Refusal};
+use crate::reply;
 use crate::{CONNECT_PATH, Limits};
 
 /// A connection for the prpc server, and its peer.
@@ -299,9 +300,9 @@ fn connect<T: Io>(
     mut request: hyper::Request<Incoming>,
     ready: Option<mpsc::Sender<Accepted<T>>>,
     peer: Option<Address>,
-) -> app::Response {
+) -> reply::Response {
     let Some(ready) = ready else {
-        return app::error(
+        return reply::error(
             StatusCode::METHOD_NOT_ALLOWED,
             Code::Unimplemented,
             "CONNECT is served on the server's port, not here",
@@ -309,7 +310,7 @@ fn connect<T: Io>(
     };
     let uri = request.uri();
     if uri.authority().is_some() || uri.path() != CONNECT_PATH {
-        return app::error(
+        return reply::error(
             StatusCode::NOT_FOUND,
             Code::NotFound,
             &format!(
@@ -335,7 +336,7 @@ fn connect<T: Io>(
             Err(_) => tracing::error!("a CONNECT upgrade gave another stream type"),
         }
     });
-    hyper::Response::new(app::Body::default())
+    hyper::Response::new(reply::Body::default())
 }
 
 /// The socket address of a TCP or TLS peer.

@@ -34,7 +34,7 @@ use prometheus_client::registry::Registry;
 use prpc::cluster::{BreakerState, ClusterSnapshot};
 use prpc::stats::{BUCKET_BOUNDS, CODES, ServerSnapshot};
 
-use crate::app::Response;
+use crate::reply::Response;
 
 /// The content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
