@@ -13,12 +13,11 @@
 //! ([`prpc::Error::code`]): a connection refused is `unavailable`, a deadline that passed is
 //! `deadline_exceeded`.
 
+use std::fmt::Display;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use prpc::{Code, Error};
-
-use crate::target::Target;
 
 /// Exit code of a failure in the command's own input.
 const INPUT: u8 = 1;
@@ -57,7 +56,7 @@ impl Failure {
     }
 
     /// A call to `target` (of `method`, `SERVICE/METHOD`, when it is known) failed.
-    pub(crate) fn call(target: &Target, method: Option<&str>, error: &Error) -> Self {
+    pub(crate) fn call(target: &impl Display, method: Option<&str>, error: &Error) -> Self {
         let place = match method {
             Some(method) => format!("{method} at {target}"),
             None => target.to_string(),
