@@ -49,6 +49,7 @@ use crate::call::Call;
 use crate::channel::Channel;
 use crate::error::Error;
 use crate::format::Format;
+use crate::reflection::{Field, MethodDescription, Shape, Variant};
 use crate::service::{Request, Response, Service, ServiceFuture};
 use crate::status::Status;
 
@@ -226,6 +227,24 @@ impl Service for HealthService {
 
     fn methods(&self) -> Vec<String> {
         vec![CHECK.to_owned()]
+    }
+
+    fn describe(&self) -> Vec<MethodDescription> {
+        let status = Shape::enumeration(
+            "ServingStatus",
+            [ServingStatus::Serving, ServingStatus::NotServing]
+                .map(|status| Variant::unit(status.as_str()))
+                .into(),
+        );
+        vec![
+            MethodDescription::new(CHECK)
+                .argument("service", Shape::String)
+                .returns(Shape::object(
+                    "CheckResponse",
+                    vec![Field::new("status", status)],
+                ))
+                .idempotent(true),
+        ]
     }
 
     fn call(&self, request: Request) -> ServiceFuture {

@@ -211,9 +211,24 @@ async fn serde_services_describe_their_methods_in_json_and_msgpack() {
             shop_methods(),
             "{format:?}"
         );
-        // Hand-written services describe nothing unless they say more; the built-in
-        // reflection service describes its own methods.
-        assert!(find(&services, "prpc.Health").methods.is_empty());
+        // The built-in services describe their own methods, so `prpc describe` shows how to
+        // call them.
+        let health = &find(&services, "prpc.Health").methods;
+        assert_eq!(health.len(), 1, "{health:?}");
+        let check = &health[0];
+        assert_eq!(check.name, "check");
+        assert_eq!(check.arguments.len(), 1);
+        assert_eq!(check.arguments[0].name, "service");
+        assert_eq!(check.arguments[0].shape, Shape::String);
+        assert!(check.idempotent);
+        let Shape::Object { fields, .. } = &check.returns else {
+            panic!("check returns an object: {:?}", check.returns)
+        };
+        let Shape::Enum { variants, .. } = &fields[0].shape else {
+            panic!("status is an enum: {fields:?}")
+        };
+        let statuses: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(statuses, ["SERVING", "NOT_SERVING"]);
         let own: Vec<&str> = find(&services, "prpc.Reflection")
             .methods
             .iter()
