@@ -7,7 +7,8 @@ use syn::ext::IdentExt;
 use syn::punctuated::Punctuated;
 use syn::{
     Attribute, Block, FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments,
-    ReturnType, Token, TraitItem, TraitItemFn, Type, TypeParamBound, Visibility, parse_quote,
+    ReceiverKind, ReturnType, Safety, Token, TraitItem, TraitItemFn, Type, TypeParamBound,
+    Visibility, parse_quote,
 };
 
 use crate::attrs::{MethodArgs, ServiceArgs};
@@ -170,7 +171,7 @@ impl ServiceDef {
         if let Some(unsafety) = &item.unsafety {
             errors.push(unsafety, "a service trait cannot be `unsafe`");
         }
-        if let Some(auto) = &item.auto_token {
+        if let Some(auto) = &item.modifiers.auto_token {
             errors.push(auto, "a service trait cannot be an auto trait");
         }
         if !item.generics.params.is_empty() {
@@ -273,8 +274,12 @@ impl MethodDef {
         if let Some(constness) = &sig.constness {
             errors.push(constness, "a service method cannot be `const`");
         }
-        if let Some(unsafety) = &sig.unsafety {
-            errors.push(unsafety, "a service method cannot be `unsafe`");
+        match &sig.safety {
+            Safety::Unsafe(unsafety) => {
+                errors.push(unsafety, "a service method cannot be `unsafe`");
+            }
+            Safety::Safe(safe) => errors.push(safe, "a service method cannot be `safe`"),
+            Safety::Default => {}
         }
         if let Some(abi) = &sig.abi {
             errors.push(abi, "a service method cannot have an `extern` ABI");
@@ -315,8 +320,7 @@ impl MethodDef {
         let mut inputs = sig.inputs.iter();
         match inputs.next() {
             Some(FnArg::Receiver(receiver))
-                if receiver.colon_token.is_none()
-                    && matches!(&receiver.reference, Some((_, None)))
+                if matches!(&receiver.kind, ReceiverKind::Reference(_, None, None))
                     && receiver.mutability.is_none() => {}
             Some(FnArg::Receiver(receiver)) => errors.push(
                 receiver,
