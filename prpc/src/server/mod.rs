@@ -18,6 +18,7 @@ mod rate_limit;
 mod registration;
 mod shared;
 mod stats;
+mod tasks;
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -31,7 +32,6 @@ use bytes::BytesMut;
 use futures_core::Stream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Encoder;
-use tokio_util::task::TaskTracker;
 
 pub use builder::Builder;
 pub use deadline::{Deadline, DeadlineFuture};
@@ -43,6 +43,7 @@ pub use registration::RegistrationView;
 use registration::Registrations;
 use shared::{Shared, Shutdown};
 pub use stats::{Stats, StatsFuture};
+use tasks::Tasks;
 
 use crate::health::HealthReporter;
 use crate::layer::{Either, Identity};
@@ -358,7 +359,7 @@ impl<H: Handler> Router<H> {
         registered: Vec<registration::Kept>,
     ) -> io::Result<()> {
         let shared = self.shared;
-        let connections = TaskTracker::new();
+        let connections = Tasks::new();
         tokio::pin!(signal);
         // Withdrawing the server's registrations starts with shutdown, while connections are
         // still accepted: clients that have not heard yet are still served.

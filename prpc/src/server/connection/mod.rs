@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
+use crate::server::tasks::Tasks;
 use tokio::io::AsyncWriteExt;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tokio_util::task::TaskTracker;
 
 use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
 use super::handler::Handler;
@@ -177,7 +177,7 @@ pub(super) async fn run<H: Handler>(
         in_flight: InFlight::default(),
         streams,
         arrivals: Arrivals::default(),
-        handlers: TaskTracker::new(),
+        handlers: Tasks::new(),
         outbound,
         inline_first_poll: single_worker(),
         draining: false,
@@ -411,7 +411,7 @@ struct Calls<'a, H> {
     streams: Arc<StreamSet>,
     /// Stream messages read and not yet handed to their stream.
     arrivals: Arrivals,
-    handlers: TaskTracker,
+    handlers: Tasks,
     outbound: wire::Sender,
     /// Poll each handler once on the read loop before giving it a task.
     inline_first_poll: bool,
