@@ -12,7 +12,7 @@
 //! ```
 //!
 //! ```ignore
-//! // src/main.rs (the crate depends on prpc and prost)
+//! // src/main.rs (the crate depends on prost and on prpc with its `protobuf` feature)
 //! pub mod echo {
 //!     prpc::include_proto!("echo"); // the package the .proto file declares
 //! }

@@ -21,7 +21,7 @@ use proc_macro::TokenStream;
 use quote::quote;
 
 use crate::attrs::ServiceArgs;
-use crate::parse::ServiceDef;
+use crate::parse::{Encoding, ServiceDef};
 
 /// Derives `prpc::Describe`: the shape reflection shows for the type's values, so that a
 /// client that has never seen the type knows what to send (see `prpc::reflection`).
@@ -604,7 +604,9 @@ pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
             let handler = handler::expand(&service);
             let server = server::expand(&service);
             let client = client::expand(&service);
-            quote!(#handler #server #client).into()
+            let feature = (service.encoding != Encoding::Serde)
+                .then(|| quote!(::prpc::__private::require_protobuf!();));
+            quote!(#feature #handler #server #client).into()
         }
         Err(error) => {
             // The trait as written stays, so code using it reports nothing beyond these errors.

@@ -84,6 +84,32 @@ pub fn decode_empty(format: Format, body: &[u8]) -> Result<(), crate::body::Body
     }
 }
 
+/// Expands to nothing with the `protobuf` feature, and to a compile error that says how to
+/// turn it on without: every protobuf service (`#[prpc::service(protobuf)]`, prpc-build's
+/// output) starts with it, so a missing feature reads as one clear line rather than as
+/// missing items of this module.
+#[cfg(feature = "protobuf")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __require_protobuf {
+    () => {};
+}
+
+/// See the other definition, with the `protobuf` feature.
+#[cfg(not(feature = "protobuf"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __require_protobuf {
+    () => {
+        ::core::compile_error!(
+            "a protobuf service (#[prpc::service(protobuf)], prpc-build's code) needs prpc's \
+             `protobuf` feature: prpc = { version = \"0.1\", features = [\"protobuf\"] }"
+        );
+    };
+}
+
+pub use crate::__require_protobuf as require_protobuf;
+
 /// A message without fields, as serde sees it: `{}`.
 #[cfg(feature = "protobuf")]
 #[derive(serde::Serialize, serde::Deserialize)]
