@@ -64,6 +64,18 @@
 //!   per-endpoint circuit [`Breaker`](cluster::Breaker).
 //! - [`trace`]: a `tracing` span per call on both sides, and the W3C `traceparent` carried
 //!   in the call's metadata so that a trace crosses processes.
+//!
+//! # Cargo features
+//!
+//! The defaults are what a `#[prpc::service]` app needs: `json` and `msgpack` (serde bodies;
+//! MessagePack is the default format). The rest is opt-in, each for its build cost:
+//! `protobuf` (prost messages: `#[prpc::service(protobuf)]` and prpc-build's code, which
+//! say so when it is missing), `gzip`, `snappy`, `zstd`, `lz4` (or `compression` for all
+//! four), `redis` (the shared idempotency store, `RedisStore` in [`idempotency`]), `tls`
+//! (rustls), `tower` (tower layers on a server) and `full` for everything. Discovery,
+//! balancing, streaming, stats and tracing spans are not features: they need no dependency
+//! beyond the core's, and prpc's own compile is under a tenth of a one-service app's clean
+//! build (benches/README.md, "Build cost").
 
 pub mod balance;
 mod body;
