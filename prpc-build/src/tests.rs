@@ -376,6 +376,21 @@ fn an_unchanged_build_leaves_the_output_untouched() {
     assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
 }
 
+/// Every `.proto` file under `dir`: the whole of proto/, third-party set included.
+fn all_protos(dir: &Path) -> Vec<PathBuf> {
+    let mut protos = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            protos.extend(all_protos(&path));
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            protos.push(path);
+        }
+    }
+    protos.sort();
+    protos
+}
+
 /// Set in the child process of [`the_build_needs_no_protoc`].
 const NO_PROTOC_CHILD: &str = "PRPC_BUILD_TEST_NO_PROTOC_CHILD";
 
@@ -392,21 +407,16 @@ fn the_build_needs_no_protoc() {
                 .json(json)
                 .out_dir(out.path())
                 .emit_rerun_if_changed(false)
-                .compile_protos(
-                    &[
-                        proto_dir.join("echo.proto"),
-                        proto_dir.join("acme/library/v1/library.proto"),
-                        proto_dir.join("acme/library/v1/admin.proto"),
-                        proto_dir.join("routeguide/route_guide.proto"),
-                        proto_dir.join("grpc/health/v1/health.proto"),
-                    ],
-                    &[&proto_dir],
-                )
+                .compile_protos(&all_protos(&proto_dir), &[&proto_dir])
                 .unwrap();
             let code = fs::read_to_string(out.path().join("acme.library.v1.rs")).unwrap();
             assert!(code.contains("pub trait LibraryService"));
             let code = fs::read_to_string(out.path().join("routeguide.rs")).unwrap();
             assert!(code.contains("pub trait RouteGuide"));
+            let code =
+                fs::read_to_string(out.path().join("opentelemetry.proto.collector.trace.v1.rs"))
+                    .unwrap();
+            assert!(code.contains("pub trait TraceService"));
         }
         return;
     }
