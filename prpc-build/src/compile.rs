@@ -102,13 +102,50 @@ pub(crate) fn generate(
         path: out_dir.clone(),
         source,
     })?;
+    let packages = generated_packages(config, &fds);
     for (module, code) in &modules {
-        write_if_changed(&out_dir.join(module.to_file_name_or("_")), code.as_bytes())?;
+        let file_name = match packages.get(module) {
+            Some(package) => package_file_name(package),
+            None => module.to_file_name_or("_"),
+        };
+        write_if_changed(&out_dir.join(file_name), code.as_bytes())?;
+    }
+    if let Some(include_file) = &config.include_file {
+        let tree = crate::tree::module_tree(packages.values().map(String::as_str));
+        write_if_changed(&out_dir.join(include_file), tree.as_bytes())?;
     }
     if let Some(path) = &config.file_descriptor_set_path {
         write_if_changed(path, &fds.encode_to_vec())?;
     }
     Ok(())
+}
+
+/// The packages this build generates code for, by their Rust module.
+pub(crate) fn generated_packages(
+    config: &Config,
+    fds: &FileDescriptorSet,
+) -> HashMap<Module, String> {
+    fds.file
+        .iter()
+        .filter(|file| !is_extern(config, file.package()))
+        .map(|file| {
+            (
+                Module::from_protobuf_package_name(file.package()),
+                file.package().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The file a package's code is written to: named as the `.proto` files name the package
+/// (`google.type.rs`, whatever Rust calls its module), so that
+/// `include_proto!("google.type")` finds it; `_.rs` for files without a package.
+pub(crate) fn package_file_name(package: &str) -> String {
+    if package.is_empty() {
+        "_.rs".to_owned()
+    } else {
+        format!("{package}.rs")
+    }
 }
 
 /// prost-build set up from `config`, with the service traits as its service generator.

@@ -43,6 +43,7 @@ pub struct Config {
     pub(crate) retain_enum_prefix: bool,
     pub(crate) file_descriptor_set_path: Option<PathBuf>,
     pub(crate) emit_rerun_if_changed: bool,
+    pub(crate) include_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -67,6 +68,7 @@ impl Default for Config {
             retain_enum_prefix: false,
             file_descriptor_set_path: None,
             emit_rerun_if_changed: true,
+            include_file: None,
         }
     }
 }
@@ -228,6 +230,22 @@ impl Config {
     /// gateway that needs the schema at run time).
     pub fn file_descriptor_set_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.file_descriptor_set_path = Some(path.into());
+        self
+    }
+
+    /// Also writes `name` into the output directory: every package of the build as nested
+    /// modules (`pub mod google { pub mod r#type { ... } }`), so one `include!` brings a whole
+    /// package tree, and the generated code's paths from one package to another (`super::`)
+    /// resolve as they must. Packages are included from the files next to it.
+    ///
+    /// ```ignore
+    /// // build.rs: .include_file("protos.rs")
+    /// // src/lib.rs:
+    /// include!(concat!(env!("OUT_DIR"), "/protos.rs"));
+    /// use opentelemetry::proto::collector::trace::v1::TraceServiceClient;
+    /// ```
+    pub fn include_file(mut self, name: impl Into<PathBuf>) -> Self {
+        self.include_file = Some(name.into());
         self
     }
 

@@ -86,6 +86,7 @@ mod error;
 mod json;
 mod service;
 mod shapes;
+mod tree;
 
 use std::path::Path;
 
