@@ -26,15 +26,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_protos(&["../proto/routeguide/route_guide.proto"], &["../proto"])?;
     prpc_build::compile_protos(&["../proto/grpc/health/v1/health.proto"], &["../proto"])?;
 
-    // The rest of the third-party set (proto/README.md): gRPC's hello world and
-    // OpenTelemetry's trace service with its package tree, with the JSON mapping.
-    prpc_build::configure().json(true).compile_protos(
-        &[
-            "../proto/helloworld/helloworld.proto",
-            "../proto/opentelemetry/proto/collector/trace/v1/trace_service.proto",
-        ],
-        &["../proto"],
-    )?;
+    // The rest of the third-party set (proto/README.md): gRPC's hello world, googleapis'
+    // `google.type` (a package named with a Rust keyword) and OpenTelemetry's trace service
+    // with its package tree, with the JSON mapping, all nested in one module tree. The
+    // library (src/lib.rs) includes it, so its doctests run on the generated docs.
+    prpc_build::configure()
+        .json(true)
+        .include_file("third_party.rs")
+        .compile_protos(
+            &[
+                "../proto/helloworld/helloworld.proto",
+                "../proto/google/type/color.proto",
+                "../proto/google/type/date.proto",
+                "../proto/google/type/dayofweek.proto",
+                "../proto/google/type/latlng.proto",
+                "../proto/google/type/money.proto",
+                "../proto/opentelemetry/proto/collector/trace/v1/trace_service.proto",
+            ],
+            &["../proto"],
+        )?;
 
     // The echo service again, protobuf only and without a client, in a directory of its own.
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?).join("server_only");

@@ -81,7 +81,10 @@ pub(crate) fn generate(
     check::check(&fds, generates_code, generated, includes)?;
 
     let mut prost = prost_config(config, &fds);
-    let requests = fds
+    // The set as written stays for the descriptor set file; prost reads the fenced docs.
+    let mut documented = fds.clone();
+    crate::docs::fence_code_blocks(&mut documented);
+    let requests = documented
         .file
         .iter()
         .map(|file| {

@@ -67,6 +67,11 @@
 //!   descriptors, so a server's `prpc.Reflection/describe_services` shows the fields of each
 //!   request and reply. A build of messages alone (no client, no server) leaves the derive
 //!   out, so its crate need not depend on prpc.
+//! - Packages are written to `{package}.rs` as the `.proto` files name them (`google.type.rs`
+//!   for a module `google::r#type`), for `include_proto!`; [`Config::include_file`] also
+//!   writes one file holding every package as nested modules, for deep package trees.
+//! - The comments of the `.proto` file become doc comments, with every code block in them
+//!   fenced as `text`: examples in other languages are shown, never compiled as doctests.
 //! - Well-known types come from `prost_types` (add it as a dependency if the protos use them),
 //!   or from `pbjson_types` with [`Config::json`].
 //!
@@ -82,6 +87,7 @@
 mod check;
 mod compile;
 mod config;
+mod docs;
 mod error;
 mod json;
 mod service;

@@ -12,35 +12,12 @@ use futures_core::Stream;
 use prpc::{Format, Status, Streaming};
 use prpc_tests::PATIENCE;
 
-pub mod helloworld {
-    prpc::include_proto!("helloworld");
-}
+// The whole set as one module tree (`include_file` in tests/build.rs), from the library.
+use prpc_tests::third_party::{google, helloworld, opentelemetry};
 
-pub mod opentelemetry {
-    pub mod proto {
-        pub mod common {
-            pub mod v1 {
-                prpc::include_proto!("opentelemetry.proto.common.v1");
-            }
-        }
-        pub mod resource {
-            pub mod v1 {
-                prpc::include_proto!("opentelemetry.proto.resource.v1");
-            }
-        }
-        pub mod trace {
-            pub mod v1 {
-                prpc::include_proto!("opentelemetry.proto.trace.v1");
-            }
-        }
-        pub mod collector {
-            pub mod trace {
-                pub mod v1 {
-                    prpc::include_proto!("opentelemetry.proto.collector.trace.v1");
-                }
-            }
-        }
-    }
+/// `include_proto!` finds a package named with a Rust keyword by its proto name.
+pub mod google_type {
+    prpc::include_proto!("google.type");
 }
 
 use helloworld::{HelloReply, HelloRequest};
@@ -251,4 +228,27 @@ async fn otlp_trace_service_exports_spans_across_its_package_tree() {
     }
     let spans = spans.lock().unwrap();
     assert_eq!(*spans, [span("GET /users/:id"), span("GET /users/:id")]);
+}
+
+#[test]
+fn google_type_is_found_by_include_proto_and_speaks_json() {
+    let date = google_type::Date {
+        year: 2026,
+        month: 12,
+        day: 4,
+    };
+    assert_eq!(
+        serde_json::to_string(&date).unwrap(),
+        r#"{"year":2026,"month":12,"day":4}"#
+    );
+    // The module tree holds the same package.
+    let money: google::r#type::Money =
+        serde_json::from_str(r#"{"currencyCode":"EUR","units":"12","nanos":500000000}"#).unwrap();
+    assert_eq!(money.units, 12);
+    assert_eq!(
+        google::r#type::DayOfWeek::from_str_name("FRIDAY"),
+        Some(google::r#type::DayOfWeek::Friday)
+    );
+    let color: google::r#type::Color = serde_json::from_str(r#"{"red":1,"alpha":0.5}"#).unwrap();
+    assert_eq!(color.alpha.map(|alpha| alpha.value), Some(0.5));
 }
