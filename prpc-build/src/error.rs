@@ -37,7 +37,11 @@ impl fmt::Display for Location {
 ///
 /// Its `Display` reads `file:line:column: reason` whenever the problem is in a `.proto` file,
 /// e.g. `proto/store.proto:6:3: rpc get_item of service shop.Store becomes the Rust method ...`.
-#[derive(Debug, thiserror::Error)]
+/// So does its `Debug` (`{:?}`), which is what cargo shows when `main` returns the error: a
+/// build script `fn main() -> Result<(), Box<dyn std::error::Error>>` that stops at `?`
+/// prints `Error: proto/app.proto:7:3: expected ';' ...`. The alternate form (`{:#?}`) shows
+/// the fields.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file is not valid protobuf or could not be read: a syntax error, an unknown type, an
@@ -73,6 +77,32 @@ pub enum Error {
         /// The generator's message.
         reason: String,
     },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            Error::Invalid { location, reason } => f
+                .debug_struct("Invalid")
+                .field("location", location)
+                .field("reason", reason)
+                .finish(),
+            Error::Unsupported { location, reason } => f
+                .debug_struct("Unsupported")
+                .field("location", location)
+                .field("reason", reason)
+                .finish(),
+            Error::Write { path, source } => f
+                .debug_struct("Write")
+                .field("path", path)
+                .field("source", source)
+                .finish(),
+            Error::Config { reason } => f.debug_struct("Config").field("reason", reason).finish(),
+        }
+    }
 }
 
 impl Error {

@@ -505,3 +505,29 @@ fn the_include_file_nests_every_package() {
         )
     );
 }
+
+/// What cargo shows when the documented `build.rs` (`fn main() -> Result<(), Box<dyn Error>>`)
+/// returns the error: `Error: ` and the error's `Debug` form, which must be the readable
+/// `file:line:column: reason`.
+#[test]
+fn a_build_script_returning_the_error_prints_file_line_and_reason() {
+    let workspace = Workspace::new(&[(
+        "app.proto",
+        "syntax = \"proto3\";\npackage app;\n\nmessage Order {\n  string id = 1;\n  int32 count = 2\n  string note = 3;\n}\n",
+    )]);
+    let build_script = || -> Result<(), Box<dyn std::error::Error>> {
+        workspace.compile(&["app.proto"])?;
+        Ok(())
+    };
+    let error = build_script().unwrap_err();
+    let expected = format!(
+        "{}:7:3: expected ';' or '[', but found 'string'",
+        workspace.proto("app.proto").display()
+    );
+    assert_eq!(format!("{error:?}"), expected);
+    assert_eq!(error.to_string(), expected);
+    // The fields stay at hand for whoever asks for them.
+    let structured = format!("{error:#?}");
+    assert!(structured.starts_with("Invalid {"), "{structured}");
+    assert!(structured.contains("line: Some(\n"), "{structured}");
+}
