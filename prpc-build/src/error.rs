@@ -118,10 +118,17 @@ impl Error {
     /// A protox error, with its file found under `includes` and its line and column read from
     /// the source it points into.
     pub(crate) fn from_protox(error: &protox::Error, includes: &[PathBuf]) -> Error {
-        let mut reason = error.to_string();
-        if let Some(help) = error.help() {
-            reason = format!("{reason} ({help})");
-        }
+        let message = error.to_string();
+        let hint = crate::hint::import_hint(&message, includes);
+        let reason = match (hint, error.help()) {
+            // protox's help for a qualified name is about scopes, which misleads when the
+            // type exists in a file that is not imported.
+            (Some(hint @ crate::hint::ImportHint::DefinedIn(_)), _) => format!("{message}; {hint}"),
+            (Some(hint), Some(help)) => format!("{message} ({help}); {hint}"),
+            (Some(hint), None) => format!("{message}; {hint}"),
+            (None, Some(help)) => format!("{message} ({help})"),
+            (None, None) => message,
+        };
         let location = error.file().map(|name| {
             let (line, column) = line_and_column(error).unzip();
             Location {
@@ -151,10 +158,20 @@ pub(crate) fn on_disk(name: &str, includes: &[PathBuf]) -> PathBuf {
         .unwrap_or_else(|| Path::new(name).to_owned())
 }
 
-/// The 1-based line and column of the diagnostic's first label.
+/// The 1-based line and column of the diagnostic's main label: where the problem is, not the
+/// earlier definition it conflicts with (a duplicate field number is reported at the reuse).
 fn line_and_column(diagnostic: &dyn Diagnostic) -> Option<(usize, usize)> {
     let source = diagnostic.source_code()?;
-    let label = diagnostic.labels()?.next()?;
+    let labels: Vec<_> = diagnostic.labels()?.collect();
+    let is_earlier_definition = |label: &miette::LabeledSpan| {
+        label
+            .label()
+            .is_some_and(|text| text.ends_with("defined here") && text != "defined again here")
+    };
+    let label = labels
+        .iter()
+        .find(|label| !is_earlier_definition(label))
+        .or_else(|| labels.first())?;
     let contents = source.read_span(label.inner(), 0, 0).ok()?;
     Some((contents.line() + 1, contents.column() + 1))
 }

@@ -40,7 +40,8 @@
 //!
 //! - The service's wire name is fully qualified (`package.Service`); each method's is its
 //!   name in the `.proto` file (`SayHello`), and its Rust name is snake_case (`say_hello`;
-//!   one the client already uses for itself, like `connect`, gets a trailing `_`).
+//!   one the client already uses for itself, like `connect`, gets a trailing `_`). A service
+//!   named `Self` becomes the trait `SelfService` (`SelfServiceServer`, `SelfServiceClient`).
 //! - Handlers return `Result<Reply, prpc::Status>`, as in gRPC: `Err(status)` is sent as the
 //!   call's status (code, message, details) and reaches the caller as
 //!   `prpc::Error::Status(status)`.
@@ -78,7 +79,8 @@
 //! # What is refused
 //!
 //! A build fails with the file, the line and the reason ([`Error`]) for a `.proto` file with
-//! a syntax error, an unknown type or a missing import, and for what prpc cannot generate: a
+//! a syntax error, an unknown type (with the import to add when a file under the include
+//! directories defines it) or a missing import, and for what prpc cannot generate: a
 //! service whose generated names (`Foo`, `FooServer`, `FooClient`) clash with a message or
 //! enum of its package, or two rpcs of a service with the same snake_case name. A build of
 //! messages alone ([`Config::build_client`] and [`Config::build_server`] both off) generates
@@ -89,6 +91,7 @@ mod compile;
 mod config;
 mod docs;
 mod error;
+mod hint;
 mod json;
 mod service;
 mod shapes;

@@ -531,3 +531,74 @@ fn a_build_script_returning_the_error_prints_file_line_and_reason() {
     assert!(structured.starts_with("Invalid {"), "{structured}");
     assert!(structured.contains("line: Some(\n"), "{structured}");
 }
+
+#[test]
+fn a_duplicate_field_number_is_reported_at_the_reuse() {
+    let workspace = Workspace::new(&[(
+        "dup.proto",
+        "syntax = \"proto3\";\npackage dup;\n\nmessage Item {\n  string name = 1;\n  int32 count = 2;\n  string note = 1;\n}\n",
+    )]);
+    let error = workspace.compile(&["dup.proto"]).unwrap_err();
+    assert_located(
+        &error,
+        &workspace.proto("dup.proto"),
+        7,
+        17,
+        "field number '1' is already used",
+    );
+}
+
+#[test]
+fn a_type_used_without_its_import_gets_a_hint_naming_the_file() {
+    let workspace = Workspace::new(&[
+        (
+            "acme/common/v1/money.proto",
+            "syntax = \"proto3\";\npackage acme.common.v1;\n\nmessage Money {\n  int64 units = 1;\n}\n",
+        ),
+        (
+            "acme/shop/v1/shop.proto",
+            "syntax = \"proto3\";\npackage acme.shop.v1;\n\nmessage Price {\n  acme.common.v1.Money amount = 1;\n}\n",
+        ),
+    ]);
+    let error = workspace.compile(&["acme/shop/v1/shop.proto"]).unwrap_err();
+    assert_located(
+        &error,
+        &workspace.proto("acme/shop/v1/shop.proto"),
+        5,
+        3,
+        "'acme.common.v1.Money', which is not defined",
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("import \"acme/common/v1/money.proto\";"),
+        "{error}"
+    );
+
+    // Nothing defines it: the hint says where to look, without naming a file.
+    let workspace = Workspace::new(&[(
+        "lone.proto",
+        "syntax = \"proto3\";\npackage lone;\n\nmessage A {\n  Nowhere b = 1;\n}\n",
+    )]);
+    let error = workspace.compile(&["lone.proto"]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("no .proto file under the include directories defines it"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_service_named_self_becomes_self_service() {
+    let workspace = Workspace::new(&[(
+        "me.proto",
+        "syntax = \"proto3\";\npackage me;\n\nmessage Ping {}\n\nservice Self {\n  rpc Check(Ping) returns (Ping);\n}\n",
+    )]);
+    workspace.compile(&["me.proto"]).unwrap();
+    let code = squeeze(&workspace.generated("me"));
+    // The macro derives SelfServiceServer and SelfServiceClient: camel case, no warning.
+    assert!(code.contains(&squeeze("pub trait SelfService {")), "{code}");
+    assert!(code.contains(&squeeze("name = \"me.Self\"")), "{code}");
+    assert!(!code.contains("Self_"), "{code}");
+}
