@@ -2,6 +2,7 @@
 //! one, so cargo prints something a person can act on.
 
 use std::fmt;
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -137,8 +138,55 @@ impl Error {
                 column,
             }
         });
+        if error.is_parse() {
+            if let Some(location) = &location {
+                if let Some(edition) = fs::read_to_string(&location.file)
+                    .ok()
+                    .and_then(|source| edition_of(&source))
+                {
+                    return Error::Unsupported {
+                        location: location.clone(),
+                        reason: format!(
+                            "protobuf editions (`edition = \"{edition}\"`) are not supported: \
+                             protox {PROTOX_VERSION}, the parser prpc-build uses, reads proto2 \
+                             and proto3 files only; declare `syntax = \"proto3\"` instead"
+                        ),
+                    };
+                }
+            }
+        }
         Error::Invalid { location, reason }
     }
+}
+
+/// The protox release prpc-build is built with, named when it refuses what protox cannot
+/// read (no release reads editions as of 0.10).
+const PROTOX_VERSION: &str = "0.10";
+
+/// The edition a `.proto` file declares, if its first statement is `edition = "..."`.
+fn edition_of(source: &str) -> Option<String> {
+    let mut rest = source;
+    // Comments may come first.
+    loop {
+        rest = rest.trim_start();
+        if let Some(line_comment) = rest.strip_prefix("//") {
+            rest = line_comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(block_comment) = rest.strip_prefix("/*") {
+            rest = block_comment
+                .split_once("*/")
+                .map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    let rest = rest
+        .strip_prefix("edition")?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let (edition, _) = rest[1..].split_once(quote)?;
+    Some(edition.to_owned())
 }
 
 fn located(location: Option<&Location>, reason: &str) -> String {

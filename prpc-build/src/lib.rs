@@ -80,7 +80,10 @@
 //!
 //! A build fails with the file, the line and the reason ([`Error`]) for a `.proto` file with
 //! a syntax error, an unknown type (with the import to add when a file under the include
-//! directories defines it) or a missing import, and for what prpc cannot generate: a
+//! directories defines it) or a missing import, and for a file in protobuf editions
+//! (`edition = "2023"`): protox, the parser, reads proto2 and proto3 only (0.10, its newest
+//! release as of 2026-12, has no editions support), so such a file is refused as unsupported,
+//! not as a syntax error; and for what prpc cannot generate: a
 //! service whose generated names (`Foo`, `FooServer`, `FooClient`) clash with a message or
 //! enum of its package, or two rpcs of a service with the same snake_case name. A build of
 //! messages alone ([`Config::build_client`] and [`Config::build_server`] both off) generates

@@ -602,3 +602,41 @@ fn a_service_named_self_becomes_self_service() {
     assert!(code.contains(&squeeze("name = \"me.Self\"")), "{code}");
     assert!(!code.contains("Self_"), "{code}");
 }
+
+/// grpc-go's current route guide starts so.
+const EDITION_2023: &str = r#"// A comment first.
+edition = "2023";
+
+package routeguide;
+
+message Point {
+  int32 latitude = 1;
+  int32 longitude = 2;
+}
+"#;
+
+#[test]
+fn an_editions_file_is_refused_as_unsupported_not_as_a_syntax_error() {
+    let workspace = Workspace::new(&[
+        ("route_guide.proto", EDITION_2023),
+        (
+            "user.proto",
+            "syntax = \"proto3\";\npackage user;\nimport \"route_guide.proto\";\nmessage Trip {\n  routeguide.Point from = 1;\n}\n",
+        ),
+    ]);
+    for (proto, name) in [
+        ("route_guide.proto", "route_guide.proto"),
+        // Met as an import, it is named too.
+        ("user.proto", "route_guide.proto"),
+    ] {
+        let error = workspace.compile(&[proto]).unwrap_err();
+        assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
+        assert_located(
+            &error,
+            &workspace.proto(name),
+            2,
+            1,
+            "protobuf editions (`edition = \"2023\"`) are not supported",
+        );
+    }
+}
