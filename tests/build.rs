@@ -46,6 +46,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &["../proto"],
         )?;
 
+    // prpc's edge files: Rust keywords as names, a file without a package; with JSON.
+    prpc_build::configure().json(true).compile_protos(
+        &[
+            "../proto/edge/keywords.proto",
+            "../proto/edge/no_package.proto",
+        ],
+        &["../proto"],
+    )?;
+
     // The echo service again, protobuf only and without a client, in a directory of its own.
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?).join("server_only");
     prpc_build::configure()

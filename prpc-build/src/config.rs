@@ -109,6 +109,19 @@ impl Config {
     /// The crate including the code then depends on `serde` and `pbjson`, and on
     /// `pbjson-types` when the protos use well-known types: with JSON on, `google.protobuf`
     /// types come from `pbjson_types` (which has the JSON mapping) instead of `prost_types`.
+    ///
+    /// That changes the Rust types of well-known-type fields, so turning JSON on is a breaking
+    /// change for code using them:
+    ///
+    /// | `.proto` field type | without JSON | with JSON |
+    /// |---|---|---|
+    /// | `google.protobuf.StringValue` (and the other wrappers) | `Option<String>` (`bool`, `i64`, `Vec<u8>`, ...) | `Option<pbjson_types::StringValue>`, a struct with `value` |
+    /// | `google.protobuf.Empty` | `Option<()>` | `Option<pbjson_types::Empty>` |
+    /// | `google.protobuf.Timestamp`, `Duration`, `Struct`, `Any`, ... | `prost_types::Timestamp`, ... | `pbjson_types::Timestamp`, ... (same fields) |
+    ///
+    /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
+    /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,
+    /// `KIND_SELF`) are supported.
     pub fn json(mut self, enabled: bool) -> Self {
         self.json = enabled;
         self

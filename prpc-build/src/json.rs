@@ -1,6 +1,8 @@
 //! The proto3 JSON mapping: pbjson-build's serde impls for every generated message and enum,
 //! appended to its package's module so one `include_proto!` brings both.
 
+use std::collections::HashSet;
+
 use prost_build::Module;
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
@@ -14,8 +16,8 @@ pub(crate) fn append_serde_impls(
     modules: &mut Modules,
 ) -> Result<(), Error> {
     let mut builder = pbjson_build::Builder::new();
-    for file in &fds.file {
-        builder.register_file_descriptor(file.clone());
+    for file in with_root_package(fds).file {
+        builder.register_file_descriptor(file);
     }
     // Types from crates have their serde impls there (pbjson_types for the well-known ones).
     builder.extern_path(".google.protobuf", "::pbjson_types");
@@ -42,7 +44,10 @@ pub(crate) fn append_serde_impls(
         .file
         .iter()
         .filter(|file| !is_extern(config, file.package()))
-        .map(|file| format!(".{}", file.package()))
+        .map(|file| match file.package() {
+            "" => format!(".{ROOT_PACKAGE}"),
+            package => format!(".{package}"),
+        })
         .collect();
     let outputs = builder
         .generate(&packages, |_| Ok(Vec::new()))
@@ -53,9 +58,20 @@ pub(crate) fn append_serde_impls(
         let code = String::from_utf8(code).map_err(|error| Error::Config {
             reason: format!("pbjson-build wrote code that is not UTF-8: {error}"),
         })?;
+        // Paths into the stand-in package lead to the root module instead, and its types'
+        // names (in messages of serde) are theirs alone.
+        let mut code = with_prost_names(&code)
+            .replace(&format!("{ROOT_PACKAGE}::"), "")
+            .replace(&format!("{ROOT_PACKAGE}."), "");
+        let mut pbjson_name = package.to_string();
+        if pbjson_name == ROOT_PACKAGE {
+            // Written as if one module deep: its paths to other packages climb one `super`
+            // too many (never more than one, from depth one).
+            code = code.replace("super::", "");
+            pbjson_name.clear();
+        }
         // pbjson-build names the package with Rust's escapes (`google.r#type`): find the
         // package it is, so its impls join prost's module for it.
-        let pbjson_name = package.to_string();
         let module = modules
             .keys()
             .find(|module| same_package(module, &pbjson_name))
@@ -68,6 +84,77 @@ pub(crate) fn append_serde_impls(
         buf.push_str(&code);
     }
     Ok(())
+}
+
+/// pbjson-build's code with identifiers renamed as prost-build names them where the two
+/// escape keywords differently: a field `gen` (reserved in edition 2024) is `r#gen`, an enum
+/// value that becomes `Self` is `Self_`.
+fn with_prost_names(code: &str) -> String {
+    let code = replace_word(code, "self.gen", "self.r#gen");
+    let code = replace_word(&code, "gen: gen__", "r#gen: gen__");
+    replace_word(&code, "::Self", "::Self_")
+}
+
+/// `code` with each occurrence of `from` that is not part of a longer identifier replaced.
+fn replace_word(code: &str, from: &str, to: &str) -> String {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().last().or_else(|| out.chars().last());
+        let after = rest[at + from.len()..].chars().next();
+        let starts_word =
+            !from.starts_with(is_ident) || !before.is_some_and(|c| is_ident(c) || c == '#');
+        let ends_word = !after.is_some_and(is_ident);
+        out.push_str(&rest[..at]);
+        out.push_str(if starts_word && ends_word { to } else { from });
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The package pbjson-build is told files without a `package` are in: it requires one (and
+/// panics without). Unlikely to be a real package's name.
+const ROOT_PACKAGE: &str = "prpc_build_no_package";
+
+/// The set with files that have no package put in [`ROOT_PACKAGE`], and every reference to
+/// their types rewritten to match.
+fn with_root_package(fds: &FileDescriptorSet) -> FileDescriptorSet {
+    let mut fds = fds.clone();
+    let mut root_types = HashSet::new();
+    for file in fds.file.iter_mut().filter(|file| file.package().is_empty()) {
+        file.package = Some(ROOT_PACKAGE.to_owned());
+        root_types.extend(file.message_type.iter().map(|m| m.name().to_owned()));
+        root_types.extend(file.enum_type.iter().map(|e| e.name().to_owned()));
+    }
+    if root_types.is_empty() {
+        return fds;
+    }
+    fn rewrite(message: &mut DescriptorProto, root_types: &HashSet<String>) {
+        for field in &mut message.field {
+            let Some(type_name) = &field.type_name else {
+                continue;
+            };
+            let first = type_name
+                .trim_start_matches('.')
+                .split('.')
+                .next()
+                .unwrap_or_default();
+            if type_name.starts_with('.') && root_types.contains(first) {
+                field.type_name = Some(format!(".{ROOT_PACKAGE}{type_name}"));
+            }
+        }
+        for nested in &mut message.nested_type {
+            rewrite(nested, root_types);
+        }
+    }
+    for file in &mut fds.file {
+        for message in &mut file.message_type {
+            rewrite(message, &root_types);
+        }
+    }
+    fds
 }
 
 /// Whether prost's module and pbjson-build's package name (its parts escaped as Rust
@@ -179,4 +266,33 @@ fn matches_any(patterns: &[String], path: &str) -> bool {
                 .strip_prefix(pattern.as_str())
                 .is_some_and(|rest| rest.starts_with('.'))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_word;
+
+    #[test]
+    fn only_whole_identifiers_are_replaced() {
+        assert_eq!(
+            replace_word(
+                "self.gen; self.gender; self.r#gen",
+                "self.gen",
+                "self.r#gen"
+            ),
+            "self.r#gen; self.gender; self.r#gen"
+        );
+        assert_eq!(
+            replace_word(
+                "Kind::Self => 1, Kind::Selfish, x::Self_",
+                "::Self",
+                "::Self_"
+            ),
+            "Kind::Self_ => 1, Kind::Selfish, x::Self_"
+        );
+        assert_eq!(
+            replace_word("gen: gen__, regen: gen__", "gen: gen__", "r#gen: gen__"),
+            "r#gen: gen__, regen: gen__"
+        );
+    }
 }
