@@ -46,11 +46,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &["../proto"],
         )?;
 
-    // prpc's edge files: Rust keywords as names, a file without a package; with JSON.
+    // prpc's edge files: Rust keywords as names, a file without a package, every well-known
+    // type; with JSON.
     prpc_build::configure().json(true).compile_protos(
         &[
             "../proto/edge/keywords.proto",
             "../proto/edge/no_package.proto",
+            "../proto/edge/json.proto",
         ],
         &["../proto"],
     )?;

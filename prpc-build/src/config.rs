@@ -119,6 +119,13 @@ impl Config {
     /// | `google.protobuf.Empty` | `Option<()>` | `Option<pbjson_types::Empty>` |
     /// | `google.protobuf.Timestamp`, `Duration`, `Struct`, `Any`, ... | `prost_types::Timestamp`, ... | `pbjson_types::Timestamp`, ... (same fields) |
     ///
+    /// The JSON follows the canonical proto3 mapping, with fixes over pbjson where it departs
+    /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z`, FieldMasks as
+    /// one lowerCamelCase string, `null` as a null `Value` (in lists too), enum alias names
+    /// accepted. Not yet: `google.protobuf.Any` is written `{"typeUrl": ..., "value":
+    /// base64}` rather than with `@type`, and floats in oneofs or maps, and Timestamps or
+    /// FieldMasks in maps, keep pbjson's forms.
+    ///
     /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
     /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,
     /// `KIND_SELF`) are supported.

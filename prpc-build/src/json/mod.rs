@@ -1,6 +1,8 @@
 //! The proto3 JSON mapping: pbjson-build's serde impls for every generated message and enum,
 //! appended to its package's module so one `include_proto!` brings both.
 
+mod canonical;
+
 use std::collections::HashSet;
 
 use prost_build::Module;
@@ -72,6 +74,12 @@ pub(crate) fn append_serde_impls(
         }
         // pbjson-build names the package with Rust's escapes (`google.r#type`): find the
         // package it is, so its impls join prost's module for it.
+        let files: Vec<_> = fds
+            .file
+            .iter()
+            .filter(|file| file.package() == proto_package_of(&pbjson_name, fds))
+            .collect();
+        let code = canonical::canonicalize(&code, &files, config.json_preserve_field_names);
         let module = modules
             .keys()
             .find(|module| same_package(module, &pbjson_name))
@@ -155,6 +163,15 @@ fn with_root_package(fds: &FileDescriptorSet) -> FileDescriptorSet {
         }
     }
     fds
+}
+
+/// The proto package pbjson-build's package name stands for (`""` for the root).
+fn proto_package_of<'a>(pbjson_name: &str, fds: &'a FileDescriptorSet) -> &'a str {
+    fds.file
+        .iter()
+        .map(|file| file.package())
+        .find(|package| same_package(&Module::from_protobuf_package_name(package), pbjson_name))
+        .unwrap_or("")
 }
 
 /// Whether prost's module and pbjson-build's package name (its parts escaped as Rust

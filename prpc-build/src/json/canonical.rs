@@ -1,0 +1,288 @@
+//! Where pbjson-build's serde impls and pbjson-types depart from the canonical proto3 JSON
+//! mapping, the generated impls are edited, field by field from the descriptors, to go
+//! through adapters emitted next to them (`helpers.rs.txt`, `wkt_helpers.rs.txt`):
+//!
+//! - `double` and `float` fields (singular, `optional`, repeated) and `DoubleValue` /
+//!   `FloatValue` write NaN and the infinities as `"NaN"`, `"Infinity"`, `"-Infinity"`
+//!   (serde_json writes `null`, which the other side cannot read back);
+//! - `Timestamp` fields write UTC with `Z` (pbjson-types writes `+00:00`);
+//! - `FieldMask` fields are one comma-joined lowerCamelCase string both ways (pbjson-types
+//!   uses the generic `{"paths": [...]}`);
+//! - `Value`, `ListValue` and `Struct` fields read `null` as a null Value, at the top and
+//!   inside lists (pbjson-types reads it as no value);
+//! - an enum with `allow_alias` accepts every alias name (pbjson-build knows only the first).
+//!
+//! Not covered: floats in oneofs and maps, and well-known types nested inside `Struct`-free
+//! containers other than repeated fields (maps of Timestamp), and `Any`, which keeps
+//! pbjson-types' `{"typeUrl", "value"}` form (see [`Config::json`](crate::Config::json)).
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::{
+    DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+};
+
+/// Adapters for floats: serde only.
+const HELPERS: &str = include_str!("helpers.rs.txt");
+/// Adapters for well-known types: serde and pbjson-types.
+const WKT_HELPERS: &str = include_str!("wkt_helpers.rs.txt");
+
+/// How a field's JSON is produced or read instead of pbjson-build's way.
+#[derive(Clone, Copy, PartialEq)]
+enum Fix {
+    Float,
+    FloatOptional,
+    Floats,
+    FloatWrapper,
+    Timestamp,
+    Timestamps,
+    FieldMask,
+    Value,
+    ListValue,
+    Struct,
+}
+
+impl Fix {
+    fn of(field: &FieldDescriptorProto) -> Option<Fix> {
+        let repeated = field.label() == Label::Repeated;
+        let in_oneof = field.oneof_index.is_some() && !field.proto3_optional();
+        if in_oneof {
+            return None;
+        }
+        match field.r#type() {
+            Type::Double | Type::Float => Some(if repeated {
+                Fix::Floats
+            } else if field.proto3_optional() {
+                Fix::FloatOptional
+            } else {
+                Fix::Float
+            }),
+            Type::Message => match (field.type_name(), repeated) {
+                (".google.protobuf.DoubleValue" | ".google.protobuf.FloatValue", false) => {
+                    Some(Fix::FloatWrapper)
+                }
+                (".google.protobuf.Timestamp", false) => Some(Fix::Timestamp),
+                (".google.protobuf.Timestamp", true) => Some(Fix::Timestamps),
+                (".google.protobuf.FieldMask", false) => Some(Fix::FieldMask),
+                (".google.protobuf.Value", false) => Some(Fix::Value),
+                (".google.protobuf.ListValue", false) => Some(Fix::ListValue),
+                (".google.protobuf.Struct", false) => Some(Fix::Struct),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn needs_wkt_helpers(self) -> bool {
+        !matches!(self, Fix::Float | Fix::FloatOptional | Fix::Floats)
+    }
+
+    /// The value serialized instead of pbjson-build's `expression`, if this fix changes it.
+    fn serialized(self, expression: &str) -> Option<String> {
+        let field = expression.strip_prefix('&');
+        Some(match (self, field) {
+            (Fix::Float, Some(field)) => format!("&__prpc_json::Float({field})"),
+            (Fix::Floats, Some(field)) => format!("&__prpc_json::Floats(&{field})"),
+            (Fix::FloatOptional, None) => format!("&__prpc_json::Float(*{expression})"),
+            (Fix::FloatWrapper, None) => format!("&__prpc_json::Float({expression}.value)"),
+            (Fix::Timestamp, None) => format!("&__prpc_json_wkt::Timestamp({expression})"),
+            (Fix::Timestamps, Some(field)) => format!("&__prpc_json_wkt::Timestamps(&{field})"),
+            (Fix::FieldMask, None) => format!("&__prpc_json_wkt::FieldMask({expression})"),
+            _ => return None,
+        })
+    }
+
+    /// The right-hand side read instead of pbjson-build's, if this fix changes it.
+    fn deserialized(self) -> Option<&'static str> {
+        Some(match self {
+            Fix::FieldMask => {
+                "map_.next_value::<::core::option::Option<__prpc_json_wkt::FieldMaskIn>>()?.map(|mask| mask.0)"
+            }
+            // A null Value is a value, not an absent field.
+            Fix::Value => "Some(map_.next_value::<__prpc_json_wkt::ValueIn>()?.0)",
+            Fix::ListValue => {
+                "map_.next_value::<::core::option::Option<__prpc_json_wkt::ListIn>>()?.map(|list| list.0)"
+            }
+            Fix::Struct => {
+                "map_.next_value::<::core::option::Option<__prpc_json_wkt::StructIn>>()?.map(|fields| fields.0)"
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// pbjson-build's `code` for the package of `files`, made canonical where it can be.
+pub(crate) fn canonicalize(
+    code: &str,
+    files: &[&FileDescriptorProto],
+    preserve_field_names: bool,
+) -> String {
+    let mut code = code.to_owned();
+    let mut wkt = false;
+    let mut any_fix = false;
+    for file in files {
+        for message in &file.message_type {
+            visit_message("", message, &mut |path, message| {
+                for field in &message.field {
+                    let Some(fix) = Fix::of(field) else { continue };
+                    any_fix = true;
+                    wkt |= fix.needs_wkt_helpers();
+                    let json_name = if preserve_field_names {
+                        field.name().to_owned()
+                    } else {
+                        field.json_name().to_owned()
+                    };
+                    fix_serialize(&mut code, path, &json_name, fix);
+                    fix_deserialize(&mut code, path, &field.name().to_upper_camel_case(), fix);
+                }
+                for enumeration in &message.enum_type {
+                    accept_aliases(
+                        &mut code,
+                        &format!(
+                            "{path_module}::{}",
+                            enumeration.name().to_upper_camel_case(),
+                            path_module = module_of(path)
+                        ),
+                        enumeration,
+                    );
+                }
+            });
+        }
+        for enumeration in &file.enum_type {
+            accept_aliases(
+                &mut code,
+                &enumeration.name().to_upper_camel_case(),
+                enumeration,
+            );
+        }
+    }
+    if any_fix {
+        code.push('\n');
+        code.push_str(HELPERS);
+        if wkt {
+            code.push('\n');
+            code.push_str(WKT_HELPERS);
+        }
+    }
+    code
+}
+
+/// `outer::Inner` → `outer::inner`: the module of a message's nested types.
+fn module_of(path: &str) -> String {
+    match path.rsplit_once("::") {
+        Some((parent, name)) => format!("{parent}::{}", name.to_snake_case()),
+        None => path.to_snake_case(),
+    }
+}
+
+/// Calls `each(rust_path, message)` on every message, nested ones as `outer::Inner`, as
+/// pbjson-build names them in its impls; map entries are skipped.
+fn visit_message(
+    parent_module: &str,
+    message: &DescriptorProto,
+    each: &mut impl FnMut(&str, &DescriptorProto),
+) {
+    if message
+        .options
+        .as_ref()
+        .is_some_and(|options| options.map_entry())
+    {
+        return;
+    }
+    let name = message.name().to_upper_camel_case();
+    let path = if parent_module.is_empty() {
+        name
+    } else {
+        format!("{parent_module}::{name}")
+    };
+    each(&path, message);
+    let module = module_of(&path);
+    for nested in &message.nested_type {
+        visit_message(&module, nested, each);
+    }
+}
+
+/// The text of the impl block that starts with `header`, as a range of `code`.
+fn block(code: &str, header: &str) -> Option<(usize, usize)> {
+    let start = code.find(header)?;
+    let end = code[start + header.len()..]
+        .find("\nimpl")
+        .map_or(code.len(), |at| start + header.len() + at);
+    Some((start, end))
+}
+
+fn fix_serialize(code: &mut String, path: &str, json_name: &str, fix: Fix) {
+    let Some((start, end)) = block(code, &format!("impl serde::Serialize for {path} {{")) else {
+        return;
+    };
+    let call = format!("struct_ser.serialize_field(\"{json_name}\", ");
+    let Some(at) = code[start..end].find(&call) else {
+        return;
+    };
+    let argument = start + at + call.len();
+    let Some(length) = code[argument..end].find(")?;") else {
+        return;
+    };
+    if let Some(replacement) = fix.serialized(&code[argument..argument + length]) {
+        code.replace_range(argument..argument + length, &replacement);
+    }
+}
+
+fn fix_deserialize(code: &mut String, path: &str, variant: &str, fix: Fix) {
+    let Some(replacement) = fix.deserialized() else {
+        return;
+    };
+    let header = format!("impl<'de> serde::Deserialize<'de> for {path} {{");
+    let Some((start, end)) = block(code, &header) else {
+        return;
+    };
+    let arm = format!("GeneratedField::{variant} => {{");
+    let Some(at) = code[start..end].find(&arm) else {
+        return;
+    };
+    let arm_start = start + at;
+    let Some(assignment) = code[arm_start..end].find("__ = ") else {
+        return;
+    };
+    let rhs = arm_start + assignment + "__ = ".len();
+    let Some(length) = code[rhs..end].find(';') else {
+        return;
+    };
+    code.replace_range(rhs..rhs + length, replacement);
+}
+
+/// With `allow_alias`, every name of a number reads as the number's first value.
+fn accept_aliases(code: &mut String, path: &str, enumeration: &EnumDescriptorProto) {
+    if !enumeration
+        .options
+        .as_ref()
+        .is_some_and(|options| options.allow_alias())
+    {
+        return;
+    }
+    let header = format!("impl<'de> serde::Deserialize<'de> for {path} {{");
+    for (index, alias) in enumeration.value.iter().enumerate() {
+        let Some(first) = enumeration.value[..index]
+            .iter()
+            .find(|value| value.number() == alias.number())
+        else {
+            continue;
+        };
+        let Some((start, end)) = block(code, &header) else {
+            return;
+        };
+        let pattern = format!("\"{}\" => Ok(", first.name());
+        let Some(at) = code[start..end].find(&pattern) else {
+            continue;
+        };
+        let line_start = start + code[start..start + at].rfind('\n').map_or(0, |n| n + 1);
+        let line_end = start + at + code[start + at..end].find('\n').unwrap_or(end - start - at);
+        let line = code[line_start..line_end].to_owned();
+        let alias_line = line.replacen(
+            &format!("\"{}\"", first.name()),
+            &format!("\"{}\"", alias.name()),
+            1,
+        );
+        code.insert_str(line_end, &format!("\n{alias_line}"));
+    }
+}
