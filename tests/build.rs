@@ -57,6 +57,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &["../proto"],
     )?;
 
+    // What prost-build and tonic-build users pass through: acme.common.v1 from the crate
+    // (`crate::acme_common`, the package generated above), `bytes::Bytes`, attributes, the
+    // embedded descriptor set; in a directory of its own.
+    prpc_build::configure()
+        .json(true)
+        .out_dir(PathBuf::from(std::env::var("OUT_DIR")?).join("shop"))
+        .extern_path(".acme.common.v1", "crate::acme_common")
+        .bytes(["."])
+        .type_attribute(".edge.shop.v1.Quote", "#[derive(PartialOrd)]")
+        .field_attribute(
+            ".edge.shop.v1.Quote.sku",
+            "#[doc(alias = \"stock_keeping_unit\")]",
+        )
+        .embed_file_descriptor_set(true)
+        .compile_protos(&["../proto/edge/shop.proto"], &["../proto"])?;
+
     // The echo service again, protobuf only and without a client, in a directory of its own.
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?).join("server_only");
     prpc_build::configure()

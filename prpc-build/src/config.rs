@@ -44,6 +44,7 @@ pub struct Config {
     pub(crate) file_descriptor_set_path: Option<PathBuf>,
     pub(crate) emit_rerun_if_changed: bool,
     pub(crate) include_file: Option<PathBuf>,
+    pub(crate) embed_file_descriptor_set: bool,
 }
 
 impl Default for Config {
@@ -69,6 +70,7 @@ impl Default for Config {
             file_descriptor_set_path: None,
             emit_rerun_if_changed: true,
             include_file: None,
+            embed_file_descriptor_set: false,
         }
     }
 }
@@ -247,7 +249,8 @@ impl Config {
     }
 
     /// Also writes the compiled `FileDescriptorSet`, encoded, to `path` (for reflection or a
-    /// gateway that needs the schema at run time).
+    /// gateway that needs the schema at run time). To have it in the code instead, see
+    /// [`embed_file_descriptor_set`](Self::embed_file_descriptor_set).
     pub fn file_descriptor_set_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.file_descriptor_set_path = Some(path.into());
         self
@@ -266,6 +269,21 @@ impl Config {
     /// ```
     pub fn include_file(mut self, name: impl Into<PathBuf>) -> Self {
         self.include_file = Some(name.into());
+        self
+    }
+
+    /// Whether each package's module gets `pub const FILE_DESCRIPTOR_SET: &[u8]`: the encoded
+    /// `FileDescriptorSet` of the package's files and everything they import, with source
+    /// info (comments), for reflection or a gateway that needs the schema at run time
+    /// (default false). It is read with `include_bytes!` from `{package}.fds.bin`, written
+    /// next to the package's code.
+    ///
+    /// ```ignore
+    /// use prost::Message;
+    /// let set = prost_types::FileDescriptorSet::decode(helloworld::FILE_DESCRIPTOR_SET)?;
+    /// ```
+    pub fn embed_file_descriptor_set(mut self, enabled: bool) -> Self {
+        self.embed_file_descriptor_set = enabled;
         self
     }
 

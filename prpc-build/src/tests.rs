@@ -670,3 +670,44 @@ fn json_builds_for_keyword_names_and_files_without_a_package() {
     assert!(code.contains("impl serde::Serialize for Note"), "{code}");
     assert!(!code.contains("prpc_build_no_package"), "{code}");
 }
+
+#[test]
+fn attributes_extern_paths_and_the_descriptor_set_pass_through() {
+    let workspace = Workspace::new(&[
+        ("google/type/date.proto", GOOGLE_TYPE),
+        ("acme/events/v1/events.proto", EVENTS),
+    ]);
+    workspace
+        .compile_with(
+            Config::new()
+                .extern_path(".google.type", "::googleapis::gtype")
+                .field_attribute(".acme.events.v1.Event.on", "#[doc(alias = \"date\")]")
+                .message_attribute(".acme.events.v1.Event", "#[derive(PartialOrd)]")
+                .embed_file_descriptor_set(true),
+            &["acme/events/v1/events.proto"],
+        )
+        .unwrap();
+    let code = squeeze(&workspace.generated("acme.events.v1"));
+    assert!(
+        code.contains(&squeeze(
+            "#[doc(alias = \"date\")] pub on: ::core::option::Option<::googleapis::gtype::Date>,"
+        )),
+        "{code}"
+    );
+    assert!(code.contains(&squeeze("#[derive(PartialOrd)]")), "{code}");
+    assert!(
+        code.contains(&squeeze(
+            "pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"acme.events.v1.fds.bin\");"
+        )),
+        "{code}"
+    );
+    // The extern package is not generated.
+    assert!(!workspace.out().join("google.type.rs").exists());
+    let set = fs::read(workspace.out().join("acme.events.v1.fds.bin")).unwrap();
+    let set = <prost_types::FileDescriptorSet as prost::Message>::decode(set.as_slice()).unwrap();
+    let names: Vec<&str> = set.file.iter().map(|file| file.name()).collect();
+    assert_eq!(
+        names,
+        ["google/type/date.proto", "acme/events/v1/events.proto"]
+    );
+}
