@@ -124,9 +124,12 @@ impl Config {
     /// The JSON follows the canonical proto3 mapping, with fixes over pbjson where it departs
     /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z`, FieldMasks as
     /// one lowerCamelCase string, `null` as a null `Value` (in lists too), enum alias names
-    /// accepted. Not yet: `google.protobuf.Any` is written `{"typeUrl": ..., "value":
-    /// base64}` rather than with `@type`, and floats in oneofs or maps, and Timestamps or
-    /// FieldMasks in maps, keep pbjson's forms.
+    /// accepted, and `google.protobuf.Any` with `@type` and the message's fields inline. An
+    /// `Any` is read and written through a registry generated into each package that has
+    /// `Any` fields: the message types of the package and of the packages it imports (an Any
+    /// holding another type is an error, both ways); such a crate also depends on
+    /// `serde_json`. Not covered: floats in oneofs or maps, and well-known types in oneofs or
+    /// maps, which keep pbjson's forms.
     ///
     /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
     /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,

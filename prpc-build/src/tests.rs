@@ -711,3 +711,36 @@ fn attributes_extern_paths_and_the_descriptor_set_pass_through() {
         ["google/type/date.proto", "acme/events/v1/events.proto"]
     );
 }
+
+#[test]
+fn the_any_registry_holds_the_package_and_its_imports() {
+    let events = EVENTS.replace(
+        "import \"google/type/date.proto\";",
+        "import \"google/type/date.proto\";\nimport \"google/protobuf/any.proto\";",
+    );
+    let events = events.replace(
+        "google.type.Date on = 1;",
+        "google.type.Date on = 1;\n  google.protobuf.Any detail = 2;\n  message Inner {}",
+    );
+    let workspace = Workspace::new(&[
+        ("google/type/date.proto", GOOGLE_TYPE),
+        ("acme/events/v1/events.proto", &events),
+    ]);
+    workspace
+        .compile_with(Config::new().json(true), &["acme/events/v1/events.proto"])
+        .unwrap();
+    let code = squeeze(&workspace.generated("acme.events.v1"));
+    for arm in [
+        "\"acme.events.v1.Event\" => Some((message_to_json::<super::Event>,",
+        "\"acme.events.v1.Event.Inner\" => Some((message_to_json::<super::event::Inner>,",
+        // From the adapters' module, up through acme::events::v1 to the crate's tree root.
+        "\"google.type.Date\" => Some((message_to_json::<super::super::super::super::google::r#type::Date>,",
+        "\"google.protobuf.Empty\" => Some((message_to_json::<::pbjson_types::Empty>,",
+    ] {
+        assert!(code.contains(&squeeze(arm)), "{arm} in {code}");
+    }
+    assert!(
+        code.contains(&squeeze("&__prpc_json_any::Any(v)")),
+        "{code}"
+    );
+}

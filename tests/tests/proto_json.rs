@@ -220,7 +220,6 @@ fn an_enum_alias_name_is_accepted() {
 }
 
 #[test]
-#[ignore = "not implemented: Any keeps pbjson-types' {typeUrl, value} form (issue #21)"]
 fn any_uses_at_type_with_the_message_fields_inline() {
     let point = Point { x: 1, y: 2 };
     let message = Everything {
@@ -244,6 +243,62 @@ fn any_uses_at_type_with_the_message_fields_inline() {
     assert_eq!(any.type_url, "type.googleapis.com/google.protobuf.Duration");
     let duration: wkt::Duration = prost::Message::decode(any.value.as_ref()).unwrap();
     assert_eq!(duration.seconds, 2);
+
+    // Repeated, with a Timestamp (its own JSON form, with Z) and Empty (an object of no
+    // fields) inside.
+    let timestamp = wkt::Timestamp {
+        seconds: 1,
+        nanos: 0,
+    };
+    let message = Everything {
+        details: vec![
+            wkt::Any {
+                type_url: "type.googleapis.com/google.protobuf.Timestamp".into(),
+                value: prost::Message::encode_to_vec(&timestamp).into(),
+            },
+            wkt::Any {
+                type_url: "type.googleapis.com/google.protobuf.Empty".into(),
+                value: Default::default(),
+            },
+        ],
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(
+        json["details"],
+        json!([
+            {"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "1970-01-01T00:00:01Z"},
+            {"@type": "type.googleapis.com/google.protobuf.Empty"},
+        ])
+    );
+    assert_eq!(from_json(json), message);
+}
+
+#[test]
+fn an_any_of_an_unknown_type_is_an_error_both_ways() {
+    let unknown = json!({"detail": {"@type": "type.googleapis.com/other.Thing", "a": 1}});
+    let error = serde_json::from_value::<Everything>(unknown).unwrap_err();
+    assert!(error.to_string().contains("other.Thing"), "{error}");
+    let untyped = json!({"detail": {"x": 1}});
+    let error = serde_json::from_value::<Everything>(untyped).unwrap_err();
+    assert!(error.to_string().contains("@type"), "{error}");
+    let message = Everything {
+        detail: Some(wkt::Any {
+            type_url: "type.googleapis.com/other.Thing".into(),
+            value: Default::default(),
+        }),
+        ..Default::default()
+    };
+    assert!(serde_json::to_value(&message).is_err());
+    // Bytes that are not the named message are an error too, not a panic.
+    let garbage = Everything {
+        detail: Some(wkt::Any {
+            type_url: "type.googleapis.com/edge.json.v1.Point".into(),
+            value: vec![0xff, 0xff, 0xff].into(),
+        }),
+        ..Default::default()
+    };
+    assert!(serde_json::to_value(&garbage).is_err());
 }
 
 struct Reflector;

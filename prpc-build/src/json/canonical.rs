@@ -10,22 +10,34 @@
 //!   uses the generic `{"paths": [...]}`);
 //! - `Value`, `ListValue` and `Struct` fields read `null` as a null Value, at the top and
 //!   inside lists (pbjson-types reads it as no value);
-//! - an enum with `allow_alias` accepts every alias name (pbjson-build knows only the first).
+//! - an enum with `allow_alias` accepts every alias name (pbjson-build knows only the first);
+//! - `Any` fields (singular, repeated) use `@type` with the message's fields inline (or under
+//!   `"value"` for a well-known type with a JSON form of its own), the message found in a
+//!   registry emitted per package (`any_helpers.rs.txt` and `registry`): the message types
+//!   of the package and of the packages it imports.
 //!
-//! Not covered: floats in oneofs and maps, and well-known types nested inside `Struct`-free
-//! containers other than repeated fields (maps of Timestamp), and `Any`, which keeps
-//! pbjson-types' `{"typeUrl", "value"}` form (see [`Config::json`](crate::Config::json)).
+//! Not covered: floats in oneofs and maps, and well-known types in oneofs and maps (see
+//! [`Config::json`](crate::Config::json)).
+
+use std::collections::HashSet;
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
+use prost_build::Module;
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{
     DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+    FileDescriptorSet,
 };
+
+use crate::Config;
+use crate::compile::is_extern;
 
 /// Adapters for floats: serde only.
 const HELPERS: &str = include_str!("helpers.rs.txt");
 /// Adapters for well-known types: serde and pbjson-types.
 const WKT_HELPERS: &str = include_str!("wkt_helpers.rs.txt");
+/// `Any` with `@type`: serde, serde_json, prost and pbjson-types; `registry` is appended.
+const ANY_HELPERS: &str = include_str!("any_helpers.rs.txt");
 
 /// How a field's JSON is produced or read instead of pbjson-build's way.
 #[derive(Clone, Copy, PartialEq)]
@@ -40,6 +52,8 @@ enum Fix {
     Value,
     ListValue,
     Struct,
+    Any,
+    Anys,
 }
 
 impl Fix {
@@ -67,6 +81,8 @@ impl Fix {
                 (".google.protobuf.Value", false) => Some(Fix::Value),
                 (".google.protobuf.ListValue", false) => Some(Fix::ListValue),
                 (".google.protobuf.Struct", false) => Some(Fix::Struct),
+                (".google.protobuf.Any", false) => Some(Fix::Any),
+                (".google.protobuf.Any", true) => Some(Fix::Anys),
                 _ => None,
             },
             _ => None,
@@ -88,6 +104,8 @@ impl Fix {
             (Fix::Timestamp, None) => format!("&__prpc_json_wkt::Timestamp({expression})"),
             (Fix::Timestamps, Some(field)) => format!("&__prpc_json_wkt::Timestamps(&{field})"),
             (Fix::FieldMask, None) => format!("&__prpc_json_wkt::FieldMask({expression})"),
+            (Fix::Any, None) => format!("&__prpc_json_any::Any({expression})"),
+            (Fix::Anys, Some(field)) => format!("&__prpc_json_any::Anys(&{field})"),
             _ => return None,
         })
     }
@@ -106,27 +124,42 @@ impl Fix {
             Fix::Struct => {
                 "map_.next_value::<::core::option::Option<__prpc_json_wkt::StructIn>>()?.map(|fields| fields.0)"
             }
+            Fix::Any => {
+                "map_.next_value::<::core::option::Option<__prpc_json_any::AnyIn>>()?.map(|any| any.0)"
+            }
+            Fix::Anys => {
+                "Some(map_.next_value::<Vec<__prpc_json_any::AnyIn>>()?.into_iter().map(|any| any.0).collect())"
+            }
             _ => return None,
         })
     }
 }
 
-/// pbjson-build's `code` for the package of `files`, made canonical where it can be.
+/// pbjson-build's `code` for `package`, made canonical where it can be.
 pub(crate) fn canonicalize(
     code: &str,
-    files: &[&FileDescriptorProto],
-    preserve_field_names: bool,
+    package: &str,
+    fds: &FileDescriptorSet,
+    config: &Config,
 ) -> String {
+    let preserve_field_names = config.json_preserve_field_names;
+    let files: Vec<&FileDescriptorProto> = fds
+        .file
+        .iter()
+        .filter(|file| file.package() == package)
+        .collect();
     let mut code = code.to_owned();
     let mut wkt = false;
     let mut any_fix = false;
-    for file in files {
+    let mut any = false;
+    for file in &files {
         for message in &file.message_type {
-            visit_message("", message, &mut |path, message| {
+            visit_message(None, message, &mut |path, _, message| {
                 for field in &message.field {
                     let Some(fix) = Fix::of(field) else { continue };
                     any_fix = true;
                     wkt |= fix.needs_wkt_helpers();
+                    any |= matches!(fix, Fix::Any | Fix::Anys);
                     let json_name = if preserve_field_names {
                         field.name().to_owned()
                     } else {
@@ -163,24 +196,101 @@ pub(crate) fn canonicalize(
             code.push('\n');
             code.push_str(WKT_HELPERS);
         }
+        if any {
+            code.push('\n');
+            code.push_str(ANY_HELPERS);
+            code.push_str(&registry(package, fds, config));
+            code.push_str("}\n");
+        }
     }
     code
 }
 
-/// `outer::Inner` → `outer::inner`: the module of a message's nested types.
+/// The `registry` function of the `Any` adapters: every message type of `package` and of the
+/// packages its files import (transitively), by full name, with its path from the adapters'
+/// module; `google.protobuf.Empty` too.
+fn registry(package: &str, fds: &FileDescriptorSet, config: &Config) -> String {
+    let depth = Module::from_protobuf_package_name(package).len();
+    let mut files: Vec<&FileDescriptorProto> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut pending: Vec<&FileDescriptorProto> = fds
+        .file
+        .iter()
+        .filter(|file| file.package() == package)
+        .collect();
+    while let Some(file) = pending.pop() {
+        if !seen.insert(file.name()) {
+            continue;
+        }
+        files.push(file);
+        for dependency in &file.dependency {
+            if let Some(imported) = fds.file.iter().find(|f| f.name() == dependency) {
+                pending.push(imported);
+            }
+        }
+    }
+    let mut arms = String::new();
+    let mut push = |name: &str, rust_type: &str| {
+        arms.push_str(&format!(
+            "            {name:?} => Some((message_to_json::<{rust_type}>, message_from_json::<{rust_type}>)),\n"
+        ));
+    };
+    push("google.protobuf.Empty", "::pbjson_types::Empty");
+    files.sort_by_key(|file| file.name());
+    for file in files
+        .iter()
+        .filter(|file| !is_extern(config, file.package()))
+    {
+        let mut prefix = "super::".repeat(depth + 1);
+        if file.package() != package {
+            for part in Module::from_protobuf_package_name(file.package()).parts() {
+                prefix.push_str(part);
+                prefix.push_str("::");
+            }
+        } else {
+            prefix = "super::".to_owned();
+        }
+        for message in &file.message_type {
+            visit_message(None, message, &mut |path, proto_path, _| {
+                let full_name = if file.package().is_empty() {
+                    proto_path.to_owned()
+                } else {
+                    format!("{}.{proto_path}", file.package())
+                };
+                push(&full_name, &format!("{prefix}{path}"));
+            });
+        }
+    }
+    format!(
+        "\n    /// The message types an Any may hold here, by full name.\n    \
+         pub fn registry(name: &str) -> Option<Codec> {{\n        match name {{\n{arms}            \
+         _ => None,\n        }}\n    }}\n"
+    )
+}
+
+/// `outer::Inner` → `outer::inner`: the module of a message's nested types, a keyword
+/// escaped as prost-build does (`r#type`).
 fn module_of(path: &str) -> String {
-    match path.rsplit_once("::") {
-        Some((parent, name)) => format!("{parent}::{}", name.to_snake_case()),
-        None => path.to_snake_case(),
+    let (parent, name) = match path.rsplit_once("::") {
+        Some((parent, name)) => (Some(parent), name),
+        None => (None, path),
+    };
+    let snake = name.trim_end_matches('_').to_snake_case();
+    let module = Module::from_protobuf_package_name(&snake);
+    let escaped = module.parts().next().unwrap_or(&snake).to_owned();
+    match parent {
+        Some(parent) => format!("{parent}::{escaped}"),
+        None => escaped,
     }
 }
 
-/// Calls `each(rust_path, message)` on every message, nested ones as `outer::Inner`, as
-/// pbjson-build names them in its impls; map entries are skipped.
+/// Calls `each(rust_path, proto_path, message)` on every message, nested ones as
+/// `outer::Inner` (`Outer.Inner`), as prost-build and pbjson-build name them; map entries are
+/// skipped.
 fn visit_message(
-    parent_module: &str,
+    parent: Option<(&str, &str)>,
     message: &DescriptorProto,
-    each: &mut impl FnMut(&str, &DescriptorProto),
+    each: &mut impl FnMut(&str, &str, &DescriptorProto),
 ) {
     if message
         .options
@@ -190,15 +300,22 @@ fn visit_message(
         return;
     }
     let name = message.name().to_upper_camel_case();
-    let path = if parent_module.is_empty() {
-        name
+    let name = if name == "Self" {
+        "Self_".to_owned()
     } else {
-        format!("{parent_module}::{name}")
+        name
     };
-    each(&path, message);
+    let (path, proto_path) = match parent {
+        None => (name, message.name().to_owned()),
+        Some((module, proto)) => (
+            format!("{module}::{name}"),
+            format!("{proto}.{}", message.name()),
+        ),
+    };
+    each(&path, &proto_path, message);
     let module = module_of(&path);
     for nested in &message.nested_type {
-        visit_message(&module, nested, each);
+        visit_message(Some((&module, &proto_path)), nested, each);
     }
 }
 

@@ -74,12 +74,7 @@ pub(crate) fn append_serde_impls(
         }
         // pbjson-build names the package with Rust's escapes (`google.r#type`): find the
         // package it is, so its impls join prost's module for it.
-        let files: Vec<_> = fds
-            .file
-            .iter()
-            .filter(|file| file.package() == proto_package_of(&pbjson_name, fds))
-            .collect();
-        let code = canonical::canonicalize(&code, &files, config.json_preserve_field_names);
+        let code = canonical::canonicalize(&code, proto_package_of(&pbjson_name, fds), fds, config);
         let module = modules
             .keys()
             .find(|module| same_package(module, &pbjson_name))
