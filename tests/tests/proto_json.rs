@@ -102,6 +102,26 @@ fn field_mask_is_one_string_of_lower_camel_paths() {
     let json = to_json(&message);
     assert_eq!(json["mask"], "user.displayName,photo");
     assert_eq!(from_json(json).mask, message.mask);
+    assert_eq!(
+        from_json(json!({"mask": ""})).mask,
+        Some(wkt::FieldMask { paths: vec![] })
+    );
+    // What would not read back the same is refused both ways.
+    for bad in ["a,,b", "a_b", ","] {
+        assert!(
+            serde_json::from_value::<Everything>(json!({"mask": bad})).is_err(),
+            "{bad}"
+        );
+    }
+    for bad in ["display_Name", "a__b", "ab_", ""] {
+        let message = Everything {
+            mask: Some(wkt::FieldMask {
+                paths: vec![bad.into()],
+            }),
+            ..Default::default()
+        };
+        assert!(serde_json::to_value(&message).is_err(), "{bad}");
+    }
 }
 
 #[test]
