@@ -46,6 +46,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &["../proto"],
         )?;
 
+    // etcd's KV, Watch and Lease services, with their google.api.http annotations, as one
+    // module tree in a directory of its own.
+    prpc_build::configure()
+        .json(true)
+        .out_dir(PathBuf::from(std::env::var("OUT_DIR")?).join("etcd"))
+        .include_file("etcd.rs")
+        .compile_protos(&["../proto/etcd/api/etcdserverpb/rpc.proto"], &["../proto"])?;
+
     // prpc's edge files: Rust keywords as names, a file without a package, every well-known
     // type; with JSON.
     prpc_build::configure().json(true).compile_protos(
