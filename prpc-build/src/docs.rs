@@ -3,6 +3,10 @@
 //! carries Java, Objective-C and JavaScript; OTLP's `Span` a JSON fragment), so each would be a
 //! failing doctest in the user's crate. Every code block is fenced as `text` before prost-build
 //! reads the comments: shown as written, never compiled.
+//!
+//! Continuation lines of a list item written flush left (etcd's `TxnRequest`, googleapis'
+//! `Date`) are indented under the item, which is how Markdown reads them anyway: clippy's
+//! `doc_lazy_continuation` would otherwise fail a `-D warnings` build of the including crate.
 
 use prost_types::FileDescriptorSet;
 
@@ -53,6 +57,8 @@ fn fence_comment(comment: &str) -> String {
     let mut out: Vec<String> = Vec::with_capacity(lines.len() + 2);
     let mut block = Block::Prose;
     let mut previous_blank = true;
+    // The column a list item's text starts at, while in one.
+    let mut list_item: Option<usize> = None;
     for line in lines {
         let blank = line.trim().is_empty();
         let indent = indent_of(line);
@@ -92,6 +98,20 @@ fn fence_comment(comment: &str) -> String {
                     out.push(format!("{margin}```text"));
                     out.push(format!("{margin}{}", dedent(line, base + CODE_INDENT)));
                     block = Block::Indented { blank_lines: 0 };
+                    list_item = None;
+                } else if let Some(width) = list_marker(trimmed) {
+                    // prost-build then puts one space before a line that starts with none,
+                    // and one more before a line that starts with two or more: the item's
+                    // text ends up at `final_indent + width`, and a continuation written
+                    // with `n >= 2` spaces ends up at `n + 1`.
+                    let final_indent = if indent <= 1 { 1 } else { indent + 1 };
+                    list_item = Some(final_indent + width - 1);
+                    out.push(line.to_owned());
+                } else if blank {
+                    list_item = None;
+                    out.push(line.to_owned());
+                } else if let Some(column) = list_item.filter(|column| indent < *column) {
+                    out.push(format!("{}{trimmed}", " ".repeat(column)));
                 } else {
                     out.push(line.to_owned());
                 }
@@ -109,6 +129,20 @@ fn fence_comment(comment: &str) -> String {
         Block::Prose => {}
     }
     out.join("\n")
+}
+
+/// The width of the list marker starting `line` (`* `, `- `, `+ `, `1. `, `2) `), if one does.
+fn list_marker(line: &str) -> Option<usize> {
+    if ["* ", "- ", "+ "]
+        .iter()
+        .any(|marker| line.starts_with(marker))
+    {
+        return Some(2);
+    }
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    let rest = &line[digits..];
+    (digits > 0 && digits <= 9 && (rest.starts_with(". ") || rest.starts_with(") ")))
+        .then_some(digits + 2)
 }
 
 /// The backticks or tildes (three or more) opening a fenced block, if `line` opens one.
@@ -160,6 +194,17 @@ mod tests {
             " ```text\n let x = 1;\n ```\n"
         );
         assert_eq!(fence_comment(" ~~~\n a\n"), " ~~~text\n a\n\n ~~~");
+    }
+
+    #[test]
+    fn list_item_continuations_are_indented_under_the_item() {
+        // Two spaces and then prost-build's one: the text column of ` * ` and ` 1. `.
+        let comment =
+            " * A credit card expiration\n date\n\n After.\n 1. A guard.\n It may check.\n";
+        assert_eq!(
+            fence_comment(comment),
+            " * A credit card expiration\n  date\n\n After.\n 1. A guard.\n   It may check.\n"
+        );
     }
 
     #[test]

@@ -42,10 +42,13 @@ async fn next<T>(stream: &mut Streaming<T>) -> T {
         .expect("an item, not the end")
 }
 
+/// The store's revision and its keys.
+type Data = (i64, BTreeMap<Vec<u8>, KeyValue>);
+
 /// An etcd-shaped store: keys with versions, a revision, watchers by broadcast.
 #[derive(Clone)]
 struct Store {
-    inner: Arc<Mutex<(i64, BTreeMap<Vec<u8>, KeyValue>)>>,
+    inner: Arc<Mutex<Data>>,
     events: broadcast::Sender<mvccpb::Event>,
 }
 
