@@ -214,6 +214,30 @@ fn nan_and_infinities_are_strings() {
 }
 
 #[test]
+fn a_oneof_member_is_canonical_too() {
+    use edge::everything::Choice;
+    for (choice, expected) in [
+        (Choice::ChoiceRatio(f64::NAN), json!({"choiceRatio": "NaN"})),
+        (
+            Choice::ChoiceAt(wkt::Timestamp {
+                seconds: 60,
+                nanos: 0,
+            }),
+            json!({"choiceAt": "1970-01-01T00:01:00Z"}),
+        ),
+    ] {
+        let message = Everything {
+            choice: Some(choice),
+            ..Default::default()
+        };
+        let json = to_json(&message);
+        assert_eq!(json, expected);
+        let read = from_json(json);
+        assert_eq!(to_json(&read), expected);
+    }
+}
+
+#[test]
 fn integers_bytes_and_enums_in_their_json_forms() {
     let message = Everything {
         big: -9_007_199_254_740_993,

@@ -16,8 +16,9 @@
 //!   registry emitted per package (`any_helpers.rs.txt` and `registry`): the message types
 //!   of the package and of the packages it imports.
 //!
-//! Not covered: floats in oneofs and maps, and well-known types in oneofs and maps (see
-//! [`Config::json`](crate::Config::json)).
+//! Floats and Timestamps in a oneof are written the canonical way too. Not covered: floats and
+//! well-known types as map values, and FieldMask, Value, ListValue, Struct and Any in a oneof
+//! (see [`Config::json`](crate::Config::json)).
 
 use std::collections::HashSet;
 
@@ -61,7 +62,16 @@ impl Fix {
         let repeated = field.label() == Label::Repeated;
         let in_oneof = field.oneof_index.is_some() && !field.proto3_optional();
         if in_oneof {
-            return None;
+            // A oneof member is serialized from a reference (`v`) like an optional field,
+            // and read by pbjson-build's own code: only what needs no reading fix is fixed.
+            return match (field.r#type(), field.type_name()) {
+                (Type::Double | Type::Float, _) => Some(Fix::FloatOptional),
+                (Type::Message, ".google.protobuf.DoubleValue" | ".google.protobuf.FloatValue") => {
+                    Some(Fix::FloatWrapper)
+                }
+                (Type::Message, ".google.protobuf.Timestamp") => Some(Fix::Timestamp),
+                _ => None,
+            };
         }
         match field.r#type() {
             Type::Double | Type::Float => Some(if repeated {
