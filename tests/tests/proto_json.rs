@@ -238,6 +238,31 @@ fn a_oneof_member_is_canonical_too() {
 }
 
 #[test]
+fn map_values_are_canonical_too() {
+    let message = Everything {
+        scores: [("a".to_owned(), f64::INFINITY)].into(),
+        deadlines: [(
+            7,
+            wkt::Timestamp {
+                seconds: 0,
+                nanos: 1_000,
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(
+        json,
+        json!({
+            "scores": {"a": "Infinity"},
+            "deadlines": {"7": "1970-01-01T00:00:00.000001Z"},
+        })
+    );
+    assert_eq!(from_json(json), message);
+}
+
+#[test]
 fn integers_bytes_and_enums_in_their_json_forms() {
     let message = Everything {
         big: -9_007_199_254_740_993,

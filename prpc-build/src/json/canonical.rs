@@ -16,9 +16,9 @@
 //!   registry emitted per package (`any_helpers.rs.txt` and `registry`): the message types
 //!   of the package and of the packages it imports.
 //!
-//! Floats and Timestamps in a oneof are written the canonical way too. Not covered: floats and
-//! well-known types as map values, and FieldMask, Value, ListValue, Struct and Any in a oneof
-//! (see [`Config::json`](crate::Config::json)).
+//! Floats and Timestamps in a oneof or as map values are written the canonical way too. Not
+//! covered: FieldMask, Value, ListValue, Struct and Any in a oneof or as map values (see
+//! [`Config::json`](crate::Config::json)).
 
 use std::collections::HashSet;
 
@@ -55,10 +55,23 @@ enum Fix {
     Struct,
     Any,
     Anys,
+    /// A map whose values are floats.
+    FloatMap,
+    /// A map whose values are Timestamps.
+    TimestampMap,
 }
 
 impl Fix {
-    fn of(field: &FieldDescriptorProto) -> Option<Fix> {
+    /// The fix for `field` of `message`.
+    fn of(field: &FieldDescriptorProto, message: &DescriptorProto) -> Option<Fix> {
+        if let Some(value) = map_value(field, message) {
+            // Read by pbjson-build's own code (floats accept "NaN"; Timestamps any offset).
+            return match (value.r#type(), value.type_name()) {
+                (Type::Double | Type::Float, _) => Some(Fix::FloatMap),
+                (Type::Message, ".google.protobuf.Timestamp") => Some(Fix::TimestampMap),
+                _ => None,
+            };
+        }
         let repeated = field.label() == Label::Repeated;
         let in_oneof = field.oneof_index.is_some() && !field.proto3_optional();
         if in_oneof {
@@ -100,7 +113,10 @@ impl Fix {
     }
 
     fn needs_wkt_helpers(self) -> bool {
-        !matches!(self, Fix::Float | Fix::FloatOptional | Fix::Floats)
+        !matches!(
+            self,
+            Fix::Float | Fix::FloatOptional | Fix::Floats | Fix::FloatMap
+        )
     }
 
     /// The value serialized instead of pbjson-build's `expression`, if this fix changes it.
@@ -116,6 +132,10 @@ impl Fix {
             (Fix::FieldMask, None) => format!("&__prpc_json_wkt::FieldMask({expression})"),
             (Fix::Any, None) => format!("&__prpc_json_any::Any({expression})"),
             (Fix::Anys, Some(field)) => format!("&__prpc_json_any::Anys(&{field})"),
+            (Fix::FloatMap, Some(field)) => format!("&__prpc_json::FloatMap(&{field})"),
+            (Fix::TimestampMap, Some(field)) => {
+                format!("&__prpc_json_wkt::TimestampMap(&{field})")
+            }
             _ => return None,
         })
     }
@@ -166,7 +186,9 @@ pub(crate) fn canonicalize(
         for message in &file.message_type {
             visit_message(None, message, &mut |path, _, message| {
                 for field in &message.field {
-                    let Some(fix) = Fix::of(field) else { continue };
+                    let Some(fix) = Fix::of(field, message) else {
+                        continue;
+                    };
                     any_fix = true;
                     wkt |= fix.needs_wkt_helpers();
                     any |= matches!(fix, Fix::Any | Fix::Anys);
@@ -276,6 +298,21 @@ fn registry(package: &str, fds: &FileDescriptorSet, config: &Config) -> String {
          pub fn registry(name: &str) -> Option<Codec> {{\n        match name {{\n{arms}            \
          _ => None,\n        }}\n    }}\n"
     )
+}
+
+/// The value field of `field`'s map entry, if `field` is a map.
+fn map_value<'a>(
+    field: &FieldDescriptorProto,
+    message: &'a DescriptorProto,
+) -> Option<&'a FieldDescriptorProto> {
+    if field.r#type() != Type::Message || field.label() != Label::Repeated {
+        return None;
+    }
+    let entry_name = field.type_name().rsplit('.').next()?;
+    let entry = message.nested_type.iter().find(|nested| {
+        nested.name() == entry_name && nested.options.as_ref().is_some_and(|o| o.map_entry())
+    })?;
+    entry.field.iter().find(|value| value.number() == 2)
 }
 
 /// `outer::Inner` → `outer::inner`: the module of a message's nested types, a keyword
