@@ -129,7 +129,7 @@ impl Config {
     /// `Any` fields: the message types of the package and of the packages it imports (an Any
     /// holding another type is an error, both ways); such a crate also depends on
     /// `serde_json`. Not covered, keeping pbjson's forms: `FieldMask`, `Value`, `ListValue`,
-    /// `Struct` and `Any` in a oneof or as map values.
+    /// `Struct` and `Any` as map values.
     ///
     /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
     /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,

@@ -225,6 +225,29 @@ fn a_oneof_member_is_canonical_too() {
             }),
             json!({"choiceAt": "1970-01-01T00:01:00Z"}),
         ),
+        (
+            Choice::ChoiceMask(wkt::FieldMask {
+                paths: vec!["a_b".into(), "c".into()],
+            }),
+            json!({"choiceMask": "aB,c"}),
+        ),
+        (
+            Choice::ChoiceValue(wkt::Value {
+                kind: Some(wkt::value::Kind::ListValue(wkt::ListValue {
+                    values: vec![wkt::Value {
+                        kind: Some(wkt::value::Kind::NullValue(0)),
+                    }],
+                })),
+            }),
+            json!({"choiceValue": [null]}),
+        ),
+        (
+            Choice::ChoiceDetail(wkt::Any {
+                type_url: "type.googleapis.com/edge.json.v1.Point".into(),
+                value: prost::Message::encode_to_vec(&Point { x: 3, y: 0 }).into(),
+            }),
+            json!({"choiceDetail": {"@type": "type.googleapis.com/edge.json.v1.Point", "x": 3}}),
+        ),
     ] {
         let message = Everything {
             choice: Some(choice),
@@ -234,7 +257,18 @@ fn a_oneof_member_is_canonical_too() {
         assert_eq!(json, expected);
         let read = from_json(json);
         assert_eq!(to_json(&read), expected);
+        if !matches!(message.choice, Some(Choice::ChoiceRatio(_))) {
+            assert_eq!(read, message);
+        }
     }
+    // A null Value in a oneof is a null Value, not an unset oneof.
+    let read = from_json(json!({"choiceValue": null}));
+    assert_eq!(
+        read.choice,
+        Some(Choice::ChoiceValue(wkt::Value {
+            kind: Some(wkt::value::Kind::NullValue(0)),
+        }))
+    );
 }
 
 #[test]

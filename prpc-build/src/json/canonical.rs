@@ -16,9 +16,9 @@
 //!   registry emitted per package (`any_helpers.rs.txt` and `registry`): the message types
 //!   of the package and of the packages it imports.
 //!
-//! Floats and Timestamps in a oneof or as map values are written the canonical way too. Not
-//! covered: FieldMask, Value, ListValue, Struct and Any in a oneof or as map values (see
-//! [`Config::json`](crate::Config::json)).
+//! Oneof members are handled as their types are. Floats and Timestamps as map values are
+//! written the canonical way too. Not covered: FieldMask, Value, ListValue, Struct and Any as
+//! map values (see [`Config::json`](crate::Config::json)).
 
 use std::collections::HashSet;
 
@@ -76,13 +76,18 @@ impl Fix {
         let in_oneof = field.oneof_index.is_some() && !field.proto3_optional();
         if in_oneof {
             // A oneof member is serialized from a reference (`v`) like an optional field,
-            // and read by pbjson-build's own code: only what needs no reading fix is fixed.
+            // and read into an `Option` that is then mapped to the oneof's variant.
             return match (field.r#type(), field.type_name()) {
                 (Type::Double | Type::Float, _) => Some(Fix::FloatOptional),
                 (Type::Message, ".google.protobuf.DoubleValue" | ".google.protobuf.FloatValue") => {
                     Some(Fix::FloatWrapper)
                 }
                 (Type::Message, ".google.protobuf.Timestamp") => Some(Fix::Timestamp),
+                (Type::Message, ".google.protobuf.FieldMask") => Some(Fix::FieldMask),
+                (Type::Message, ".google.protobuf.Value") => Some(Fix::Value),
+                (Type::Message, ".google.protobuf.ListValue") => Some(Fix::ListValue),
+                (Type::Message, ".google.protobuf.Struct") => Some(Fix::Struct),
+                (Type::Message, ".google.protobuf.Any") => Some(Fix::Any),
                 _ => None,
             };
         }
@@ -147,7 +152,9 @@ impl Fix {
                 "map_.next_value::<::core::option::Option<__prpc_json_wkt::FieldMaskIn>>()?.map(|mask| mask.0)"
             }
             // A null Value is a value, not an absent field.
-            Fix::Value => "Some(map_.next_value::<__prpc_json_wkt::ValueIn>()?.0)",
+            Fix::Value => {
+                "::core::option::Option::from(map_.next_value::<__prpc_json_wkt::ValueIn>()?.0)"
+            }
             Fix::ListValue => {
                 "map_.next_value::<::core::option::Option<__prpc_json_wkt::ListIn>>()?.map(|list| list.0)"
             }
@@ -392,6 +399,10 @@ fn fix_serialize(code: &mut String, path: &str, json_name: &str, fix: Fix) {
     }
 }
 
+/// How pbjson-build reads a oneof member whose type has serde impls, before mapping the
+/// `Option` to the oneof's variant.
+const ONEOF_READ: &str = "map_.next_value::<::std::option::Option<_>>()?";
+
 fn fix_deserialize(code: &mut String, path: &str, variant: &str, fix: Fix) {
     let Some(replacement) = fix.deserialized() else {
         return;
@@ -412,7 +423,12 @@ fn fix_deserialize(code: &mut String, path: &str, variant: &str, fix: Fix) {
     let Some(length) = code[rhs..end].find(';') else {
         return;
     };
-    code.replace_range(rhs..rhs + length, replacement);
+    // A oneof member is read as an `Option` and mapped to its variant: keep the mapping.
+    let replacement = match code[rhs..rhs + length].strip_prefix(ONEOF_READ) {
+        Some(to_variant) => format!("{replacement}{to_variant}"),
+        None => replacement.to_owned(),
+    };
+    code.replace_range(rhs..rhs + length, &replacement);
 }
 
 /// With `allow_alias`, every name of a number reads as the number's first value.
