@@ -9,6 +9,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
 use crate::error::{Error, Location, on_disk};
+use crate::service::rust_service_name;
 
 /// Field numbers of the descriptor messages, the steps of a source-location path.
 const FILE_SERVICE: i32 = 6;
@@ -60,7 +61,7 @@ pub(crate) fn check(
         for (service_index, service) in file.service.iter().enumerate() {
             let service_path = [FILE_SERVICE, service_index as i32];
             let full_name = qualified(file.package(), service.name());
-            let trait_name = service.name().to_upper_camel_case();
+            let trait_name = rust_service_name(&service.name().to_upper_camel_case());
             let mut items = vec![trait_name.clone()];
             if generated.server {
                 items.push(format!("{trait_name}Server"));

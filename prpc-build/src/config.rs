@@ -43,6 +43,8 @@ pub struct Config {
     pub(crate) retain_enum_prefix: bool,
     pub(crate) file_descriptor_set_path: Option<PathBuf>,
     pub(crate) emit_rerun_if_changed: bool,
+    pub(crate) include_file: Option<PathBuf>,
+    pub(crate) embed_file_descriptor_set: bool,
 }
 
 impl Default for Config {
@@ -67,6 +69,8 @@ impl Default for Config {
             retain_enum_prefix: false,
             file_descriptor_set_path: None,
             emit_rerun_if_changed: true,
+            include_file: None,
+            embed_file_descriptor_set: false,
         }
     }
 }
@@ -107,6 +111,29 @@ impl Config {
     /// The crate including the code then depends on `serde` and `pbjson`, and on
     /// `pbjson-types` when the protos use well-known types: with JSON on, `google.protobuf`
     /// types come from `pbjson_types` (which has the JSON mapping) instead of `prost_types`.
+    ///
+    /// That changes the Rust types of well-known-type fields, so turning JSON on is a breaking
+    /// change for code using them:
+    ///
+    /// | `.proto` field type | without JSON | with JSON |
+    /// |---|---|---|
+    /// | `google.protobuf.StringValue` (and the other wrappers) | `Option<String>` (`bool`, `i64`, `Vec<u8>`, ...) | `Option<pbjson_types::StringValue>`, a struct with `value` |
+    /// | `google.protobuf.Empty` | `Option<()>` | `Option<pbjson_types::Empty>` |
+    /// | `google.protobuf.Timestamp`, `Duration`, `Struct`, `Any`, ... | `prost_types::Timestamp`, ... | `pbjson_types::Timestamp`, ... (same fields) |
+    ///
+    /// The JSON follows the canonical proto3 mapping, with fixes over pbjson where it departs
+    /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z`, FieldMasks as
+    /// one lowerCamelCase string, `null` as a null `Value` (in lists too), enum alias names
+    /// accepted, and `google.protobuf.Any` with `@type` and the message's fields inline. An
+    /// `Any` is read and written through a registry generated into each package that has
+    /// `Any` fields: the message types of the package and of the packages it imports (an Any
+    /// holding another type is an error, both ways); such a crate also depends on
+    /// `serde_json`. Not covered, keeping pbjson's forms: `FieldMask`, `Value`, `ListValue`,
+    /// `Struct` and `Any` as map values.
+    ///
+    /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
+    /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,
+    /// `KIND_SELF`) are supported.
     pub fn json(mut self, enabled: bool) -> Self {
         self.json = enabled;
         self
@@ -225,9 +252,41 @@ impl Config {
     }
 
     /// Also writes the compiled `FileDescriptorSet`, encoded, to `path` (for reflection or a
-    /// gateway that needs the schema at run time).
+    /// gateway that needs the schema at run time). To have it in the code instead, see
+    /// [`embed_file_descriptor_set`](Self::embed_file_descriptor_set).
     pub fn file_descriptor_set_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.file_descriptor_set_path = Some(path.into());
+        self
+    }
+
+    /// Also writes `name` into the output directory: every package of the build as nested
+    /// modules (`pub mod google { pub mod r#type { ... } }`), so one `include!` brings a whole
+    /// package tree, and the generated code's paths from one package to another (`super::`)
+    /// resolve as they must. Packages are included from the files next to it.
+    ///
+    /// ```ignore
+    /// // build.rs: .include_file("protos.rs")
+    /// // src/lib.rs:
+    /// include!(concat!(env!("OUT_DIR"), "/protos.rs"));
+    /// use opentelemetry::proto::collector::trace::v1::TraceServiceClient;
+    /// ```
+    pub fn include_file(mut self, name: impl Into<PathBuf>) -> Self {
+        self.include_file = Some(name.into());
+        self
+    }
+
+    /// Whether each package's module gets `pub const FILE_DESCRIPTOR_SET: &[u8]`: the encoded
+    /// `FileDescriptorSet` of the package's files and everything they import, with source
+    /// info (comments), for reflection or a gateway that needs the schema at run time
+    /// (default false). It is read with `include_bytes!` from `{package}.fds.bin`, written
+    /// next to the package's code.
+    ///
+    /// ```ignore
+    /// use prost::Message;
+    /// let set = prost_types::FileDescriptorSet::decode(helloworld::FILE_DESCRIPTOR_SET)?;
+    /// ```
+    pub fn embed_file_descriptor_set(mut self, enabled: bool) -> Self {
+        self.embed_file_descriptor_set = enabled;
         self
     }
 

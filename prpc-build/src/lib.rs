@@ -40,7 +40,8 @@
 //!
 //! - The service's wire name is fully qualified (`package.Service`); each method's is its
 //!   name in the `.proto` file (`SayHello`), and its Rust name is snake_case (`say_hello`;
-//!   one the client already uses for itself, like `connect`, gets a trailing `_`).
+//!   one the client already uses for itself, like `connect`, gets a trailing `_`). A service
+//!   named `Self` becomes the trait `SelfService` (`SelfServiceServer`, `SelfServiceClient`).
 //! - Handlers return `Result<Reply, prpc::Status>`, as in gRPC: `Err(status)` is sent as the
 //!   call's status (code, message, details) and reaches the caller as
 //!   `prpc::Error::Status(status)`.
@@ -67,13 +68,22 @@
 //!   descriptors, so a server's `prpc.Reflection/describe_services` shows the fields of each
 //!   request and reply. A build of messages alone (no client, no server) leaves the derive
 //!   out, so its crate need not depend on prpc.
+//! - Packages are written to `{package}.rs` as the `.proto` files name them (`google.type.rs`
+//!   for a module `google::r#type`), for `include_proto!`; [`Config::include_file`] also
+//!   writes one file holding every package as nested modules, for deep package trees.
+//! - The comments of the `.proto` file become doc comments, with every code block in them
+//!   fenced as `text`: examples in other languages are shown, never compiled as doctests.
 //! - Well-known types come from `prost_types` (add it as a dependency if the protos use them),
 //!   or from `pbjson_types` with [`Config::json`].
 //!
 //! # What is refused
 //!
 //! A build fails with the file, the line and the reason ([`Error`]) for a `.proto` file with
-//! a syntax error, an unknown type or a missing import, and for what prpc cannot generate: a
+//! a syntax error, an unknown type (with the import to add when a file under the include
+//! directories defines it) or a missing import, and for a file in protobuf editions
+//! (`edition = "2023"`): protox, the parser, reads proto2 and proto3 only (0.10, its newest
+//! release as of 2026-12, has no editions support), so such a file is refused as unsupported,
+//! not as a syntax error; and for what prpc cannot generate: a
 //! service whose generated names (`Foo`, `FooServer`, `FooClient`) clash with a message or
 //! enum of its package, or two rpcs of a service with the same snake_case name. A build of
 //! messages alone ([`Config::build_client`] and [`Config::build_server`] both off) generates
@@ -82,10 +92,13 @@
 mod check;
 mod compile;
 mod config;
+mod docs;
 mod error;
+mod hint;
 mod json;
 mod service;
 mod shapes;
+mod tree;
 
 use std::path::Path;
 

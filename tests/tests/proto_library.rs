@@ -464,7 +464,7 @@ async fn json_bodies_use_the_canonical_proto3_mapping() {
         created["price"],
         json!({"currency": "CURRENCY_EUR", "units": "12", "nanos": 990000000})
     );
-    assert_eq!(created["published"], "1965-10-30T00:00:00+00:00");
+    assert_eq!(created["published"], "1965-10-30T00:00:00Z");
     assert_eq!(created["readingTime"], "55800s");
     assert_eq!(
         created["attributes"],

@@ -1,72 +1,6 @@
-//! The whole pipeline on `.proto` files written to a temporary directory.
+//! What is generated: service traits, streaming, JSON, module trees, options passed through.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use crate::{Config, Error};
-
-/// A temporary directory with `proto/` (the files) and `out/` (the generated code).
-struct Workspace {
-    dir: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new(files: &[(&str, &str)]) -> Workspace {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, contents) in files {
-            let path = dir.path().join("proto").join(name);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, contents).unwrap();
-        }
-        Workspace { dir }
-    }
-
-    fn proto(&self, name: &str) -> PathBuf {
-        self.dir.path().join("proto").join(name)
-    }
-
-    fn out(&self) -> PathBuf {
-        self.dir.path().join("out")
-    }
-
-    fn compile_with(&self, config: Config, protos: &[&str]) -> Result<(), Error> {
-        let protos: Vec<PathBuf> = protos.iter().map(|name| self.proto(name)).collect();
-        config
-            .out_dir(self.out())
-            .emit_rerun_if_changed(false)
-            .compile_protos(&protos, &[self.dir.path().join("proto")])
-    }
-
-    fn compile(&self, protos: &[&str]) -> Result<(), Error> {
-        self.compile_with(Config::new(), protos)
-    }
-
-    fn generated(&self, package: &str) -> String {
-        fs::read_to_string(self.out().join(format!("{package}.rs"))).unwrap()
-    }
-}
-
-/// The text without whitespace, to compare code whatever the formatter did with it.
-fn squeeze(text: &str) -> String {
-    text.split_whitespace().collect()
-}
-
-/// Asserts the error is at `file:line:column` and its message has `reason`.
-fn assert_located(error: &Error, file: &Path, line: usize, column: usize, reason: &str) {
-    let message = error.to_string();
-    let expected = format!("{}:{line}:{column}: ", file.display());
-    assert!(
-        message.starts_with(&expected),
-        "{message:?} should start with {expected:?}"
-    );
-    assert!(
-        message.contains(reason),
-        "{message:?} should contain {reason:?}"
-    );
-    let location = error.location().expect("a location");
-    assert_eq!(location.file, file);
-    assert_eq!((location.line, location.column), (Some(line), Some(column)));
-}
+use super::*;
 
 const ECHO: &str = r#"syntax = "proto3";
 
@@ -104,61 +38,6 @@ message SayReply {
   map<string, string> labels = 2;
 }
 "#;
-
-#[test]
-fn a_syntax_error_names_the_file_line_and_reason() {
-    let workspace = Workspace::new(&[(
-        "bad.proto",
-        "syntax = \"proto3\";\npackage bad;\n\nmessage Broken {\n  string name = 1\n  int32 id = 2;\n}\n",
-    )]);
-    let error = workspace.compile(&["bad.proto"]).unwrap_err();
-    assert!(matches!(error, Error::Invalid { .. }), "{error:?}");
-    assert_located(
-        &error,
-        &workspace.proto("bad.proto"),
-        6,
-        3,
-        "expected ';' or '[', but found 'int32'",
-    );
-}
-
-#[test]
-fn a_missing_import_names_the_importing_file_and_line() {
-    let workspace = Workspace::new(&[(
-        "api.proto",
-        "syntax = \"proto3\";\npackage api;\nimport \"common/missing.proto\";\nmessage A {}\n",
-    )]);
-    let error = workspace.compile(&["api.proto"]).unwrap_err();
-    assert_located(
-        &error,
-        &workspace.proto("api.proto"),
-        3,
-        1,
-        "import 'common/missing.proto' not found",
-    );
-}
-
-#[test]
-fn an_unknown_type_names_the_file_and_line() {
-    let workspace = Workspace::new(&[
-        (
-            "ok.proto",
-            "syntax = \"proto3\";\npackage ok;\nmessage Fine {}\n",
-        ),
-        (
-            "dir/types.proto",
-            "syntax = \"proto3\";\npackage types;\nimport \"ok.proto\";\nmessage A {\n  ok.Fine fine = 1;\n  Missing m = 2;\n}\n",
-        ),
-    ]);
-    let error = workspace.compile(&["dir/types.proto"]).unwrap_err();
-    assert_located(
-        &error,
-        &workspace.proto("dir/types.proto"),
-        6,
-        3,
-        "name 'Missing' is not defined",
-    );
-}
 
 const CHAT: &str = r#"syntax = "proto3";
 
@@ -220,48 +99,6 @@ fn streaming_methods_take_and_return_streams() {
     let code = workspace.generated("chat.v1");
     assert!(code.contains("pub struct Line"), "{code}");
     assert!(!code.contains("Streaming"), "{code}");
-}
-
-#[test]
-fn generated_names_that_clash_fail_the_build() {
-    let workspace = Workspace::new(&[(
-        "clash.proto",
-        "syntax = \"proto3\";\npackage clash;\nmessage Req {}\nmessage EchoClient {}\nservice Echo {\n  rpc Say(Req) returns (Req);\n}\n",
-    )]);
-    let error = workspace.compile(&["clash.proto"]).unwrap_err();
-    assert_located(
-        &error,
-        &workspace.proto("clash.proto"),
-        5,
-        1,
-        "service clash.Echo generates the Rust item `EchoClient`, which clashes with message EchoClient",
-    );
-    // Without a client there is no clash.
-    workspace
-        .compile_with(Config::new().build_client(false), &["clash.proto"])
-        .unwrap();
-
-    let workspace = Workspace::new(&[(
-        "twice.proto",
-        "syntax = \"proto3\";\npackage twice;\nmessage Req {}\nservice Store {\n  rpc GetItem(Req) returns (Req);\n  rpc get_item(Req) returns (Req);\n}\n",
-    )]);
-    let error = workspace.compile(&["twice.proto"]).unwrap_err();
-    assert_located(
-        &error,
-        &workspace.proto("twice.proto"),
-        6,
-        3,
-        "becomes the Rust method `get_item`",
-    );
-}
-
-#[test]
-fn a_file_that_does_not_exist_is_named() {
-    let workspace = Workspace::new(&[]);
-    let error = workspace.compile(&["nowhere.proto"]).unwrap_err();
-    let message = error.to_string();
-    assert!(message.contains("nowhere.proto"), "{message}");
-    assert!(message.contains("no such file"), "{message}");
 }
 
 #[test]
@@ -376,6 +213,21 @@ fn an_unchanged_build_leaves_the_output_untouched() {
     assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
 }
 
+/// Every `.proto` file under `dir`: the whole of proto/, third-party set included.
+fn all_protos(dir: &Path) -> Vec<PathBuf> {
+    let mut protos = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            protos.extend(all_protos(&path));
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            protos.push(path);
+        }
+    }
+    protos.sort();
+    protos
+}
+
 /// Set in the child process of [`the_build_needs_no_protoc`].
 const NO_PROTOC_CHILD: &str = "PRPC_BUILD_TEST_NO_PROTOC_CHILD";
 
@@ -392,21 +244,16 @@ fn the_build_needs_no_protoc() {
                 .json(json)
                 .out_dir(out.path())
                 .emit_rerun_if_changed(false)
-                .compile_protos(
-                    &[
-                        proto_dir.join("echo.proto"),
-                        proto_dir.join("acme/library/v1/library.proto"),
-                        proto_dir.join("acme/library/v1/admin.proto"),
-                        proto_dir.join("routeguide/route_guide.proto"),
-                        proto_dir.join("grpc/health/v1/health.proto"),
-                    ],
-                    &[&proto_dir],
-                )
+                .compile_protos(&all_protos(&proto_dir), &[&proto_dir])
                 .unwrap();
             let code = fs::read_to_string(out.path().join("acme.library.v1.rs")).unwrap();
             assert!(code.contains("pub trait LibraryService"));
             let code = fs::read_to_string(out.path().join("routeguide.rs")).unwrap();
             assert!(code.contains("pub trait RouteGuide"));
+            let code =
+                fs::read_to_string(out.path().join("opentelemetry.proto.collector.trace.v1.rs"))
+                    .unwrap();
+            assert!(code.contains("pub trait TraceService"));
         }
         return;
     }
@@ -414,7 +261,7 @@ fn the_build_needs_no_protoc() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "tests::the_build_needs_no_protoc",
+            "tests::codegen::the_build_needs_no_protoc",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -427,4 +274,189 @@ fn the_build_needs_no_protoc() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+const GOOGLE_TYPE: &str = r#"syntax = "proto3";
+
+package google.type;
+
+// A date.
+message Date {
+  int32 year = 1;
+  int32 month = 2;
+  int32 day = 3;
+}
+"#;
+
+const EVENTS: &str = r#"syntax = "proto3";
+
+package acme.events.v1;
+
+import "google/type/date.proto";
+
+message Event {
+  google.type.Date on = 1;
+}
+
+service Events {
+  rpc Next(Event) returns (Event);
+}
+"#;
+
+#[test]
+fn a_keyword_package_is_written_under_its_proto_name_with_its_json() {
+    let workspace = Workspace::new(&[("google/type/date.proto", GOOGLE_TYPE)]);
+    workspace
+        .compile_with(Config::new().json(true), &["google/type/date.proto"])
+        .unwrap();
+    // `include_proto!("google.type")` reads this file: messages and their JSON mapping.
+    let code = workspace.generated("google.type");
+    assert!(code.contains("pub struct Date"), "{code}");
+    assert!(code.contains("impl serde::Serialize for Date"), "{code}");
+    let files: Vec<String> = fs::read_dir(workspace.out())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["google.type.rs"]);
+}
+
+#[test]
+fn the_include_file_nests_every_package() {
+    let workspace = Workspace::new(&[
+        ("google/type/date.proto", GOOGLE_TYPE),
+        ("acme/events/v1/events.proto", EVENTS),
+    ]);
+    workspace
+        .compile_with(
+            Config::new().include_file("protos.rs"),
+            &["acme/events/v1/events.proto"],
+        )
+        .unwrap();
+    let tree = fs::read_to_string(workspace.out().join("protos.rs")).unwrap();
+    assert_eq!(
+        squeeze(&tree),
+        squeeze(
+            "// Every package of this build as nested modules. Generated by prpc-build.
+            pub mod acme { pub mod events { pub mod v1 { include!(\"acme.events.v1.rs\"); } } }
+            pub mod google { pub mod r#type { include!(\"google.type.rs\"); } }"
+        )
+    );
+}
+
+#[test]
+fn a_service_named_self_becomes_self_service() {
+    let workspace = Workspace::new(&[(
+        "me.proto",
+        "syntax = \"proto3\";\npackage me;\n\nmessage Ping {}\n\nservice Self {\n  rpc Check(Ping) returns (Ping);\n}\n",
+    )]);
+    workspace.compile(&["me.proto"]).unwrap();
+    let code = squeeze(&workspace.generated("me"));
+    // The macro derives SelfServiceServer and SelfServiceClient: camel case, no warning.
+    assert!(code.contains(&squeeze("pub trait SelfService {")), "{code}");
+    assert!(code.contains(&squeeze("name = \"me.Self\"")), "{code}");
+    assert!(!code.contains("Self_"), "{code}");
+}
+
+/// With JSON on, the edge files of proto/: a file without a package (pbjson-build panicked
+/// on it), fields and enum values named with Rust keywords (its code said `self.gen` and
+/// `Kind::Self` where prost-build's types have `r#gen` and `Self_`). The tests crate compiles
+/// and serves the same files; here, the generated text.
+#[test]
+fn json_builds_for_keyword_names_and_files_without_a_package() {
+    let proto_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    let out = tempfile::tempdir().unwrap();
+    Config::new()
+        .json(true)
+        .out_dir(out.path())
+        .emit_rerun_if_changed(false)
+        .compile_protos(
+            &[
+                proto_dir.join("edge/keywords.proto"),
+                proto_dir.join("edge/no_package.proto"),
+            ],
+            &[&proto_dir],
+        )
+        .unwrap();
+    let code = fs::read_to_string(out.path().join("edge.v1.rs")).unwrap();
+    assert!(code.contains("self.r#gen"), "{code}");
+    assert!(!code.contains("self.gen"), "{code}");
+    assert!(code.contains("Ok(Kind::Self_)"), "{code}");
+    assert!(!code.contains("Kind::Self)"), "{code}");
+    let code = fs::read_to_string(out.path().join("_.rs")).unwrap();
+    assert!(code.contains("impl serde::Serialize for Note"), "{code}");
+    assert!(!code.contains("prpc_build_no_package"), "{code}");
+}
+
+#[test]
+fn attributes_extern_paths_and_the_descriptor_set_pass_through() {
+    let workspace = Workspace::new(&[
+        ("google/type/date.proto", GOOGLE_TYPE),
+        ("acme/events/v1/events.proto", EVENTS),
+    ]);
+    workspace
+        .compile_with(
+            Config::new()
+                .extern_path(".google.type", "::googleapis::gtype")
+                .field_attribute(".acme.events.v1.Event.on", "#[doc(alias = \"date\")]")
+                .message_attribute(".acme.events.v1.Event", "#[derive(PartialOrd)]")
+                .embed_file_descriptor_set(true),
+            &["acme/events/v1/events.proto"],
+        )
+        .unwrap();
+    let code = squeeze(&workspace.generated("acme.events.v1"));
+    assert!(
+        code.contains(&squeeze(
+            "#[doc(alias = \"date\")] pub on: ::core::option::Option<::googleapis::gtype::Date>,"
+        )),
+        "{code}"
+    );
+    assert!(code.contains(&squeeze("#[derive(PartialOrd)]")), "{code}");
+    assert!(
+        code.contains(&squeeze(
+            "pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"acme.events.v1.fds.bin\");"
+        )),
+        "{code}"
+    );
+    // The extern package is not generated.
+    assert!(!workspace.out().join("google.type.rs").exists());
+    let set = fs::read(workspace.out().join("acme.events.v1.fds.bin")).unwrap();
+    let set = <prost_types::FileDescriptorSet as prost::Message>::decode(set.as_slice()).unwrap();
+    let names: Vec<&str> = set.file.iter().map(|file| file.name()).collect();
+    assert_eq!(
+        names,
+        ["google/type/date.proto", "acme/events/v1/events.proto"]
+    );
+}
+
+#[test]
+fn the_any_registry_holds_the_package_and_its_imports() {
+    let events = EVENTS.replace(
+        "import \"google/type/date.proto\";",
+        "import \"google/type/date.proto\";\nimport \"google/protobuf/any.proto\";",
+    );
+    let events = events.replace(
+        "google.type.Date on = 1;",
+        "google.type.Date on = 1;\n  google.protobuf.Any detail = 2;\n  message Inner {}",
+    );
+    let workspace = Workspace::new(&[
+        ("google/type/date.proto", GOOGLE_TYPE),
+        ("acme/events/v1/events.proto", &events),
+    ]);
+    workspace
+        .compile_with(Config::new().json(true), &["acme/events/v1/events.proto"])
+        .unwrap();
+    let code = squeeze(&workspace.generated("acme.events.v1"));
+    for arm in [
+        "\"acme.events.v1.Event\" => Some((message_to_json::<super::Event>,",
+        "\"acme.events.v1.Event.Inner\" => Some((message_to_json::<super::event::Inner>,",
+        // From the adapters' module, up through acme::events::v1 to the crate's tree root.
+        "\"google.type.Date\" => Some((message_to_json::<super::super::super::super::google::r#type::Date>,",
+        "\"google.protobuf.Empty\" => Some((message_to_json::<::pbjson_types::Empty>,",
+    ] {
+        assert!(code.contains(&squeeze(arm)), "{arm} in {code}");
+    }
+    assert!(
+        code.contains(&squeeze("&__prpc_json_any::Any(v)")),
+        "{code}"
+    );
 }

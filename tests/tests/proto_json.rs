@@ -1,0 +1,445 @@
+//! The canonical proto3 JSON mapping of code generated with `json(true)`, case by case from
+//! the mapping table of the protobuf documentation (proto3 "JSON Mapping"): each well-known
+//! type and each special value, written out by hand here. proto/edge/json.proto holds a field
+//! of every kind; the last test sends the special values through a real server.
+
+use prpc::{Format, Status};
+use serde_json::{Value as Json, json};
+
+pub mod edge {
+    prpc::include_proto!("edge.json.v1");
+}
+
+use edge::{Everything, Level, Point};
+use pbjson_types as wkt;
+
+fn to_json(message: &Everything) -> Json {
+    serde_json::to_value(message).unwrap()
+}
+
+fn from_json(json: Json) -> Everything {
+    serde_json::from_value(json.clone()).unwrap_or_else(|error| panic!("{json}: {error}"))
+}
+
+#[test]
+fn timestamp_is_rfc3339_in_utc_with_z() {
+    let message = Everything {
+        at: Some(wkt::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        times: vec![wkt::Timestamp {
+            seconds: 0,
+            nanos: 500_000_000,
+        }],
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(json["at"], "2023-11-14T22:13:20Z");
+    // Fractions in 3, 6 or 9 digits.
+    assert_eq!(json["times"], json!(["1970-01-01T00:00:00.500Z"]));
+    // The range's ends, before the epoch too, and 6 and 9 digits.
+    for (seconds, nanos, text) in [
+        (-62_135_596_800, 0, "0001-01-01T00:00:00Z"),
+        (
+            253_402_300_799,
+            999_999_999,
+            "9999-12-31T23:59:59.999999999Z",
+        ),
+        (-1, 10_000, "1969-12-31T23:59:59.000010Z"),
+        (951_782_400, 0, "2000-02-29T00:00:00Z"),
+    ] {
+        let message = Everything {
+            at: Some(wkt::Timestamp { seconds, nanos }),
+            ..Default::default()
+        };
+        let json = to_json(&message);
+        assert_eq!(json["at"], text);
+        assert_eq!(from_json(json).at, message.at);
+    }
+    // Outside 0001..9999 it is an error, not a wrong date.
+    let out_of_range = Everything {
+        at: Some(wkt::Timestamp {
+            seconds: 253_402_300_800,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    assert!(serde_json::to_value(&out_of_range).is_err());
+    // Any offset is accepted on input.
+    let read = from_json(json!({"at": "2023-11-14T23:13:20+01:00"}));
+    assert_eq!(read.at, message.at);
+}
+
+#[test]
+fn duration_is_seconds_with_an_s() {
+    let message = Everything {
+        took: Some(wkt::Duration {
+            seconds: 1,
+            nanos: 500_000_000,
+        }),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert!(
+        json["took"] == "1.5s" || json["took"] == "1.500s",
+        "{}",
+        json["took"]
+    );
+    assert_eq!(from_json(json!({"took": "1.500s"})).took, message.took);
+    let negative = from_json(json!({"took": "-0.25s"})).took.unwrap();
+    assert_eq!((negative.seconds, negative.nanos), (0, -250_000_000));
+}
+
+#[test]
+fn field_mask_is_one_string_of_lower_camel_paths() {
+    let message = Everything {
+        mask: Some(wkt::FieldMask {
+            paths: vec!["user.display_name".into(), "photo".into()],
+        }),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(json["mask"], "user.displayName,photo");
+    assert_eq!(from_json(json).mask, message.mask);
+    assert_eq!(
+        from_json(json!({"mask": ""})).mask,
+        Some(wkt::FieldMask { paths: vec![] })
+    );
+    // What would not read back the same is refused both ways.
+    for bad in ["a,,b", "a_b", ","] {
+        assert!(
+            serde_json::from_value::<Everything>(json!({"mask": bad})).is_err(),
+            "{bad}"
+        );
+    }
+    for bad in ["display_Name", "a__b", "ab_", ""] {
+        let message = Everything {
+            mask: Some(wkt::FieldMask {
+                paths: vec![bad.into()],
+            }),
+            ..Default::default()
+        };
+        assert!(serde_json::to_value(&message).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn struct_value_and_list_value_are_plain_json() {
+    let json = json!({
+        "attributes": {"name": "x", "n": 1.5, "ok": true, "none": null, "list": [2.5, "a"]},
+        "value": "just a string",
+        "list": [0.5, null, "x", {"k": []}],
+    });
+    let read = from_json(json.clone());
+    assert_eq!(to_json(&read), json);
+}
+
+#[test]
+fn a_null_inside_a_list_value_reads_back_as_a_null_value() {
+    let read = from_json(json!({"list": [null, 2]}));
+    let values = read.list.unwrap().values;
+    assert_eq!(values.len(), 2);
+    assert_eq!(
+        values[0].kind,
+        Some(wkt::value::Kind::NullValue(
+            wkt::NullValue::NullValue as i32
+        ))
+    );
+    // A Value field that is null is a null Value, not an absent one.
+    let read = from_json(json!({"value": null}));
+    assert_eq!(
+        read.value.and_then(|value| value.kind),
+        Some(wkt::value::Kind::NullValue(0))
+    );
+}
+
+#[test]
+fn wrappers_are_their_wrapped_value() {
+    let message = Everything {
+        big_wrapped: Some(wkt::Int64Value { value: 5 }),
+        ratio_wrapped: Some(wkt::DoubleValue { value: 0.25 }),
+        name_wrapped: Some(wkt::StringValue { value: "n".into() }),
+        flag_wrapped: Some(wkt::BoolValue { value: false }),
+        data_wrapped: Some(wkt::BytesValue {
+            value: b"hi".to_vec().into(),
+        }),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    // 64-bit integers as strings, bytes in base64; a wrapper at its default is still there.
+    assert_eq!(
+        json,
+        json!({
+            "bigWrapped": "5",
+            "ratioWrapped": 0.25,
+            "nameWrapped": "n",
+            "flagWrapped": false,
+            "dataWrapped": "aGk=",
+        })
+    );
+    assert_eq!(from_json(json), message);
+}
+
+#[test]
+fn empty_is_an_empty_object() {
+    let message = Everything {
+        nothing: Some(wkt::Empty {}),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(json["nothing"], json!({}));
+    assert_eq!(from_json(json), message);
+}
+
+#[test]
+fn nan_and_infinities_are_strings() {
+    let message = Everything {
+        ratio: f64::NAN,
+        weight: f32::INFINITY,
+        ratios: vec![f64::NEG_INFINITY, 1.5],
+        ratio_wrapped: Some(wkt::DoubleValue { value: f64::NAN }),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(json["ratio"], "NaN");
+    assert_eq!(json["weight"], "Infinity");
+    assert_eq!(json["ratios"], json!(["-Infinity", 1.5]));
+    assert_eq!(json["ratioWrapped"], "NaN");
+    let read = from_json(json);
+    assert!(read.ratio.is_nan());
+    assert_eq!(read.weight, f32::INFINITY);
+    assert_eq!(read.ratios[0], f64::NEG_INFINITY);
+    assert!(read.ratio_wrapped.unwrap().value.is_nan());
+}
+
+#[test]
+fn a_oneof_member_is_canonical_too() {
+    use edge::everything::Choice;
+    for (choice, expected) in [
+        (Choice::ChoiceRatio(f64::NAN), json!({"choiceRatio": "NaN"})),
+        (
+            Choice::ChoiceAt(wkt::Timestamp {
+                seconds: 60,
+                nanos: 0,
+            }),
+            json!({"choiceAt": "1970-01-01T00:01:00Z"}),
+        ),
+        (
+            Choice::ChoiceMask(wkt::FieldMask {
+                paths: vec!["a_b".into(), "c".into()],
+            }),
+            json!({"choiceMask": "aB,c"}),
+        ),
+        (
+            Choice::ChoiceValue(wkt::Value {
+                kind: Some(wkt::value::Kind::ListValue(wkt::ListValue {
+                    values: vec![wkt::Value {
+                        kind: Some(wkt::value::Kind::NullValue(0)),
+                    }],
+                })),
+            }),
+            json!({"choiceValue": [null]}),
+        ),
+        (
+            Choice::ChoiceDetail(wkt::Any {
+                type_url: "type.googleapis.com/edge.json.v1.Point".into(),
+                value: prost::Message::encode_to_vec(&Point { x: 3, y: 0 }).into(),
+            }),
+            json!({"choiceDetail": {"@type": "type.googleapis.com/edge.json.v1.Point", "x": 3}}),
+        ),
+    ] {
+        let message = Everything {
+            choice: Some(choice),
+            ..Default::default()
+        };
+        let json = to_json(&message);
+        assert_eq!(json, expected);
+        let read = from_json(json);
+        assert_eq!(to_json(&read), expected);
+        if !matches!(message.choice, Some(Choice::ChoiceRatio(_))) {
+            assert_eq!(read, message);
+        }
+    }
+    // A null Value in a oneof is a null Value, not an unset oneof.
+    let read = from_json(json!({"choiceValue": null}));
+    assert_eq!(
+        read.choice,
+        Some(Choice::ChoiceValue(wkt::Value {
+            kind: Some(wkt::value::Kind::NullValue(0)),
+        }))
+    );
+}
+
+#[test]
+fn map_values_are_canonical_too() {
+    let message = Everything {
+        scores: [("a".to_owned(), f64::INFINITY)].into(),
+        deadlines: [(
+            7,
+            wkt::Timestamp {
+                seconds: 0,
+                nanos: 1_000,
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(
+        json,
+        json!({
+            "scores": {"a": "Infinity"},
+            "deadlines": {"7": "1970-01-01T00:00:00.000001Z"},
+        })
+    );
+    assert_eq!(from_json(json), message);
+}
+
+#[test]
+fn integers_bytes_and_enums_in_their_json_forms() {
+    let message = Everything {
+        big: -9_007_199_254_740_993,
+        ubig: u64::MAX,
+        data: vec![0xfb, 0xff],
+        level: Level::High as i32,
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(json["big"], "-9007199254740993");
+    assert_eq!(json["ubig"], "18446744073709551615");
+    assert_eq!(json["data"], "+/8=");
+    assert_eq!(json["level"], "LEVEL_HIGH");
+    assert_eq!(from_json(json), message);
+    // Numbers for 64-bit integers, URL-safe base64, and enum numbers are accepted too.
+    let read = from_json(json!({"big": 12, "data": "-_8=", "level": 1}));
+    assert_eq!((read.big, read.data, read.level), (12, vec![0xfb, 0xff], 1));
+}
+
+#[test]
+fn an_enum_alias_name_is_accepted() {
+    let read = from_json(json!({"level": "LEVEL_TOP"}));
+    assert_eq!(read.level, Level::High as i32);
+}
+
+#[test]
+fn any_uses_at_type_with_the_message_fields_inline() {
+    let point = Point { x: 1, y: 2 };
+    let message = Everything {
+        detail: Some(wkt::Any {
+            type_url: "type.googleapis.com/edge.json.v1.Point".into(),
+            value: prost::Message::encode_to_vec(&point).into(),
+        }),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(
+        json["detail"],
+        json!({"@type": "type.googleapis.com/edge.json.v1.Point", "x": 1, "y": 2})
+    );
+    assert_eq!(from_json(json), message);
+    // A well-known type inside Any is under "value".
+    let read = from_json(json!({
+        "detail": {"@type": "type.googleapis.com/google.protobuf.Duration", "value": "2s"}
+    }));
+    let any = read.detail.unwrap();
+    assert_eq!(any.type_url, "type.googleapis.com/google.protobuf.Duration");
+    let duration: wkt::Duration = prost::Message::decode(any.value.as_ref()).unwrap();
+    assert_eq!(duration.seconds, 2);
+
+    // Repeated, with a Timestamp (its own JSON form, with Z) and Empty (an object of no
+    // fields) inside.
+    let timestamp = wkt::Timestamp {
+        seconds: 1,
+        nanos: 0,
+    };
+    let message = Everything {
+        details: vec![
+            wkt::Any {
+                type_url: "type.googleapis.com/google.protobuf.Timestamp".into(),
+                value: prost::Message::encode_to_vec(&timestamp).into(),
+            },
+            wkt::Any {
+                type_url: "type.googleapis.com/google.protobuf.Empty".into(),
+                value: Default::default(),
+            },
+        ],
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(
+        json["details"],
+        json!([
+            {"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "1970-01-01T00:00:01Z"},
+            {"@type": "type.googleapis.com/google.protobuf.Empty"},
+        ])
+    );
+    assert_eq!(from_json(json), message);
+}
+
+#[test]
+fn an_any_of_an_unknown_type_is_an_error_both_ways() {
+    let unknown = json!({"detail": {"@type": "type.googleapis.com/other.Thing", "a": 1}});
+    let error = serde_json::from_value::<Everything>(unknown).unwrap_err();
+    assert!(error.to_string().contains("other.Thing"), "{error}");
+    let untyped = json!({"detail": {"x": 1}});
+    let error = serde_json::from_value::<Everything>(untyped).unwrap_err();
+    assert!(error.to_string().contains("@type"), "{error}");
+    let message = Everything {
+        detail: Some(wkt::Any {
+            type_url: "type.googleapis.com/other.Thing".into(),
+            value: Default::default(),
+        }),
+        ..Default::default()
+    };
+    assert!(serde_json::to_value(&message).is_err());
+    // Bytes that are not the named message are an error too, not a panic.
+    let garbage = Everything {
+        detail: Some(wkt::Any {
+            type_url: "type.googleapis.com/edge.json.v1.Point".into(),
+            value: vec![0xff, 0xff, 0xff].into(),
+        }),
+        ..Default::default()
+    };
+    assert!(serde_json::to_value(&garbage).is_err());
+}
+
+struct Reflector;
+
+impl edge::Mirror for Reflector {
+    async fn reflect(&self, request: Everything) -> Result<Everything, Status> {
+        Ok(request)
+    }
+}
+
+#[tokio::test]
+async fn special_values_cross_a_real_server_in_json() {
+    let server = prpc::Server::builder()
+        .add_service(edge::MirrorServer::new(Reflector))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().socket_addr().unwrap();
+    tokio::spawn(server.serve());
+    let client = edge::MirrorClient::connect(addr)
+        .await
+        .unwrap()
+        .with_format(Format::Json);
+    let message = Everything {
+        ratio: f64::NAN,
+        weight: f32::NEG_INFINITY,
+        at: Some(wkt::Timestamp {
+            seconds: 1,
+            nanos: 0,
+        }),
+        mask: Some(wkt::FieldMask {
+            paths: vec!["a_b".into()],
+        }),
+        ..Default::default()
+    };
+    let reply = client.reflect(message.clone()).await.unwrap();
+    assert!(reply.ratio.is_nan());
+    assert_eq!(reply.weight, f32::NEG_INFINITY);
+    assert_eq!(reply.at, message.at);
+    assert_eq!(reply.mask, message.mask);
+}
