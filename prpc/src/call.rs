@@ -340,7 +340,23 @@ impl Call {
             self.deadline = Some(Instant::now() + timeout);
         }
         // A call given its request id is being resent: the server must not run it twice.
-        self.dedupe |= self.request_id.is_some();
+        if self.dedupe || self.request_id.is_some() {
+            self.mark_dedupe();
+        }
+    }
+
+    /// Asks the server to run the call at most once across its attempts, keyed by this
+    /// process's [client identity](crate::idempotency::client_identity) (sent in the call's
+    /// metadata) and the request id.
+    pub(crate) fn mark_dedupe(&mut self) {
+        self.dedupe = true;
+        let metadata = &mut self.options.metadata;
+        if metadata.get(crate::idempotency::CLIENT_ID_KEY).is_none() {
+            metadata.insert(
+                crate::idempotency::CLIENT_ID_KEY,
+                crate::idempotency::client_id_text(crate::idempotency::client_identity()),
+            );
+        }
     }
 
     /// When the whole call must be done (set by [`resolve`](Call::resolve) from the timeout).

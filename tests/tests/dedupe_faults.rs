@@ -383,3 +383,30 @@ async fn calls_are_keyed_by_client_identity_and_checked_by_fingerprint() {
     assert_eq!(malformed.code(), Code::InvalidArgument, "{malformed}");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
+
+/// A client sends its process's identity with every call it marks for dedupe (resent by
+/// hand, or retried by a policy), and none with other calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sends_its_identity_with_deduplicated_calls() {
+    let (probe, _) = prpc_tests::Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let key = prpc::idempotency::CLIENT_ID_KEY;
+    let identity = format!("{:016x}", prpc::idempotency::client_identity());
+    let metadata = || Call::new("probe", "metadata", Format::Raw, Bytes::from(key));
+    let plain = Client::connect(server.addr).await.unwrap();
+    assert_eq!(
+        within(plain.call(metadata())).await.unwrap().body,
+        "missing"
+    );
+    let resent = within(plain.call(metadata().resend_as(prpc::id::next_id(), 0))).await;
+    assert_eq!(resent.unwrap().body, identity);
+    let retrying = Client::builder()
+        .retry(prpc::retry::RetryPolicy::new(2))
+        .connect(server.addr)
+        .await
+        .unwrap();
+    assert_eq!(
+        within(retrying.call(metadata())).await.unwrap().body,
+        identity
+    );
+}
