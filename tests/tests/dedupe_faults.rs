@@ -410,3 +410,45 @@ async fn a_client_sends_its_identity_with_deduplicated_calls() {
         identity
     );
 }
+
+#[prpc::service]
+trait Bank {
+    async fn deposit(&self, cents: u64) -> u64;
+}
+
+#[derive(Clone)]
+struct Vault {
+    balance: Arc<AtomicUsize>,
+    runs: Arc<AtomicUsize>,
+}
+
+impl Bank for Vault {
+    async fn deposit(&self, cents: u64) -> u64 {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        (self.balance.fetch_add(cents as usize, Ordering::SeqCst) + cents as usize) as u64
+    }
+}
+
+/// Finding 9: a generated client sends a call under a request id its caller chose, and
+/// resends it under that id: the server runs it once, and the resend gets the first reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_client_resends_under_the_request_id_it_chose() {
+    let vault = Vault {
+        balance: Arc::new(AtomicUsize::new(0)),
+        runs: Arc::new(AtomicUsize::new(0)),
+    };
+    let server = spawn_server(Server::builder().add_service(BankServer::new(vault.clone()))).await;
+    let bank = BankClient::connect(server.addr).await.unwrap();
+    let id = prpc::id::next_id();
+    let first = within(bank.clone().with_request_id(id, 0).deposit(500)).await;
+    let resent = within(bank.clone().with_request_id(id, 1).deposit(500)).await;
+    assert_eq!((first.unwrap(), resent.unwrap()), (500, 500));
+    assert_eq!(vault.runs.load(Ordering::SeqCst), 1);
+    // Another call under the same id with other arguments is refused, not answered 500.
+    let reused = within(bank.clone().with_request_id(id, 2).deposit(7))
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), Code::InvalidArgument, "{reused}");
+    // Without an id, each call is its own.
+    assert_eq!(within(bank.deposit(1)).await.unwrap(), 501);
+}
