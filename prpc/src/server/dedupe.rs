@@ -62,7 +62,8 @@ pub(super) struct DedupeSettings {
     pub(super) max_frame_size: u32,
     /// Replies smaller than this are stored uncompressed, as they are sent.
     pub(super) compression_threshold: usize,
-    /// The server's shutdown was asked for: a handler stopped now leaves its outcome unknown.
+    /// The server's connections are draining for shutdown: a handler stopped now leaves its
+    /// outcome unknown.
     pub(super) shutdown: CancellationToken,
     /// Writes to the store that outlive their call (releases, outcomes of stopped handlers);
     /// the server waits for them before it returns from serving.
