@@ -62,8 +62,9 @@ return 0";
 ///
 /// Redis must keep what it is told for no call to run twice: see [what exactly-once needs from
 /// Redis](super#what-exactly-once-needs-from-redis). [`started_at`](Store::started_at) is
-/// read from `INFO server` (now less `uptime_in_seconds`), so the server can tell a key lost in
-/// a restart from one never written.
+/// read from `INFO server` (now less `uptime_in_seconds`; a changed `run_id` is logged), so the
+/// server can tell a key lost in a restart from one never written. It is asked only for a
+/// retry that finds no key.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,6 +76,8 @@ return 0";
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
+    /// The `run_id` of the Redis process last seen, to log a restart once.
+    run_id: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl RedisStore {
@@ -99,6 +102,7 @@ impl RedisStore {
         RedisStore {
             connection,
             prefix: "prpc:dedupe:".to_owned(),
+            run_id: Default::default(),
         }
     }
 
@@ -190,12 +194,13 @@ fn parse(value: &[u8]) -> Result<(Fingerprint, Option<Outcome>), StoreError> {
     Ok((fingerprint, outcome))
 }
 
-/// `uptime_in_seconds` from the text of `INFO server`.
-fn uptime(info: &str) -> Option<Duration> {
-    info.lines()
-        .find_map(|line| line.strip_prefix("uptime_in_seconds:"))
-        .and_then(|seconds| seconds.trim().parse().ok())
-        .map(Duration::from_secs)
+/// The value of `field` in the text of `INFO server`.
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 impl Store for RedisStore {
@@ -275,12 +280,68 @@ impl Store for RedisStore {
                 .query_async(&mut self.connection.clone())
                 .await
                 .map_err(redis_error)?;
-            let uptime = uptime(&info)
+            let uptime = info_field(&info, "uptime_in_seconds")
+                .and_then(|seconds| seconds.parse().ok())
+                .map(Duration::from_secs)
                 .ok_or_else(|| StoreError("INFO server has no uptime_in_seconds".to_owned()))?;
+            if let Some(run_id) = info_field(&info, "run_id") {
+                let mut seen = self
+                    .run_id
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
+                if seen.as_deref().is_some_and(|before| before != run_id) {
+                    tracing::warn!(
+                        run_id,
+                        ?uptime,
+                        "Redis restarted: retries of calls begun before get outcome_unknown"
+                    );
+                }
+                *seen = Some(run_id.to_owned());
+            }
             // Uptime counts whole seconds: this is the latest the restart can have been, so a
             // call begun up to a second after it may be taken as begun before it (the safe
             // side).
             Ok(Some(SystemTime::now() - uptime))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn a_stored_value_reads_back_as_written(
+            token: u64,
+            fingerprint: u64,
+            reply: Vec<u8>,
+            state in prop::sample::select(vec![RUNNING, UNKNOWN, DONE]),
+        ) {
+            let value = encode(state, Token::from_u64(token), Fingerprint::from_u64(fingerprint), &reply);
+            let (read, outcome) = parse(&value).unwrap();
+            prop_assert_eq!(read, Fingerprint::from_u64(fingerprint));
+            let expected = match state {
+                RUNNING => None,
+                UNKNOWN => Some(Outcome::Unknown),
+                _ => Some(Outcome::Reply(Bytes::from(reply))),
+            };
+            prop_assert_eq!(outcome, expected);
+        }
+
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(value: Vec<u8>) {
+            let _ = parse(&value);
+        }
+    }
+
+    #[test]
+    fn info_fields_are_found_by_name() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\nuptime_in_seconds:42\r\n";
+        assert_eq!(info_field(info, "run_id"), Some("abc123"));
+        assert_eq!(info_field(info, "uptime_in_seconds"), Some("42"));
+        assert_eq!(info_field(info, "uptime"), None);
     }
 }
