@@ -527,7 +527,7 @@ impl DedupeSettings {
     /// nothing unless the key still holds this claim, running).
     fn release_later(&self, key: Key, token: Token) {
         let (store, limit) = (self.store.clone(), self.store_timeout);
-        self.settling.spawn(async move {
+        self.spawn(async move {
             for _ in 0..BACKGROUND_TRIES {
                 match tokio::time::timeout(limit, store.release(&key, token)).await {
                     Ok(Ok(_)) => return,
@@ -543,7 +543,7 @@ impl DedupeSettings {
     /// Records an outcome in the background (fenced), trying a few times.
     fn settle_later(&self, key: Key, claim: Claim, outcome: Outcome) {
         let (store, limit, ttl) = (self.store.clone(), self.store_timeout, self.ttl);
-        self.settling.spawn(async move {
+        self.spawn(async move {
             for _ in 0..BACKGROUND_TRIES {
                 match tokio::time::timeout(limit, store.settle(&key, claim, outcome.clone(), ttl))
                     .await
@@ -556,6 +556,15 @@ impl DedupeSettings {
             }
             tracing::warn!(%key, "gave up recording an outcome; the claim stays until its ttl");
         });
+    }
+
+    /// Runs a store write that outlives its call, if there is still a runtime to run it on
+    /// (a claim dropped as its runtime shuts down has none: the claim then stays until its
+    /// TTL, which is safe).
+    fn spawn(&self, write: impl Future<Output = ()> + Send + 'static) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.settling.spawn_on(write, &runtime);
+        }
     }
 
     /// A reply frame, encoded as it goes on the wire.
