@@ -452,3 +452,31 @@ async fn a_generated_client_resends_under_the_request_id_it_chose() {
     // Without an id, each call is its own.
     assert_eq!(within(bank.deposit(1)).await.unwrap(), 501);
 }
+
+/// A deduplicated call cancelled after its handler started records `cancelled`: a later
+/// attempt gets that answer, and the call does not run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_after_it_started_is_not_run_again() {
+    let (probe, counters) = prpc_tests::Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let id = prpc::id::next_id();
+    let sleep = move |attempt| {
+        Call::new("probe", "sleep", Format::Raw, Bytes::from_static(b"60000"))
+            .resend_as(id, attempt)
+    };
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.call(sleep(0)).await }
+    });
+    counters.wait_for(|counters| &counters.started, 1).await;
+    // Dropping the call sends a cancel; the server stops the handler.
+    first.abort();
+    let later = within(
+        client.call(sleep(1).with_options(CallOptions::new().timeout(Duration::from_secs(5)))),
+    )
+    .await;
+    let error = later.unwrap_err();
+    assert_eq!(error.code(), Code::Cancelled, "{error}");
+    assert_eq!(counters.started.load(Ordering::SeqCst), 1);
+}
