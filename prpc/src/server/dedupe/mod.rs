@@ -4,10 +4,13 @@
 //! Every rule here is stated in docs/PROTOCOL.md section 7.2. The layer is built around one
 //! promise of fail-closed mode: a call never runs twice. So a claim is given up only when the
 //! call provably took no effect: it never reached the service, or the service answered
-//! `unavailable` or `resource_exhausted`, which say so. Once it started, its outcome is recorded (a reply, `deadline_exceeded`, `cancelled`) or, when that cannot be done, marked
+//! `unavailable` or `resource_exhausted`, which say so. Once it started, its outcome is
+//! recorded (a reply, `deadline_exceeded`, `cancelled`) or, when that cannot be done, marked
 //! unknown, and its duplicates are answered `outcome_unknown`. Every write to the store is
-//! fenced by the claim's token, so a write that timed out here and is applied late by the store
-//! cannot undo a later decision.
+//! fenced by the claim's token, so a write that timed out here and is applied late by the
+//! store cannot undo a later decision.
+
+mod answer;
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -19,14 +22,14 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::answer::{not_the_same_call, outcome_unknown, replay, still_running};
 use super::dispatch::ReplyEncoding;
 use super::handler::Handler;
-use crate::compress::{Compression, CompressionPolicy};
-use crate::format::Format;
+use crate::compress::CompressionPolicy;
 use crate::idempotency::{
     Begin, CLIENT_ID_KEY, Claim, FailMode, Fingerprint, Key, Outcome, Store, StoreError, Token,
 };
@@ -34,7 +37,7 @@ use crate::layer::Either;
 use crate::service::{Request, Response, Service, Started};
 use crate::status::{Code, Status};
 use crate::timer::Timer;
-use crate::wire::{Frame, FrameCodec, Head};
+use crate::wire::{Frame, FrameCodec};
 
 /// How many times a write that must reach the store (a release, an outcome unknown) is tried
 /// in the background after it failed in the call's own time.
@@ -588,85 +591,4 @@ impl DedupeSettings {
             () = self.timer.sleep_until(until) => Err(StoreError("no answer in time".to_owned())),
         }
     }
-}
-
-fn still_running(key: &Key) -> Status {
-    Status::new(
-        Code::Unavailable,
-        format!("call {key} is still running under an earlier attempt"),
-    )
-}
-
-fn outcome_unknown(key: &Key) -> Status {
-    Status::new(
-        Code::OutcomeUnknown,
-        format!(
-            "call {key} may have run, but its outcome could not be recorded; it is not run again"
-        ),
-    )
-}
-
-fn not_the_same_call(key: &Key) -> Status {
-    Status::invalid_argument(format!(
-        "request id of call {key} was first used for another call (its service, method, \
-         format or body differ)"
-    ))
-}
-
-/// The answer a stored reply frame holds, for an attempt in the format `format_id`: `None`
-/// when the bytes are not a response frame.
-fn replay(stored: &[u8], format_id: u8, max_frame_size: u32) -> Option<Result<Response, Status>> {
-    let mut buffer = BytesMut::from(stored);
-    let frame = FrameCodec::with_max_frame_size(max_frame_size)
-        .decode(&mut buffer)
-        .ok()??;
-    if !matches!(frame.head, Head::Response(_)) {
-        return None;
-    }
-    // The fingerprint already refuses an attempt in another format; a reply stored by a
-    // server that kept no fingerprint is checked here.
-    let stored_format = frame.encoding.format_id();
-    if stored_format != format_id {
-        return Some(Err(Status::invalid_argument(format!(
-            "this call ran in format {}; this attempt asks for {}",
-            format_name(stored_format),
-            format_name(format_id)
-        ))));
-    }
-    Some(answer_of(frame, max_frame_size))
-}
-
-/// The handler's answer a stored response frame carries. An ok reply's body goes on as it was
-/// stored, compressed or not (its codec is the one the call asked for); an error's details
-/// are decompressed (servers store them uncompressed, but one of an older version may not).
-fn answer_of(frame: Frame, max_frame_size: u32) -> Result<Response, Status> {
-    let Head::Response(head) = frame.head else {
-        return Err(Status::internal("a stored reply is not a response"));
-    };
-    let compression = Compression::from_id(frame.encoding.compression_id())
-        .map_err(|error| Status::internal(format!("a stored reply: {error}")))?;
-    if head.code == Code::Ok.as_u32() {
-        let mut response = Response::new(frame.body);
-        response.metadata = head.metadata;
-        if compression != Compression::None {
-            response.compressed = Some(compression);
-        }
-        return Ok(response);
-    }
-    let details = match compression {
-        Compression::None => frame.body,
-        other => other
-            .decompress(&frame.body, max_frame_size as usize)
-            .map_err(|error| Status::internal(format!("a stored reply: {error}")))?,
-    };
-    Err(
-        Status::new(Code::from_u32(head.code), head.message.to_string())
-            .with_details(details)
-            .with_metadata(head.metadata),
-    )
-}
-
-/// A format's name, or its id when it names none.
-fn format_name(id: u8) -> String {
-    Format::from_id(id).map_or_else(|_| id.to_string(), |format| format.to_string())
 }
