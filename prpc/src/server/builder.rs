@@ -183,7 +183,11 @@ impl<L> Builder<L> {
         self
     }
 
-    /// How long in-flight calls may run after shutdown begins before they are stopped.
+    /// How long in-flight calls may run after shutdown begins before they are stopped
+    /// (default 30 s). A deduplicated call stopped there leaves its outcome unknown in the
+    /// idempotency store, written before serving returns: its retries, here or on another
+    /// server, are answered `outcome_unknown` and do not run it again. The server does not
+    /// wait past the grace for such calls, so a deploy stays bounded by it.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
         self
