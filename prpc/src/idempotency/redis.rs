@@ -15,8 +15,30 @@ const HEADER: usize = 17;
 const POLL_FIRST: Duration = Duration::from_millis(2);
 const POLL_MAX: Duration = Duration::from_millis(50);
 
+/// A Lua script, run by its SHA1 digest (`EVALSHA`) once Redis has it: the script's text
+/// goes over the connection only when Redis does not know it (first use, or after a restart).
+struct Script {
+    text: &'static str,
+    /// The digest `SCRIPT LOAD` returned (the same for every Redis).
+    sha: std::sync::OnceLock<String>,
+}
+
+impl Script {
+    const fn new(text: &'static str) -> Self {
+        Script {
+            text,
+            sha: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+static BEGIN: Script = Script::new(BEGIN_LUA);
+static SETTLE: Script = Script::new(SETTLE_LUA);
+static RENEW: Script = Script::new(RENEW_LUA);
+static RELEASE: Script = Script::new(RELEASE_LUA);
+
 /// Claims the key unless it is held: nil when claimed, else what it holds. One round trip.
-const BEGIN: &str = "\
+const BEGIN_LUA: &str = "\
 local held = redis.call('GET', KEYS[1])
 if held then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -24,7 +46,7 @@ return false";
 
 /// Settles a claim if the key holds its token (ARGV[1]) and is running, or is unknown and a
 /// reply replaces it. Reads only the header, however large the value.
-const SETTLE: &str = "\
+const SETTLE_LUA: &str = "\
 local held = redis.call('GETRANGE', KEYS[1], 0, 8)
 if string.sub(held, 2, 9) ~= ARGV[1] then return 0 end
 local state = string.sub(held, 1, 1)
@@ -35,7 +57,7 @@ end
 return 0";
 
 /// Extends a running claim held under the token ARGV[1] to ARGV[2] ms.
-const RENEW: &str = "\
+const RENEW_LUA: &str = "\
 local held = redis.call('GETRANGE', KEYS[1], 0, 8)
 if string.sub(held, 1, 1) == 'r' and string.sub(held, 2, 9) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -43,7 +65,7 @@ end
 return 0";
 
 /// Deletes a running claim held under the token ARGV[1].
-const RELEASE: &str = "\
+const RELEASE_LUA: &str = "\
 local held = redis.call('GETRANGE', KEYS[1], 0, 8)
 if string.sub(held, 1, 1) == 'r' and string.sub(held, 2, 9) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -55,7 +77,8 @@ return 0";
 /// Each call's key holds a state byte (running, outcome unknown, done), its claim's fencing
 /// token, its fingerprint, and, once done, its reply frame. Every write is a Lua script that
 /// checks the token and writes in one step, so a write that timed out and is applied late by a
-/// stalled Redis changes nothing once the key moved on. The connection is a redis
+/// stalled Redis changes nothing once the key moved on. Scripts run by digest (`EVALSHA`),
+/// loaded again whenever Redis does not know them (after a restart). The connection is a redis
 /// `ConnectionManager`, which reconnects by itself after Redis restarts; it has no response
 /// timeout of its own, so the server's store timeout
 /// ([`idempotency_failure`](crate::server::Builder::idempotency_failure)) is the only one.
@@ -128,25 +151,63 @@ impl RedisStore {
     /// Runs a fenced script on `key` with the token and further arguments: 1 if it acted.
     async fn fenced(
         &self,
-        script: &str,
+        script: &Script,
         key: &Key,
         token: Token,
         arguments: &[&[u8]],
     ) -> Result<bool, StoreError> {
-        let mut command = redis::cmd("EVAL");
-        command
-            .arg(script)
-            .arg(1)
-            .arg(self.redis_key(key))
-            .arg(&token.get().to_be_bytes()[..]);
-        for argument in arguments {
-            command.arg(*argument);
+        let key = self.redis_key(key);
+        let token = token.get().to_be_bytes();
+        let acted: i64 = self
+            .run(script, |command| {
+                command.arg(1).arg(&key).arg(&token[..]);
+                for argument in arguments {
+                    command.arg(*argument);
+                }
+            })
+            .await?;
+        Ok(acted == 1)
+    }
+
+    /// Runs `script` with the keys and arguments `arguments` adds: by digest, loading the
+    /// script first when Redis does not have it. (A script Redis did not know did not run, so
+    /// running it after loading it is safe.)
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        arguments: impl Fn(&mut redis::Cmd),
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let sha = match script.sha.get() {
+            Some(sha) => sha.clone(),
+            None => self.load(script).await?,
+        };
+        let mut command = redis::cmd("EVALSHA");
+        command.arg(&sha);
+        arguments(&mut command);
+        match command.query_async(&mut connection).await {
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                self.load(script).await?;
+                command
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(redis_error)
+            }
+            other => other.map_err(redis_error),
         }
-        let acted: i64 = command
+    }
+
+    /// Loads `script` into Redis; returns its digest.
+    async fn load(&self, script: &Script) -> Result<String, StoreError> {
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(script.text)
             .query_async(&mut self.connection.clone())
             .await
             .map_err(redis_error)?;
-        Ok(acted == 1)
+        Ok(script.sha.get_or_init(|| sha).clone())
     }
 }
 
@@ -207,15 +268,12 @@ impl Store for RedisStore {
     fn begin<'a>(&'a self, key: &'a Key, claim: Claim, ttl: Duration) -> StoreFuture<'a, Begin> {
         Box::pin(async move {
             let claimed = encode(RUNNING, claim.token, claim.fingerprint, &[]);
-            let held: Option<Vec<u8>> = redis::cmd("EVAL")
-                .arg(BEGIN)
-                .arg(1)
-                .arg(self.redis_key(key))
-                .arg(claimed)
-                .arg(millis(ttl))
-                .query_async(&mut self.connection.clone())
-                .await
-                .map_err(redis_error)?;
+            let (key, ttl) = (self.redis_key(key), millis(ttl));
+            let held: Option<Vec<u8>> = self
+                .run(&BEGIN, |command| {
+                    command.arg(1).arg(&key).arg(&claimed).arg(&ttl);
+                })
+                .await?;
             let Some(held) = held else {
                 return Ok(Begin::New);
             };
@@ -238,20 +296,20 @@ impl Store for RedisStore {
                 Outcome::Unknown => encode(UNKNOWN, claim.token, claim.fingerprint, &[]),
                 Outcome::Reply(reply) => encode(DONE, claim.token, claim.fingerprint, reply),
             };
-            self.fenced(SETTLE, key, claim.token, &[&value, millis(ttl).as_bytes()])
+            self.fenced(&SETTLE, key, claim.token, &[&value, millis(ttl).as_bytes()])
                 .await
         })
     }
 
     fn renew<'a>(&'a self, key: &'a Key, token: Token, ttl: Duration) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            self.fenced(RENEW, key, token, &[millis(ttl).as_bytes()])
+            self.fenced(&RENEW, key, token, &[millis(ttl).as_bytes()])
                 .await
         })
     }
 
     fn release<'a>(&'a self, key: &'a Key, token: Token) -> StoreFuture<'a, bool> {
-        Box::pin(async move { self.fenced(RELEASE, key, token, &[]).await })
+        Box::pin(async move { self.fenced(&RELEASE, key, token, &[]).await })
     }
 
     fn wait<'a>(&'a self, key: &'a Key) -> StoreFuture<'a, Option<Outcome>> {
