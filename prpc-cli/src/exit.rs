@@ -8,6 +8,7 @@
 //! | 3 | `health`: the server or the service is not serving |
 //! | 10 + N | a call failed with status code N: 11 cancelled, 12 unknown, 13 invalid_argument, 14 deadline_exceeded, 15 not_found, 16 already_exists, 17 permission_denied, 18 resource_exhausted, 19 failed_precondition, 20 aborted, 21 out_of_range, 22 unimplemented (no such service or method), 23 internal (also: the peer does not speak prpc), 24 unavailable (also: the server cannot be reached), 25 data_loss, 26 unauthenticated |
 //! | 110 | the method returned its application error (code 100) |
+//! | 111 | the call may have run, but its outcome is unknown (code 101, `outcome_unknown`): it was not run again |
 //!
 //! Failures on this side of the connection take the code prpc gives them
 //! ([`prpc::Error::code`]): a connection refused is `unavailable`, a deadline that passed is
@@ -133,4 +134,17 @@ pub(crate) fn report(failure: &Failure) -> ExitCode {
         .collect();
     eprintln!("prpc: {line}");
     failure.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prpcs_own_codes_exit_above_110() {
+        assert_eq!(exit_code(Code::Ok), 0);
+        assert_eq!(exit_code(Code::Unavailable), 24);
+        assert_eq!(exit_code(Code::Application), 110);
+        assert_eq!(exit_code(Code::OutcomeUnknown), 111);
+    }
 }

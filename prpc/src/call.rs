@@ -46,6 +46,12 @@ pub struct CallOptions {
     /// endpoint while the set holds it): a hash of the key's bytes, as
     /// [`balance::hash_key`](crate::balance::hash_key) makes it. Other channels ignore it.
     pub hash_key: Option<u64>,
+    /// Send the call under this request id and attempt number, `(request id, attempt)`,
+    /// instead of a fresh id: the server then runs it at most once across its sends. Choose
+    /// the id ([`prpc::id::next_id`](crate::id::next_id)) before the first send of a call
+    /// whose outcome you may need to settle later, and resend under it with a higher attempt
+    /// (see [`request_id`](CallOptions::request_id)).
+    pub request_id: Option<(u64, u32)>,
 }
 
 impl CallOptions {
@@ -94,6 +100,29 @@ impl CallOptions {
         self
     }
 
+    /// Sends the call under `request_id` as attempt `attempt` (see
+    /// [`request_id`](CallOptions#structfield.request_id)). A generated client takes it per
+    /// call through `with_request_id`:
+    ///
+    /// ```no_run
+    /// # #[prpc::service] pub trait Bank { async fn deposit(&self, cents: u64) -> u64; }
+    /// # async fn demo(bank: BankClient) -> Result<(), prpc::Error> {
+    /// let id = prpc::id::next_id();
+    /// let first = bank.clone().with_request_id(id, 0).deposit(500).await;
+    /// if first.is_err() {
+    ///     // The outcome is unknown (a timeout, a lost connection): resend the same call. The
+    ///     // server runs it at most once and answers the first run's reply if it ran.
+    ///     let balance = bank.clone().with_request_id(id, 1).deposit(500).await?;
+    /// #   let _ = balance;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn request_id(mut self, request_id: u64, attempt: u32) -> Self {
+        self.request_id = Some((request_id, attempt));
+        self
+    }
+
     /// Adds a metadata pair.
     #[must_use]
     pub fn metadata(mut self, key: impl Into<ByteString>, value: impl Into<Bytes>) -> Self {
@@ -112,6 +141,7 @@ impl CallOptions {
             metadata,
             retry: self.retry.or(defaults.retry),
             hash_key: self.hash_key.or(defaults.hash_key),
+            request_id: self.request_id.or(defaults.request_id),
         }
     }
 }
@@ -340,7 +370,23 @@ impl Call {
             self.deadline = Some(Instant::now() + timeout);
         }
         // A call given its request id is being resent: the server must not run it twice.
-        self.dedupe |= self.request_id.is_some();
+        if self.dedupe || self.request_id.is_some() {
+            self.mark_dedupe();
+        }
+    }
+
+    /// Asks the server to run the call at most once across its attempts, keyed by this
+    /// process's [client identity](crate::idempotency::client_identity) (sent in the call's
+    /// metadata) and the request id.
+    pub(crate) fn mark_dedupe(&mut self) {
+        self.dedupe = true;
+        let metadata = &mut self.options.metadata;
+        if metadata.get(crate::idempotency::CLIENT_ID_KEY).is_none() {
+            metadata.insert(
+                crate::idempotency::CLIENT_ID_KEY,
+                crate::idempotency::client_id_text(crate::idempotency::client_identity()),
+            );
+        }
     }
 
     /// When the whole call must be done (set by [`resolve`](Call::resolve) from the timeout).
@@ -370,9 +416,13 @@ impl Call {
         self
     }
 
-    /// Sets the per-call options.
+    /// Sets the per-call options (a [`request_id`](CallOptions::request_id) in them sends the
+    /// call under it, as [`resend_as`](Call::resend_as) does).
     #[must_use]
     pub fn with_options(mut self, options: CallOptions) -> Self {
+        if let Some((request_id, attempt)) = options.request_id {
+            self = self.resend_as(request_id, attempt);
+        }
         self.options = options;
         self
     }

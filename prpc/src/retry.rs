@@ -311,6 +311,10 @@ mod tests {
         assert!(!RetryPolicy::is_retryable(&Error::Status(
             Status::invalid_argument("x")
         )));
+        assert!(!RetryPolicy::is_retryable(&Error::Status(Status::new(
+            Code::OutcomeUnknown,
+            "x"
+        ))));
         assert!(!RetryPolicy::is_retryable(&Error::Closed(
             Closed::ClientDropped
         )));

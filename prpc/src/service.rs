@@ -54,6 +54,26 @@ pub struct Request {
     /// sockets, in-memory streams, streams given to `serve_connection`). The same value is in
     /// the handler's [`Context::peer`](crate::context::Context::peer).
     pub peer: Option<SocketAddr>,
+    /// Set when the service is called, for the dedupe layer to tell a call refused before it
+    /// reached its handler (its claim may be given up) from one that started.
+    pub(crate) started: Option<Started>,
+}
+
+/// Says whether a call reached its service: set by the bottom of the server's stack as it
+/// calls the service.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Started(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Started {
+    /// Records that the service was called.
+    pub(crate) fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the service was called.
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl Request {
@@ -73,6 +93,7 @@ impl Request {
             dedupe: false,
             messages: None,
             peer: None,
+            started: None,
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::status::Code;
 use crate::transport::Address;
 
 /// Every status code, in the order stats keep them.
-pub const CODES: [Code; 18] = [
+pub const CODES: [Code; 19] = [
     Code::Ok,
     Code::Cancelled,
     Code::Unknown,
@@ -55,12 +55,14 @@ pub const CODES: [Code; 18] = [
     Code::DataLoss,
     Code::Unauthenticated,
     Code::Application,
+    Code::OutcomeUnknown,
 ];
 
 /// Where `code` is counted in [`CODES`].
 fn code_index(code: Code) -> usize {
     match code.as_u32() {
         value @ 0..=16 => value as usize,
+        101 => 18,
         _ => 17,
     }
 }
@@ -188,7 +190,7 @@ impl HistogramSnapshot {
 #[derive(Debug, Default)]
 pub(crate) struct MethodStats {
     in_flight: AtomicU64,
-    codes: [AtomicU64; 18],
+    codes: [AtomicU64; 19],
     latency: Histogram,
 }
 
@@ -448,7 +450,7 @@ mod tests {
 
     #[test]
     fn every_code_has_its_own_counter() {
-        let mut seen = [false; 18];
+        let mut seen = [false; 19];
         for code in CODES {
             let index = code_index(code);
             assert!(!seen[index], "{code} shares a counter");

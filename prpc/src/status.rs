@@ -10,7 +10,8 @@ use crate::wire::Metadata;
 ///
 /// Codes 0 to 16 mean what they mean in gRPC, so operators and tools read them the same way;
 /// [`Code::Application`] is prpc's own: the handler returned its typed error, which travels
-/// encoded in the [`Status::details`].
+/// encoded in the [`Status::details`]; so is [`Code::OutcomeUnknown`], for a deduplicated
+/// call whose outcome was not recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Code {
@@ -50,6 +51,11 @@ pub enum Code {
     Unauthenticated,
     /// The handler returned its application error; the error value is in the details.
     Application,
+    /// prpc's own: a call marked for dedupe may have run, but its outcome was not recorded
+    /// (the idempotency store failed, lost its state, or the server stopped the handler at
+    /// shutdown), so this attempt did not run it again. Not retryable: the caller must find
+    /// out by other means whether the call took effect.
+    OutcomeUnknown,
 }
 
 impl Code {
@@ -74,6 +80,7 @@ impl Code {
             Code::DataLoss => 15,
             Code::Unauthenticated => 16,
             Code::Application => 100,
+            Code::OutcomeUnknown => 101,
         }
     }
 
@@ -97,6 +104,7 @@ impl Code {
             15 => Code::DataLoss,
             16 => Code::Unauthenticated,
             100 => Code::Application,
+            101 => Code::OutcomeUnknown,
             _ => Code::Unknown,
         }
     }
@@ -122,6 +130,7 @@ impl Code {
             Code::DataLoss => "data_loss",
             Code::Unauthenticated => "unauthenticated",
             Code::Application => "application",
+            Code::OutcomeUnknown => "outcome_unknown",
         }
     }
 }

@@ -11,12 +11,27 @@ pub struct RedisServer {
     child: Child,
     dir: PathBuf,
     socket: PathBuf,
+    persistence: Persistence,
+}
+
+/// What a [`RedisServer`] keeps across a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// Nothing: a restart loses every key.
+    None,
+    /// An append-only file synced on every write (`appendfsync always`): nothing is lost.
+    AlwaysFsync,
 }
 
 impl RedisServer {
-    /// Starts redis-server (which must be installed: `scripts/test` installs it) and waits
-    /// until it accepts connections.
+    /// Starts redis-server (which must be installed: `scripts/test` installs it) without
+    /// persistence and waits until it accepts connections.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(Persistence::None)
+    }
+
+    /// Starts redis-server with this persistence and waits until it accepts connections.
+    pub fn start_with(persistence: Persistence) -> RedisServer {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "prpc-redis-{}-{}",
@@ -26,24 +41,36 @@ impl RedisServer {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create redis dir");
         let socket = dir.join("redis.sock");
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .args(["--enable-debug-command", "yes"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test installs it)");
-        let server = RedisServer { child, dir, socket };
+        let child = spawn(&dir, &socket, persistence);
+        let server = RedisServer {
+            child,
+            dir,
+            socket,
+            persistence,
+        };
+        server.wait_until_up();
+        server
+    }
+
+    fn wait_until_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&server.socket).is_err() {
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(10));
         }
-        server
+    }
+
+    /// Kills the server with SIGKILL (no shutdown save) and starts it again on the same
+    /// socket and directory, with the same persistence; waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.dir, &self.socket, self.persistence);
+        self.wait_until_up();
+    }
+
+    /// Where it listens (a unix socket).
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
     }
 
     /// The URL to connect to it.
@@ -76,6 +103,25 @@ impl RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(dir: &std::path::Path, socket: &std::path::Path, persistence: Persistence) -> Child {
+    let appendonly: &[&str] = match persistence {
+        Persistence::None => &["--appendonly", "no"],
+        Persistence::AlwaysFsync => &["--appendonly", "yes", "--appendfsync", "always"],
+    };
+    Command::new("redis-server")
+        .args(["--port", "0", "--save", ""])
+        .args(appendonly)
+        .arg("--unixsocket")
+        .arg(socket)
+        .args(["--enable-debug-command", "yes"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/test installs it)")
 }
 
 impl Drop for RedisServer {

@@ -366,14 +366,14 @@ async fn reply_too_large_to_store(
 }
 
 /// Failing closed, a call whose reply cannot be stored still runs once: its other attempts
-/// get `data_loss` instead of running it again.
+/// get `outcome_unknown` instead of running it again.
 #[tokio::test]
-async fn a_reply_the_store_cannot_keep_fails_its_retries_closed_with_data_loss() {
+async fn a_reply_the_store_cannot_keep_fails_its_retries_closed_with_outcome_unknown() {
     let (first, second, third, runs) = reply_too_large_to_store(FailMode::Closed).await;
     assert_eq!(first.unwrap().body.len(), 4096);
     for retry in [second, third] {
         let error = retry.unwrap_err();
-        assert_eq!(error.code(), Code::DataLoss, "{error}");
+        assert_eq!(error.code(), Code::OutcomeUnknown, "{error}");
         assert!(error.to_string().contains("not run again"), "{error}");
     }
     assert_eq!(runs, 1);

@@ -97,7 +97,9 @@ impl<C: Channel> Retry<C> {
         let policy = call.options.retry;
         // A call that may be sent again must run once on the server, unless running it twice
         // is harmless.
-        call.dedupe |= policy.is_some() && !call.idempotent;
+        if policy.is_some() && !call.idempotent {
+            call.mark_dedupe();
+        }
         policy.filter(|policy| policy.max_attempts() > 1)
     }
 

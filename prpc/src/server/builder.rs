@@ -105,7 +105,10 @@ impl<L> Builder<L> {
         self
     }
 
-    /// How long a finished call's reply is kept for its retries (default 2 minutes).
+    /// How long a deduplicated call's outcome is kept for its retries (default 2 minutes), and
+    /// how long its claim lives past its last renewal: a running call's claim is renewed every
+    /// third of this while its handler runs, however long that is. Retries must come within
+    /// it (they do within any deadline shorter than it).
     pub fn idempotency_ttl(mut self, ttl: Duration) -> Self {
         self.idempotency_ttl = ttl;
         self
@@ -113,7 +116,9 @@ impl<L> Builder<L> {
 
     /// What to do when the store fails or does not answer within `timeout` (or the call's
     /// deadline, if sooner): refuse the call `unavailable` ([`FailMode::Closed`], the
-    /// default) or run it without dedupe ([`FailMode::Open`]).
+    /// default) or run it without dedupe ([`FailMode::Open`]). `timeout` (default 1 s) bounds
+    /// every store operation; a [`RedisStore`](crate::idempotency::RedisStore) made by
+    /// `connect` has no timeout of its own under it.
     pub fn idempotency_failure(mut self, fail_mode: FailMode, timeout: Duration) -> Self {
         self.fail_mode = fail_mode;
         self.store_timeout = timeout;
@@ -178,7 +183,11 @@ impl<L> Builder<L> {
         self
     }
 
-    /// How long in-flight calls may run after shutdown begins before they are stopped.
+    /// How long in-flight calls may run after shutdown begins before they are stopped
+    /// (default 30 s). A deduplicated call stopped there leaves its outcome unknown in the
+    /// idempotency store, written before serving returns: its retries, here or on another
+    /// server, are answered `outcome_unknown` and do not run it again. The server does not
+    /// wait past the grace for such calls, so a deploy stays bounded by it.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
         self
@@ -228,6 +237,7 @@ impl<L> Builder<L> {
         self.services.insert(Arc::new(health.service()));
         self.services.add_reflection();
         let timer = Timer::default();
+        let settling = tokio_util::task::TaskTracker::new();
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new(timer.clone())));
@@ -239,6 +249,9 @@ impl<L> Builder<L> {
             store_timeout: self.store_timeout,
             max_frame_size: self.config.max_frame_size,
             compression_threshold: self.config.compression_threshold,
+            shutdown: shutdown.drain.clone(),
+            settling: settling.clone(),
+            arrivals: Default::default(),
         };
         let named = self.services.named();
         let counted = named.iter().flat_map(|(name, service)| {
@@ -271,6 +284,8 @@ impl<L> Builder<L> {
             stats,
             registrations: Default::default(),
             store,
+            settling,
+            store_timeout: self.store_timeout,
         })
     }
 

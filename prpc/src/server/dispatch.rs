@@ -331,6 +331,7 @@ pub(super) fn prepare<'a>(
             dedupe,
             messages: None,
             peer,
+            started: None,
         },
         reply: ReplyEncoding {
             request_id,

@@ -122,6 +122,9 @@ impl Guarded {
     /// Calls the service: the handler's work starts when this is first polled (and, for a
     /// hand-written `Service`, whatever its `call` does before returning the future).
     fn new(service: &dyn Service, request: Request) -> Self {
+        if let Some(started) = &request.started {
+            started.set();
+        }
         let context = CallContext {
             request_id: request.request_id,
             attempt: request.attempt,

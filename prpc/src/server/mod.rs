@@ -431,6 +431,11 @@ impl<H: Handler> Router<H> {
             tokio::join!(connections.wait(), &mut listener_done);
         };
         let _ = tokio::time::timeout(backstop, drained).await;
+        // Handlers stopped past the grace period mark their outcomes unknown in the store:
+        // those writes go out before serving returns (the process may exit right after).
+        shared.settling.close();
+        let settle_within = shared.store_timeout * 2;
+        let _ = tokio::time::timeout(settle_within, shared.settling.wait()).await;
         Ok(())
     }
 }

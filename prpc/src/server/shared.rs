@@ -46,6 +46,10 @@ pub(super) struct Shared<H> {
     pub(super) registrations: super::registration::Board,
     /// The idempotency store, for its size in the stats.
     pub(super) store: std::sync::Arc<dyn Store>,
+    /// The dedupe layer's writes that outlive their calls: serving ends after them.
+    pub(super) settling: tokio_util::task::TaskTracker,
+    /// Bounds one store operation (and so the wait for `settling`).
+    pub(super) store_timeout: Duration,
 }
 
 /// A server's graceful shutdown in two steps: `requested` (by a [`ShutdownHandle`] or the

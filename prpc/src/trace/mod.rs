@@ -228,6 +228,7 @@ fn record_code(span: &Span, code: Code, server: bool) {
                 | Code::Internal
                 | Code::Unavailable
                 | Code::DataLoss
+                | Code::OutcomeUnknown
         )
     } else {
         code != Code::Ok
