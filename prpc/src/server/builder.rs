@@ -11,6 +11,7 @@ use super::listen;
 use super::registration::{Registrations, Wanted};
 use super::shared::{ServerConfig, Shared, Shutdown};
 use super::stats::Stats;
+use super::tasks::Tasks;
 use super::{Router, Server};
 use crate::compress::DEFAULT_COMPRESSION_THRESHOLD;
 use crate::discovery::Register;
@@ -237,7 +238,7 @@ impl<L> Builder<L> {
         self.services.insert(Arc::new(health.service()));
         self.services.add_reflection();
         let timer = Timer::default();
-        let settling = tokio_util::task::TaskTracker::new();
+        let settling = Tasks::new();
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new(timer.clone())));

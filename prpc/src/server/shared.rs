@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Services;
+use super::tasks::Tasks;
 use crate::health::HealthReporter;
 use crate::idempotency::Store;
 use crate::stats::ServerStats;
@@ -47,7 +48,7 @@ pub(super) struct Shared<H> {
     /// The idempotency store, for its size in the stats.
     pub(super) store: std::sync::Arc<dyn Store>,
     /// The dedupe layer's writes that outlive their calls: serving ends after them.
-    pub(super) settling: tokio_util::task::TaskTracker,
+    pub(super) settling: Tasks,
     /// Bounds one store operation (and so the wait for `settling`).
     pub(super) store_timeout: Duration,
 }

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -57,12 +58,26 @@ impl Tasks {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        tokio::spawn(self.counted(task))
+    }
+
+    /// Spawns `task` on `runtime`, counted until it ends.
+    pub(crate) fn spawn_on<F>(&self, task: F, runtime: &Handle) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        runtime.spawn(self.counted(task))
+    }
+
+    /// `task`, counted from now until it is dropped (finished or not).
+    fn counted<F: Future>(&self, task: F) -> impl Future<Output = F::Output> + use<F> {
         self.inner.running.fetch_add(1, Ordering::AcqRel);
         let running = Running(self.inner.clone());
-        tokio::spawn(async move {
+        async move {
             let _running = running;
             task.await
-        })
+        }
     }
 
     /// The tasks spawned and not yet ended.

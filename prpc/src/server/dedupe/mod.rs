@@ -24,11 +24,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use self::answer::{not_the_same_call, outcome_unknown, replay, still_running};
 use super::dispatch::ReplyEncoding;
 use super::handler::Handler;
+use super::tasks::Tasks;
 use crate::compress::CompressionPolicy;
 use crate::idempotency::{
     Begin, CLIENT_ID_KEY, Claim, FailMode, Fingerprint, Key, Outcome, Store, StoreError, Token,
@@ -70,7 +70,7 @@ pub(super) struct DedupeSettings {
     pub(super) shutdown: CancellationToken,
     /// Writes to the store that outlive their call (releases, outcomes of stopped handlers);
     /// the server waits for them before it returns from serving.
-    pub(super) settling: TaskTracker,
+    pub(super) settling: Tasks,
     /// Calls whose first attempt to reach this server has not yet settled with the store: a
     /// later attempt arriving here waits behind it, so that the first to arrive runs the call
     /// even when several arrive in one read.
