@@ -112,12 +112,18 @@ impl From<Status> for Error {
 /// #     .block_on(total(prpc::Streaming::from_iter([1, 2, 3])));
 /// # assert_eq!(sum.unwrap(), 6);
 /// ```
+/// A failed call as the status a handler answers with when it passes the failure on (`?`):
+/// the server's status as it was, or the nearest code for a local failure. The status
+/// remembers that it was passed on, so that the dedupe layer never takes a downstream
+/// `unavailable` for the handler's own "did not run" (docs/PROTOCOL.md section 7.2, rule 9).
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        match error {
+        let mut status = match error {
             Error::Status(status) => status,
             other => Status::new(other.code(), other.to_string()),
-        }
+        };
+        status.mark_passed_on();
+        status
     }
 }
 

@@ -149,13 +149,28 @@ impl fmt::Display for Code {
 /// let status = Status::new(Code::NotFound, "no user 42");
 /// assert_eq!(status.to_string(), "not_found: no user 42");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Status {
     code: Code,
     message: String,
     details: Bytes,
     metadata: Metadata,
+    /// Made from a [`crate::Error`]: a failed call of the handler's own, passed on (usually
+    /// with `?`). Not sent; the dedupe layer reads it (docs/PROTOCOL.md section 7.2, rule 9).
+    passed_on: bool,
 }
+
+/// Statuses are equal by what travels: code, message, details and metadata.
+impl PartialEq for Status {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.message == other.message
+            && self.details == other.details
+            && self.metadata == other.metadata
+    }
+}
+
+impl Eq for Status {}
 
 impl Status {
     /// A status with a code and message.
@@ -165,7 +180,18 @@ impl Status {
             message: message.into(),
             details: Bytes::new(),
             metadata: Metadata::new(),
+            passed_on: false,
         }
+    }
+
+    /// Whether this status was made from a failed call's [`crate::Error`] (a downstream
+    /// failure a handler passed on), rather than written by the handler.
+    pub(crate) fn passed_on(&self) -> bool {
+        self.passed_on
+    }
+
+    pub(crate) fn mark_passed_on(&mut self) {
+        self.passed_on = true;
     }
 
     /// An application error: `details` is the error value encoded in the call's format.

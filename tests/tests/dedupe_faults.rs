@@ -480,3 +480,84 @@ async fn a_call_cancelled_after_it_started_is_not_run_again() {
     assert_eq!(error.code(), Code::Cancelled, "{error}");
     assert_eq!(counters.started.load(Ordering::SeqCst), 1);
 }
+
+/// A handler that took effect and then passed on a downstream call's failure with `?` (an
+/// `unavailable`: the downstream connection closed) keeps its claim: the answer is recorded,
+/// and a retry does not run the handler again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_answers_unavailable_after_its_effect_is_not_run_again() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let flaky = Flaky { runs: runs.clone() };
+    let server = spawn_server(Server::builder().add_service(flaky)).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let id = prpc::id::next_id();
+    let first = within(client.call(apply(id, 0, PATIENCE)))
+        .await
+        .unwrap_err();
+    assert_eq!(first.code(), Code::Unavailable, "{first}");
+    let retry = within(client.call(apply(id, 1, PATIENCE)))
+        .await
+        .unwrap_err();
+    assert_eq!(retry.code(), Code::Unavailable, "{retry}");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the retry ran the handler again"
+    );
+}
+
+/// A retry that comes after the idempotency TTL, when the call's recorded outcome has expired,
+/// finds no claim: failing closed, it is answered `outcome_unknown` rather than run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_the_ttl_is_not_run_again() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let ttl = Duration::from_millis(300);
+    let server = spawn_server(
+        Server::builder()
+            .add_service(Ledger::new(&runs, Duration::ZERO))
+            .idempotency_ttl(ttl),
+    )
+    .await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let id = prpc::id::next_id();
+    within(client.call(apply(id, 0, PATIENCE))).await.unwrap();
+    tokio::time::sleep(ttl * 3).await;
+    let late = within(client.call(apply(id, 1, PATIENCE)))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::OutcomeUnknown, "{late}");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the late retry ran the call again"
+    );
+    // A new call is unaffected.
+    within(client.call(apply(prpc::id::next_id(), 0, PATIENCE)))
+        .await
+        .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+/// Takes effect (counts a run), then passes on a downstream call's failure with `?`.
+struct Flaky {
+    runs: Arc<AtomicUsize>,
+}
+
+impl Service for Flaky {
+    fn name(&self) -> &str {
+        "ledger"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["apply".into()]
+    }
+
+    fn call(&self, _request: Request) -> ServiceFuture {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async {
+            let downstream: Result<Response, prpc::Error> =
+                Err(prpc::Error::Closed(prpc::Closed::Eof));
+            Ok(downstream?)
+        })
+    }
+}

@@ -41,6 +41,13 @@
 //!   last claims, and its `run_id` and uptime are its own (its uptime may predate the calls).
 //!   A call whose claim was lost in the failover may run again. Use one Redis with
 //!   `appendfsync always` for zero duplicates, or accept this window.
+//! - **Eviction**: every dedupe key has a TTL, so under memory pressure a `maxmemory-policy`
+//!   of `volatile-*` or `allkeys-*` evicts claims with no restart to tell by; a call whose
+//!   claim was evicted may run again. Run Redis with `maxmemory-policy noeviction` (the
+//!   store then fails writes when full, which fail-closed answers `unavailable`).
+//!
+//! Whatever the store does, a retry that comes one TTL or more after its call was first
+//! sent and finds no claim is answered `outcome_unknown`: its claim may have expired.
 //!
 //! In fail-open mode ([`FailMode::Open`]) a store that fails lets calls run without dedupe.
 

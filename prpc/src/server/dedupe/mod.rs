@@ -3,8 +3,9 @@
 //!
 //! Every rule here is stated in docs/PROTOCOL.md section 7.2. The layer is built around one
 //! promise of fail-closed mode: a call never runs twice. So a claim is given up only when the
-//! call provably took no effect: it never reached the service, or the service answered
-//! `unavailable` or `resource_exhausted`, which say so. Once it started, its outcome is
+//! call provably took no effect: it never reached the service, or the service itself answered
+//! `unavailable` or `resource_exhausted`, which say so (a downstream failure it passed on with
+//! `?` does not count: [`Status`] remembers it). Once it started, its outcome is
 //! recorded (a reply, `deadline_exceeded`, `cancelled`) or, when that cannot be done, marked
 //! unknown, and its duplicates are answered `outcome_unknown`. Every write to the store is
 //! fenced by the claim's token, so a write that timed out here and is applied late by the
@@ -357,33 +358,45 @@ impl DedupeSettings {
         ))
     }
 
-    /// For a retry that found no claim (and took it): whether the store may have lost the
-    /// claim of an earlier attempt, having lost its state since the call was first sent and
-    /// less than one TTL ago. Failing closed, such a retry is answered `outcome_unknown` (and
-    /// the call marked so for its other attempts); `None` lets it run.
+    /// For a retry that found no claim (and took it): whether an earlier attempt's claim or
+    /// outcome may be gone — the call was first sent one TTL ago or more (its claim could have
+    /// expired: its server died, the store was unreachable that long, or the retry is simply
+    /// late), or the store lost its state since the call was first sent and less than one TTL
+    /// ago. Failing closed, such a retry is answered `outcome_unknown` (and the call marked
+    /// so for its other attempts); `None` lets it run.
     async fn lost_earlier(&self, attempt: &Attempt) -> Option<Result<Response, Status>> {
         let first_sent = attempt.first_sent?;
         if self.fail_mode == FailMode::Open {
             return None;
         }
         let key = &attempt.key;
-        let started_at = match self
-            .bounded(self.store.started_at(), attempt.deadline)
-            .await
-        {
-            Ok(started_at) => started_at?,
-            Err(error) => {
-                self.release_later(key.clone(), attempt.claim.token);
-                return Some(Err(Status::new(Code::Unavailable, error.to_string())));
+        // The first attempt's time is the client's clock, the store's start and `now` the
+        // server's: they are compared as they are (clocks in sync to well under a second are
+        // assumed).
+        let now = SystemTime::now();
+        let expired = now
+            .duration_since(first_sent)
+            .is_ok_and(|age| age >= self.ttl);
+        let reason = if expired {
+            "was first sent one idempotency TTL ago or more"
+        } else {
+            let started_at = match self
+                .bounded(self.store.started_at(), attempt.deadline)
+                .await
+            {
+                Ok(started_at) => started_at?,
+                Err(error) => {
+                    self.release_later(key.clone(), attempt.claim.token);
+                    return Some(Err(Status::new(Code::Unavailable, error.to_string())));
+                }
+            };
+            let within_ttl = started_at.checked_add(self.ttl).is_none_or(|end| now < end);
+            if !(first_sent < started_at && within_ttl) {
+                return None;
             }
+            "was first sent before the idempotency store lost its state"
         };
-        // The first attempt's time is the client's clock, the store's start the server's: they
-        // are compared as they are (clocks in sync to well under a second are assumed).
-        let lost = first_sent < started_at && SystemTime::now() < started_at + self.ttl;
-        if !lost {
-            return None;
-        }
-        tracing::warn!(%key, "a retry of a call begun before the store lost its state");
+        tracing::warn!(%key, reason, "a retry finds no trace of its call's earlier attempts");
         match self
             .bounded(
                 self.store
@@ -397,10 +410,7 @@ impl DedupeSettings {
         }
         Some(Err(Status::new(
             Code::OutcomeUnknown,
-            format!(
-                "call {key} was first sent before the idempotency store lost its state: \
-                 it may have run, and is not run again"
-            ),
+            format!("call {key} {reason}: it may have run, and is not run again"),
         )))
     }
 
@@ -429,11 +439,13 @@ impl DedupeSettings {
         let result = self.renewing(&held.key, claim, call).await;
         if let Err(status) = &result
             && matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
+            && !(held.started.get() && status.passed_on())
         {
             // A refusal: from a layer before the handler (a rate limit, a full server), or
-            // from the handler, whose answer with these codes says that it took no effect
-            // (docs/PROTOCOL.md section 6). A retry should run the call, not be answered
-            // with the refusal.
+            // from the handler, whose own answer with these codes says that it took no effect
+            // (docs/PROTOCOL.md section 6). A retry should run the call, not be answered with
+            // the refusal. But a downstream call's failure the handler passed on (`?` on a
+            // `prpc::Error`) says nothing of what the handler did before it: recorded.
             held.give_up();
             return result;
         }
