@@ -8,6 +8,8 @@ use bytes::Bytes;
 
 pub use crate::body::Format;
 
+pub(crate) mod byte_string;
+
 use crate::body::BodyError;
 
 impl Format {
