@@ -26,13 +26,16 @@ impl Format {
         };
         match self {
             #[cfg(feature = "json")]
-            Format::Json => serde_json::to_vec(value)
-                .map(Bytes::from)
-                .map_err(|e| encode_error(e.to_string())),
+            Format::Json => encode_into_arena(|out| {
+                serde_json::to_writer(out, value).map_err(|e| encode_error(e.to_string()))
+            }),
             #[cfg(feature = "msgpack")]
-            Format::MsgPack => rmp_serde::to_vec_named(value)
-                .map(Bytes::from)
-                .map_err(|e| encode_error(e.to_string())),
+            Format::MsgPack => encode_into_arena(|out| {
+                let mut serializer = rmp_serde::Serializer::new(out).with_struct_map();
+                value
+                    .serialize(&mut serializer)
+                    .map_err(|e| encode_error(e.to_string()))
+            }),
             other => Err(other.unsupported_for_serde()),
         }
     }
@@ -99,6 +102,43 @@ impl Format {
             },
         }
     }
+}
+
+/// Room an encoding arena takes at a time: bodies are cut from it one after another, so small
+/// bodies cost no allocation of their own. A body keeps its chunk alive (as a request body keeps
+/// the read buffer it was read into); once every body cut from a chunk is gone, the chunk is
+/// used again from its start.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+const ARENA_CHUNK: usize = 16 * 1024;
+
+#[cfg(any(feature = "json", feature = "msgpack"))]
+thread_local! {
+    /// This thread's encoding arena.
+    static ARENA: std::cell::Cell<bytes::BytesMut> = std::cell::Cell::new(bytes::BytesMut::new());
+}
+
+/// Runs `encode` on a writer into this thread's arena and cuts what it wrote off as a body.
+///
+/// A large value is written with one large write (a byte string's bytes), for which the
+/// arena makes room of exactly that size: its body is allocated once, at its size, never
+/// grown by doubling; and when the bodies cut before it are gone, not allocated at all.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+fn encode_into_arena(
+    encode: impl FnOnce(&mut bytes::buf::Writer<bytes::BytesMut>) -> Result<(), BodyError>,
+) -> Result<Bytes, BodyError> {
+    use bytes::BufMut as _;
+    // Taken out while in use, so an encoding inside an encoding (a `Serialize` impl that
+    // encodes a body of its own) finds an empty arena instead of a borrowed one.
+    let mut arena = ARENA.take();
+    if arena.capacity() - arena.len() < ARENA_CHUNK / 16 {
+        arena.reserve(ARENA_CHUNK);
+    }
+    let mut writer = arena.writer();
+    let encoded = encode(&mut writer);
+    let mut arena = writer.into_inner();
+    let body = arena.split().freeze();
+    ARENA.set(arena);
+    encoded.map(|()| body)
 }
 
 #[cfg(test)]
@@ -176,6 +216,34 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn bodies_are_cut_from_a_reused_arena() {
+        use crate::format::byte_string::AsBytes;
+        let large = Bytes::from(vec![7u8; 1 << 20]);
+        let first = Format::MsgPack.encode(&AsBytes(&large)).unwrap();
+        assert_eq!(first.len(), (1 << 20) + 5, "bin 32 and the bytes");
+        assert_eq!(&first[5..], &large[..]);
+        let at = first.as_ptr();
+        drop(first);
+        // Its body gone, the space is written again: no allocation for the next body.
+        let second = Format::MsgPack.encode(&AsBytes(&large)).unwrap();
+        assert_eq!(second.as_ptr(), at);
+        // While a body lives its bytes are its own.
+        let third = Format::MsgPack.encode(&AsBytes(&large)).unwrap();
+        assert_ne!(third.as_ptr(), second.as_ptr());
+        assert_eq!(second, third);
+        // Small bodies follow one another in one chunk.
+        let small = [
+            Format::MsgPack.encode(&args()).unwrap(),
+            Format::Json.encode(&args()).unwrap(),
+        ];
+        assert_eq!(
+            small[0].as_ptr().wrapping_add(small[0].len()),
+            small[1].as_ptr()
+        );
+        assert_eq!(Format::Json.decode::<Args>(&small[1]).unwrap(), args());
     }
 
     #[test]
