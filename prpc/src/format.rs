@@ -113,8 +113,8 @@ const ARENA_CHUNK: usize = 16 * 1024;
 
 #[cfg(any(feature = "json", feature = "msgpack"))]
 thread_local! {
-    /// This thread's encoding arena.
-    static ARENA: std::cell::Cell<bytes::BytesMut> = std::cell::Cell::new(bytes::BytesMut::new());
+    /// This thread's encoding arena, and the buffer small writes gather in.
+    static ARENA: std::cell::Cell<ArenaWriter> = std::cell::Cell::new(ArenaWriter::default());
 }
 
 /// Runs `encode` on a writer into this thread's arena and cuts what it wrote off as a body.
@@ -124,21 +124,70 @@ thread_local! {
 /// grown by doubling; and when the bodies cut before it are gone, not allocated at all.
 #[cfg(any(feature = "json", feature = "msgpack"))]
 fn encode_into_arena(
-    encode: impl FnOnce(&mut bytes::buf::Writer<bytes::BytesMut>) -> Result<(), BodyError>,
+    encode: impl FnOnce(&mut ArenaWriter) -> Result<(), BodyError>,
 ) -> Result<Bytes, BodyError> {
-    use bytes::BufMut as _;
     // Taken out while in use, so an encoding inside an encoding (a `Serialize` impl that
     // encodes a body of its own) finds an empty arena instead of a borrowed one.
-    let mut arena = ARENA.take();
-    if arena.capacity() - arena.len() < ARENA_CHUNK / 16 {
-        arena.reserve(ARENA_CHUNK);
+    let mut writer = ARENA.take();
+    if writer.arena.capacity() - writer.arena.len() < ARENA_CHUNK / 16 {
+        writer.arena.reserve(ARENA_CHUNK);
     }
-    let mut writer = arena.writer();
     let encoded = encode(&mut writer);
-    let mut arena = writer.into_inner();
-    let body = arena.split().freeze();
-    ARENA.set(arena);
+    writer.flush_small();
+    let body = writer.arena.split().freeze();
+    ARENA.set(writer);
     encoded.map(|()| body)
+}
+
+/// Writes that gather in [`ArenaWriter::small`] before they go to the arena together.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+const SMALL_WRITES: usize = 512;
+
+/// What the serializers write into. They write a value a few bytes at a time (a marker,
+/// then a number): those gather in `small` (a plain `Vec`, whose appends are cheap, kept
+/// with its capacity), which goes to the arena in larger pieces; a large write goes to the
+/// arena as it is.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+#[derive(Default)]
+struct ArenaWriter {
+    arena: bytes::BytesMut,
+    small: Vec<u8>,
+}
+
+#[cfg(any(feature = "json", feature = "msgpack"))]
+impl ArenaWriter {
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.arena.extend_from_slice(&self.small);
+            self.small.clear();
+        }
+    }
+}
+
+#[cfg(any(feature = "json", feature = "msgpack"))]
+impl std::io::Write for ArenaWriter {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.small.len() + bytes.len() > SMALL_WRITES {
+            self.flush_small();
+        }
+        if bytes.len() >= SMALL_WRITES {
+            self.arena.extend_from_slice(bytes);
+        } else {
+            self.small.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
