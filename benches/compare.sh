@@ -11,7 +11,7 @@
 # Environment (defaults in brackets; quick mode's after the slash):
 #   SECONDS_PER_RUN [5/1]  measured seconds per run      WARMUP [1/0.3]  warm-up seconds per run
 #   REPEATS [3/1]          runs per framework, scenario and runtime
-#   SCENARIOS [a b c d]    RUNTIMES [current multi]      FRAMEWORKS [prpc tarpc tonic raw]
+#   SCENARIOS [a b c d e]  RUNTIMES [current multi]      FRAMEWORKS [prpc macro tarpc tonic raw]
 #   SERVER_CPU [0]         CLIENT_CPU [1]                cores for taskset
 #   CARGO_TARGET_DIR       where cargo builds (as cargo does) [target]
 #   BASELINE_BIN           a prpc_echo built from another commit (benches/baseline.sh REV
@@ -29,6 +29,10 @@
 #   b  1 connection,  128 calls in flight, 64 B:        calls/s
 #   c  4 connections, 256 calls in flight, 4 KiB:       calls/s
 #   d  1 connection,    8 calls in flight, 1 MiB:       MiB/s (body bytes echoed, one way)
+#   e  1 connection,  128 calls in flight, a record of a dozen mixed fields (about 1 KiB in
+#      MessagePack; src/record.rs): calls/s. macro and tarpc echo the typed record (serde on
+#      both sides); prpc, tonic and raw echo its MessagePack bytes (the ceiling). "before"
+#      skips it (older programs have no record).
 # and in every scenario CPU time per call on each side and TCP payload bytes and segments per
 # call (both ways). Each run's raw line goes to $CARGO_TARGET_DIR/compare/runs-DATE.txt, the
 # table also to table-DATE.md beside it, and the programs' errors to stderr-DATE.txt.
@@ -54,9 +58,9 @@ if [[ $quick == 1 ]]; then
 else
   seconds=${SECONDS_PER_RUN:-5} warmup=${WARMUP:-1} repeats=${REPEATS:-3}
 fi
-scenarios=(${SCENARIOS:-a b c d})
+scenarios=(${SCENARIOS:-a b c d e})
 runtimes=(${RUNTIMES:-current multi})
-frameworks=(${FRAMEWORKS:-prpc tarpc tonic raw})
+frameworks=(${FRAMEWORKS:-prpc macro tarpc tonic raw})
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 
@@ -65,6 +69,7 @@ declare -A scenario_flags=(
   [b]="--connections 1 --in-flight 128 --size 64"
   [c]="--connections 4 --in-flight 256 --size 4096"
   [d]="--connections 1 --in-flight 8 --size 1048576"
+  [e]="--connections 1 --in-flight 128 --payload record"
 )
 for scenario in "${scenarios[@]}"; do
   [[ -n ${scenario_flags[$scenario]:-} ]] || { echo "unknown scenario $scenario" >&2; exit 2; }
@@ -109,7 +114,10 @@ trap cleanup EXIT
 run_one() {
   local framework=$1 runtime=$2 scenario=$3 repeat=$4
   local bin="$target/release/$(program_of "$framework")" addr= line server_env=()
-  if [[ $framework == before ]]; then bin=$BASELINE_BIN; fi
+  if [[ $framework == before ]]; then
+    [[ $scenario == e ]] && return 0
+    bin=$BASELINE_BIN
+  fi
   case $framework in
     http) server_env=(PRPC_ECHO_HTTP=1) ;;
     nostats | macro_nostats) server_env=(PRPC_STATS=0) ;;
@@ -185,6 +193,7 @@ SCENARIOS = {
     "b": "(b) 1 conn, 128 in flight, 64 B",
     "c": "(c) 4 conns, 256 in flight, 4 KiB",
     "d": "(d) 1 conn, 8 in flight, 1 MiB",
+    "e": "(e) 1 conn, 128 in flight, ~1 KiB record",
 }
 # metric key, label, higher is better
 HEADLINE = {
@@ -193,6 +202,7 @@ HEADLINE = {
     "b": [("calls/s", "calls/s", True)],
     "c": [("calls/s", "calls/s", True)],
     "d": [("mib/s", "MiB/s", True)],
+    "e": [("calls/s", "calls/s", True)],
 }
 COSTS = [("client_us_per_call", "client CPU µs/call", False),
          ("server_us_per_call", "server CPU µs/call", False),
@@ -200,14 +210,19 @@ COSTS = [("client_us_per_call", "client CPU µs/call", False),
          ("segments_per_call", "TCP segments/call", False)]
 # (scenario, metric) -> [(peer, bound)]: prpc / peer must be >= bound (higher is better) or
 # <= bound (lower is better).
-GOALS = {}
+# Issue 6's goals for prpc's raw-body service; issue 22's for the macro in the default format.
+GOALS = {"prpc": {}, "macro": {}}
 for scenario in "bc":
-    GOALS[(scenario, "calls/s")] = [("tarpc", 1.3), ("tonic", 5.0), ("raw", 0.8)]
-GOALS[("d", "mib/s")] = [("tarpc", 1.0), ("raw", 0.8)]
-GOALS[("a", "p99_us")] = [("tarpc", 1.0)]
-for scenario in "abcd":
-    GOALS[(scenario, "client_us_per_call")] = [("tarpc", 1.0)]
-    GOALS[(scenario, "server_us_per_call")] = [("tarpc", 1.0)]
+    GOALS["prpc"][(scenario, "calls/s")] = [("tarpc", 1.3), ("tonic", 5.0), ("raw", 0.8)]
+    GOALS["macro"][(scenario, "calls/s")] = [("raw", 0.9)]
+GOALS["prpc"][("d", "mib/s")] = [("tarpc", 1.0), ("raw", 0.8)]
+GOALS["macro"][("d", "mib/s")] = [("raw", 0.9)]
+GOALS["macro"][("e", "calls/s")] = [("tarpc", 1.5)]
+for mine_ in ("prpc", "macro"):
+    GOALS[mine_][("a", "p99_us")] = [("tarpc", 1.0)]
+    for scenario in "abcde":
+        GOALS[mine_][(scenario, "client_us_per_call")] = [("tarpc", 1.0)]
+        GOALS[mine_][(scenario, "server_us_per_call")] = [("tarpc", 1.0)]
 
 def values(runtime, scenario, framework, metric):
     return [float(run[metric]) for run in runs
@@ -225,17 +240,22 @@ def fmt(value):
         return f"{value:.1f}"
     return f"{value:.2f}"
 
-# The framework the ratios are of: prpc (its hand-written Service), else the first named
-# (macro: the generated stubs in the default format).
-mine = "prpc" if "prpc" in frameworks else frameworks[0]
-peers = [peer for peer in ("before", "tarpc", "tonic", "raw") if peer in frameworks and peer != mine]
-header = ["runtime", "scenario", "metric"] + frameworks + [f"{mine}/{peer}" for peer in peers] \
+# The frameworks the ratios are of: prpc (its hand-written Service) and macro (the generated
+# stubs in the default format), whichever ran; else the first named.
+mines = [name for name in ("prpc", "macro") if name in frameworks] or frameworks[:1]
+mine = mines[0]
+pairs = []
+for ours in mines:
+    for peer in ("before", "tarpc", "tonic", "raw"):
+        if peer in frameworks and peer not in mines and not (peer == "before" and ours != mines[-1]):
+            pairs.append((ours, peer))
+header = ["runtime", "scenario", "metric"] + frameworks + [f"{o}/{p}" for o, p in pairs] \
     + ["spread", "goal"]
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join("---" if i < 3 else "---:" for i in range(len(header) - 1)) + "|---|")
 misses = []
 seen_runtimes = [r for r in ("current", "multi") if any(run.get("runtime") == r for run in runs)]
-seen_scenarios = [s for s in "abcd" if any(run.get("scenario") == s for run in runs)]
+seen_scenarios = [s for s in "abcde" if any(run.get("scenario") == s for run in runs)]
 for runtime in seen_runtimes:
     for scenario in seen_scenarios:
         for metric, label, higher_better in HEADLINE[scenario] + COSTS:
@@ -246,23 +266,24 @@ for runtime in seen_runtimes:
                 if len(found) > 1 and medians[framework]:
                     spreads.append((max(found) - min(found)) / medians[framework])
             ratios = {}
-            for peer in peers:
-                ours, theirs = medians.get(mine), medians.get(peer)
-                ratios[peer] = ours / theirs if ours is not None and theirs else None
+            for ours_name, peer in pairs:
+                ours, theirs = medians.get(ours_name), medians.get(peer)
+                ratios[(ours_name, peer)] = ours / theirs if ours is not None and theirs else None
             verdicts = []
-            for peer, bound in GOALS.get((scenario, metric), []):
-                ratio = ratios.get(peer)
-                if ratio is None:
-                    continue
-                met = ratio >= bound if higher_better else ratio <= bound
-                sign = "≥" if higher_better else "≤"
-                verdicts.append(f"{'ok' if met else '**MISS**'} {sign}{bound:g}×{peer}")
-                if not met:
-                    misses.append(f"{runtime} {SCENARIOS[scenario]} {label}: {mine}/{peer} "
-                                  f"{ratio:.2f} (goal {sign}{bound:g})")
+            for ours_name in mines:
+                for peer, bound in GOALS.get(ours_name, {}).get((scenario, metric), []):
+                    ratio = ratios.get((ours_name, peer))
+                    if ratio is None:
+                        continue
+                    met = ratio >= bound if higher_better else ratio <= bound
+                    sign = "≥" if higher_better else "≤"
+                    verdicts.append(f"{'ok' if met else '**MISS**'} {ours_name} {sign}{bound:g}×{peer}")
+                    if not met:
+                        misses.append(f"{runtime} {SCENARIOS[scenario]} {label}: {ours_name}/{peer} "
+                                      f"{ratio:.2f} (goal {sign}{bound:g})")
             row = [runtime, SCENARIOS[scenario], label]
             row += [fmt(medians[f]) for f in frameworks]
-            row += ["—" if ratios[p] is None else f"{ratios[p]:.2f}" for p in peers]
+            row += ["—" if ratios[pair] is None else f"{ratios[pair]:.2f}" for pair in pairs]
             row += [f"{max(spreads) * 100:.0f}%" if spreads else "—", ", ".join(verdicts)]
             print("| " + " | ".join(row) + " |")
 errors = [run for run in runs if "error" in run]
@@ -289,7 +310,7 @@ def min_max_table(ours_name, base_name):
 
 if "before" in frameworks:
     # The reshaping's goal (issue 7): this tree's median at least 0.95x the baseline's.
-    min_max_table(mine, "before")
+    min_max_table(mines[-1], "before")
 if "http" in frameworks and "prpc" in frameworks:
     # Issue 16's goal: prpc frames through prpc-http at least 0.95x the plain server.
     min_max_table("http", "prpc")

@@ -34,13 +34,22 @@ use hdrhistogram::Histogram;
 use tokio::net::TcpStream;
 
 use crate::counters::{SocketCounters, process_cpu_time};
-use crate::options::Options;
+use crate::options::{Options, Payload};
+use crate::record::Record;
 
 /// One framework's client of the echo service, on one connection.
 pub trait Caller: Clone + Send + Sync + 'static {
     /// Sends `body` to be echoed; returns the length of the body that came back. Panics if
     /// the call fails: a benchmark that loses calls has nothing to report.
     fn echo(&self, body: Bytes) -> impl Future<Output = usize> + Send;
+
+    /// Sends `record` to be echoed (scenario (e)); returns `encoded.len()` if the record came
+    /// back whole. Programs without typed values send `encoded`, its MessagePack encoding, as
+    /// the body.
+    fn echo_record(&self, record: &Record, encoded: &Bytes) -> impl Future<Output = usize> + Send {
+        let _ = record;
+        self.echo(encoded.clone())
+    }
 
     /// The server process's CPU time so far (see
     /// [`process_cpu_time`](crate::counters::process_cpu_time)).
@@ -82,15 +91,32 @@ pub async fn measure<C: Caller>(
     sockets: Vec<OwnedFd>,
 ) -> Report {
     assert!(!callers.is_empty(), "no connections");
-    let body = Bytes::from(vec![0x5a; options.size]);
+    let mut options = options.clone();
+    let (body, record) = match options.payload {
+        Payload::Bytes => (Bytes::from(vec![0x5a; options.size]), None),
+        Payload::Record => {
+            let record = Record::sample();
+            let encoded = record.encoded();
+            options.size = encoded.len();
+            (encoded, Some(Arc::new(record)))
+        }
+    };
+    let options = &options;
     if !options.warmup.is_zero() {
-        load(&callers, options.in_flight, &body, options.warmup).await;
+        load(&callers, options.in_flight, &body, &record, options.warmup).await;
     }
 
     let server_before = callers[0].server_cpu().await;
     let client_before = process_cpu_time();
     let wire_before = SocketCounters::read_all(&sockets);
-    let (latencies, elapsed) = load(&callers, options.in_flight, &body, options.duration).await;
+    let (latencies, elapsed) = load(
+        &callers,
+        options.in_flight,
+        &body,
+        &record,
+        options.duration,
+    )
+    .await;
     let wire = SocketCounters::read_all(&sockets) - wire_before;
     let client_cpu = process_cpu_time() - client_before;
     let server_cpu = callers[0].server_cpu().await - server_before;
@@ -166,6 +192,7 @@ async fn load<C: Caller>(
     callers: &[C],
     in_flight: usize,
     body: &Bytes,
+    record: &Option<Arc<Record>>,
     duration: Duration,
 ) -> (Histogram<u64>, Duration) {
     // 1 ns to 60 s at three significant digits, allocated once (about 200 KB).
@@ -177,12 +204,16 @@ async fn load<C: Caller>(
         .map(|index| {
             let caller = callers[index % callers.len()].clone();
             let body = body.clone();
+            let record = record.clone();
             let stop = stop.clone();
             let latencies = latencies.clone();
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let sent = Instant::now();
-                    let echoed = caller.echo(body.clone()).await;
+                    let echoed = match &record {
+                        Some(record) => caller.echo_record(record, &body).await,
+                        None => caller.echo(body.clone()).await,
+                    };
                     let latency = sent.elapsed().as_nanos() as u64;
                     latencies
                         .lock()

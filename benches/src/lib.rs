@@ -13,4 +13,5 @@ pub mod counters;
 pub mod driver;
 pub mod options;
 pub mod raw_frames;
+pub mod record;
 pub mod streams;

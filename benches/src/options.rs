@@ -63,6 +63,16 @@ impl RuntimeKind {
     }
 }
 
+/// What each call of the echo carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// `--size` bytes.
+    Bytes,
+    /// A [`Record`](crate::record::Record) (scenario (e)); byte-body programs send its
+    /// MessagePack encoding.
+    Record,
+}
+
 /// A parsed command line.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -74,8 +84,10 @@ pub struct Options {
     pub connections: usize,
     /// Calls the client keeps in flight in all.
     pub in_flight: usize,
-    /// Body size in bytes.
+    /// Body size in bytes (with `--payload record`, the record's encoded size).
     pub size: usize,
+    /// What each call carries.
+    pub payload: Payload,
     /// Length of the measured run.
     pub duration: Duration,
     /// Load run and thrown away before the measured run.
@@ -87,7 +99,7 @@ pub struct Options {
 /// Printed on a bad command line.
 pub const USAGE: &str = "usage: NAME server [ADDR] [--runtime current|multi]
        NAME client ADDR [--connections N] [--in-flight N] [--size BYTES] [--seconds S] \
-[--warmup S] [--runtime current|multi]";
+[--warmup S] [--runtime current|multi] [--payload bytes|record]";
 
 impl Options {
     /// Parses the process's arguments; prints the usage and exits on a bad one.
@@ -120,6 +132,7 @@ impl Options {
             connections: 1,
             in_flight: 1,
             size: 64,
+            payload: Payload::Bytes,
             duration: Duration::from_secs(5),
             warmup: Duration::from_secs(1),
             runtime: RuntimeKind::CurrentThread,
@@ -132,6 +145,13 @@ impl Options {
                 "--size" => options.size = number(&flag, &value)?,
                 "--seconds" => options.duration = seconds(&flag, &value)?,
                 "--warmup" => options.warmup = seconds(&flag, &value)?,
+                "--payload" => {
+                    options.payload = match value.as_str() {
+                        "bytes" => Payload::Bytes,
+                        "record" => Payload::Record,
+                        other => return Err(format!("--payload is bytes or record, not {other}")),
+                    }
+                }
                 "--runtime" => {
                     options.runtime = match value.as_str() {
                         "current" => RuntimeKind::CurrentThread,

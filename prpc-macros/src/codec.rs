@@ -5,7 +5,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Type;
 
-use crate::parse::{Encoding, MethodDef, StreamItems, is_unit};
+use crate::parse::{Encoding, MethodDef, StreamItems, is_byte_string, is_unit};
 
 /// Names of the generated code's local variables. They have mixed-site hygiene, so an argument
 /// called `format` or `body` cannot shadow them.
@@ -46,12 +46,26 @@ impl Locals {
 /// body reads `{"a":1,"b":2}` and either side may add fields later.
 const ARGS_STRUCT: &str = "__PrpcArgs";
 
+/// The field of the arguments struct for one argument: a byte string (`Vec<u8>`, `Bytes`) is
+/// written as bytes, not as serde's array of integers.
+fn args_field(arg: &crate::parse::Arg) -> TokenStream {
+    let (ident, ty) = (&arg.ident, &arg.ty);
+    if is_byte_string(ty) {
+        quote!(#[serde(with = "::prpc::__private::byte_string")] #ident: #ty)
+    } else {
+        quote!(#ident: #ty)
+    }
+}
+
 impl Encoding {
     /// An expression encoding the value behind the reference `value`, of type `ty`, into a
     /// `Bytes` body, yielding `Result<Bytes, BodyError>`.
     pub(crate) fn encode(self, locals: &Locals, ty: &Type, value: &TokenStream) -> TokenStream {
         let format = &locals.format;
         match self {
+            Encoding::Serde if is_byte_string(ty) => {
+                quote!(#format.encode(&::prpc::__private::byte_string::AsBytes(#value)))
+            }
             Encoding::Serde => quote!(#format.encode(#value)),
             Encoding::Protobuf => quote!(#format.encode_message(#value)),
             // `()` is the empty message: `{}` in JSON, where serde would write `null`.
@@ -62,11 +76,18 @@ impl Encoding {
         }
     }
 
-    /// An expression decoding the `&[u8]` expression `body` as `ty`, yielding
+    /// An expression decoding the `&Bytes` expression `body` as `ty`, yielding
     /// `Result<ty, BodyError>`.
     pub(crate) fn decode(self, locals: &Locals, ty: &Type, body: &TokenStream) -> TokenStream {
         let format = &locals.format;
         match self {
+            // A byte string may be a slice of the body: decoded with the body at hand.
+            Encoding::Serde if is_byte_string(ty) => quote! {
+                ::prpc::__private::byte_string::decode_from_body::<
+                    ::prpc::__private::byte_string::FromBytes<#ty>,
+                >(#format, #body)
+                .map(|decoded| decoded.0)
+            },
             Encoding::Serde => quote!(#format.decode::<#ty>(#body)),
             Encoding::Protobuf => quote!(#format.decode_message::<#ty>(#body)),
             Encoding::ProtobufJson if is_unit(ty) => {
@@ -87,10 +108,7 @@ impl Encoding {
             Encoding::Serde => {
                 let args_struct = Ident::new(ARGS_STRUCT, Span::call_site());
                 let idents = method.body_args().map(|arg| &arg.ident);
-                let fields = method.body_args().map(|arg| {
-                    let (ident, ty) = (&arg.ident, &arg.ty);
-                    quote!(#ident: #ty)
-                });
+                let fields = method.body_args().map(args_field);
                 let encode = self.encode(
                     locals,
                     &syn::parse_quote!(#args_struct),
@@ -125,16 +143,23 @@ impl Encoding {
     /// `locals.request.body`, or return the decoding error (an invalid_argument status).
     pub(crate) fn decode_args(self, locals: &Locals, method: &MethodDef) -> TokenStream {
         let request = &locals.request;
+        let format = &locals.format;
         let body = quote!(&#request.body);
         match self {
             Encoding::Serde => {
                 let args_struct = Ident::new(ARGS_STRUCT, Span::call_site());
                 let idents = method.body_args().map(|arg| &arg.ident);
-                let fields = method.body_args().map(|arg| {
-                    let (ident, ty) = (&arg.ident, &arg.ty);
-                    quote!(#ident: #ty)
-                });
-                let decode = self.decode(locals, &syn::parse_quote!(#args_struct), &body);
+                let fields = method.body_args().map(args_field);
+                let decode = if method.body_args().any(|arg| is_byte_string(&arg.ty)) {
+                    // A byte string may be a slice of the body: decoded with the body at hand.
+                    quote! {
+                        ::prpc::__private::byte_string::decode_from_body::<#args_struct>(
+                            #format, #body,
+                        )
+                    }
+                } else {
+                    self.decode(locals, &syn::parse_quote!(#args_struct), &body)
+                };
                 let definition = quote_spanned! {method.ident.span()=>
                     #[derive(::prpc::__private::serde::Deserialize)]
                     #[serde(crate = "::prpc::__private::serde")]

@@ -556,6 +556,32 @@ pub(crate) fn is_unit(ty: &Type) -> bool {
     }
 }
 
+/// Whether `ty` is spelled as a byte string: `Vec<u8>` or `Bytes` (any path ending so). The
+/// runtime checks the type itself, so a user's own type named `Bytes` stays as serde writes it.
+pub(crate) fn is_byte_string(ty: &Type) -> bool {
+    match ty {
+        Type::Paren(paren) => is_byte_string(&paren.elem),
+        Type::Group(group) => is_byte_string(&group.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else {
+                return false;
+            };
+            match &last.arguments {
+                syn::PathArguments::None => last.ident == "Bytes",
+                syn::PathArguments::AngleBracketed(generic) if last.ident == "Vec" => {
+                    matches!(
+                        generic.args.first(),
+                        Some(syn::GenericArgument::Type(Type::Path(element)))
+                            if generic.args.len() == 1 && element.path.is_ident("u8")
+                    )
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Position {
     Argument,

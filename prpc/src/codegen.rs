@@ -23,6 +23,15 @@ use crate::status::Status;
 pub use crate::stream::{Message, MessageStream, Streaming};
 pub use futures_core::Stream;
 
+/// Byte strings (`Vec<u8>`, `Bytes`) as bytes in every format: the generated code names this
+/// module in `#[serde(with = ...)]` on such arguments, and wraps such results in
+/// [`AsBytes`](byte_string::AsBytes) and [`FromBytes`](byte_string::FromBytes).
+pub mod byte_string {
+    pub use crate::format::byte_string::{
+        AsBytes, FromBytes, decode_from_body, deserialize, serialize,
+    };
+}
+
 /// The format a serde call encodes in: its resolved options' (the client's, else the
 /// channel's default), else MessagePack.
 pub fn serde_format(call: &Call) -> Format {

@@ -8,6 +8,8 @@ use bytes::Bytes;
 
 pub use crate::body::Format;
 
+pub(crate) mod byte_string;
+
 use crate::body::BodyError;
 
 impl Format {
@@ -24,13 +26,16 @@ impl Format {
         };
         match self {
             #[cfg(feature = "json")]
-            Format::Json => serde_json::to_vec(value)
-                .map(Bytes::from)
-                .map_err(|e| encode_error(e.to_string())),
+            Format::Json => encode_into_arena(|out| {
+                serde_json::to_writer(out, value).map_err(|e| encode_error(e.to_string()))
+            }),
             #[cfg(feature = "msgpack")]
-            Format::MsgPack => rmp_serde::to_vec_named(value)
-                .map(Bytes::from)
-                .map_err(|e| encode_error(e.to_string())),
+            Format::MsgPack => encode_into_arena(|out| {
+                let mut serializer = rmp_serde::Serializer::new(out).with_struct_map();
+                value
+                    .serialize(&mut serializer)
+                    .map_err(|e| encode_error(e.to_string()))
+            }),
             other => Err(other.unsupported_for_serde()),
         }
     }
@@ -96,6 +101,92 @@ impl Format {
                 what: "serde values",
             },
         }
+    }
+}
+
+/// Room an encoding arena takes at a time: bodies are cut from it one after another, so small
+/// bodies cost no allocation of their own. A body keeps its chunk alive (as a request body keeps
+/// the read buffer it was read into); once every body cut from a chunk is gone, the chunk is
+/// used again from its start.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+const ARENA_CHUNK: usize = 16 * 1024;
+
+#[cfg(any(feature = "json", feature = "msgpack"))]
+thread_local! {
+    /// This thread's encoding arena, and the buffer small writes gather in.
+    static ARENA: std::cell::Cell<ArenaWriter> = std::cell::Cell::new(ArenaWriter::default());
+}
+
+/// Runs `encode` on a writer into this thread's arena and cuts what it wrote off as a body.
+///
+/// A large value is written with one large write (a byte string's bytes), for which the
+/// arena makes room of exactly that size: its body is allocated once, at its size, never
+/// grown by doubling; and when the bodies cut before it are gone, not allocated at all.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+fn encode_into_arena(
+    encode: impl FnOnce(&mut ArenaWriter) -> Result<(), BodyError>,
+) -> Result<Bytes, BodyError> {
+    // Taken out while in use, so an encoding inside an encoding (a `Serialize` impl that
+    // encodes a body of its own) finds an empty arena instead of a borrowed one.
+    let mut writer = ARENA.take();
+    if writer.arena.capacity() - writer.arena.len() < ARENA_CHUNK / 16 {
+        writer.arena.reserve(ARENA_CHUNK);
+    }
+    let encoded = encode(&mut writer);
+    writer.flush_small();
+    let body = writer.arena.split().freeze();
+    ARENA.set(writer);
+    encoded.map(|()| body)
+}
+
+/// Writes that gather in [`ArenaWriter::small`] before they go to the arena together.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+const SMALL_WRITES: usize = 512;
+
+/// What the serializers write into. They write a value a few bytes at a time (a marker,
+/// then a number): those gather in `small` (a plain `Vec`, whose appends are cheap, kept
+/// with its capacity), which goes to the arena in larger pieces; a large write goes to the
+/// arena as it is.
+#[cfg(any(feature = "json", feature = "msgpack"))]
+#[derive(Default)]
+struct ArenaWriter {
+    arena: bytes::BytesMut,
+    small: Vec<u8>,
+}
+
+#[cfg(any(feature = "json", feature = "msgpack"))]
+impl ArenaWriter {
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.arena.extend_from_slice(&self.small);
+            self.small.clear();
+        }
+    }
+}
+
+#[cfg(any(feature = "json", feature = "msgpack"))]
+impl std::io::Write for ArenaWriter {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.small.len() + bytes.len() > SMALL_WRITES {
+            self.flush_small();
+        }
+        if bytes.len() >= SMALL_WRITES {
+            self.arena.extend_from_slice(bytes);
+        } else {
+            self.small.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -174,6 +265,34 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn bodies_are_cut_from_a_reused_arena() {
+        use crate::format::byte_string::AsBytes;
+        let large = Bytes::from(vec![7u8; 1 << 20]);
+        let first = Format::MsgPack.encode(&AsBytes(&large)).unwrap();
+        assert_eq!(first.len(), (1 << 20) + 5, "bin 32 and the bytes");
+        assert_eq!(&first[5..], &large[..]);
+        let at = first.as_ptr();
+        drop(first);
+        // Its body gone, the space is written again: no allocation for the next body.
+        let second = Format::MsgPack.encode(&AsBytes(&large)).unwrap();
+        assert_eq!(second.as_ptr(), at);
+        // While a body lives its bytes are its own.
+        let third = Format::MsgPack.encode(&AsBytes(&large)).unwrap();
+        assert_ne!(third.as_ptr(), second.as_ptr());
+        assert_eq!(second, third);
+        // Small bodies follow one another in one chunk.
+        let small = [
+            Format::MsgPack.encode(&args()).unwrap(),
+            Format::Json.encode(&args()).unwrap(),
+        ];
+        assert_eq!(
+            small[0].as_ptr().wrapping_add(small[0].len()),
+            small[1].as_ptr()
+        );
+        assert_eq!(Format::Json.decode::<Args>(&small[1]).unwrap(), args());
     }
 
     #[test]

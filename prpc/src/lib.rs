@@ -115,6 +115,7 @@ pub mod __private;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
+    pub use crate::format::byte_string::fuzz_decode as decode_byte_string;
     pub use crate::stream::fuzz::drive;
 }
 

@@ -44,7 +44,7 @@ use prpc::discovery::{Endpoint, StaticDiscover};
 use prpc::{Channel, Client, Server};
 use prpc_benches::counters::process_cpu_time;
 use prpc_benches::driver::{self, Caller};
-use prpc_benches::options::{Options, Role, RuntimeKind};
+use prpc_benches::options::{Options, Payload, Role, RuntimeKind};
 
 /// `macro_echo`'s service, and one idempotent method that names the server.
 #[prpc::service]
@@ -303,6 +303,7 @@ async fn overhead(settings: Overhead, addr: String) {
         connections: 1,
         in_flight: settings.in_flight,
         size: settings.size,
+        payload: Payload::Bytes,
         duration: Duration::from_secs_f64(settings.seconds),
         warmup: Duration::from_secs_f64(settings.warmup),
         runtime: RuntimeKind::CurrentThread,

@@ -14,6 +14,7 @@ use prpc::{Client, Server};
 use prpc_benches::counters::process_cpu_time;
 use prpc_benches::driver::{self, Caller};
 use prpc_benches::options::{Options, Role};
+use prpc_benches::record::Record;
 
 /// Bytes in, the same bytes out.
 #[prpc::service]
@@ -22,6 +23,8 @@ pub trait Echo {
     async fn echo(&self, payload: Bytes) -> Bytes;
     /// The server's CPU time so far, in nanoseconds.
     async fn cpu(&self) -> u64;
+    /// The record, back (scenario (e)).
+    async fn echo_record(&self, record: Record) -> Record;
 }
 
 struct Echoer;
@@ -33,6 +36,10 @@ impl Echo for Echoer {
 
     async fn cpu(&self) -> u64 {
         process_cpu_time().as_nanos() as u64
+    }
+
+    async fn echo_record(&self, record: Record) -> Record {
+        record
     }
 }
 
@@ -90,6 +97,19 @@ struct MacroCaller {
 impl Caller for MacroCaller {
     async fn echo(&self, body: Bytes) -> usize {
         self.client.echo(body).await.expect("echo call").len()
+    }
+
+    async fn echo_record(&self, record: &Record, encoded: &Bytes) -> usize {
+        let echoed = self
+            .client
+            .echo_record(record.clone())
+            .await
+            .expect("echo_record call");
+        if echoed.id == record.id && echoed.ratings.len() == record.ratings.len() {
+            encoded.len()
+        } else {
+            0
+        }
     }
 
     async fn server_cpu(&self) -> Duration {

@@ -15,6 +15,7 @@ use futures::StreamExt;
 use prpc_benches::counters::process_cpu_time;
 use prpc_benches::driver::{self, Caller};
 use prpc_benches::options::{self, Options, Role};
+use prpc_benches::record::Record;
 use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};
@@ -30,6 +31,8 @@ trait Echo {
     async fn echo(body: Bytes) -> Bytes;
     /// The server process's CPU time so far, in nanoseconds.
     async fn cpu_nanos() -> u64;
+    /// The record, back (scenario (e)).
+    async fn echo_record(record: Record) -> Record;
 }
 
 #[derive(Clone)]
@@ -42,6 +45,10 @@ impl Echo for EchoService {
 
     async fn cpu_nanos(self, _: context::Context) -> u64 {
         process_cpu_time().as_nanos() as u64
+    }
+
+    async fn echo_record(self, _: context::Context, record: Record) -> Record {
+        record
     }
 }
 
@@ -85,6 +92,19 @@ impl Caller for TarpcCaller {
             .await
             .expect("echo call");
         reply.len()
+    }
+
+    async fn echo_record(&self, record: &Record, encoded: &Bytes) -> usize {
+        let echoed = self
+            .0
+            .echo_record(context::current(), record.clone())
+            .await
+            .expect("echo_record call");
+        if echoed.id == record.id && echoed.ratings.len() == record.ratings.len() {
+            encoded.len()
+        } else {
+            0
+        }
     }
 
     async fn server_cpu(&self) -> Duration {

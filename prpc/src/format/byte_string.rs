@@ -1,0 +1,360 @@
+//! Byte strings as bytes, in every serde format.
+//!
+//! serde writes a `Vec<u8>` as a sequence of integers (a MessagePack array of up to 2 bytes an
+//! element, a JSON array of numbers), and `Bytes` as bytes, which JSON again writes as an array
+//! of numbers. For a method's argument or result that is a byte string, the generated code goes
+//! through here instead: a MessagePack `bin`, a base64 string (RFC 4648, with padding) in JSON
+//! and any other human-readable format. Decoding takes either form, and the array of integers
+//! of older peers too.
+//!
+//! Where the format hands over bytes borrowed from the body (MessagePack), a `Bytes` is a slice
+//! of the received body, not a copy: [`decode_from_body`] makes the body the current one for the
+//! duration of the decoding, and the visitor slices it. Decoding is synchronous, so a thread
+//! local is exactly as long-lived as the decoding and needs no lock.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+use crate::body::{BodyError, Format};
+
+/// Elements of an array-of-integers byte string reserved up front at most: the array's own
+/// length is the peer's word, and the body bounds the rest.
+const MAX_RESERVED: usize = 64 * 1024;
+
+thread_local! {
+    /// The body being decoded by [`decode_from_body`] on this thread.
+    static BODY: RefCell<Option<Bytes>> = const { RefCell::new(None) };
+}
+
+/// Whether `T` is a byte string this module writes as bytes: `Vec<u8>` or `Bytes`.
+fn is_byte_string<T: Any>() -> bool {
+    let id = std::any::TypeId::of::<T>();
+    id == std::any::TypeId::of::<Vec<u8>>() || id == std::any::TypeId::of::<Bytes>()
+}
+
+/// Serializes `value` as bytes if it is a `Vec<u8>` or `Bytes`, else as serde would.
+///
+/// The macro applies it (`#[serde(with = ...)]`) to arguments whose type is spelled `Vec<u8>`
+/// or `Bytes`; the check on the type itself keeps a user's own type named `Bytes` as it is.
+pub fn serialize<T, S>(value: &T, serializer: S) -> Result<S::Ok, S::Error>
+where
+    T: Serialize + Any,
+    S: Serializer,
+{
+    let any: &dyn Any = value;
+    let bytes: &[u8] = if let Some(vec) = any.downcast_ref::<Vec<u8>>() {
+        vec
+    } else if let Some(bytes) = any.downcast_ref::<Bytes>() {
+        bytes
+    } else {
+        return value.serialize(serializer);
+    };
+    if serializer.is_human_readable() {
+        #[cfg(feature = "json")]
+        {
+            use base64::Engine as _;
+            return serializer
+                .serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+    }
+    serializer.serialize_bytes(bytes)
+}
+
+/// Deserializes a `Vec<u8>` or `Bytes` from bytes, a base64 string (in a human-readable
+/// format) or an array of integers; any other type as serde would.
+pub fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+where
+    T: Deserialize<'de> + Any,
+    D: Deserializer<'de>,
+{
+    if !is_byte_string::<T>() {
+        return T::deserialize(deserializer);
+    }
+    let human_readable = deserializer.is_human_readable();
+    let bytes = deserializer.deserialize_any(ByteStringVisitor { human_readable })?;
+    let mut slot: Option<T> = None;
+    let any: &mut dyn Any = &mut slot;
+    if let Some(vec) = any.downcast_mut::<Option<Vec<u8>>>() {
+        *vec = Some(bytes.into_vec());
+    } else if let Some(shared) = any.downcast_mut::<Option<Bytes>>() {
+        *shared = Some(bytes.into_bytes());
+    }
+    slot.ok_or_else(|| de::Error::custom("byte string of an unexpected type"))
+}
+
+/// A value whose `Serialize` writes it as [`serialize`] does: a method's result as its body.
+pub struct AsBytes<'a, T: ?Sized>(pub &'a T);
+
+impl<T: Serialize + Any> Serialize for AsBytes<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize(self.0, serializer)
+    }
+}
+
+/// A value read as [`deserialize`] reads it: a method's result from its body.
+pub struct FromBytes<T>(pub T);
+
+impl<'de, T: Deserialize<'de> + Any> Deserialize<'de> for FromBytes<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize(deserializer).map(FromBytes)
+    }
+}
+
+/// Decodes `body` as `T` in `format`, with `body` the current body, so that a `Bytes` field
+/// decoded through this module is a slice of it where the format lends its bytes.
+pub fn decode_from_body<T: serde::de::DeserializeOwned>(
+    format: Format,
+    body: &Bytes,
+) -> Result<T, BodyError> {
+    let _current = CurrentBody::enter(body.clone());
+    format.decode(body)
+}
+
+/// Makes a body the current one until dropped, then restores the one before (a decoding
+/// inside a decoding, as a `Deserialize` impl may do, keeps its own).
+struct CurrentBody {
+    previous: Option<Bytes>,
+}
+
+impl CurrentBody {
+    fn enter(body: Bytes) -> Self {
+        let previous = BODY.with(|current| current.borrow_mut().replace(body));
+        CurrentBody { previous }
+    }
+}
+
+impl Drop for CurrentBody {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        BODY.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+/// `borrowed` as a slice of the current body when it lies within it, else a copy.
+fn share_or_copy(borrowed: &[u8]) -> Bytes {
+    BODY.with(|current| match &*current.borrow() {
+        Some(body) if within(body, borrowed) => body.slice_ref(borrowed),
+        _ => Bytes::copy_from_slice(borrowed),
+    })
+}
+
+fn within(body: &[u8], part: &[u8]) -> bool {
+    let (start, end) = (body.as_ptr() as usize, body.as_ptr() as usize + body.len());
+    let part_start = part.as_ptr() as usize;
+    part_start >= start && part_start + part.len() <= end && !part.is_empty()
+}
+
+/// A decoded byte string, owned in the form it came in, so neither target type pays for a
+/// conversion it does not need.
+enum ByteString {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
+impl ByteString {
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            ByteString::Shared(bytes) => Vec::from(bytes),
+            ByteString::Owned(vec) => vec,
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            ByteString::Shared(bytes) => bytes,
+            ByteString::Owned(vec) => Bytes::from(vec),
+        }
+    }
+}
+
+struct ByteStringVisitor {
+    human_readable: bool,
+}
+
+impl<'de> Visitor<'de> for ByteStringVisitor {
+    type Value = ByteString;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a byte string (bytes, base64 text or an array of integers 0-255)")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, value: &'de [u8]) -> Result<ByteString, E> {
+        Ok(ByteString::Shared(share_or_copy(value)))
+    }
+
+    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<ByteString, E> {
+        Ok(ByteString::Owned(value.to_vec()))
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, value: Vec<u8>) -> Result<ByteString, E> {
+        Ok(ByteString::Owned(value))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<ByteString, E> {
+        if !self.human_readable {
+            // A binary format's string: its UTF-8 bytes are the bytes.
+            return Ok(ByteString::Owned(value.as_bytes().to_vec()));
+        }
+        decode_base64(value).map(ByteString::Owned)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ByteString, A::Error> {
+        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_RESERVED));
+        while let Some(byte) = seq.next_element::<u8>()? {
+            bytes.push(byte);
+        }
+        Ok(ByteString::Owned(bytes))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ByteString, E> {
+        Err(E::invalid_type(de::Unexpected::Unit, &self))
+    }
+}
+
+#[cfg(feature = "json")]
+fn decode_base64<E: de::Error>(text: &str) -> Result<Vec<u8>, E> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|error| E::custom(format_args!("byte string is not valid base64: {error}")))
+}
+
+#[cfg(not(feature = "json"))]
+fn decode_base64<E: de::Error>(_text: &str) -> Result<Vec<u8>, E> {
+    Err(E::custom(
+        "byte string as base64 text needs cargo feature \"json\" of prpc",
+    ))
+}
+
+/// The entry point of the `byte_string` fuzz target: `body` decoded as a byte string in
+/// `format`, borrowing from it where the format allows, else the typed error.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_decode(format: Format, body: &Bytes) -> Result<(Bytes, Vec<u8>), BodyError> {
+    let shared = decode_from_body::<FromBytes<Bytes>>(format, body)?.0;
+    let owned = format.decode::<FromBytes<Vec<u8>>>(body)?.0;
+    Ok((shared, owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Args {
+        #[serde(with = "self")]
+        payload: Bytes,
+        #[serde(with = "self")]
+        data: Vec<u8>,
+        count: u32,
+    }
+
+    fn args() -> Args {
+        Args {
+            payload: Bytes::from_static(b"\x00\x01\xff hello"),
+            data: vec![0, 200, 255],
+            count: 7,
+        }
+    }
+
+    /// The msgpack map entry for `key` in `body`: the bytes after the key's fixstr.
+    fn after_key<'a>(body: &'a [u8], key: &str) -> &'a [u8] {
+        let mut needle = vec![0xa0 | key.len() as u8];
+        needle.extend_from_slice(key.as_bytes());
+        let at = body
+            .windows(needle.len())
+            .position(|window| window == needle)
+            .expect("key in body");
+        &body[at + needle.len()..]
+    }
+
+    #[test]
+    fn msgpack_writes_bin_for_vec_and_bytes() {
+        let body = Format::MsgPack.encode(&args()).unwrap();
+        // bin 8 (0xc4), then the length.
+        assert_eq!(&after_key(&body, "payload")[..2], &[0xc4, 9]);
+        assert_eq!(&after_key(&body, "data")[..5], &[0xc4, 3, 0, 200, 255]);
+        assert_eq!(Format::MsgPack.decode::<Args>(&body).unwrap(), args());
+    }
+
+    #[test]
+    fn json_writes_base64() {
+        let body = Format::Json.encode(&args()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            r#"{"payload":"AAH/IGhlbGxv","data":"AMj/","count":7}"#
+        );
+        assert_eq!(Format::Json.decode::<Args>(&body).unwrap(), args());
+    }
+
+    #[test]
+    fn the_array_of_integers_of_older_peers_is_accepted() {
+        #[derive(Serialize)]
+        struct Older {
+            payload: Vec<u8>,
+            data: Vec<u8>,
+            count: u32,
+        }
+        let older = Older {
+            payload: b"\x00\x01\xff hello".to_vec(),
+            data: vec![0, 200, 255],
+            count: 7,
+        };
+        for format in [Format::MsgPack, Format::Json] {
+            let body = format.encode(&older).unwrap();
+            assert_eq!(format.decode::<Args>(&body).unwrap(), args(), "{format}");
+        }
+        let json = br#"{"payload":[0,1,255,32,104,101,108,108,111],"data":[0,200,255],"count":7}"#;
+        assert_eq!(Format::Json.decode::<Args>(json).unwrap(), args());
+    }
+
+    #[test]
+    fn bytes_decoded_from_a_body_are_a_slice_of_it() {
+        let body = Format::MsgPack.encode(&args()).unwrap();
+        let decoded: Args = decode_from_body(Format::MsgPack, &body).unwrap();
+        assert_eq!(decoded, args());
+        let range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
+        assert!(range.contains(&(decoded.payload.as_ptr() as usize)));
+        // The body is no longer current once decoded.
+        assert!(BODY.with(|current| current.borrow().is_none()));
+        // Not from a body: a copy.
+        let copied: Args = Format::MsgPack.decode(&body).unwrap();
+        assert!(!range.contains(&(copied.payload.as_ptr() as usize)));
+    }
+
+    #[test]
+    fn a_result_travels_as_bytes_too() {
+        let value = Bytes::from_static(b"\x01\x02");
+        let body = Format::MsgPack.encode(&AsBytes(&value)).unwrap();
+        assert_eq!(&body[..], &[0xc4, 2, 1, 2]);
+        let body = Format::Json.encode(&AsBytes(&vec![1u8, 2])).unwrap();
+        assert_eq!(&body[..], br#""AQI=""#);
+        let decoded: FromBytes<Vec<u8>> = decode_from_body(Format::Json, &body).unwrap();
+        assert_eq!(decoded.0, vec![1, 2]);
+        // Another type is left as serde writes it.
+        let body = Format::Json.encode(&AsBytes(&vec![1u16, 2])).unwrap();
+        assert_eq!(&body[..], b"[1,2]");
+    }
+
+    #[test]
+    fn bad_input_is_a_decode_error() {
+        for (format, body) in [
+            (Format::Json, &br#""not base64!""#[..]),
+            (Format::Json, b"[1,256]"),
+            (Format::Json, b"{}"),
+            (Format::MsgPack, &[0xc4, 9, 1][..]),
+            (Format::MsgPack, &[0xdc, 0xff, 0xff][..]),
+            (Format::MsgPack, &[0xc0][..]),
+        ] {
+            let error = decode_from_body::<FromBytes<Bytes>>(format, &Bytes::copy_from_slice(body))
+                .err()
+                .unwrap_or_else(|| panic!("{format} {body:?} decoded"));
+            assert!(matches!(error, BodyError::Decode { .. }), "{error}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Byte strings through `#[prpc::service]`: `Vec<u8>` and `Bytes` arguments and results travel
+//! as bytes (a MessagePack `bin`, base64 text in JSON) without `serde_bytes`, and the array of
+//! integers older peers sent is still understood. Real servers on loopback; the bodies are
+//! checked as they cross the socket, through raw calls and a recording service.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use prpc::{Call, Client, Format, Request, Response, Server, Service, ServiceFuture, Status};
+use prpc_tests::spawn_server;
+use serde::Serialize;
+
+#[prpc::service(name = "blob.Store")]
+pub trait Blob {
+    /// How many bytes arrived, all arguments together.
+    async fn put(&self, payload: Bytes, data: Vec<u8>, name: String) -> usize;
+    /// `size` bytes counting up from 0.
+    async fn get(&self, size: usize) -> Vec<u8>;
+    /// The payload, back.
+    async fn echo(&self, payload: Bytes) -> Bytes;
+}
+
+struct Store;
+
+impl Blob for Store {
+    async fn put(&self, payload: Bytes, data: Vec<u8>, name: String) -> usize {
+        payload.len() + data.len() + name.len()
+    }
+
+    async fn get(&self, size: usize) -> Vec<u8> {
+        (0..size).map(|i| i as u8).collect()
+    }
+
+    async fn echo(&self, payload: Bytes) -> Bytes {
+        payload
+    }
+}
+
+/// A raw call of `blob.Store/method` with a hand-made body.
+async fn raw_call(client: &Client, method: &str, format: Format, body: Vec<u8>) -> Bytes {
+    let call = Call::new(
+        "blob.Store".to_owned(),
+        method.to_owned(),
+        format,
+        Bytes::from(body),
+    );
+    client.call(call).await.expect("raw call").body
+}
+
+#[tokio::test]
+async fn the_generated_server_answers_byte_strings_as_bin_and_base64() {
+    let server = spawn_server(Server::builder().add_service(BlobServer::new(Store))).await;
+    let client = Client::connect(server.addr).await.unwrap();
+
+    // {"size": 3} in MessagePack: fixmap 1, fixstr "size", 3.
+    let reply = raw_call(
+        &client,
+        "get",
+        Format::MsgPack,
+        b"\x81\xa4size\x03".to_vec(),
+    )
+    .await;
+    assert_eq!(&reply[..], &[0xc4, 3, 0, 1, 2], "bin 8, not an array");
+    let reply = raw_call(&client, "get", Format::Json, br#"{"size":3}"#.to_vec()).await;
+    assert_eq!(&reply[..], br#""AAEC""#, "base64 text in JSON");
+
+    // Bytes results as well, and bodies past bin 8's 255 bytes.
+    let payload = vec![7u8; 300];
+    let mut body = b"\x81\xa7payload\xc5\x01\x2c".to_vec();
+    body.extend_from_slice(&payload);
+    let reply = raw_call(&client, "echo", Format::MsgPack, body).await;
+    assert_eq!(&reply[..3], &[0xc5, 0x01, 0x2c], "bin 16");
+    assert_eq!(&reply[3..], &payload[..]);
+}
+
+#[tokio::test]
+async fn the_array_of_integers_of_older_peers_is_accepted() {
+    let server = spawn_server(Server::builder().add_service(BlobServer::new(Store))).await;
+    let client = Client::connect(server.addr).await.unwrap();
+
+    // What a peer without byte strings as bytes sends: serde's sequences of integers.
+    #[derive(Serialize)]
+    struct OlderPut {
+        payload: Vec<u8>,
+        data: Vec<u8>,
+        name: String,
+    }
+    let older = OlderPut {
+        payload: vec![1, 2, 3, 255],
+        data: vec![0; 20],
+        name: "ab".into(),
+    };
+    for format in [Format::MsgPack, Format::Json] {
+        let body = format.encode(&older).unwrap();
+        if format == Format::MsgPack {
+            assert_eq!(body[9], 0x94, "a fixarray of 4, as older peers send");
+        }
+        let reply = raw_call(&client, "put", format, body.to_vec()).await;
+        assert_eq!(format.decode::<usize>(&reply).unwrap(), 26, "{format}");
+    }
+}
+
+/// A `blob.Store` that records the bodies it receives and answers with canned ones: what a
+/// generated client sends, and how it reads what an older server answers.
+#[derive(Clone, Default)]
+struct Recorder {
+    received: Arc<Mutex<Vec<(String, Format, Bytes)>>>,
+}
+
+impl Service for Recorder {
+    fn name(&self) -> &str {
+        "blob.Store"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["put".into(), "get".into()]
+    }
+
+    fn call(&self, request: Request) -> ServiceFuture {
+        let received = self.received.clone();
+        Box::pin(async move {
+            received.lock().unwrap().push((
+                request.method.to_string(),
+                request.format,
+                request.body.clone(),
+            ));
+            let format = request.format;
+            let reply = match &*request.method {
+                "put" => format.encode(&0usize)?,
+                // An older server's `Vec<u8>`: an array of integers.
+                "get" => format.encode(&vec![9u8, 8, 7])?,
+                _ => return Err(Status::unimplemented("not recorded")),
+            };
+            Ok(Response::new(reply))
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_generated_client_sends_bin_and_reads_older_arrays() {
+    let recorder = Recorder::default();
+    let server = spawn_server(Server::builder().add_service(recorder.clone())).await;
+    let client = BlobClient::new(Client::connect(server.addr).await.unwrap());
+
+    client
+        .put(Bytes::from_static(b"\x00\xff"), vec![5, 6, 7], "n".into())
+        .await
+        .unwrap();
+    assert_eq!(client.get(3).await.unwrap(), vec![9, 8, 7]);
+
+    let json = BlobClient::new(
+        Client::builder()
+            .format(Format::Json)
+            .connect(server.addr)
+            .await
+            .unwrap(),
+    );
+    json.put(Bytes::from_static(b"\x00\xff"), vec![5, 6, 7], "n".into())
+        .await
+        .unwrap();
+    assert_eq!(json.get(3).await.unwrap(), vec![9, 8, 7]);
+
+    let received = recorder.received.lock().unwrap().clone();
+    let puts: Vec<_> = received
+        .iter()
+        .filter(|(method, ..)| method == "put")
+        .collect();
+    assert_eq!(puts.len(), 2);
+    let (_, format, body) = puts[0];
+    assert_eq!(*format, Format::MsgPack);
+    let mut expected = b"\x83\xa7payload\xc4\x02\x00\xff\xa4data\xc4\x03\x05\x06\x07".to_vec();
+    expected.extend_from_slice(b"\xa4name\xa1n");
+    assert_eq!(&body[..], &expected[..], "both byte strings as bin 8");
+    let (_, format, body) = puts[1];
+    assert_eq!(*format, Format::Json);
+    assert_eq!(&body[..], br#"{"payload":"AP8=","data":"BQYH","name":"n"}"#);
+}
+
+#[tokio::test]
+async fn byte_strings_round_trip_in_every_serde_format() {
+    let server = spawn_server(Server::builder().add_service(BlobServer::new(Store))).await;
+    for format in [Format::MsgPack, Format::Json] {
+        let client = BlobClient::new(
+            Client::builder()
+                .format(format)
+                .connect(server.addr)
+                .await
+                .unwrap(),
+        );
+        for size in [0, 1, 255, 256, 70_000] {
+            let payload: Bytes = (0..size).map(|i| (i * 7) as u8).collect();
+            assert_eq!(
+                client.echo(payload.clone()).await.unwrap(),
+                payload,
+                "{format}"
+            );
+            let got = client.get(size).await.unwrap();
+            assert_eq!(got.len(), size, "{format}");
+            assert!(got.iter().enumerate().all(|(i, b)| *b == i as u8));
+        }
+        let sent = client
+            .put(Bytes::from_static(b"abc"), vec![1; 10], "xyz".into())
+            .await
+            .unwrap();
+        assert_eq!(sent, 16, "{format}");
+    }
+}
+
+/// A serde body that is not a byte string where one is expected: `invalid_argument`, not a
+/// panic.
+#[tokio::test]
+async fn a_malformed_byte_string_is_invalid_argument() {
+    let server = spawn_server(Server::builder().add_service(BlobServer::new(Store))).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    for (format, body) in [
+        (Format::Json, br#"{"payload":"%%%"}"#.to_vec()),
+        (Format::Json, br#"{"payload":[1,300]}"#.to_vec()),
+        (Format::MsgPack, b"\x81\xa7payload\xc4\x09\x01".to_vec()),
+        (Format::MsgPack, b"\x81\xa7payload\xc0".to_vec()),
+    ] {
+        let call = Call::new(
+            "blob.Store".to_owned(),
+            "echo".to_owned(),
+            format,
+            body.into(),
+        );
+        let error = client.call(call).await.unwrap_err();
+        assert_eq!(
+            error.code(),
+            prpc::Code::InvalidArgument,
+            "{format}: {error}"
+        );
+    }
+}
