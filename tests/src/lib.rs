@@ -148,7 +148,7 @@ impl Service for Probe {
                 }
                 "metadata" => {
                     let key = String::from_utf8_lossy(&request.body);
-                    let value = request.metadata.get(&key).cloned();
+                    let value = request.metadata.get(&key);
                     Ok(Response::new(
                         value.unwrap_or(Bytes::from_static(b"missing")),
                     ))

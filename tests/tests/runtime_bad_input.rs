@@ -259,3 +259,90 @@ async fn undecodable_bodies_and_unknown_names_are_answered_per_call() {
     assert_eq!(Code::from_u32(head.code), Code::Unimplemented);
     scene.finish().await;
 }
+
+/// A request frame (id 1, service `probe`, method `echo`, no deadline) whose metadata block is
+/// `count` (one-byte or longer varint) followed by `pairs`, as raw bytes.
+fn request_with_metadata(count: u64, pairs: &[u8]) -> Vec<u8> {
+    let mut fields = vec![1, 0, 5];
+    fields.extend_from_slice(b"probe");
+    fields.push(4);
+    fields.extend_from_slice(b"echo");
+    fields.push(0);
+    let mut count = count;
+    loop {
+        let byte = (count & 0x7f) as u8;
+        count >>= 7;
+        if count == 0 {
+            fields.push(byte);
+            break;
+        }
+        fields.push(byte | 0x80);
+    }
+    fields.extend_from_slice(pairs);
+    let mut frame = vec![0xB7, 1, 1, 0];
+    frame.extend_from_slice(&(fields.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&fields);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_over_its_limits_is_refused_with_resource_exhausted() {
+    let scene = Scene::new().await;
+
+    // 30,000 empty pairs (60 KB, within max_frame_size): too many pairs.
+    let mut raw = scene.raw().await;
+    raw.send_bytes(&request_with_metadata(30_000, &vec![0; 60_000]))
+        .await;
+    let message = raw.expect_goaway_and_close(Code::ResourceExhausted).await;
+    assert_eq!(
+        message,
+        format!(
+            "metadata of 30000 pairs exceeds the limit of {} pairs",
+            prpc::wire::MAX_METADATA_PAIRS
+        )
+    );
+
+    // One pair whose value is 20,000 bytes: too many bytes.
+    let mut pair = vec![1, b'k', 0xA0, 0x9C, 0x01];
+    pair.resize(pair.len() + 20_000, b'v');
+    let mut raw = scene.raw().await;
+    raw.send_bytes(&request_with_metadata(1, &pair)).await;
+    let message = raw.expect_goaway_and_close(Code::ResourceExhausted).await;
+    assert_eq!(
+        message,
+        format!(
+            "metadata exceeds the limit of {} bytes",
+            prpc::wire::MAX_METADATA_BYTES
+        )
+    );
+
+    // At the limits exactly, the call is answered, and its metadata arrives whole.
+    let mut raw = scene.raw().await;
+    let pairs = prpc::wire::MAX_METADATA_PAIRS;
+    raw.send_bytes(&request_with_metadata(pairs as u64, &vec![0; 2 * pairs]))
+        .await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!((id, head.code), (1, 0), "{}", head.message);
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_refuses_to_send_metadata_a_server_would_refuse() {
+    let scene = Scene::new().await;
+    let client = Client::connect(scene.server.addr).await.unwrap();
+    let options =
+        prpc::CallOptions::new().metadata("big", vec![0u8; prpc::wire::MAX_METADATA_BYTES + 1]);
+    let call =
+        Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"x")).with_options(options);
+    let error = client.call(call).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("metadata exceeds the limit of 16384 bytes"),
+        "{error}"
+    );
+    // The connection was not closed: the next call on it works.
+    let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"y"));
+    assert_eq!(client.call(call).await.unwrap().body, "y");
+    scene.finish().await;
+}

@@ -273,9 +273,10 @@ pub(super) async fn run<H: Handler>(
             tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
             abort(&in_flight, Keep::Dedupe);
             streams.close_all(&gone);
-            let code = match error {
-                WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
-                _ => Code::InvalidArgument,
+            let code = if error.is_limit() {
+                Code::ResourceExhausted
+            } else {
+                Code::InvalidArgument
             };
             let _ = outbound.send(&Frame::goaway(code.as_u32(), error.to_string()));
         }
