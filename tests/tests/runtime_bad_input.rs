@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use bytes::Bytes;
-use prpc::wire::{Encoding, Frame};
+use bytes::{Bytes, BytesMut};
+use prpc::wire::{Encoding, Frame, FrameCodec};
 use prpc::{Call, Client, Code, Compression, Format, Server};
 use prpc_tests::{Probe, RawConnection, TestServer, request_frame, spawn_server};
+use tokio_util::codec::Encoder;
 
 const MAX_FRAME_SIZE: u32 = 64 * 1024;
 
@@ -345,4 +346,75 @@ async fn a_client_refuses_to_send_metadata_a_server_would_refuse() {
     let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"y"));
     assert_eq!(client.call(call).await.unwrap().body, "y");
     scene.finish().await;
+}
+
+/// PROTOCOL.md 7.6: requests read whole before bad bytes are answered, then the goaway
+/// follows; the bad bytes arrive in the same read as the requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_before_garbage_in_one_read_are_answered_before_the_goaway() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    let mut bytes = BytesMut::new();
+    let mut codec = FrameCodec::new();
+    // A call that waits (it runs as a task), one that does not, then garbage.
+    codec
+        .encode(request_frame(1, "probe", "sleep", b"50"), &mut bytes)
+        .unwrap();
+    codec
+        .encode(request_frame(2, "probe", "echo", b"two"), &mut bytes)
+        .unwrap();
+    bytes.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    raw.send_bytes(&bytes).await;
+
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let (id, head, body) = raw.recv_response().await;
+        assert_eq!(head.code, 0, "call {id}: {}", head.message);
+        answered.push((id, body));
+    }
+    answered.sort();
+    assert_eq!(
+        answered,
+        [
+            (1, Bytes::from_static(b"slept")),
+            (2, Bytes::from_static(b"two"))
+        ]
+    );
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert!(message.contains("bad magic byte 0x47"), "{message}");
+    scene.finish().await;
+}
+
+/// PROTOCOL.md 7.6: a call still running `shutdown_grace` after its connection broke the
+/// protocol is stopped and answered `aborted` (it may have run in part), before the goaway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_outlasting_the_grace_after_bad_bytes_is_answered_aborted() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .shutdown_grace(std::time::Duration::from_millis(100)),
+    )
+    .await;
+    let mut raw = RawConnection::connect(server.addr).await;
+    let mut bytes = BytesMut::new();
+    FrameCodec::new()
+        .encode(request_frame(1, "probe", "sleep", b"60000"), &mut bytes)
+        .unwrap();
+    bytes.extend_from_slice(&[0xB7, 0x07]);
+    raw.send_bytes(&bytes).await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!(
+        (id, Code::from_u32(head.code)),
+        (1, Code::Aborted),
+        "{}",
+        head.message
+    );
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert_eq!(
+        message,
+        "unsupported protocol version 7 (this peer speaks version 1)"
+    );
+    // The handler was stopped, not left running.
+    counters.wait_for(|counters| &counters.dropped, 1).await;
 }

@@ -99,6 +99,10 @@ struct Running {
     /// Marked for dedupe: it runs to completion even if its connection goes, so that a retry
     /// on another connection collects the stored result.
     dedupe: bool,
+    /// The request's encoding, and whether it wants a reply: for the status a call gets when
+    /// it is stopped after its connection broke the protocol.
+    encoding: wire::Encoding,
+    oneway: bool,
 }
 
 /// How the read loop ended, which decides how the connection winds down.
@@ -271,8 +275,17 @@ pub(super) async fn run<H: Handler>(
         }
         End::Protocol(error) => {
             tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
-            abort(&in_flight, Keep::Dedupe);
             streams.close_all(&gone);
+            // Every request read whole before the bad bytes is answered before the goaway, so
+            // that the client knows which of its calls ran: those still running get the grace
+            // period, then are stopped and answered `aborted`.
+            handlers.close();
+            if tokio::time::timeout(config.shutdown_grace, handlers.wait())
+                .await
+                .is_err()
+            {
+                stop_and_answer(&in_flight, &outbound);
+            }
             let code = if error.is_limit() {
                 Code::ResourceExhausted
             } else {
@@ -674,6 +687,8 @@ impl<H: Handler> Calls<'_, H> {
             Running {
                 handler: None,
                 dedupe: fields.dedupe,
+                encoding: fields.encoding,
+                oneway: fields.oneway,
             },
         );
         let in_flight = self.in_flight.clone();
@@ -681,8 +696,10 @@ impl<H: Handler> Calls<'_, H> {
         let oneway = fields.oneway;
         let task = self.handlers.spawn(async move {
             let result = call.await;
-            in_flight.lock().remove(&key);
-            if !oneway {
+            // Whoever removes the entry answers: a call cancelled or stopped after its
+            // handler finished was already answered (or is to get no answer).
+            let answer = in_flight.lock().remove(&key).is_some();
+            if answer && !oneway {
                 reply.send(&result, &outbound);
             }
         });
@@ -691,6 +708,29 @@ impl<H: Handler> Calls<'_, H> {
         }
         0
     }
+}
+
+/// Stops the running calls of a connection that broke the protocol, and answers each (but
+/// oneway ones) `aborted`: it may have run in part. Deduplicated calls run on, as they do when
+/// a connection breaks, and answer themselves.
+fn stop_and_answer(in_flight: &InFlight, outbound: &wire::Sender) {
+    let stopped = Err(Status::new(
+        Code::Aborted,
+        "stopped: the connection broke the protocol and the call did not finish within the \
+         shutdown grace period",
+    ));
+    in_flight.lock().retain(|&(request_id, attempt), running| {
+        if running.dedupe {
+            return true;
+        }
+        if let Some(handler) = &running.handler {
+            handler.abort();
+        }
+        if !running.oneway {
+            ReplyEncoding::plain(request_id, attempt, running.encoding).send(&stopped, outbound);
+        }
+        false
+    });
 }
 
 /// Which running calls survive their connection's end.
