@@ -418,3 +418,34 @@ async fn a_call_outlasting_the_grace_after_bad_bytes_is_answered_aborted() {
     // The handler was stopped, not left running.
     counters.wait_for(|counters| &counters.dropped, 1).await;
 }
+
+/// PROTOCOL.md 7.3: a handler that never yields cannot be stopped at its deadline, but once it
+/// finishes after it the caller hears `deadline_exceeded`, not its late ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_bound_handler_finishing_after_its_deadline_is_not_answered_ok() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    let mut request = request_frame(1, "probe", "block", b"200");
+    if let prpc::wire::Head::Request(head) = &mut request.head {
+        head.deadline = Some(std::time::Duration::from_millis(20));
+    }
+    raw.send(request).await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!(id, 1);
+    assert_eq!(
+        Code::from_u32(head.code),
+        Code::DeadlineExceeded,
+        "{} {body:?}",
+        head.message
+    );
+    assert!(body.is_empty());
+    // Within its deadline the same handler is answered ok.
+    let mut request = request_frame(2, "probe", "block", b"1");
+    if let prpc::wire::Head::Request(head) = &mut request.head {
+        head.deadline = Some(std::time::Duration::from_secs(60));
+    }
+    raw.send(request).await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!((id, head.code, &body[..]), (2, 0, &b"blocked"[..]));
+    scene.finish().await;
+}
