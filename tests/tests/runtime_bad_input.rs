@@ -449,3 +449,44 @@ async fn a_cpu_bound_handler_finishing_after_its_deadline_is_not_answered_ok() {
     assert_eq!((id, head.code, &body[..]), (2, 0, &b"blocked"[..]));
     scene.finish().await;
 }
+
+/// The server-wide memory budget: slow senders of large frames hold all of it, a small call
+/// still goes through, a large one waits for room, and each slow sender is closed once its
+/// partial frame has made no progress for the frame progress timeout, giving the room back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
+    const FRAME: u32 = 256 * 1024;
+    let (probe, _) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .max_frame_size(FRAME)
+            // Room for two large frames, not three.
+            .memory_budget(2 * FRAME as usize + 64 * 1024)
+            .frame_progress_timeout(std::time::Duration::from_millis(500)),
+    )
+    .await;
+    // Three slow senders: the prefix of a large request and a few of its bytes, then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut raw = RawConnection::connect(server.addr).await;
+        let mut start = vec![0xB7, 1, 1, 0];
+        start.extend_from_slice(&(FRAME - 16).to_be_bytes());
+        start.extend_from_slice(&[1, 0, 5, b'p', b'r', b'o', b'b', b'e', 4, b'e', b'c', b'h']);
+        raw.send_bytes(&start).await;
+        slow.push(raw);
+    }
+    // A small call while the budget is full.
+    let client = Client::connect(server.addr).await.unwrap();
+    let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"small"));
+    assert_eq!(client.call(call).await.unwrap().body, "small");
+    // A large one: it gets room once the slow senders are gone.
+    let large = Bytes::from(vec![b'x'; 200 * 1024]);
+    let call = Call::new("probe", "echo", Format::Raw, large.clone());
+    let reply = tokio::spawn(async move { client.call(call).await });
+    for mut raw in slow {
+        let message = raw.expect_goaway_and_close(Code::Unavailable).await;
+        assert_eq!(message, "a partial frame made no progress for 500ms");
+    }
+    assert_eq!(reply.await.unwrap().unwrap().body, large);
+}

@@ -7,6 +7,7 @@
 //! client that sent many calls at once gets the first answers while the rest run). Limits — connections, in-flight calls per
 //! connection, frame size, idle time — are answered with a status or a goaway, never a crash.
 
+mod budget;
 mod builder;
 mod connection;
 mod deadline;

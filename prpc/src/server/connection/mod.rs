@@ -17,6 +17,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use super::budget::{Charge, LARGE_FRAME, MemoryBudget};
 use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
 use super::handler::Handler;
 use super::shared::Shared;
@@ -115,6 +116,8 @@ enum End {
     Protocol(WireError),
     /// Nothing heard for the idle timeout.
     Idle,
+    /// A partial frame made no progress for the frame progress timeout.
+    NoProgress,
     /// Graceful shutdown finished draining (or ran out of grace).
     Drained,
 }
@@ -188,6 +191,7 @@ pub(super) async fn run<H: Handler>(
         counters,
         // Once per connection: each call copies it.
         peer: peer.as_ref().and_then(Address::socket_addr),
+        charge: None,
     };
     let mut frames = FrameReader::new(read, config.max_frame_size);
     let mut last_heard = Instant::now();
@@ -235,9 +239,17 @@ pub(super) async fn run<H: Handler>(
                 let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
                 timer.reset(idle_at);
             }
-            filled = read_more(&calls.outbound, &mut frames, stalled) => match filled {
-                Ok(None | Some(0)) => {}
-                Ok(Some(read)) => {
+            filled = read_more(
+                &calls.outbound,
+                &mut frames,
+                stalled,
+                &shared.budget,
+                &mut calls.charge,
+                config.frame_progress_timeout,
+            ) => match filled {
+                Ok(Read::Nothing | Read::Bytes(0)) => {}
+                Ok(Read::NoProgress) => break End::NoProgress,
+                Ok(Read::Bytes(read)) => {
                     last_heard = Instant::now();
                     if let Some(counters) = &calls.counters {
                         counters.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
@@ -273,8 +285,23 @@ pub(super) async fn run<H: Handler>(
             abort(&in_flight, Keep::Dedupe);
             streams.close_all(&gone);
         }
-        End::Protocol(error) => {
-            tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
+        End::Protocol(_) | End::NoProgress => {
+            let (code, message) = match end {
+                End::Protocol(error) => {
+                    tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
+                    let code = if error.is_limit() {
+                        Code::ResourceExhausted
+                    } else {
+                        Code::InvalidArgument
+                    };
+                    (code, error.to_string())
+                }
+                _ => {
+                    let timeout = config.frame_progress_timeout;
+                    let message = format!("a partial frame made no progress for {timeout:?}");
+                    (Code::Unavailable, message)
+                }
+            };
             streams.close_all(&gone);
             // Every request read whole before the bad bytes is answered before the goaway, so
             // that the client knows which of its calls ran: those still running get the grace
@@ -286,12 +313,7 @@ pub(super) async fn run<H: Handler>(
             {
                 stop_and_answer(&in_flight, &outbound);
             }
-            let code = if error.is_limit() {
-                Code::ResourceExhausted
-            } else {
-                Code::InvalidArgument
-            };
-            let _ = outbound.send(&Frame::goaway(code.as_u32(), error.to_string()));
+            let _ = outbound.send(&Frame::goaway(code.as_u32(), message));
         }
         End::Idle => {
             streams.close_all(&gone);
@@ -387,24 +409,52 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<W> {
     }
 }
 
+/// What [`read_more`] did.
+enum Read {
+    /// Nothing was read (frames already read wait to be handled).
+    Nothing,
+    /// Bytes read; 0 at the end of the stream.
+    Bytes(usize),
+    /// The partial frame in the buffer got no byte within the frame progress timeout.
+    NoProgress,
+}
+
 /// Waits until the writer has taken the queued replies down to [`HIGH_WATER`]: replies from
 /// call tasks pile up too (a task's entry leaves `in_flight` once its reply is queued, written
 /// or not), so no more requests are read from a client that does not read its replies. Then,
-/// unless the buffer still holds frames to handle (`stalled`), reads more: `Some` bytes read
-/// (0 at the end of the stream), `None` when nothing was read.
+/// unless the buffer still holds frames to handle (`stalled`), reads more. A large frame is
+/// first charged to the server's memory budget (waiting, without reading, while the budget is
+/// spent), and the rest of a partial frame must come within `progress_timeout` (time spent
+/// waiting for the budget is not counted).
 async fn read_more<R>(
     outbound: &wire::Sender,
     frames: &mut FrameReader<R>,
     stalled: bool,
-) -> std::io::Result<Option<usize>>
+    budget: &MemoryBudget,
+    charge: &mut Option<Charge>,
+    progress_timeout: std::time::Duration,
+) -> std::io::Result<Read>
 where
     R: tokio::io::AsyncRead + Unpin,
 {
     outbound.room(HIGH_WATER).await;
     if stalled {
-        return Ok(None);
+        return Ok(Read::Nothing);
     }
-    frames.fill().await.map(Some)
+    if charge.is_none()
+        && let Some(total) = frames.partial_frame()
+        && total > LARGE_FRAME
+    {
+        // At most PREFIX_LEN + max_frame_size, which fits in a u32 with room to spare.
+        *charge = Some(budget.charge(total as u32).await);
+    }
+    if !frames.holds_partial_frame() {
+        return frames.fill().await.map(Read::Bytes);
+    }
+    match tokio::time::timeout(progress_timeout, frames.fill()).await {
+        Ok(read) => read.map(Read::Bytes),
+        Err(_) => Ok(Read::NoProgress),
+    }
 }
 
 /// Whether this runtime runs every task on one thread, where a task of its own buys a handler
@@ -436,6 +486,9 @@ struct Calls<'a, H> {
     /// The client's IP address and port, for its calls' requests and contexts (`None` when
     /// the transport has none).
     peer: Option<SocketAddr>,
+    /// The large frame being read (or just read) holds this much of the server's memory
+    /// budget; a request takes it along until it is answered.
+    charge: Option<Charge>,
 }
 
 impl<H: Handler> Calls<'_, H> {
@@ -507,6 +560,9 @@ impl<H: Handler> Calls<'_, H> {
                 Ok(None) => return Drained::Empty,
                 Err(error) => return Drained::Ended(End::Protocol(error)),
             };
+            // A frame other than a request gives back its charge once handled (a stream's
+            // messages are bounded by its flow-control windows instead).
+            self.charge = None;
             if queued > HIGH_WATER {
                 return Drained::Stalled;
             }
@@ -615,6 +671,8 @@ impl<H: Handler> Calls<'_, H> {
         if let Some(counters) = &self.counters {
             counters.calls.fetch_add(1, Ordering::Relaxed);
         }
+        // The request's share of the memory budget, held until it is answered.
+        let charge = self.charge.take();
         if fields.stream {
             return self.start_stream(fields, incoming, received);
         }
@@ -695,6 +753,7 @@ impl<H: Handler> Calls<'_, H> {
         let outbound = self.outbound.clone();
         let oneway = fields.oneway;
         let task = self.handlers.spawn(async move {
+            let _charge = charge;
             let result = call.await;
             // Whoever removes the entry answers: a call cancelled or stopped after its
             // handler finished was already answered (or is to get no answer).
