@@ -490,3 +490,75 @@ async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
     }
     assert_eq!(reply.await.unwrap().unwrap().body, large);
 }
+
+/// Errors say what is wrong: an lz4 size that is not the exact length, a gzip trailer whose
+/// ISIZE alone is wrong, random bytes after the zstd magic, and a JSON integer past 64 bits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_errors_name_the_actual_fault() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    let plain = vec![b'a'; 100];
+    let mut ask = async |id: u64, compression: Compression, body: Vec<u8>| {
+        let mut frame = request_frame(id, "probe", "echo", b"");
+        frame.body = body.into();
+        frame.encoding = Encoding::new(Format::Raw.id(), compression.id());
+        raw.send(frame).await;
+        let (answered, head, _) = raw.recv_response().await;
+        assert_eq!(answered, id);
+        assert_eq!(
+            Code::from_u32(head.code),
+            Code::InvalidArgument,
+            "{}",
+            head.message
+        );
+        head.message.to_string()
+    };
+
+    // lz4 declaring 150 bytes for a block of 100.
+    let mut lz4 = Compression::Lz4.compress(&plain).unwrap().to_vec();
+    lz4[..4].copy_from_slice(&150u32.to_le_bytes());
+    assert_eq!(
+        ask(1, Compression::Lz4, lz4).await,
+        "corrupt lz4 body: declares 150 bytes but decompresses to 100"
+    );
+
+    // gzip whose ISIZE (the last four bytes) says 101.
+    let mut gzip = Compression::Gzip.compress(&plain).unwrap().to_vec();
+    let at = gzip.len() - 4;
+    gzip[at..].copy_from_slice(&101u32.to_le_bytes());
+    assert_eq!(
+        ask(2, Compression::Gzip, gzip).await,
+        "corrupt gzip body: ISIZE mismatch: the trailer says 101 bytes, the data is 100 bytes"
+    );
+    // And one whose CRC-32 is wrong.
+    let mut gzip = Compression::Gzip.compress(&plain).unwrap().to_vec();
+    let at = gzip.len() - 8;
+    gzip[at] ^= 1;
+    let message = ask(3, Compression::Gzip, gzip).await;
+    assert!(
+        message.starts_with("corrupt gzip body: CRC-32 mismatch"),
+        "{message}"
+    );
+
+    // The zstd magic, a header declaring 2^64 - 1 bytes of content, then noise.
+    let mut zstd = vec![0x28, 0xB5, 0x2F, 0xFD, 0xE0];
+    zstd.extend_from_slice(&[0xFF; 8]);
+    zstd.extend((0..64u8).map(|i| i.wrapping_mul(37)));
+    let message = ask(4, Compression::Zstd, zstd).await;
+    assert!(message.starts_with("corrupt zstd body"), "{message}");
+
+    // JSON: 2^64 where an i64 is expected.
+    let frame = with_encoding(
+        request_frame(5, "probe", "sum", b"[18446744073709551616]"),
+        Format::Json.id(),
+        0,
+    );
+    raw.send(frame).await;
+    let (_, head, _) = raw.recv_response().await;
+    assert_eq!(
+        head.message,
+        "decoding a json body: integer 18446744073709551616 does not fit in 64 bits, \
+         expected i64 at line 1 column 21"
+    );
+    scene.finish().await;
+}
