@@ -562,3 +562,35 @@ async fn body_errors_name_the_actual_fault() {
     );
     scene.finish().await;
 }
+
+/// PROTOCOL.md 1: a server ignores well-formed response, pong and goaway frames from a client,
+/// but decodes them first: a malformed one closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_a_server_ignores_are_still_checked() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    // A pong (id 9), a response (id 3, code 0, no message, no metadata), a goaway (code 0,
+    // message "bye"): ignored.
+    raw.send_bytes(&[0xB7, 1, 4, 0, 0, 0, 0, 2, 9, 0]).await;
+    raw.send_bytes(&[0xB7, 1, 2, 0, 0, 0, 0, 5, 3, 0, 0, 0, 0])
+        .await;
+    raw.send_bytes(&[0xB7, 1, 6, 0, 0, 0, 0, 7, 0, 0, 0, 3, b'b', b'y', b'e'])
+        .await;
+    raw.send(request_frame(1, "probe", "echo", b"still here"))
+        .await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!((id, head.code, &body[..]), (1, 0, &b"still here"[..]));
+    // A goaway whose message is not UTF-8, and a response whose code is over 32 bits.
+    raw.send_bytes(&[0xB7, 1, 6, 0, 0, 0, 0, 5, 0, 0, 0, 1, 0xFF])
+        .await;
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert_eq!(message, "goaway message is not valid UTF-8");
+    let mut raw = scene.raw().await;
+    raw.send_bytes(&[
+        0xB7, 1, 2, 0, 0, 0, 0, 8, 3, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0,
+    ])
+    .await;
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert_eq!(message, "status code overflows its varint");
+    scene.finish().await;
+}
