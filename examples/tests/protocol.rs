@@ -3,10 +3,12 @@
 //! bytes; and the binary shuts down gracefully on SIGTERM and on SIGINT (goaway, then close,
 //! then exit 0), so that a client in another language can test shutdown against it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+
+use common::{Killed, bytes, connect, read_exact, start};
 
 /// Section 11.1, the request.
 const REQUEST: &str = "b70101100000002eac02000a6d6174682e417269746803616464dc0b010674656e616e740461636d657b2261223a312c2262223a327d";
@@ -14,54 +16,6 @@ const REQUEST: &str = "b70101100000002eac02000a6d6174682e417269746803616464dc0b0
 const RESPONSE: &str = "b701021000000007ac020000000033";
 /// Section 11.4, the goaway a server sends when graceful shutdown begins.
 const GOAWAY: &str = "b70106000000001b00000e17736572766572206973207368757474696e6720646f776e";
-
-fn bytes(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap())
-        .collect()
-}
-
-/// The example server on an ephemeral loopback port, and that port's address.
-fn start() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_arith"))
-        .args(["serve", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "serving math.Arith on tcp://127.0.0.1:PORT"
-    let addr = line.trim().rsplit(' ').next().unwrap();
-    let addr = addr.strip_prefix("tcp://").unwrap_or(addr).to_owned();
-    (child, addr)
-}
-
-fn connect(addr: &str) -> TcpStream {
-    let socket = TcpStream::connect(addr).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    socket
-}
-
-fn read_exact(socket: &mut TcpStream, len: usize) -> Vec<u8> {
-    let mut buffer = vec![0; len];
-    socket.read_exact(&mut buffer).unwrap();
-    buffer
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn the_worked_example_runs_against_the_arith_example() {
