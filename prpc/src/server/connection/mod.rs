@@ -445,8 +445,9 @@ where
         && let Some(total) = frames.partial_frame()
         && total > LARGE_FRAME
     {
-        // At most PREFIX_LEN + max_frame_size, which fits in a u32 with room to spare.
-        *charge = Some(budget.charge(total as u32).await);
+        // The budget holds at least one largest frame, so this much is always granted in time.
+        let bytes = u32::try_from(total).unwrap_or(u32::MAX);
+        *charge = Some(budget.charge(bytes).await);
     }
     if !frames.holds_partial_frame() {
         return frames.fill().await.map(Read::Bytes);
@@ -769,14 +770,15 @@ impl<H: Handler> Calls<'_, H> {
     }
 }
 
-/// Stops the running calls of a connection that broke the protocol, and answers each (but
-/// oneway ones) `aborted`: it may have run in part. Deduplicated calls run on, as they do when
+/// Stops the running calls of a connection closing for bad input (a protocol error, a frame
+/// that made no progress), and answers each (but oneway ones) `aborted`: it may have run in
+/// part. Deduplicated calls run on, as they do when
 /// a connection breaks, and answer themselves.
 fn stop_and_answer(in_flight: &InFlight, outbound: &wire::Sender) {
     let stopped = Err(Status::new(
         Code::Aborted,
-        "stopped: the connection broke the protocol and the call did not finish within the \
-         shutdown grace period",
+        "stopped: the connection is closing and the call did not finish within the shutdown \
+         grace period",
     ));
     in_flight.lock().retain(|&(request_id, attempt), running| {
         if running.dedupe {
