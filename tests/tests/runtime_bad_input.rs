@@ -456,30 +456,49 @@ async fn a_cpu_bound_handler_finishing_after_its_deadline_is_not_answered_ok() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
     const FRAME: u32 = 256 * 1024;
+    // Room for two large frames, not three.
+    const BUDGET: usize = 2 * FRAME as usize + 64 * 1024;
     let (probe, _) = Probe::new("probe");
-    let server = spawn_server(
-        Server::builder()
-            .add_service(probe)
-            .max_frame_size(FRAME)
-            // Room for two large frames, not three.
-            .memory_budget(2 * FRAME as usize + 64 * 1024)
-            .frame_progress_timeout(std::time::Duration::from_millis(500)),
-    )
-    .await;
+    let server = Server::builder()
+        .add_service(probe)
+        .max_frame_size(FRAME)
+        .memory_budget(BUDGET)
+        .frame_progress_timeout(std::time::Duration::from_millis(500))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().socket_addr().unwrap();
+    let router = server.router();
+    tokio::spawn(server.serve());
+    let held_reaches = async |bytes: usize| {
+        let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
+        while router.stats().memory_budget_held != bytes {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "held {} bytes, expected {bytes}",
+                router.stats().memory_budget_held
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
     // Three slow senders: the prefix of a large request and a few of its bytes, then nothing.
     let mut slow = Vec::new();
     for _ in 0..3 {
-        let mut raw = RawConnection::connect(server.addr).await;
+        let mut raw = RawConnection::connect(addr).await;
         let mut start = vec![0xB7, 1, 1, 0];
         start.extend_from_slice(&(FRAME - 16).to_be_bytes());
         start.extend_from_slice(&[1, 0, 5, b'p', b'r', b'o', b'b', b'e', 4, b'e', b'c', b'h']);
         raw.send_bytes(&start).await;
         slow.push(raw);
     }
+    // Two frames fit; the third sender waits, unread, with the rest of the budget set aside
+    // for it: all of the budget is held.
+    held_reaches(BUDGET).await;
     // A small call while the budget is full.
-    let client = Client::connect(server.addr).await.unwrap();
+    let client = Client::connect(addr).await.unwrap();
     let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"small"));
     assert_eq!(client.call(call).await.unwrap().body, "small");
+    assert_eq!(router.stats().memory_budget_held, BUDGET);
     // A large one: it gets room once the slow senders are gone.
     let large = Bytes::from(vec![b'x'; 200 * 1024]);
     let call = Call::new("probe", "echo", Format::Raw, large.clone());
@@ -489,6 +508,8 @@ async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
         assert_eq!(message, "a partial frame made no progress for 500ms");
     }
     assert_eq!(reply.await.unwrap().unwrap().body, large);
+    // Answered, the large call gave its charge back too.
+    held_reaches(0).await;
 }
 
 /// Errors say what is wrong: an lz4 size that is not the exact length, a gzip trailer whose

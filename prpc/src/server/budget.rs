@@ -21,6 +21,7 @@ pub(super) const LARGE_FRAME: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub(super) struct MemoryBudget {
     bytes: Arc<Semaphore>,
+    total: usize,
 }
 
 /// Bytes of one frame held against the budget, given back when dropped.
@@ -31,9 +32,16 @@ pub(super) struct Charge {
 
 impl MemoryBudget {
     pub(super) fn new(bytes: usize) -> Self {
+        let total = bytes.min(Semaphore::MAX_PERMITS);
         MemoryBudget {
-            bytes: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
         }
+    }
+
+    /// Bytes charged now.
+    pub(super) fn held(&self) -> usize {
+        self.total - self.bytes.available_permits()
     }
 
     /// Waits until `bytes` are free, and holds them.

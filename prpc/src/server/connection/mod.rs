@@ -268,8 +268,11 @@ pub(super) async fn run<H: Handler>(
         streams,
         outbound,
         handlers,
+        charge,
         ..
     } = calls;
+    // A partial frame's charge goes back at once: no more of it will be read.
+    drop(charge);
     let answer_running_calls = matches!(end, End::Eof);
     let idle = matches!(end, End::Idle);
     let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
