@@ -7,6 +7,8 @@
 //! cargo run -p prpc-examples --bin arith -- call 127.0.0.1:7000
 //! ```
 
+mod shutdown;
+
 use prpc::transport::Address;
 use std::fmt;
 use std::time::Duration;
@@ -129,7 +131,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ["serve", addr] => {
             let server = serve(addr).await?;
             println!("serving math.Arith on {}", server.local_addr());
-            server.serve().await?;
+            // SIGTERM or Ctrl-C: goaway, the calls in flight answered, then exit.
+            server.serve_with_shutdown(shutdown::signal()).await?;
         }
         ["call", addr] => call(addr.parse()?).await?,
         [] => {

@@ -8,6 +8,8 @@
 //! cargo run -p prpc-examples --bin proto_echo -- call 127.0.0.1:7001
 //! ```
 
+mod shutdown;
+
 use prpc::transport::Address;
 
 use bytes::Bytes;
@@ -89,7 +91,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ["serve", addr] => {
             let server = serve(addr).await?;
             println!("serving {} on {}", EchoClient::SERVICE, server.local_addr());
-            server.serve().await?;
+            // SIGTERM or Ctrl-C: goaway, the calls in flight answered, then exit.
+            server.serve_with_shutdown(shutdown::signal()).await?;
         }
         ["call", addr] => call(addr.parse()?).await?,
         [] => {

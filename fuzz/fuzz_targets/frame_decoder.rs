@@ -4,7 +4,8 @@
 //!
 //! Besides "never panics, never buffers past the limit", it checks three properties:
 //! - cutting the stream anywhere changes nothing: the same frames, then the same error;
-//! - every frame decoded re-encodes (within the limit) and decodes back to itself;
+//! - every frame decoded re-encodes (within the limit) and decodes back to itself, and its
+//!   metadata is within the limits of docs/PROTOCOL.md section 3.3 and walks to its count;
 //! - the re-encoded kind byte keeps the kind id and exactly the flags docs/PROTOCOL.md
 //!   section 2.1 defines for that kind (request: oneway, dedupe, stream; message: error;
 //!   response: error if and only if the code is not 0), dropping every other bit.
@@ -13,7 +14,10 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use prpc::wire::{Frame, FrameCodec, Head, PREFIX_LEN};
+use prpc::wire::{
+    Frame, FrameCodec, Head, MAX_METADATA_BYTES, MAX_METADATA_PAIRS, PREFIX_LEN, RequestHead,
+    ResponseHead,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Small, so the fuzzer reaches the "frame too large" paths with short inputs.
@@ -69,6 +73,24 @@ fuzz_target!(|data: &[u8]| {
         // Every decoded frame fits in the limit, and its canonical encoding is no longer than
         // what was read (varints become minimal, reserved bits are dropped).
         assert!(frame.encoded_len() <= MAX_FRAME_SIZE as usize);
+        // Decoded metadata is within its limits, and walking it finds every pair it counts,
+        // the first value of a key first.
+        if let Head::Request(RequestHead { metadata, .. })
+        | Head::Response(ResponseHead { metadata, .. }) = &frame.head
+        {
+            assert!(metadata.len() <= MAX_METADATA_PAIRS);
+            assert_eq!(metadata.iter().count(), metadata.len());
+            assert!(
+                metadata
+                    .iter()
+                    .map(|(key, value)| key.len() + value.len())
+                    .sum::<usize>()
+                    <= MAX_METADATA_BYTES
+            );
+            if let Some((key, value)) = metadata.iter().next() {
+                assert_eq!(metadata.get(key), Some(value));
+            }
+        }
         let mut codec = FrameCodec::with_max_frame_size(MAX_FRAME_SIZE);
         let mut encoded = BytesMut::new();
         codec

@@ -187,7 +187,7 @@ impl<H: Handler> App<H> {
         let mut metadata = Metadata::new();
         for (name, value) in &parts.headers {
             if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
-                metadata.insert(key.to_owned(), Bytes::copy_from_slice(value.as_bytes()));
+                metadata.insert(key, value.as_bytes());
             }
         }
         let max = self.settings.max_body;
@@ -298,7 +298,7 @@ pub(crate) fn parse_timeout(value: &HeaderValue) -> Result<Duration, String> {
 fn metadata_headers(metadata: &Metadata, headers: &mut hyper::HeaderMap) {
     for (key, value) in metadata.iter() {
         let name = HeaderName::try_from(format!("{METADATA_PREFIX}{key}"));
-        let value = HeaderValue::from_bytes(value);
+        let value = HeaderValue::from_bytes(&value);
         if let (Ok(name), Ok(value)) = (name, value) {
             headers.append(name, value);
         }

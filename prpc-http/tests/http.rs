@@ -52,7 +52,7 @@ impl Arith for Calculator {
         let tenant = context
             .metadata
             .get("tenant")
-            .map(|value| String::from_utf8_lossy(value).into_owned());
+            .map(|value| String::from_utf8_lossy(&value).into_owned());
         (tenant, context.peer.is_some())
     }
 }

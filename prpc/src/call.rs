@@ -125,7 +125,7 @@ impl CallOptions {
 
     /// Adds a metadata pair.
     #[must_use]
-    pub fn metadata(mut self, key: impl Into<ByteString>, value: impl Into<Bytes>) -> Self {
+    pub fn metadata(mut self, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Self {
         self.metadata.insert(key, value);
         self
     }

@@ -86,8 +86,10 @@ impl Compression {
         let _ = (&corrupt, &too_large);
         let plain: Result<Vec<u8>, BodyError> = match self {
             #[cfg(feature = "gzip")]
-            Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(body), limit)
-                .map_err(|e| e.into_body_error(too_large, corrupt)),
+            Compression::Gzip => gunzip(body, limit).map_err(|e| match e {
+                Gunzip::TooLarge => too_large(),
+                Gunzip::Corrupt(reason) => corrupt(reason),
+            }),
             #[cfg(feature = "snappy")]
             Compression::Snappy => match snap::raw::decompress_len(body) {
                 Err(e) => Err(corrupt(e.to_string())),
@@ -98,7 +100,14 @@ impl Compression {
             },
             #[cfg(feature = "zstd")]
             Compression::Zstd => match zstd::zstd_safe::get_frame_content_size(body) {
-                Ok(Some(size)) if size > limit as u64 => Err(too_large()),
+                // A header's content size is believed only once the frame's blocks check out
+                // to its end: random bytes after the magic are corrupt, not too large.
+                Ok(Some(size)) if size > limit as u64 => {
+                    match zstd::zstd_safe::find_frame_compressed_size(body) {
+                        Ok(_) => Err(too_large()),
+                        Err(code) => Err(corrupt(zstd::zstd_safe::get_error_name(code).to_owned())),
+                    }
+                }
                 _ => zstd::stream::read::Decoder::with_buffer(body)
                     .and_then(|mut decoder| {
                         // A frame may ask for a window far larger than its content (libzstd
@@ -128,8 +137,22 @@ impl Compression {
                         body.len()
                     )))
                 }
-                Some(_) => lz4_flex::block::decompress_size_prepended(body)
-                    .map_err(|e| corrupt(e.to_string())),
+                Some(size) => {
+                    let declared = u32::from_le_bytes(*size) as usize;
+                    lz4_flex::block::decompress_size_prepended(body)
+                        .map_err(|e| corrupt(e.to_string()))
+                        .and_then(|plain| {
+                            // The size is exact: a block that ends short of it is corrupt.
+                            if plain.len() == declared {
+                                Ok(plain)
+                            } else {
+                                Err(corrupt(format!(
+                                    "declares {declared} bytes but decompresses to {}",
+                                    plain.len()
+                                )))
+                            }
+                        })
+                }
             },
             _ => Err(self.disabled()),
         };
@@ -171,13 +194,13 @@ impl CompressionPolicy {
     }
 }
 
-#[cfg(any(feature = "gzip", feature = "zstd"))]
+#[cfg(feature = "zstd")]
 enum Bounded {
     TooLarge,
     Io(std::io::Error),
 }
 
-#[cfg(any(feature = "gzip", feature = "zstd"))]
+#[cfg(feature = "zstd")]
 impl Bounded {
     fn into_body_error(
         self,
@@ -189,6 +212,86 @@ impl Bounded {
             Bounded::Io(error) => corrupt(error.to_string()),
         }
     }
+}
+
+/// Why a gzip member did not decode.
+#[cfg(feature = "gzip")]
+enum Gunzip {
+    TooLarge,
+    Corrupt(String),
+}
+
+/// Decodes the first gzip member of `body` (RFC 1952), at most `limit` bytes of it, checking
+/// its trailer: a CRC-32 and an ISIZE that disagree with the data are told apart.
+#[cfg(feature = "gzip")]
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Gunzip> {
+    use std::io::Read;
+    let corrupt = |reason: &str| Gunzip::Corrupt(reason.to_owned());
+    let deflated = gzip_header(body).ok_or_else(|| corrupt("bad or truncated gzip header"))?;
+    let mut decoder = flate2::bufread::DeflateDecoder::new(deflated);
+    let mut plain = Vec::new();
+    (&mut decoder)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|error| Gunzip::Corrupt(error.to_string()))?;
+    if plain.len() > limit {
+        return Err(Gunzip::TooLarge);
+    }
+    // The decoder stopped at the end of the DEFLATE data: the trailer follows.
+    let trailer = decoder.into_inner();
+    let Some((crc, isize)) = trailer.first_chunk::<8>().map(|t| {
+        (
+            u32::from_le_bytes([t[0], t[1], t[2], t[3]]),
+            u32::from_le_bytes([t[4], t[5], t[6], t[7]]),
+        )
+    }) else {
+        return Err(corrupt("the gzip trailer (CRC-32 and ISIZE) is missing"));
+    };
+    let mut computed = flate2::Crc::new();
+    computed.update(&plain);
+    if computed.sum() != crc {
+        return Err(Gunzip::Corrupt(format!(
+            "CRC-32 mismatch: the trailer says {crc:#010x}, the data gives {:#010x}",
+            computed.sum()
+        )));
+    }
+    // ISIZE is the length modulo 2^32.
+    if plain.len() as u32 != isize {
+        return Err(Gunzip::Corrupt(format!(
+            "ISIZE mismatch: the trailer says {isize} bytes, the data is {} bytes",
+            plain.len()
+        )));
+    }
+    Ok(plain)
+}
+
+/// The DEFLATE data after a gzip member's header, or `None` if the header is bad or cut short.
+#[cfg(feature = "gzip")]
+fn gzip_header(body: &[u8]) -> Option<&[u8]> {
+    const FHCRC: u8 = 0x02;
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    let (fixed, mut rest) = body.split_first_chunk::<10>()?;
+    // Magic, method 8 (deflate), no reserved flag bits.
+    if fixed[..3] != [0x1f, 0x8b, 8] || fixed[3] & 0xe0 != 0 {
+        return None;
+    }
+    let flags = fixed[3];
+    if flags & FEXTRA != 0 {
+        let (len, after) = rest.split_first_chunk::<2>()?;
+        rest = after.get(usize::from(u16::from_le_bytes(*len))..)?;
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let end = rest.iter().position(|&byte| byte == 0)?;
+            rest = &rest[end + 1..];
+        }
+    }
+    if flags & FHCRC != 0 {
+        rest = rest.get(2..)?;
+    }
+    Some(rest)
 }
 
 /// The largest zstd window (as a power of two) a body of at most `limit` bytes needs: zstd's
@@ -203,7 +306,7 @@ fn zstd_window_log(limit: usize) -> u32 {
 }
 
 /// Reads `reader` to its end, giving up as soon as it yields more than `limit` bytes.
-#[cfg(any(feature = "gzip", feature = "zstd"))]
+#[cfg(feature = "zstd")]
 fn read_bounded(reader: impl std::io::Read, limit: usize) -> Result<Vec<u8>, Bounded> {
     use std::io::Read;
     let mut plain = Vec::new();
@@ -312,6 +415,30 @@ mod tests {
         // A body the limit allows still inflates.
         let packed = Compression::Zstd.compress(&plain).unwrap();
         assert_eq!(Compression::Zstd.decompress(&packed, 3000).unwrap(), plain);
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn gzip_headers_with_optional_fields_decode_and_later_members_are_ignored() {
+        use std::io::Write;
+        let plain = sample();
+        let mut encoder = flate2::GzBuilder::new()
+            .filename("body.bin")
+            .comment("a comment")
+            .extra(vec![1, 2, 3])
+            .write(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&plain).unwrap();
+        let mut member = encoder.finish().unwrap();
+        member.extend_from_slice(b"trailing bytes after the first member");
+        let limit = plain.len();
+        assert_eq!(Compression::Gzip.decompress(&member, limit).unwrap(), plain);
+        // Cut short in the trailer, in the data, and in the header: corrupt, never a panic.
+        for cut in [member.len() - 40, member.len() / 2, 12, 3] {
+            let error = Compression::Gzip
+                .decompress(&member[..cut], limit)
+                .unwrap_err();
+            assert!(matches!(error, BodyError::Corrupt { .. }), "{cut}: {error}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! impl Whoami for Tenants {
 //!     async fn tenant(&self) -> String {
 //!         prpc::context::current()
-//!             .and_then(|call| call.metadata.get("tenant").cloned())
+//!             .and_then(|call| call.metadata.get("tenant"))
 //!             .map(|value| String::from_utf8_lossy(&value).into_owned())
 //!             .unwrap_or_default()
 //!     }

@@ -52,7 +52,9 @@ impl Format {
         };
         match self {
             #[cfg(feature = "json")]
-            Format::Json => serde_json::from_slice(body).map_err(|e| decode_error(e.to_string())),
+            Format::Json => {
+                serde_json::from_slice(body).map_err(|e| decode_error(json_error(&e, body)))
+            }
             #[cfg(feature = "msgpack")]
             Format::MsgPack => rmp_serde::from_slice(body).map_err(|e| decode_error(e.to_string())),
             other => Err(other.unsupported_for_serde()),
@@ -188,6 +190,40 @@ impl std::io::Write for ArenaWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A JSON decoding error's message. serde_json reads an integer too large for 64 bits as a
+/// float and then reports "invalid type: floating point"; that is said as what it is.
+#[cfg(feature = "json")]
+fn json_error(error: &serde_json::Error, body: &[u8]) -> String {
+    let message = error.to_string();
+    if !message.starts_with("invalid type: floating point") {
+        return message;
+    }
+    // The error's position is the value's last character: read the token back from there.
+    let Some(line) = body
+        .split(|&byte| byte == b'\n')
+        .nth(error.line().saturating_sub(1))
+    else {
+        return message;
+    };
+    let end = error.column().min(line.len());
+    let start = line[..end]
+        .iter()
+        .rposition(|byte| !(byte.is_ascii_digit() || *byte == b'-'))
+        .map_or(0, |at| at + 1);
+    let token = &line[start..end];
+    let digits = token.strip_prefix(b"-").unwrap_or(token);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return message;
+    }
+    let expected = message
+        .split_once(", expected ")
+        .map_or("", |(_, rest)| rest);
+    format!(
+        "integer {} does not fit in 64 bits, expected {expected}",
+        String::from_utf8_lossy(token)
+    )
 }
 
 #[cfg(test)]

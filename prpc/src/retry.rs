@@ -240,8 +240,7 @@ impl RetryPolicy {
             Error::Status(status) if status.code() == Code::ResourceExhausted => status
                 .metadata()
                 .get(RETRY_AFTER_MS)
-                .and_then(|value| std::str::from_utf8(value).ok())
-                .and_then(|value| value.trim().parse::<u64>().ok())
+                .and_then(|value| std::str::from_utf8(&value).ok()?.trim().parse::<u64>().ok())
                 .map(|millis| Duration::from_millis(millis.min(60_000))),
             _ => None,
         };

@@ -319,7 +319,11 @@ impl ServerStats {
         }
     }
 
-    pub(crate) fn snapshot(&self, idempotency_entries: Option<usize>) -> ServerSnapshot {
+    pub(crate) fn snapshot(
+        &self,
+        idempotency_entries: Option<usize>,
+        memory_budget_held: usize,
+    ) -> ServerSnapshot {
         let methods = self
             .methods
             .iter()
@@ -366,6 +370,7 @@ impl ServerStats {
             bytes_in,
             bytes_out,
             idempotency_entries,
+            memory_budget_held,
         }
     }
 }
@@ -417,6 +422,12 @@ pub struct ServerSnapshot {
     /// Replies the idempotency store holds, when the store can tell (the in-memory one can;
     /// a shared store such as Redis is not counted).
     pub idempotency_entries: Option<usize>,
+    /// Bytes of the server's memory budget
+    /// ([`Builder::memory_budget`](crate::server::Builder::memory_budget)) held now: charged to
+    /// large frames being read and to requests read and not answered yet, or set aside for the
+    /// connection first in line for the rest of its charge. Counted whether stats are on or
+    /// off.
+    pub memory_budget_held: usize,
 }
 
 impl ServerSnapshot {

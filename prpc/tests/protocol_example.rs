@@ -18,10 +18,10 @@ use tokio_util::codec::{Decoder, Encoder};
 
 /// Section "Worked example", frame 1: the request.
 const REQUEST_HEX: &str = "
-    b7 01 01 10 00 00 00 29
+    b7 01 01 10 00 00 00 2e
     ac 02
     00
-    05 41 72 69 74 68
+    0a 6d 61 74 68 2e 41 72 69 74 68
     03 61 64 64
     dc 0b
     01 06 74 65 6e 61 6e 74 04 61 63 6d 65
@@ -240,7 +240,7 @@ fn documented_frames() -> Vec<(&'static str, Vec<u8>, Frame)> {
 /// The frames of sections 11.1 to 11.4.
 fn unary_frames() -> Vec<(&'static str, Vec<u8>, Frame)> {
     vec![
-        ("request", hex(REQUEST_HEX), request("Arith")),
+        ("request", hex(REQUEST_HEX), request("math.Arith")),
         ("response", hex(RESPONSE_HEX), response(0, "", b"3")),
         ("request to Math", hex(MATH_REQUEST_HEX), request("Math")),
         (
@@ -293,7 +293,7 @@ fn the_document_shows_exactly_these_bytes() {
     let document = include_str!("../../docs/PROTOCOL.md");
     for (name, bytes, _) in documented_frames() {
         if name == "request to Math" {
-            continue; // The document describes it in words: `Arith` replaced by `Math`.
+            continue; // The document describes it in words: `math.Arith` replaced by `Math`.
         }
         let block = format!("```text\n{}\n```", hex_dump(&bytes));
         assert!(
@@ -365,7 +365,7 @@ struct AddArgs {
 
 impl Service for Arith {
     fn name(&self) -> &str {
-        "Arith"
+        "math.Arith"
     }
 
     fn methods(&self) -> Vec<String> {

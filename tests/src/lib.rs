@@ -61,6 +61,8 @@ impl Counters {
 ///
 /// - `echo`: returns the body.
 /// - `sleep`: sleeps for the number of milliseconds in the body (ASCII), returns "slept".
+/// - `block`: blocks its thread (never yields) for the milliseconds in the body, returns
+///   "blocked": a CPU-bound handler.
 /// - `panic`: panics.
 /// - `fail`: answers `not_found` with the body as message.
 /// - `sum`: decodes a `Vec<i64>` in the request's format and returns the sum in it.
@@ -111,7 +113,7 @@ impl Service for Probe {
 
     fn methods(&self) -> Vec<String> {
         [
-            "echo", "sleep", "panic", "fail", "sum", "size", "deadline", "metadata",
+            "echo", "sleep", "block", "panic", "fail", "sum", "size", "deadline", "metadata",
         ]
         .map(String::from)
         .to_vec()
@@ -128,6 +130,11 @@ impl Service for Probe {
                     let millis = ascii_number(&request.body)?;
                     tokio::time::sleep(Duration::from_millis(millis)).await;
                     Ok(Response::new(Bytes::from_static(b"slept")))
+                }
+                "block" => {
+                    let millis = ascii_number(&request.body)?;
+                    std::thread::sleep(Duration::from_millis(millis));
+                    Ok(Response::new(Bytes::from_static(b"blocked")))
                 }
                 "panic" => panic!("the probe was asked to panic"),
                 "fail" => Err(Status::new(
@@ -155,7 +162,7 @@ impl Service for Probe {
                 }
                 "metadata" => {
                     let key = String::from_utf8_lossy(&request.body);
-                    let value = request.metadata.get(&key).cloned();
+                    let value = request.metadata.get(&key);
                     Ok(Response::new(
                         value.unwrap_or(Bytes::from_static(b"missing")),
                     ))

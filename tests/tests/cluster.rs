@@ -674,7 +674,7 @@ async fn a_cluster_rate_limit_refuses_calls_over_it_before_they_leave() {
         .unwrap()
         .metadata()
         .get(prpc::retry::RETRY_AFTER_MS)
-        .map(|value| std::str::from_utf8(value).unwrap().parse::<u64>().unwrap())
+        .map(|value| std::str::from_utf8(&value).unwrap().parse::<u64>().unwrap())
         .unwrap();
     assert!((1..=1_000).contains(&wait), "{wait} ms");
     assert_eq!(fleet.calls(), [3], "a refused call reached the server");

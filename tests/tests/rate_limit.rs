@@ -37,7 +37,7 @@ fn retry_after(status: &Status) -> Duration {
         .metadata()
         .get(RETRY_AFTER_MS)
         .unwrap_or_else(|| panic!("no {RETRY_AFTER_MS} in {status:?}"));
-    let millis: u64 = std::str::from_utf8(value).unwrap().parse().unwrap();
+    let millis: u64 = std::str::from_utf8(&value).unwrap().parse().unwrap();
     Duration::from_millis(millis)
 }
 

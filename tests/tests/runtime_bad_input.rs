@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use bytes::Bytes;
-use prpc::wire::{Encoding, Frame};
+use bytes::{Bytes, BytesMut};
+use prpc::wire::{Encoding, Frame, FrameCodec};
 use prpc::{Call, Client, Code, Compression, Format, Server};
 use prpc_tests::{Probe, RawConnection, TestServer, request_frame, spawn_server};
+use tokio_util::codec::Encoder;
 
 const MAX_FRAME_SIZE: u32 = 64 * 1024;
 
@@ -257,5 +258,360 @@ async fn undecodable_bodies_and_unknown_names_are_answered_per_call() {
     raw.send(request_frame(3, "probe", "nothing", b"")).await;
     let (_, head, _) = raw.recv_response().await;
     assert_eq!(Code::from_u32(head.code), Code::Unimplemented);
+    scene.finish().await;
+}
+
+/// A request frame (id 1, service `probe`, method `echo`, no deadline) whose metadata block is
+/// `count` (one-byte or longer varint) followed by `pairs`, as raw bytes.
+fn request_with_metadata(count: u64, pairs: &[u8]) -> Vec<u8> {
+    let mut fields = vec![1, 0, 5];
+    fields.extend_from_slice(b"probe");
+    fields.push(4);
+    fields.extend_from_slice(b"echo");
+    fields.push(0);
+    let mut count = count;
+    loop {
+        let byte = (count & 0x7f) as u8;
+        count >>= 7;
+        if count == 0 {
+            fields.push(byte);
+            break;
+        }
+        fields.push(byte | 0x80);
+    }
+    fields.extend_from_slice(pairs);
+    let mut frame = vec![0xB7, 1, 1, 0];
+    frame.extend_from_slice(&(fields.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&fields);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_over_its_limits_is_refused_with_resource_exhausted() {
+    let scene = Scene::new().await;
+
+    // 30,000 empty pairs (60 KB, within max_frame_size): too many pairs.
+    let mut raw = scene.raw().await;
+    raw.send_bytes(&request_with_metadata(30_000, &vec![0; 60_000]))
+        .await;
+    let message = raw.expect_goaway_and_close(Code::ResourceExhausted).await;
+    assert_eq!(
+        message,
+        format!(
+            "metadata of 30000 pairs exceeds the limit of {} pairs",
+            prpc::wire::MAX_METADATA_PAIRS
+        )
+    );
+
+    // One pair whose value is 20,000 bytes: too many bytes.
+    let mut pair = vec![1, b'k', 0xA0, 0x9C, 0x01];
+    pair.resize(pair.len() + 20_000, b'v');
+    let mut raw = scene.raw().await;
+    raw.send_bytes(&request_with_metadata(1, &pair)).await;
+    let message = raw.expect_goaway_and_close(Code::ResourceExhausted).await;
+    assert_eq!(
+        message,
+        format!(
+            "metadata exceeds the limit of {} bytes",
+            prpc::wire::MAX_METADATA_BYTES
+        )
+    );
+
+    // At the limits exactly, the call is answered, and its metadata arrives whole.
+    let mut raw = scene.raw().await;
+    let pairs = prpc::wire::MAX_METADATA_PAIRS;
+    raw.send_bytes(&request_with_metadata(pairs as u64, &vec![0; 2 * pairs]))
+        .await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!((id, head.code), (1, 0), "{}", head.message);
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_refuses_to_send_metadata_a_server_would_refuse() {
+    let scene = Scene::new().await;
+    let client = Client::connect(scene.server.addr).await.unwrap();
+    let options =
+        prpc::CallOptions::new().metadata("big", vec![0u8; prpc::wire::MAX_METADATA_BYTES + 1]);
+    let call =
+        Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"x")).with_options(options);
+    let error = client.call(call).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("metadata exceeds the limit of 16384 bytes"),
+        "{error}"
+    );
+    // The connection was not closed: the next call on it works.
+    let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"y"));
+    assert_eq!(client.call(call).await.unwrap().body, "y");
+    scene.finish().await;
+}
+
+/// PROTOCOL.md 7.6: requests read whole before bad bytes are answered, then the goaway
+/// follows; the bad bytes arrive in the same read as the requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_before_garbage_in_one_read_are_answered_before_the_goaway() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    let mut bytes = BytesMut::new();
+    let mut codec = FrameCodec::new();
+    // A call that waits (it runs as a task), one that does not, then garbage.
+    codec
+        .encode(request_frame(1, "probe", "sleep", b"50"), &mut bytes)
+        .unwrap();
+    codec
+        .encode(request_frame(2, "probe", "echo", b"two"), &mut bytes)
+        .unwrap();
+    bytes.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    raw.send_bytes(&bytes).await;
+
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let (id, head, body) = raw.recv_response().await;
+        assert_eq!(head.code, 0, "call {id}: {}", head.message);
+        answered.push((id, body));
+    }
+    answered.sort();
+    assert_eq!(
+        answered,
+        [
+            (1, Bytes::from_static(b"slept")),
+            (2, Bytes::from_static(b"two"))
+        ]
+    );
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert!(message.contains("bad magic byte 0x47"), "{message}");
+    scene.finish().await;
+}
+
+/// PROTOCOL.md 7.6: a call still running `shutdown_grace` after its connection broke the
+/// protocol is stopped and answered `aborted` (it may have run in part), before the goaway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_outlasting_the_grace_after_bad_bytes_is_answered_aborted() {
+    let (probe, counters) = Probe::new("probe");
+    let server = spawn_server(
+        Server::builder()
+            .add_service(probe)
+            .shutdown_grace(std::time::Duration::from_millis(100)),
+    )
+    .await;
+    let mut raw = RawConnection::connect(server.addr).await;
+    let mut bytes = BytesMut::new();
+    FrameCodec::new()
+        .encode(request_frame(1, "probe", "sleep", b"60000"), &mut bytes)
+        .unwrap();
+    bytes.extend_from_slice(&[0xB7, 0x07]);
+    raw.send_bytes(&bytes).await;
+    let (id, head, _) = raw.recv_response().await;
+    assert_eq!(
+        (id, Code::from_u32(head.code)),
+        (1, Code::Aborted),
+        "{}",
+        head.message
+    );
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert_eq!(
+        message,
+        "unsupported protocol version 7 (this peer speaks version 1)"
+    );
+    // The handler was stopped, not left running.
+    counters.wait_for(|counters| &counters.dropped, 1).await;
+}
+
+/// PROTOCOL.md 7.3: a handler that never yields cannot be stopped at its deadline, but once it
+/// finishes after it the caller hears `deadline_exceeded`, not its late ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_bound_handler_finishing_after_its_deadline_is_not_answered_ok() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    let mut request = request_frame(1, "probe", "block", b"200");
+    if let prpc::wire::Head::Request(head) = &mut request.head {
+        head.deadline = Some(std::time::Duration::from_millis(20));
+    }
+    raw.send(request).await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!(id, 1);
+    assert_eq!(
+        Code::from_u32(head.code),
+        Code::DeadlineExceeded,
+        "{} {body:?}",
+        head.message
+    );
+    assert!(body.is_empty());
+    // Within its deadline the same handler is answered ok.
+    let mut request = request_frame(2, "probe", "block", b"1");
+    if let prpc::wire::Head::Request(head) = &mut request.head {
+        head.deadline = Some(std::time::Duration::from_secs(60));
+    }
+    raw.send(request).await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!((id, head.code, &body[..]), (2, 0, &b"blocked"[..]));
+    scene.finish().await;
+}
+
+/// The server-wide memory budget: slow senders of large frames hold all of it, a small call
+/// still goes through, a large one waits for room, and each slow sender is closed once its
+/// partial frame has made no progress for the frame progress timeout, giving the room back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
+    const FRAME: u32 = 256 * 1024;
+    // Room for two large frames, not three.
+    const BUDGET: usize = 2 * FRAME as usize + 64 * 1024;
+    let (probe, _) = Probe::new("probe");
+    let server = Server::builder()
+        .add_service(probe)
+        .max_frame_size(FRAME)
+        .memory_budget(BUDGET)
+        .frame_progress_timeout(std::time::Duration::from_millis(500))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().socket_addr().unwrap();
+    let router = server.router();
+    tokio::spawn(server.serve());
+    let held_reaches = async |bytes: usize| {
+        let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
+        while router.stats().memory_budget_held != bytes {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "held {} bytes, expected {bytes}",
+                router.stats().memory_budget_held
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    // Three slow senders: the prefix of a large request and a few of its bytes, then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut raw = RawConnection::connect(addr).await;
+        let mut start = vec![0xB7, 1, 1, 0];
+        start.extend_from_slice(&(FRAME - 16).to_be_bytes());
+        start.extend_from_slice(&[1, 0, 5, b'p', b'r', b'o', b'b', b'e', 4, b'e', b'c', b'h']);
+        raw.send_bytes(&start).await;
+        slow.push(raw);
+    }
+    // Two frames fit; the third sender waits, unread, with the rest of the budget set aside
+    // for it: all of the budget is held.
+    held_reaches(BUDGET).await;
+    // A small call while the budget is full.
+    let client = Client::connect(addr).await.unwrap();
+    let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"small"));
+    assert_eq!(client.call(call).await.unwrap().body, "small");
+    assert_eq!(router.stats().memory_budget_held, BUDGET);
+    // A large one: it gets room once the slow senders are gone.
+    let large = Bytes::from(vec![b'x'; 200 * 1024]);
+    let call = Call::new("probe", "echo", Format::Raw, large.clone());
+    let reply = tokio::spawn(async move { client.call(call).await });
+    for mut raw in slow {
+        let message = raw.expect_goaway_and_close(Code::Unavailable).await;
+        assert_eq!(message, "a partial frame made no progress for 500ms");
+    }
+    assert_eq!(reply.await.unwrap().unwrap().body, large);
+    // Answered, the large call gave its charge back too.
+    held_reaches(0).await;
+}
+
+/// Errors say what is wrong: an lz4 size that is not the exact length, a gzip trailer whose
+/// ISIZE alone is wrong, random bytes after the zstd magic, and a JSON integer past 64 bits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_errors_name_the_actual_fault() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    let plain = vec![b'a'; 100];
+    let mut ask = async |id: u64, compression: Compression, body: Vec<u8>| {
+        let mut frame = request_frame(id, "probe", "echo", b"");
+        frame.body = body.into();
+        frame.encoding = Encoding::new(Format::Raw.id(), compression.id());
+        raw.send(frame).await;
+        let (answered, head, _) = raw.recv_response().await;
+        assert_eq!(answered, id);
+        assert_eq!(
+            Code::from_u32(head.code),
+            Code::InvalidArgument,
+            "{}",
+            head.message
+        );
+        head.message.to_string()
+    };
+
+    // lz4 declaring 150 bytes for a block of 100.
+    let mut lz4 = Compression::Lz4.compress(&plain).unwrap().to_vec();
+    lz4[..4].copy_from_slice(&150u32.to_le_bytes());
+    assert_eq!(
+        ask(1, Compression::Lz4, lz4).await,
+        "corrupt lz4 body: declares 150 bytes but decompresses to 100"
+    );
+
+    // gzip whose ISIZE (the last four bytes) says 101.
+    let mut gzip = Compression::Gzip.compress(&plain).unwrap().to_vec();
+    let at = gzip.len() - 4;
+    gzip[at..].copy_from_slice(&101u32.to_le_bytes());
+    assert_eq!(
+        ask(2, Compression::Gzip, gzip).await,
+        "corrupt gzip body: ISIZE mismatch: the trailer says 101 bytes, the data is 100 bytes"
+    );
+    // And one whose CRC-32 is wrong.
+    let mut gzip = Compression::Gzip.compress(&plain).unwrap().to_vec();
+    let at = gzip.len() - 8;
+    gzip[at] ^= 1;
+    let message = ask(3, Compression::Gzip, gzip).await;
+    assert!(
+        message.starts_with("corrupt gzip body: CRC-32 mismatch"),
+        "{message}"
+    );
+
+    // The zstd magic, a header declaring 2^64 - 1 bytes of content, then noise.
+    let mut zstd = vec![0x28, 0xB5, 0x2F, 0xFD, 0xE0];
+    zstd.extend_from_slice(&[0xFF; 8]);
+    zstd.extend((0..64u8).map(|i| i.wrapping_mul(37)));
+    let message = ask(4, Compression::Zstd, zstd).await;
+    assert!(message.starts_with("corrupt zstd body"), "{message}");
+
+    // JSON: 2^64 where an i64 is expected.
+    let frame = with_encoding(
+        request_frame(5, "probe", "sum", b"[18446744073709551616]"),
+        Format::Json.id(),
+        0,
+    );
+    raw.send(frame).await;
+    let (_, head, _) = raw.recv_response().await;
+    assert_eq!(
+        head.message,
+        "decoding a json body: integer 18446744073709551616 does not fit in 64 bits, \
+         expected i64 at line 1 column 21"
+    );
+    scene.finish().await;
+}
+
+/// PROTOCOL.md 1: a server ignores well-formed response, pong and goaway frames from a client,
+/// but decodes them first: a malformed one closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_a_server_ignores_are_still_checked() {
+    let scene = Scene::new().await;
+    let mut raw = scene.raw().await;
+    // A pong (id 9), a response (id 3, code 0, no message, no metadata), a goaway (code 0,
+    // message "bye"): ignored.
+    raw.send_bytes(&[0xB7, 1, 4, 0, 0, 0, 0, 2, 9, 0]).await;
+    raw.send_bytes(&[0xB7, 1, 2, 0, 0, 0, 0, 5, 3, 0, 0, 0, 0])
+        .await;
+    raw.send_bytes(&[0xB7, 1, 6, 0, 0, 0, 0, 7, 0, 0, 0, 3, b'b', b'y', b'e'])
+        .await;
+    raw.send(request_frame(1, "probe", "echo", b"still here"))
+        .await;
+    let (id, head, body) = raw.recv_response().await;
+    assert_eq!((id, head.code, &body[..]), (1, 0, &b"still here"[..]));
+    // A goaway whose message is not UTF-8, and a response whose code is over 32 bits.
+    raw.send_bytes(&[0xB7, 1, 6, 0, 0, 0, 0, 5, 0, 0, 0, 1, 0xFF])
+        .await;
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert_eq!(message, "goaway message is not valid UTF-8");
+    let mut raw = scene.raw().await;
+    raw.send_bytes(&[
+        0xB7, 1, 2, 0, 0, 0, 0, 8, 3, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0,
+    ])
+    .await;
+    let message = raw.expect_goaway_and_close(Code::InvalidArgument).await;
+    assert_eq!(message, "status code overflows its varint");
     scene.finish().await;
 }

@@ -104,7 +104,7 @@ async fn options_reach_the_channel_with_each_call() {
     assert_eq!(options.timeout, Some(Duration::from_secs(30)));
     assert_eq!(options.compression, Some(Compression::Gzip));
     assert_eq!(
-        options.metadata.get("tenant").map(|value| &value[..]),
+        options.metadata.get("tenant").as_deref(),
         Some(&b"acme"[..])
     );
 

@@ -366,7 +366,7 @@ async fn the_trailers_metadata_reaches_the_client() {
         }
         assert_eq!(items, [1, 2, 3]);
         let trailer = stream.trailer().expect("the trailer");
-        assert_eq!(trailer.get("items").map(|v| &v[..]), Some(&b"3"[..]));
+        assert_eq!(trailer.get("items").as_deref(), Some(&b"3"[..]));
     }
 }
 

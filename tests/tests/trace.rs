@@ -45,7 +45,7 @@ impl Back for Headers {
         let header = |key| {
             call.metadata
                 .get(key)
-                .map(|value| String::from_utf8_lossy(value).into_owned())
+                .map(|value| String::from_utf8_lossy(&value).into_owned())
                 .unwrap_or_default()
         };
         (header("traceparent"), header("tracestate"))

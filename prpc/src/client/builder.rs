@@ -100,11 +100,7 @@ impl Builder {
     }
 
     /// Metadata sent with every call.
-    pub fn metadata(
-        mut self,
-        key: impl Into<bytestring::ByteString>,
-        value: impl Into<bytes::Bytes>,
-    ) -> Self {
+    pub fn metadata(mut self, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Self {
         self.config.defaults.metadata.insert(key, value);
         self
     }

@@ -3,6 +3,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::budget::MemoryBudget;
 use super::deadline::Deadline;
 use super::dedupe::{Dedupe, DedupeSettings};
 use super::dispatch::Services;
@@ -26,14 +27,18 @@ use crate::timer::Timer;
 #[cfg(feature = "tls")]
 use crate::transport::tls::ServerTls;
 use crate::transport::{AddressError, IntoAddress};
-use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
+use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE, PREFIX_LEN};
+
+/// The default [`Builder::memory_budget`]: 256 MiB.
+const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
 
 /// Adds services and sets limits; [`bind`](Builder::bind) makes the [`Server`], [`build`](Builder::build)
 /// a [`Router`] for connections of any transport.
 ///
 /// Defaults: 10,000 connections, 4,096 in-flight calls per connection (clients send at most
 /// 1,024 by default; the rest is headroom for attempts a retrying client stopped waiting for), 16 MiB frames, idle
-/// connections closed after 5 minutes without a frame, 30 s of grace on shutdown.
+/// connections closed after 5 minutes without a frame, 30 s of grace on shutdown, 256 MiB of
+/// large frames held across connections, 30 s for a partial frame to make progress.
 #[must_use]
 pub struct Builder<L = Identity> {
     services: Services,
@@ -63,6 +68,8 @@ impl Builder {
                 shutdown_grace: Duration::from_secs(30),
                 compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
                 max_concurrent_streams: 1024,
+                memory_budget: DEFAULT_MEMORY_BUDGET,
+                frame_progress_timeout: Duration::from_secs(30),
                 flow: FlowConfig::default(),
                 stats: true,
             },
@@ -194,6 +201,32 @@ impl<L> Builder<L> {
         self
     }
 
+    /// Bytes of large frames (over 64 KiB) all the server's connections may hold at once, from
+    /// when a frame's prefix is read until it is handled (a request: until it is answered).
+    /// Past it, connections with a large frame to read wait before reading it (backpressure)
+    /// instead of allocating; frames up to 64 KiB, which fit a connection's read buffer, still
+    /// go through. Default 256 MiB; at least one frame of `max_frame_size` (a smaller budget
+    /// is raised to it).
+    ///
+    /// ```
+    /// let builder = prpc::Server::builder()
+    ///     .memory_budget(64 << 20)
+    ///     .frame_progress_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.config.memory_budget = bytes;
+        self
+    }
+
+    /// A connection whose partial frame gets no byte for this long is answered like a
+    /// protocol error (its calls read so far answered, then goaway `unavailable`) and closed,
+    /// so that slow senders cannot hold the memory budget. Time spent waiting for the budget
+    /// does not count. Default 30 s.
+    pub fn frame_progress_timeout(mut self, timeout: Duration) -> Self {
+        self.config.frame_progress_timeout = timeout;
+        self
+    }
+
     /// Replies smaller than this go uncompressed even when the call was compressed.
     pub fn compression_threshold(mut self, bytes: usize) -> Self {
         self.config.compression_threshold = bytes;
@@ -275,6 +308,11 @@ impl<L> Builder<L> {
             ),
             dedupe,
         );
+        // The budget holds at least one frame of the largest size, or that frame could never
+        // be read.
+        let largest = PREFIX_LEN + self.config.max_frame_size as usize;
+        self.config.memory_budget = self.config.memory_budget.max(largest);
+        let budget = MemoryBudget::new(self.config.memory_budget);
         Router::new(Shared {
             services: self.services,
             config: self.config,
@@ -284,6 +322,7 @@ impl<L> Builder<L> {
             health,
             stats,
             registrations: Default::default(),
+            budget,
             store,
             settling,
             store_timeout: self.store_timeout,

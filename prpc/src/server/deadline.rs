@@ -1,5 +1,6 @@
 //! The server's deadline layer: a call still running when its caller's deadline passes is
-//! stopped and answered `deadline_exceeded`.
+//! stopped and answered `deadline_exceeded`, and so is one whose handler finishes after it
+//! without having yielded in time to be stopped (a CPU-bound handler cannot be preempted).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,7 +60,15 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Poll::Ready(result) = Pin::new(&mut self.inner).poll(cx) {
-            return Poll::Ready(result);
+            // A handler that never yields cannot be stopped at its deadline; one that finishes
+            // after it is answered as if it had been: its caller has stopped waiting, and an
+            // ok would tell a retrying caller that a late result is still worth having.
+            return Poll::Ready(match &self.limit {
+                Some((sleep, budget)) if tokio::time::Instant::now() >= sleep.deadline() => {
+                    Err(deadline_exceeded(*budget))
+                }
+                _ => result,
+            });
         }
         match &mut self.limit {
             Some((sleep, budget)) => {

@@ -212,6 +212,15 @@ impl ReplyEncoding {
                     .with_frame(&status, |frame| outbound.send(frame))
                     .unwrap_or_default()
             }
+            Err(Refused::Encode(error)) if error.is_limit() => {
+                let status = Err(Status::new(
+                    Code::ResourceExhausted,
+                    format!("the reply's {error}"),
+                ));
+                self.uncompressed()
+                    .with_frame(&status, |frame| outbound.send(frame))
+                    .unwrap_or_default()
+            }
             Err(_) => 0,
         }
     }

@@ -7,6 +7,7 @@
 //! client that sent many calls at once gets the first answers while the rest run). Limits — connections, in-flight calls per
 //! connection, frame size, idle time — are answered with a status or a goaway, never a crash.
 
+mod budget;
 mod builder;
 mod connection;
 mod deadline;
@@ -268,7 +269,9 @@ impl<H: Handler> Router<H> {
     /// The server's numbers now: calls by method and code, latency, connections (see
     /// [`crate::stats`]).
     pub fn stats(&self) -> ServerSnapshot {
-        self.shared.stats.snapshot(self.shared.store.entries())
+        self.shared
+            .stats
+            .snapshot(self.shared.store.entries(), self.shared.budget.held())
     }
 
     /// The server's registrations with registries ([`Builder::register`]) and where each

@@ -24,6 +24,10 @@ pub(super) struct ServerConfig {
     pub(super) shutdown_grace: Duration,
     pub(super) compression_threshold: usize,
     pub(super) max_concurrent_streams: usize,
+    /// Bytes of large frames all connections may hold at once (see `budget`).
+    pub(super) memory_budget: usize,
+    /// How long a partial frame may go without a byte before its connection is closed.
+    pub(super) frame_progress_timeout: Duration,
     pub(super) flow: FlowConfig,
     /// Whether calls and connections are counted (see [`crate::stats`]).
     pub(super) stats: bool,
@@ -45,6 +49,8 @@ pub(super) struct Shared<H> {
     pub(super) stats: std::sync::Arc<ServerStats>,
     /// The server's registrations and their state.
     pub(super) registrations: super::registration::Board,
+    /// Bytes of large frames held across the server's connections.
+    pub(super) budget: super::budget::MemoryBudget,
     /// The idempotency store, for its size in the stats.
     pub(super) store: std::sync::Arc<dyn Store>,
     /// The dedupe layer's writes that outlive their calls: serving ends after them.

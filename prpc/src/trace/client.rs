@@ -131,10 +131,10 @@ impl<C: Channel> Traced<C> {
         span.record("request_id", request_id);
         let parent = parent.or_else(|| {
             let metadata = &call.options.metadata;
-            let context = TraceContext::parse(metadata.get(TRACEPARENT)?)?;
+            let context = TraceContext::parse(&metadata.get(TRACEPARENT)?)?;
             Some(Current {
                 context,
-                state: metadata.get(TRACESTATE).cloned(),
+                state: metadata.get(TRACESTATE),
             })
         });
         let outgoing = match parent {
@@ -162,7 +162,7 @@ fn carry(metadata: &mut Metadata, trace: &Current) {
         let mut kept = Metadata::new();
         for (key, value) in metadata.iter() {
             if key != TRACEPARENT && key != TRACESTATE {
-                kept.insert(ByteString::from(key), value.clone());
+                kept.insert(key, value);
             }
         }
         *metadata = kept;

@@ -85,7 +85,7 @@ impl<H: Handler> Handler for TraceHandler<H> {
         let incoming = request
             .metadata
             .get(TRACEPARENT)
-            .and_then(|header| TraceContext::parse(header));
+            .and_then(|header| TraceContext::parse(&header));
         let span = tracing::info_span!(
             target: "prpc::trace",
             "prpc.server",
@@ -122,7 +122,7 @@ impl<H: Handler> Handler for TraceHandler<H> {
         // trace restarts here and the state is dropped, as the spec says.
         let mut current = context.map(|context| Current {
             context,
-            state: incoming.and_then(|_| request.metadata.get(TRACESTATE).cloned()),
+            state: incoming.and_then(|_| request.metadata.get(TRACESTATE)),
         });
         // A service may start its work before returning its future: that too is in the span.
         let inner = {

@@ -10,7 +10,7 @@ use super::{DEFAULT_MAX_FRAME_SIZE, Frame, MAGIC, PREFIX_LEN, VERSION, WireError
 /// Decoding checks the fixed prefix as soon as its bytes arrive, so garbage is rejected after
 /// one byte and an oversized length before any of its bytes are buffered; the buffer grows to
 /// at most the one frame it has accepted. A decoded frame's fields and body are slices of that
-/// buffer: decoding allocates nothing beyond it (metadata pairs, when present, take one `Vec`).
+/// buffer: decoding allocates nothing beyond it (metadata, when present, is one slice of the frame).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -241,6 +241,11 @@ impl FrameCodec {
             dst.reserve(head.len() + extra);
             dst.extend_from_slice(head);
             return Ok(length);
+        }
+        // Metadata a receiver would refuse (closing the connection) is refused here instead,
+        // so that only the call that carries it fails.
+        if let Some(metadata) = frame.metadata() {
+            metadata.check_limits()?;
         }
         let fields_len = frame.fields_len();
         let length = self.checked_length(fields_len, frame.body.len())?;

@@ -37,6 +37,20 @@ pub enum WireError {
         /// The limit in force.
         max: u32,
     },
+    /// A frame's metadata has more pairs than [`MAX_METADATA_PAIRS`](super::MAX_METADATA_PAIRS).
+    #[error("metadata of {count} pairs exceeds the limit of {max} pairs")]
+    TooManyMetadataPairs {
+        /// Pairs the frame declared.
+        count: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A frame's metadata pairs take more than [`MAX_METADATA_BYTES`](super::MAX_METADATA_BYTES).
+    #[error("metadata exceeds the limit of {max} bytes")]
+    MetadataTooLarge {
+        /// The limit.
+        max: usize,
+    },
     /// A header field ran past the end of its frame.
     #[error("{field} runs past the end of the frame")]
     Truncated {
@@ -69,6 +83,18 @@ pub enum WireError {
 }
 
 impl WireError {
+    /// Whether the error is a frame over one of the receiver's size limits (the frame's length,
+    /// or its metadata), rather than a malformed one: a server's goaway says
+    /// `resource_exhausted` for it.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            WireError::FrameTooLarge { .. }
+                | WireError::TooManyMetadataPairs { .. }
+                | WireError::MetadataTooLarge { .. }
+        )
+    }
+
     /// Whether the error is a protocol violation by the peer (as opposed to a socket error).
     pub fn is_protocol(&self) -> bool {
         !matches!(self, WireError::Io(_))

@@ -438,6 +438,16 @@ impl FrameRef<'_> {
         }
     }
 
+    /// The frame's metadata, for the kinds that carry it.
+    pub(super) fn metadata(&self) -> Option<&Metadata> {
+        match self.head {
+            HeadRef::Request { metadata, .. } | HeadRef::Response { metadata, .. } => {
+                Some(metadata)
+            }
+            _ => None,
+        }
+    }
+
     /// Bytes after the fixed prefix: header fields and body. This is the length field.
     pub(crate) fn encoded_len(&self) -> usize {
         self.fields_len() + self.body.len()

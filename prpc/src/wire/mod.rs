@@ -27,7 +27,7 @@ pub use codec::FrameCodec;
 pub use error::WireError;
 pub use frame::{Encoding, Frame, GoAwayHead, Head, RequestHead, ResponseHead};
 pub(crate) use frame::{FrameRef, HeadRef, RequestFields, View};
-pub use metadata::Metadata;
+pub use metadata::{MAX_METADATA_BYTES, MAX_METADATA_PAIRS, Metadata};
 pub(crate) use outbox::{Refused, Sender, Writer, outbox};
 pub(crate) use reader::FrameReader;
 

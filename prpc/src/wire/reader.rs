@@ -70,6 +70,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         (PREFIX_LEN + length as usize).saturating_sub(self.buffer.len())
     }
 
+    /// The whole size (prefix included) of the frame at the front of the buffer while only part
+    /// of it is here and its prefix is (and within the limit).
+    pub(crate) fn partial_frame(&self) -> Option<usize> {
+        let rest = self.rest_of_frame();
+        (rest > 0).then(|| self.buffer.len() + rest)
+    }
+
+    /// Whether the buffer holds part of a frame (read when every whole frame has been taken).
+    pub(crate) fn holds_partial_frame(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+
     /// Whether the peer has closed its side (every frame it sent is in the buffer).
     pub(crate) fn at_eof(&self) -> bool {
         self.eof

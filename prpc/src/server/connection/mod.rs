@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::budget::{Charge, LARGE_FRAME, MemoryBudget};
 use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
 use super::handler::Handler;
 use super::shared::Shared;
@@ -99,6 +100,10 @@ struct Running {
     /// Marked for dedupe: it runs to completion even if its connection goes, so that a retry
     /// on another connection collects the stored result.
     dedupe: bool,
+    /// The request's encoding, and whether it wants a reply: for the status a call gets when
+    /// it is stopped after its connection broke the protocol.
+    encoding: wire::Encoding,
+    oneway: bool,
 }
 
 /// How the read loop ended, which decides how the connection winds down.
@@ -111,6 +116,8 @@ enum End {
     Protocol(WireError),
     /// Nothing heard for the idle timeout.
     Idle,
+    /// A partial frame made no progress for the frame progress timeout.
+    NoProgress,
     /// Graceful shutdown finished draining (or ran out of grace).
     Drained,
 }
@@ -184,6 +191,7 @@ pub(super) async fn run<H: Handler>(
         counters,
         // Once per connection: each call copies it.
         peer: peer.as_ref().and_then(Address::socket_addr),
+        charge: None,
     };
     let mut frames = FrameReader::new(read, config.max_frame_size);
     let mut last_heard = Instant::now();
@@ -231,9 +239,17 @@ pub(super) async fn run<H: Handler>(
                 let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
                 timer.reset(idle_at);
             }
-            filled = read_more(&calls.outbound, &mut frames, stalled) => match filled {
-                Ok(None | Some(0)) => {}
-                Ok(Some(read)) => {
+            filled = read_more(
+                &calls.outbound,
+                &mut frames,
+                stalled,
+                &shared.budget,
+                &mut calls.charge,
+                config.frame_progress_timeout,
+            ) => match filled {
+                Ok(Read::Nothing | Read::Bytes(0)) => {}
+                Ok(Read::NoProgress) => break End::NoProgress,
+                Ok(Read::Bytes(read)) => {
                     last_heard = Instant::now();
                     if let Some(counters) = &calls.counters {
                         counters.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
@@ -252,8 +268,11 @@ pub(super) async fn run<H: Handler>(
         streams,
         outbound,
         handlers,
+        charge,
         ..
     } = calls;
+    // A partial frame's charge goes back at once: no more of it will be read.
+    drop(charge);
     let answer_running_calls = matches!(end, End::Eof);
     let idle = matches!(end, End::Idle);
     let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
@@ -269,15 +288,35 @@ pub(super) async fn run<H: Handler>(
             abort(&in_flight, Keep::Dedupe);
             streams.close_all(&gone);
         }
-        End::Protocol(error) => {
-            tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
-            abort(&in_flight, Keep::Dedupe);
-            streams.close_all(&gone);
-            let code = match error {
-                WireError::FrameTooLarge { .. } => Code::ResourceExhausted,
-                _ => Code::InvalidArgument,
+        End::Protocol(_) | End::NoProgress => {
+            let (code, message) = match end {
+                End::Protocol(error) => {
+                    tracing::debug!(?peer, %error, "closing a connection that broke the protocol");
+                    let code = if error.is_limit() {
+                        Code::ResourceExhausted
+                    } else {
+                        Code::InvalidArgument
+                    };
+                    (code, error.to_string())
+                }
+                _ => {
+                    let timeout = config.frame_progress_timeout;
+                    let message = format!("a partial frame made no progress for {timeout:?}");
+                    (Code::Unavailable, message)
+                }
             };
-            let _ = outbound.send(&Frame::goaway(code.as_u32(), error.to_string()));
+            streams.close_all(&gone);
+            // Every request read whole before the bad bytes is answered before the goaway, so
+            // that the client knows which of its calls ran: those still running get the grace
+            // period, then are stopped and answered `aborted`.
+            handlers.close();
+            if tokio::time::timeout(config.shutdown_grace, handlers.wait())
+                .await
+                .is_err()
+            {
+                stop_and_answer(&in_flight, &outbound);
+            }
+            let _ = outbound.send(&Frame::goaway(code.as_u32(), message));
         }
         End::Idle => {
             streams.close_all(&gone);
@@ -373,24 +412,53 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<W> {
     }
 }
 
+/// What [`read_more`] did.
+enum Read {
+    /// Nothing was read (frames already read wait to be handled).
+    Nothing,
+    /// Bytes read; 0 at the end of the stream.
+    Bytes(usize),
+    /// The partial frame in the buffer got no byte within the frame progress timeout.
+    NoProgress,
+}
+
 /// Waits until the writer has taken the queued replies down to [`HIGH_WATER`]: replies from
 /// call tasks pile up too (a task's entry leaves `in_flight` once its reply is queued, written
 /// or not), so no more requests are read from a client that does not read its replies. Then,
-/// unless the buffer still holds frames to handle (`stalled`), reads more: `Some` bytes read
-/// (0 at the end of the stream), `None` when nothing was read.
+/// unless the buffer still holds frames to handle (`stalled`), reads more. A large frame is
+/// first charged to the server's memory budget (waiting, without reading, while the budget is
+/// spent), and the rest of a partial frame must come within `progress_timeout` (time spent
+/// waiting for the budget is not counted).
 async fn read_more<R>(
     outbound: &wire::Sender,
     frames: &mut FrameReader<R>,
     stalled: bool,
-) -> std::io::Result<Option<usize>>
+    budget: &MemoryBudget,
+    charge: &mut Option<Charge>,
+    progress_timeout: std::time::Duration,
+) -> std::io::Result<Read>
 where
     R: tokio::io::AsyncRead + Unpin,
 {
     outbound.room(HIGH_WATER).await;
     if stalled {
-        return Ok(None);
+        return Ok(Read::Nothing);
     }
-    frames.fill().await.map(Some)
+    if charge.is_none()
+        && let Some(total) = frames.partial_frame()
+        && total > LARGE_FRAME
+    {
+        // The budget holds at least one largest frame, so this much is always granted in time.
+        let bytes = u32::try_from(total).unwrap_or(u32::MAX);
+        *charge = Some(budget.charge(bytes).await);
+    }
+    if !frames.holds_partial_frame() {
+        return frames.fill().await.map(Read::Bytes);
+    }
+    match tokio::time::timeout(progress_timeout, frames.fill()).await {
+        Ok(read) => read.map(Read::Bytes),
+        Err(_) => Ok(Read::NoProgress),
+    }
 }
 
 /// Whether this runtime runs every task on one thread, where a task of its own buys a handler
@@ -422,6 +490,9 @@ struct Calls<'a, H> {
     /// The client's IP address and port, for its calls' requests and contexts (`None` when
     /// the transport has none).
     peer: Option<SocketAddr>,
+    /// The large frame being read (or just read) holds this much of the server's memory
+    /// budget; a request takes it along until it is answered.
+    charge: Option<Charge>,
 }
 
 impl<H: Handler> Calls<'_, H> {
@@ -493,6 +564,9 @@ impl<H: Handler> Calls<'_, H> {
                 Ok(None) => return Drained::Empty,
                 Err(error) => return Drained::Ended(End::Protocol(error)),
             };
+            // A frame other than a request gives back its charge once handled (a stream's
+            // messages are bounded by its flow-control windows instead).
+            self.charge = None;
             if queued > HIGH_WATER {
                 return Drained::Stalled;
             }
@@ -601,6 +675,8 @@ impl<H: Handler> Calls<'_, H> {
         if let Some(counters) = &self.counters {
             counters.calls.fetch_add(1, Ordering::Relaxed);
         }
+        // The request's share of the memory budget, held until it is answered.
+        let charge = self.charge.take();
         if fields.stream {
             return self.start_stream(fields, incoming, received);
         }
@@ -673,15 +749,20 @@ impl<H: Handler> Calls<'_, H> {
             Running {
                 handler: None,
                 dedupe: fields.dedupe,
+                encoding: fields.encoding,
+                oneway: fields.oneway,
             },
         );
         let in_flight = self.in_flight.clone();
         let outbound = self.outbound.clone();
         let oneway = fields.oneway;
         let task = self.handlers.spawn(async move {
+            let _charge = charge;
             let result = call.await;
-            in_flight.lock().remove(&key);
-            if !oneway {
+            // Whoever removes the entry answers: a call cancelled or stopped after its
+            // handler finished was already answered (or is to get no answer).
+            let answer = in_flight.lock().remove(&key).is_some();
+            if answer && !oneway {
                 reply.send(&result, &outbound);
             }
         });
@@ -690,6 +771,30 @@ impl<H: Handler> Calls<'_, H> {
         }
         0
     }
+}
+
+/// Stops the running calls of a connection closing for bad input (a protocol error, a frame
+/// that made no progress), and answers each (but oneway ones) `aborted`: it may have run in
+/// part. Deduplicated calls run on, as they do when
+/// a connection breaks, and answer themselves.
+fn stop_and_answer(in_flight: &InFlight, outbound: &wire::Sender) {
+    let stopped = Err(Status::new(
+        Code::Aborted,
+        "stopped: the connection is closing and the call did not finish within the shutdown \
+         grace period",
+    ));
+    in_flight.lock().retain(|&(request_id, attempt), running| {
+        if running.dedupe {
+            return true;
+        }
+        if let Some(handler) = &running.handler {
+            handler.abort();
+        }
+        if !running.oneway {
+            ReplyEncoding::plain(request_id, attempt, running.encoding).send(&stopped, outbound);
+        }
+        false
+    });
 }
 
 /// Which running calls survive their connection's end.
