@@ -167,9 +167,13 @@ fn call_key(service: &str, request: &Request) -> Result<Key, Status> {
     let Some(text) = request.metadata.get(CLIENT_ID_KEY) else {
         return Ok(Key::new(service, &request.method, request.request_id));
     };
-    let identity = std::str::from_utf8(text)
+    // Exactly 16 lowercase hex digits (docs/PROTOCOL.md section 7.2): `from_str_radix`
+    // alone would also take uppercase and a leading `+`.
+    let identity = std::str::from_utf8(&text)
         .ok()
-        .filter(|text| text.len() == 16)
+        .filter(|text| {
+            text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
         .and_then(|text| u64::from_str_radix(text, 16).ok())
         .ok_or_else(|| {
             Status::invalid_argument(format!(
