@@ -226,21 +226,14 @@ fn wait_for_tick(now: u64, clock: &mut impl FnMut() -> u64) {
 /// Milliseconds since [`epoch`] by the kernel's coarse wall clock: the time of the last
 /// timer tick, so it lags the wall clock by under a tick (1 to 4 ms) but costs no clock-source
 /// read, which on a VM can be most of an id's cost.
-#[cfg(target_os = "linux")]
+/// Milliseconds since [`epoch`] by the kernel's coarse wall clock: the time of the last
+/// timer tick, so it lags the wall clock by under a tick (1 to 4 ms) but costs no clock-source
+/// read, which on a VM can be most of an id's cost.
 fn coarse_now_ms() -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-    let seconds = u64::try_from(now.tv_sec).unwrap_or(0);
-    let millis = u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
-    seconds
-        .saturating_mul(1000)
-        .saturating_add(millis)
+    let since_unix_epoch = crate::clock::realtime_coarse();
+    u64::try_from(since_unix_epoch.as_millis())
+        .unwrap_or(u64::MAX)
         .saturating_sub(EPOCH_UNIX_MS)
-}
-
-/// Elsewhere the precise clock serves for both.
-#[cfg(not(target_os = "linux"))]
-fn coarse_now_ms() -> u64 {
-    now_ms()
 }
 
 /// Milliseconds since [`epoch`] by the wall clock (0 if the clock is before it).

@@ -82,6 +82,7 @@ mod body;
 mod call;
 mod channel;
 pub mod client;
+mod clock;
 pub mod cluster;
 pub mod compress;
 pub mod context;

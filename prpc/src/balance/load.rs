@@ -234,20 +234,8 @@ fn nanos(duration: Duration) -> f64 {
 }
 
 /// Nanoseconds on a monotonic clock, cheap to read: the kernel's coarse clock on Linux.
-#[cfg(target_os = "linux")]
 pub(crate) fn now() -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-    let seconds = u64::try_from(now.tv_sec).unwrap_or(0);
-    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
-    seconds.saturating_mul(1_000_000_000).saturating_add(nanos)
-}
-
-/// Elsewhere the precise monotonic clock, since the first reading.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn now() -> u64 {
-    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(crate::clock::monotonic_coarse().as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
