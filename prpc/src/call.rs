@@ -191,8 +191,10 @@ pub struct Call {
 /// The endpoints the attempts of one call went to, in order (as ids of the balanced channel's
 /// own choosing).
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 pub(crate) struct Route(Mutex<Vec<u64>>);
 
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 impl Route {
     /// Records an attempt's endpoint.
     pub(crate) fn went_to(&self, endpoint: u64) {

@@ -20,6 +20,7 @@ pub(crate) fn realtime_coarse() -> Duration {
 
 /// Time on a monotonic coarse clock since an unspecified start (boot on Linux, the first
 /// reading elsewhere): only differences between readings mean anything.
+#[cfg(feature = "cluster")]
 pub(crate) fn monotonic_coarse() -> Duration {
     #[cfg(target_os = "linux")]
     if let Some(now) = read(libc::CLOCK_MONOTONIC_COARSE) {
@@ -71,6 +72,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "cluster")]
     #[test]
     fn the_monotonic_coarse_clock_does_not_go_back() {
         let mut last = monotonic_coarse();

@@ -45,7 +45,8 @@
 //!   knows of its call); [`idempotency`] (the dedupe stores); [`Error`] (what a failed call
 //!   reports); [`retry`] ([`RetryPolicy`](retry::RetryPolicy), plain data a call's options
 //!   carry); [`discovery`] (endpoints, the [`Discover`](discovery::Discover) and
-//!   [`Register`](discovery::Register) traits, static and DNS sources); [`balance`] (which
+//!   [`Register`](discovery::Register) traits, static and DNS sources; the client side with
+//!   the `cluster` feature); [`balance`] (with the `cluster` feature; which
 //!   endpoint takes a call: random, round robin, smooth weighted round robin, consistent
 //!   hashing, least active, p2c on peak EWMA, behind the [`Balancer`](balance::Balancer)
 //!   trait).
@@ -60,8 +61,9 @@
 //! - [`server`]: [`Server`] and [`Router`](server::Router) (serve a listener, one stream, or
 //!   any stream of streams), registration with a registry, the handler stack (limits → [`Dedupe`](server::Dedupe) →
 //!   [`Deadline`](server::Deadline) → your [`layer`]s → the services), graceful shutdown.
-//! - [`cluster`]: the balanced client, calling a service over many endpoints; for now its
-//!   per-endpoint circuit [`Breaker`](cluster::Breaker).
+//! - [`cluster`] (feature `cluster`): the balanced client, calling a service over many
+//!   endpoints that discovery finds, with failover, hedging and a circuit
+//!   [`Breaker`](cluster::Breaker) per endpoint.
 //! - [`trace`]: a `tracing` span per call on both sides, and the W3C `traceparent` carried
 //!   in the call's metadata so that a trace crosses processes.
 //!
@@ -71,11 +73,23 @@
 //! MessagePack is the default format). The rest is opt-in, each for its build cost:
 //! `protobuf` (prost messages: `#[prpc::service(protobuf)]` and prpc-build's code, which
 //! say so when it is missing), `gzip`, `snappy`, `zstd`, `lz4` (or `compression` for all
-//! four), `redis` (the shared idempotency store, `RedisStore` in [`idempotency`]), `tls`
-//! (rustls), `tower` (tower layers on a server) and `full` for everything. Discovery,
-//! balancing, streaming, stats and tracing spans are not features: they need no dependency
-//! beyond the core's, and prpc's own compile is under a tenth of a one-service app's clean
-//! build (benches/README.md, "Build cost").
+//! four), `cluster` (the balanced client `cluster`, the algorithms of [`balance`] and the
+//! client side of [`discovery`]: no dependency of its own, but a fifth of prpc's compile),
+//! `redis` (the shared idempotency store, `RedisStore` in [`idempotency`]), `tls` (rustls),
+//! `tower` (tower layers on a server) and `full` for everything. Streaming, stats and tracing
+//! spans are not features: every call uses them (benches/README.md, "Build cost").
+
+/// Items that need the `cluster` feature: the balanced client, the balancing algorithms and
+/// the client side of discovery.
+macro_rules! cfg_cluster {
+    ($($item:item)*) => {
+        $(
+            #[cfg(feature = "cluster")]
+            $item
+        )*
+    };
+}
+pub(crate) use cfg_cluster;
 
 pub mod balance;
 mod body;
@@ -83,7 +97,9 @@ mod call;
 mod channel;
 pub mod client;
 mod clock;
-pub mod cluster;
+cfg_cluster! {
+    pub mod cluster;
+}
 pub mod compress;
 pub mod context;
 pub mod discovery;

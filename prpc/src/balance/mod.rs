@@ -43,6 +43,8 @@
 //! [`Outcome`] when it ends.
 //!
 //! ```
+//! # #[cfg(feature = "cluster")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use prpc::balance::{Algorithm, Balancer, Outcome, Pick};
 //! use prpc::discovery::Endpoint;
 //! use std::time::Duration;
@@ -64,9 +66,23 @@
 //! // Skip the endpoint just tried, as a failover would.
 //! let tried = |candidate: usize| candidate == index;
 //! assert_eq!(balancer.pick(&Pick::new().skip(&tried)), Some(1 - index));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "cluster"))]
+//! # fn main() {}
 //! ```
+//!
+//! # Feature
+//!
+//! The algorithms need the `cluster` feature (as does [`cluster`](crate::cluster), which uses
+//! them). [`HashKey`] and [`hash_key`] are always there: a generated client keys its calls
+//! with `#[prpc(hash_key = "...")]` either way.
 
+mod key;
+
+pub use key::{HashKey, hash_key};
+
+crate::cfg_cluster! {
 mod algorithm;
 mod hash;
 mod least_active;
@@ -84,7 +100,7 @@ use std::sync::Arc;
 use crate::discovery::Endpoint;
 
 pub use algorithm::{Algorithm, ParseAlgorithmError};
-pub use hash::{ConsistentHash, HashKey, hash_key};
+pub use hash::ConsistentHash;
 pub use least_active::LeastActive;
 pub use load::{InFlight, Load, Outcome};
 pub use p2c::P2c;
@@ -290,4 +306,5 @@ mod tests {
         }
         counts
     }
+}
 }

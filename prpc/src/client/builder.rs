@@ -214,12 +214,14 @@ impl Builder {
     }
 
     /// Connections made by this builder share `timer` (a balanced client's endpoints).
+    #[cfg(feature = "cluster")]
     pub(crate) fn with_timer(mut self, timer: Timer) -> Self {
         self.timer = Some(timer);
         self
     }
 
     /// The options every call of the client starts from.
+    #[cfg(feature = "cluster")]
     pub(crate) fn defaults(&self) -> &CallOptions {
         &self.config.defaults
     }

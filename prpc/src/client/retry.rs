@@ -60,6 +60,7 @@ impl<C> Retry<C> {
     }
 
     /// The budget its retries share, if it has one.
+    #[cfg(feature = "cluster")]
     pub(crate) fn budget(&self) -> Option<&RetryBudget> {
         self.budget.as_deref()
     }

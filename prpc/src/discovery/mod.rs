@@ -10,34 +10,43 @@
 //!   alive (the server builder's [`register`](crate::server::Builder::register) does it for
 //!   you, and withdraws it before a graceful shutdown drains).
 //!
+//! The client side ([`Discover`], its sources, [`Watch`]) needs the `cluster` feature; the
+//! server side ([`Endpoint`], [`Register`]) is always there.
+//!
 //! A source that cannot be reached never empties its consumers' set: the last known
 //! snapshot stays, the failure is logged and shows in [`SourceStats`], and the set is read
 //! afresh when the source is back.
 //!
 //! ```
-//! use prpc::discovery::{Discover, Endpoint, StaticDiscover};
-//!
+//! # #[cfg(feature = "cluster")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use prpc::discovery::{Discover, StaticDiscover};
+//!
 //! let source = StaticDiscover::from_addresses(["10.0.0.7:7000", "10.0.0.8:7000"])?;
 //! let mut watch = source.watch("math.Arith");
 //! let snapshot = watch.ready().await?;
 //! assert_eq!(snapshot.endpoints.len(), 2);
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "cluster"))]
+//! # fn main() {}
 //! ```
 
 mod endpoint;
 mod register;
-mod sources;
-mod watch;
-
-use std::sync::Arc;
 
 pub use endpoint::Endpoint;
 pub use register::{
     Lease, Register, RegisterError, RegisterFuture, Registered, Registration, RegistrationState,
 };
+
+crate::cfg_cluster! {
+mod sources;
+mod watch;
+
+use std::sync::Arc;
+
 pub use sources::{DnsDiscover, Publishers, StaticDiscover};
 pub use watch::{Publisher, Snapshot, SourceStats, SourceStopped, Watch};
 
@@ -80,4 +89,5 @@ impl<D: Discover + ?Sized> Discover for Box<D> {
     fn watch(&self, service: &str) -> Watch {
         (**self).watch(service)
     }
+}
 }
