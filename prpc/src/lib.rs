@@ -114,6 +114,7 @@ pub mod reflection;
 pub mod retry;
 pub mod server;
 mod service;
+mod shard_map;
 pub mod stats;
 mod status;
 pub mod stream;

@@ -2,8 +2,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry as MapEntry;
+use crate::shard_map::Entry as MapEntry;
+use crate::shard_map::ShardMap;
 use tokio::sync::watch;
 
 use super::{Begin, Claim, Fingerprint, Key, Outcome, Store, StoreError, StoreFuture, Token};
@@ -23,7 +23,7 @@ use crate::timer::{Timer, TimerHandle};
 /// does not fit is marked outcome unknown for its retries (the default) or its claim
 /// released, so that a retry runs it again.
 pub struct MemoryStore {
-    entries: Arc<DashMap<Key, Entry>>,
+    entries: Arc<ShardMap<Key, Entry>>,
     /// Bytes of stored replies, shared with the expiry callbacks.
     stored_bytes: Arc<AtomicUsize>,
     /// Numbers entries, so that an expiry never removes a newer entry under its key.
@@ -68,7 +68,7 @@ impl MemoryStore {
     /// replies.
     pub fn with_limits(timer: Timer, max_entries: usize, max_bytes: usize) -> Self {
         MemoryStore {
-            entries: Arc::new(DashMap::new()),
+            entries: Arc::new(ShardMap::new()),
             stored_bytes: Arc::new(AtomicUsize::new(0)),
             next_generation: AtomicU64::new(0),
             max_entries,
@@ -89,7 +89,7 @@ impl MemoryStore {
     }
 
     fn expiry(&self, key: &Key, generation: u64, ttl: Duration) -> TimerHandle {
-        let entries: Weak<DashMap<Key, Entry>> = Arc::downgrade(&self.entries);
+        let entries: Weak<ShardMap<Key, Entry>> = Arc::downgrade(&self.entries);
         let stored_bytes = self.stored_bytes.clone();
         let key = key.clone();
         self.timer.schedule(ttl, move || {

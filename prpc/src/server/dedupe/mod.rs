@@ -18,9 +18,9 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::shard_map::Entry as MapEntry;
+use crate::shard_map::ShardMap;
 use bytes::{Bytes, BytesMut};
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::codec::Encoder;
@@ -75,7 +75,7 @@ pub(super) struct DedupeSettings {
     /// Calls whose first attempt to reach this server has not yet settled with the store: a
     /// later attempt arriving here waits behind it, so that the first to arrive runs the call
     /// even when several arrive in one read.
-    pub(super) arrivals: DashMap<Key, watch::Sender<()>>,
+    pub(super) arrivals: ShardMap<Key, watch::Sender<()>>,
 }
 
 impl<H> Dedupe<H> {
