@@ -10,17 +10,14 @@ use std::fmt;
 use crate::status::Status;
 
 /// A body that could not be encoded, compressed, decompressed or decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BodyError {
     /// The format id in the encoding byte names no format.
-    #[error("unknown body format id {0}")]
     UnknownFormat(u8),
     /// The compression id in the encoding byte names no codec.
-    #[error("unknown compression id {0}")]
     UnknownCompression(u8),
     /// The format or codec exists but this build left it out.
-    #[error("{what} is not enabled in this build (cargo feature \"{feature}\" of prpc)")]
     Disabled {
         /// What is missing, e.g. `compression zstd`.
         what: &'static str,
@@ -28,7 +25,6 @@ pub enum BodyError {
         feature: &'static str,
     },
     /// The format cannot carry this kind of value.
-    #[error("format {format} cannot carry {what}")]
     Unsupported {
         /// The format asked for.
         format: Format,
@@ -36,7 +32,6 @@ pub enum BodyError {
         what: &'static str,
     },
     /// The value could not be encoded.
-    #[error("encoding a {format} body: {reason}")]
     Encode {
         /// The format.
         format: Format,
@@ -44,7 +39,6 @@ pub enum BodyError {
         reason: String,
     },
     /// The bytes do not decode to the expected type.
-    #[error("decoding a {format} body: {reason}")]
     Decode {
         /// The format.
         format: Format,
@@ -52,7 +46,6 @@ pub enum BodyError {
         reason: String,
     },
     /// The compressed bytes are corrupt.
-    #[error("corrupt {compression} body: {reason}")]
     Corrupt {
         /// The codec.
         compression: Compression,
@@ -60,7 +53,6 @@ pub enum BodyError {
         reason: String,
     },
     /// The body would decompress past the receiver's limit.
-    #[error("{compression} body decompresses past the limit of {limit} bytes")]
     TooLarge {
         /// The codec.
         compression: Compression,
@@ -68,6 +60,34 @@ pub enum BodyError {
         limit: usize,
     },
 }
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::UnknownFormat(id) => write!(f, "unknown body format id {id}"),
+            BodyError::UnknownCompression(id) => write!(f, "unknown compression id {id}"),
+            BodyError::Disabled { what, feature } => write!(
+                f,
+                "{what} is not enabled in this build (cargo feature \"{feature}\" of prpc)"
+            ),
+            BodyError::Unsupported { format, what } => {
+                write!(f, "format {format} cannot carry {what}")
+            }
+            BodyError::Encode { format, reason } => write!(f, "encoding a {format} body: {reason}"),
+            BodyError::Decode { format, reason } => write!(f, "decoding a {format} body: {reason}"),
+            BodyError::Corrupt {
+                compression,
+                reason,
+            } => write!(f, "corrupt {compression} body: {reason}"),
+            BodyError::TooLarge { compression, limit } => write!(
+                f,
+                "{compression} body decompresses past the limit of {limit} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
 
 impl From<BodyError> for Status {
     fn from(error: BodyError) -> Self {

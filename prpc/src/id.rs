@@ -40,6 +40,7 @@
 //! # Ok::<(), prpc::id::IdError>(())
 //! ```
 
+use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -69,28 +70,45 @@ const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
 pub const WORKER_ID_ENV: &str = "PRPC_WORKER_ID";
 
 /// Why a generator could not be made or configured.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdError {
     /// A worker id above [`MAX_WORKER_ID`].
-    #[error("worker id {worker_id} is out of range (0..=1023)")]
     WorkerIdOutOfRange {
         /// The id asked for.
         worker_id: u64,
     },
     /// [`WORKER_ID_ENV`] holds something other than a worker id.
-    #[error("{WORKER_ID_ENV}={value:?} is not a worker id (an integer in 0..=1023)")]
     InvalidWorkerIdEnv {
         /// The variable's value.
         value: String,
     },
     /// [`set_worker_id`] came after the process-wide generator was first used or set.
-    #[error("the default id generator already runs with worker id {worker_id}")]
     AlreadyInitialized {
         /// The worker id it runs with.
         worker_id: u16,
     },
 }
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdError::WorkerIdOutOfRange { worker_id } => {
+                write!(f, "worker id {worker_id} is out of range (0..=1023)")
+            }
+            IdError::InvalidWorkerIdEnv { value } => write!(
+                f,
+                "{WORKER_ID_ENV}={value:?} is not a worker id (an integer in 0..=1023)"
+            ),
+            IdError::AlreadyInitialized { worker_id } => write!(
+                f,
+                "the default id generator already runs with worker id {worker_id}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IdError {}
 
 /// Issues snowflake ids for one worker id; share one generator between threads (it is
 /// lock-free).

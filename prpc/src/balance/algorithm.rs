@@ -135,14 +135,23 @@ impl fmt::Display for Algorithm {
 /// let error = "fastest".parse::<Algorithm>().unwrap_err();
 /// assert!(error.to_string().starts_with("unknown balancer \"fastest\""));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown balancer {name:?}: expected random, weighted_random, round_robin, \
-     smooth_weighted_round_robin, consistent_hash, least_active or p2c"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseAlgorithmError {
     name: String,
 }
+
+impl fmt::Display for ParseAlgorithmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown balancer {:?}: expected random, weighted_random, round_robin, \
+             smooth_weighted_round_robin, consistent_hash, least_active or p2c",
+            self.name
+        )
+    }
+}
+
+impl std::error::Error for ParseAlgorithmError {}
 
 impl FromStr for Algorithm {
     type Err = ParseAlgorithmError;

@@ -41,11 +41,21 @@ pub enum FailMode {
 }
 
 /// Text that names no [`FailMode`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown fail mode \"{0}\" (expected failfast, failover, failtry, backup, broadcast or fork)"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseFailModeError(String);
+
+impl std::fmt::Display for ParseFailModeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown fail mode \"{}\" (expected failfast, failover, failtry, backup, broadcast \
+             or fork)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseFailModeError {}
 
 impl FromStr for FailMode {
     type Err = ParseFailModeError;

@@ -85,19 +85,32 @@ impl Lease {
 /// let error = RegisterError::Unavailable("connection refused".into());
 /// assert_eq!(error.to_string(), "the registry is unavailable: connection refused");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegisterError {
     /// The registration is gone (expired, or the registry restarted): register again.
-    #[error("the registration is unknown to the registry (expired, or the registry restarted)")]
     Expired,
     /// The registry refused it for good (bad input, a wrong token, a bound reached).
-    #[error("the registry refused: {0}")]
     Refused(String),
     /// The registry could not be reached or did not answer: try again later.
-    #[error("the registry is unavailable: {0}")]
     Unavailable(String),
 }
+
+impl std::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterError::Expired => f.write_str(
+                "the registration is unknown to the registry (expired, or the registry restarted)",
+            ),
+            RegisterError::Refused(reason) => write!(f, "the registry refused: {reason}"),
+            RegisterError::Unavailable(reason) => {
+                write!(f, "the registry is unavailable: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
 
 /// The future a [`Register`] method returns.
 pub type RegisterFuture<'a, T> =

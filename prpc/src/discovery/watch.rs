@@ -130,9 +130,16 @@ pub struct Watch {
 /// assert_eq!(watch.changed().await.unwrap_err(), SourceStopped);
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the discovery source stopped")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceStopped;
+
+impl std::fmt::Display for SourceStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the discovery source stopped")
+    }
+}
+
+impl std::error::Error for SourceStopped {}
 
 impl Watch {
     /// The current snapshot (version 0 and empty until the source first answers).

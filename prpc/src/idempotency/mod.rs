@@ -219,9 +219,16 @@ pub enum Begin {
 }
 
 /// A store could not be reached or answered nonsense.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("idempotency store: {0}")]
+#[derive(Debug, Clone)]
 pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "idempotency store: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
 
 /// What the server does when its store fails (or does not answer in time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

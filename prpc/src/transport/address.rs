@@ -46,13 +46,10 @@ pub enum Address {
 }
 
 /// Text that is not an address.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AddressError {
     /// The scheme before `://` names no transport.
-    #[error(
-        "unknown scheme \"{scheme}\" in address \"{address}\" (expected tcp, unix, tls or memory)"
-    )]
     UnknownScheme {
         /// The scheme written.
         scheme: String,
@@ -60,15 +57,31 @@ pub enum AddressError {
         address: String,
     },
     /// A TCP or TLS address without `host:port`.
-    #[error("address \"{0}\" is not host:port")]
     NotHostPort(String),
     /// The port is not a number from 0 to 65535.
-    #[error("address \"{0}\" has no valid port")]
     BadPort(String),
     /// A Unix or memory address without a path or name.
-    #[error("address \"{0}\" names no path")]
     Empty(String),
 }
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressError::UnknownScheme { scheme, address } => write!(
+                f,
+                "unknown scheme \"{scheme}\" in address \"{address}\" \
+                 (expected tcp, unix, tls or memory)"
+            ),
+            AddressError::NotHostPort(address) => {
+                write!(f, "address \"{address}\" is not host:port")
+            }
+            AddressError::BadPort(address) => write!(f, "address \"{address}\" has no valid port"),
+            AddressError::Empty(address) => write!(f, "address \"{address}\" names no path"),
+        }
+    }
+}
+
+impl std::error::Error for AddressError {}
 
 impl Address {
     /// A TCP address.

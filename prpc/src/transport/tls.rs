@@ -74,11 +74,10 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_HANDSHAKES: usize = 1024;
 
 /// Why a TLS configuration could not be built.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum TlsError {
     /// A PEM file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -86,7 +85,6 @@ pub enum TlsError {
         source: io::Error,
     },
     /// PEM text that does not parse.
-    #[error("bad PEM in {origin}: {source}")]
     Pem {
         /// Where the PEM came from.
         origin: PemOrigin,
@@ -94,19 +92,16 @@ pub enum TlsError {
         source: pem::Error,
     },
     /// PEM with no `CERTIFICATE` section where certificates were expected.
-    #[error("no certificate in {origin}")]
     NoCertificate {
         /// Where the PEM came from.
         origin: PemOrigin,
     },
     /// PEM with no private key section (PKCS#8, PKCS#1 or SEC1).
-    #[error("no private key in {origin}")]
     NoPrivateKey {
         /// Where the PEM came from.
         origin: PemOrigin,
     },
     /// A certificate given as a trust root that cannot be one.
-    #[error("a certificate in {origin} cannot be a trust root: {source}")]
     BadRoot {
         /// Where the PEM came from.
         origin: PemOrigin,
@@ -114,20 +109,65 @@ pub enum TlsError {
         source: rustls::Error,
     },
     /// The platform's trust store gave no usable certificate.
-    #[error(
-        "no usable root certificate in the platform's trust store{}",
-        first_error(errors)
-    )]
     NoPlatformRoots {
         /// What went wrong loading the store.
         errors: Vec<rustls_native_certs::Error>,
     },
     /// rustls refused the configuration (a key that does not match its certificate, say).
-    #[error("tls configuration: {0}")]
-    Config(#[from] rustls::Error),
+    Config(rustls::Error),
     /// The verifier of client certificates could not be built.
-    #[error("client certificate verifier: {0}")]
-    ClientVerifier(#[from] rustls::server::VerifierBuilderError),
+    ClientVerifier(rustls::server::VerifierBuilderError),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            TlsError::Pem { origin, source } => write!(f, "bad PEM in {origin}: {source}"),
+            TlsError::NoCertificate { origin } => write!(f, "no certificate in {origin}"),
+            TlsError::NoPrivateKey { origin } => write!(f, "no private key in {origin}"),
+            TlsError::BadRoot { origin, source } => write!(
+                f,
+                "a certificate in {origin} cannot be a trust root: {source}"
+            ),
+            TlsError::NoPlatformRoots { errors } => write!(
+                f,
+                "no usable root certificate in the platform's trust store{}",
+                first_error(errors)
+            ),
+            TlsError::Config(error) => write!(f, "tls configuration: {error}"),
+            TlsError::ClientVerifier(error) => write!(f, "client certificate verifier: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::Read { source, .. } => Some(source),
+            TlsError::Pem { source, .. } => Some(source),
+            TlsError::BadRoot { source, .. } => Some(source),
+            TlsError::Config(error) => Some(error),
+            TlsError::ClientVerifier(error) => Some(error),
+            TlsError::NoCertificate { .. }
+            | TlsError::NoPrivateKey { .. }
+            | TlsError::NoPlatformRoots { .. } => None,
+        }
+    }
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(error: rustls::Error) -> Self {
+        TlsError::Config(error)
+    }
+}
+
+impl From<rustls::server::VerifierBuilderError> for TlsError {
+    fn from(error: rustls::server::VerifierBuilderError) -> Self {
+        TlsError::ClientVerifier(error)
+    }
 }
 
 fn first_error(errors: &[rustls_native_certs::Error]) -> String {
