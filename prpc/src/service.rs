@@ -14,7 +14,7 @@ use bytestring::ByteString;
 
 use crate::compress::Compression;
 use crate::format::Format;
-use crate::reflection::MethodDescription;
+use crate::reflection::description::MethodDescription;
 use crate::status::Status;
 use crate::stream::{MessageStream, Messages};
 use crate::wire::Metadata;
