@@ -15,12 +15,14 @@
 mod flow;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz;
+mod message;
 mod messages;
 mod send;
 mod set;
 mod streaming;
 
-pub use messages::{Message, MessageStream, Messages, Trailer};
+pub use message::{Message, Trailer};
+pub use messages::{MessageStream, Messages};
 pub use streaming::Streaming;
 
 pub(crate) use flow::{INITIAL_STREAM_CREDIT, Ready, SendCredit};

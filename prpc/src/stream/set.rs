@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::task::AbortHandle;
 
 use super::flow::{INITIAL_CONNECTION_CREDIT, Ready, SendCredit, Window};
-use super::messages::Trailer;
+use super::message::Trailer;
 use crate::error::Error;
 use crate::id::IdHashBuilder;
 use crate::status::{Code, Status};

@@ -6,7 +6,8 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::messages::{Message, MessageStream, Messages};
+use super::message::Message;
+use super::messages::{MessageStream, Messages};
 use crate::error::Error;
 use crate::status::Status;
 use crate::wire::Metadata;
