@@ -206,6 +206,14 @@ where
     }
 }
 
+/// Serves `service` alone with the default settings on an ephemeral loopback port, in the
+/// background for the rest of the test; its address.
+pub async fn serve_one(service: impl prpc::Service) -> SocketAddr {
+    spawn_server(prpc::Server::builder().add_service(service))
+        .await
+        .addr
+}
+
 /// A request frame for `service/method` with a raw body.
 pub fn request_frame(request_id: u64, service: &str, method: &str, body: &'static [u8]) -> Frame {
     Frame {

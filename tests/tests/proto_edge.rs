@@ -2,9 +2,8 @@
 //! served on loopback in both formats: fields and enum values named with Rust keywords
 //! (`gen`, `type`, `self`, `KIND_SELF`), a service named `Self`, a file without a package.
 
-use std::net::SocketAddr;
-
 use prpc::{Format, Status};
+use prpc_tests::serve_one;
 
 pub mod edge {
     prpc::include_proto!("edge.v1");
@@ -17,17 +16,6 @@ pub mod root {
 
 use edge::keywords::Match;
 use edge::{Item, Keywords, Kind};
-
-async fn serve(service: impl prpc::Service) -> SocketAddr {
-    let server = prpc::Server::builder()
-        .add_service(service)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = server.local_addr().socket_addr().unwrap();
-    tokio::spawn(server.serve());
-    addr
-}
 
 struct Mirror;
 
@@ -53,7 +41,7 @@ fn keywords() -> Keywords {
 
 #[tokio::test]
 async fn keyword_names_round_trip_in_both_formats() {
-    let addr = serve(edge::SelfServiceServer::new(Mirror)).await;
+    let addr = serve_one(edge::SelfServiceServer::new(Mirror)).await;
     let client = edge::SelfServiceClient::connect(addr).await.unwrap();
     for format in [Format::Protobuf, Format::Json] {
         let reply = client
@@ -91,7 +79,7 @@ impl root::Notes for Keeper {
 
 #[tokio::test]
 async fn a_file_without_a_package_speaks_json() {
-    let addr = serve(root::NotesServer::new(Keeper)).await;
+    let addr = serve_one(root::NotesServer::new(Keeper)).await;
     let client = root::NotesClient::connect(addr).await.unwrap();
     let note = root::Note {
         text: "hi".into(),

@@ -2,7 +2,6 @@
 //! tests/build.rs with no protoc, each service served by a real prpc server on loopback and
 //! called through its generated client.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -10,7 +9,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use prpc::{Format, Status, Streaming};
-use prpc_tests::PATIENCE;
+use prpc_tests::{PATIENCE, serve_one};
 
 // The whole set as one module tree (`include_file` in tests/build.rs), from the library.
 use prpc_tests::third_party::{google, helloworld, opentelemetry};
@@ -24,17 +23,6 @@ use helloworld::{HelloReply, HelloRequest};
 use opentelemetry::proto::collector::trace::v1 as collector;
 use opentelemetry::proto::common::v1 as common;
 use opentelemetry::proto::trace::v1 as trace;
-
-async fn serve(service: impl prpc::Service) -> SocketAddr {
-    let server = prpc::Server::builder()
-        .add_service(service)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = server.local_addr().socket_addr().unwrap();
-    tokio::spawn(server.serve());
-    addr
-}
 
 /// Every item of a stream, to its end, each within [`PATIENCE`].
 async fn collect<T>(mut stream: Streaming<T>) -> Result<Vec<T>, prpc::Error> {
@@ -112,7 +100,7 @@ fn hello(name: &str) -> HelloRequest {
 
 #[tokio::test]
 async fn helloworld_greets_in_every_shape_and_format() {
-    let addr = serve(helloworld::GreeterServer::new(Greeter)).await;
+    let addr = serve_one(helloworld::GreeterServer::new(Greeter)).await;
     let client = helloworld::GreeterClient::connect(addr).await.unwrap();
     for format in [Format::Protobuf, Format::Json] {
         let client = client.clone().with_format(format);
@@ -194,7 +182,7 @@ fn span(name: &str) -> trace::Span {
 async fn otlp_trace_service_exports_spans_across_its_package_tree() {
     let collector = Collector::default();
     let spans = collector.spans.clone();
-    let addr = serve(collector::TraceServiceServer::new(collector)).await;
+    let addr = serve_one(collector::TraceServiceServer::new(collector)).await;
     let client = collector::TraceServiceClient::connect(addr).await.unwrap();
     for format in [Format::Protobuf, Format::Json] {
         let request = collector::ExportTraceServiceRequest {
