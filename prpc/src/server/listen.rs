@@ -1,12 +1,20 @@
-//! The listeners a server binds by address: TCP, a Unix socket, TLS.
+//! The listeners a server binds by address: TCP, a Unix socket, TLS; served as one listener
+//! whose stream is any of theirs, so an app compiles the server's connection code once rather
+//! than once per transport.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use crate::transport::Address;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
 #[cfg(feature = "tls")]
 use crate::transport::tls::{ServerTls, TlsListener};
+use crate::transport::{Address, Listener};
 
-/// The listeners [`Builder::bind`](super::Builder::bind) makes.
+/// The listeners [`Builder::bind`](super::Builder::bind) makes, itself a [`Listener`] of
+/// [`BoundStream`]s.
 pub(super) enum Bound {
     Tcp(tokio::net::TcpListener),
     #[cfg(unix)]
@@ -57,4 +65,102 @@ pub(super) async fn bind(
         }
     };
     Ok(bound)
+}
+
+impl Listener for Bound {
+    type Io = BoundStream;
+
+    async fn accept(&mut self) -> io::Result<Option<(BoundStream, Option<Address>)>> {
+        Ok(match self {
+            Bound::Tcp(listener) => Listener::accept(listener)
+                .await?
+                .map(|(stream, peer)| (BoundStream::Tcp(stream), peer)),
+            #[cfg(unix)]
+            Bound::Unix(listener) => Listener::accept(listener)
+                .await?
+                .map(|(stream, peer)| (BoundStream::Unix(stream), peer)),
+            #[cfg(feature = "tls")]
+            Bound::Tls(listener) => listener
+                .accept()
+                .await?
+                .map(|(stream, peer)| (BoundStream::Tls(Box::new(stream)), peer)),
+        })
+    }
+}
+
+/// A connection accepted by a [`Bound`] listener.
+pub(crate) enum BoundStream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Runs `$body` with `$io` bound to the stream inside, pinned.
+macro_rules! each {
+    ($self:ident, $io:ident => $body:expr) => {
+        match $self.get_mut() {
+            BoundStream::Tcp($io) => {
+                let $io = Pin::new($io);
+                $body
+            }
+            #[cfg(unix)]
+            BoundStream::Unix($io) => {
+                let $io = Pin::new($io);
+                $body
+            }
+            #[cfg(feature = "tls")]
+            BoundStream::Tls($io) => {
+                let $io = Pin::new(&mut **$io);
+                $body
+            }
+        }
+    };
+}
+
+impl AsyncRead for BoundStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each!(self, io => io.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for BoundStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, io => io.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, io => io.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            BoundStream::Tcp(io) => io.is_write_vectored(),
+            #[cfg(unix)]
+            BoundStream::Unix(io) => io.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            BoundStream::Tls(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, io => io.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, io => io.poll_shutdown(cx))
+    }
 }

@@ -241,22 +241,9 @@ impl<H: Handler, W: WrapListener> Server<H, W> {
             &router.shared.health,
             &router.shared.registrations,
         );
-        match listener {
-            Bound::Tcp(listener) => {
-                let listener = wrap.wrap(listener);
-                router.accept_loop(listener, signal, registered).await
-            }
-            #[cfg(unix)]
-            Bound::Unix(listener) => {
-                let listener = wrap.wrap(listener);
-                router.accept_loop(listener, signal, registered).await
-            }
-            #[cfg(feature = "tls")]
-            Bound::Tls(listener) => {
-                let listener = wrap.wrap(listener);
-                router.accept_loop(listener, signal, registered).await
-            }
-        }
+        router
+            .accept_loop(wrap.wrap(listener), signal, registered)
+            .await
     }
 }
 

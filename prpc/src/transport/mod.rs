@@ -102,7 +102,8 @@ pub trait Listener: Send + 'static {
 /// tells HTTP from prpc on the same port, say (prpc-http's). Given to
 /// [`Server::wrap_listener`](crate::Server::wrap_listener); the server calls
 /// [`wrap`](WrapListener::wrap) once, when it starts serving, with the listener of the
-/// address's transport (TCP, Unix or TLS), so each transport keeps its own stream type.
+/// address's transport (TCP, Unix or TLS: one listener type for the three, whose stream is
+/// whichever the address names).
 ///
 /// ```
 /// use prpc::transport::{Listener, WrapListener};
