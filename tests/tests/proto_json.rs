@@ -296,6 +296,187 @@ fn map_values_are_canonical_too() {
     assert_eq!(from_json(json), message);
 }
 
+fn null_value() -> wkt::Value {
+    wkt::Value {
+        kind: Some(wkt::value::Kind::NullValue(0)),
+    }
+}
+
+fn number(value: f64) -> wkt::Value {
+    wkt::Value {
+        kind: Some(wkt::value::Kind::NumberValue(value)),
+    }
+}
+
+fn text(value: &str) -> wkt::Value {
+    wkt::Value {
+        kind: Some(wkt::value::Kind::StringValue(value.to_owned())),
+    }
+}
+
+fn list(values: Vec<wkt::Value>) -> wkt::ListValue {
+    wkt::ListValue { values }
+}
+
+fn object(fields: Vec<(&str, wkt::Value)>) -> wkt::Struct {
+    wkt::Struct {
+        fields: fields
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect(),
+    }
+}
+
+/// `message` is written as exactly `expected`, reads back as itself, and the same after a
+/// protobuf round trip.
+fn assert_canonical(message: &Everything, expected: Json) {
+    let json = to_json(message);
+    assert_eq!(json, expected);
+    assert_eq!(&from_json(json), message);
+    let bytes = prost::Message::encode_to_vec(message);
+    let decoded: Everything = prost::Message::decode(bytes.as_slice()).unwrap();
+    assert_eq!(to_json(&decoded), expected);
+}
+
+#[test]
+fn repeated_field_masks_are_strings() {
+    let message = Everything {
+        masks: vec![
+            wkt::FieldMask {
+                paths: vec!["user.display_name".into(), "photo".into()],
+            },
+            wkt::FieldMask { paths: vec![] },
+        ],
+        ..Default::default()
+    };
+    assert_canonical(&message, json!({"masks": ["user.displayName,photo", ""]}));
+    // A path with no lowerCamelCase form is refused both ways, in a list too.
+    assert!(serde_json::from_value::<Everything>(json!({"masks": ["a_b"]})).is_err());
+    let bad = Everything {
+        masks: vec![wkt::FieldMask {
+            paths: vec!["a__b".into()],
+        }],
+        ..Default::default()
+    };
+    assert!(serde_json::to_value(&bad).is_err());
+}
+
+#[test]
+fn field_masks_as_map_values_are_strings() {
+    let message = Everything {
+        mask_map: [(
+            "k".to_owned(),
+            wkt::FieldMask {
+                paths: vec!["a_b".into(), "c".into()],
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    assert_canonical(&message, json!({"maskMap": {"k": "aB,c"}}));
+    assert!(serde_json::from_value::<Everything>(json!({"maskMap": {"k": "a_b"}})).is_err());
+}
+
+#[test]
+fn repeated_values_lists_and_structs_are_plain_json() {
+    let message = Everything {
+        values: vec![
+            number(1.5),
+            null_value(),
+            text("s"),
+            wkt::Value {
+                kind: Some(wkt::value::Kind::StructValue(object(vec![(
+                    "a",
+                    null_value(),
+                )]))),
+            },
+            wkt::Value {
+                kind: Some(wkt::value::Kind::ListValue(list(vec![null_value()]))),
+            },
+        ],
+        lists: vec![list(vec![number(0.5), null_value()]), list(vec![])],
+        structs: vec![object(vec![("z", null_value())]), object(vec![])],
+        ..Default::default()
+    };
+    assert_canonical(
+        &message,
+        json!({
+            "values": [1.5, null, "s", {"a": null}, [null]],
+            "lists": [[0.5, null], []],
+            "structs": [{"z": null}, {}],
+        }),
+    );
+    // In a repeated Value, `null` is a null Value; in the other lists it is refused (the
+    // mapping allows null elements only for Value).
+    let read = from_json(json!({"values": [null]}));
+    assert_eq!(read.values, vec![null_value()]);
+    for bad in [json!({"lists": [null]}), json!({"structs": [null]})] {
+        assert!(
+            serde_json::from_value::<Everything>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn values_lists_and_structs_as_map_values_are_plain_json() {
+    let message = Everything {
+        value_map: [("n".to_owned(), null_value()), ("s".to_owned(), text("x"))].into(),
+        list_map: [("k".to_owned(), list(vec![null_value(), number(2.5)]))].into(),
+        struct_map: [("k".to_owned(), object(vec![("z", null_value())]))].into(),
+        // Integer keys are strings in JSON.
+        value_by_number: [(-3, null_value())].into(),
+        ..Default::default()
+    };
+    assert_canonical(
+        &message,
+        json!({
+            "valueMap": {"n": null, "s": "x"},
+            "listMap": {"k": [null, 2.5]},
+            "structMap": {"k": {"z": null}},
+            "valueByNumber": {"-3": null},
+        }),
+    );
+    // In a map of Values, a null value is a null Value.
+    let read = from_json(json!({"valueMap": {"n": null}}));
+    assert_eq!(read.value_map, [("n".to_owned(), null_value())].into());
+}
+
+#[test]
+fn anys_as_map_values_use_at_type() {
+    let timestamp = wkt::Timestamp {
+        seconds: 1,
+        nanos: 0,
+    };
+    let message = Everything {
+        any_map: [
+            (
+                "p".to_owned(),
+                wkt::Any {
+                    type_url: "type.googleapis.com/edge.json.v1.Point".into(),
+                    value: prost::Message::encode_to_vec(&Point { x: 1, y: 0 }).into(),
+                },
+            ),
+            (
+                "t".to_owned(),
+                wkt::Any {
+                    type_url: "type.googleapis.com/google.protobuf.Timestamp".into(),
+                    value: prost::Message::encode_to_vec(&timestamp).into(),
+                },
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    assert_canonical(
+        &message,
+        json!({"anyMap": {
+            "p": {"@type": "type.googleapis.com/edge.json.v1.Point", "x": 1},
+            "t": {"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "1970-01-01T00:00:01Z"},
+        }}),
+    );
+}
+
 #[test]
 fn integers_bytes_and_enums_in_their_json_forms() {
     let message = Everything {

@@ -11,14 +11,14 @@
 //! - `Value`, `ListValue` and `Struct` fields read `null` as a null Value, at the top and
 //!   inside lists (pbjson-types reads it as no value);
 //! - an enum with `allow_alias` accepts every alias name (pbjson-build knows only the first);
-//! - `Any` fields (singular, repeated) use `@type` with the message's fields inline (or under
-//!   `"value"` for a well-known type with a JSON form of its own), the message found in a
-//!   registry emitted per package (`any_helpers.rs.txt` and `registry`): the message types
-//!   of the package and of the packages it imports.
+//! - `Any` fields use `@type` with the message's fields inline (or under `"value"` for a
+//!   well-known type with a JSON form of its own), the message found in a registry emitted
+//!   per package (`any_helpers.rs.txt` and `registry`): the message types of the package and
+//!   of the packages it imports.
 //!
-//! Oneof members are handled as their types are. Floats and Timestamps as map values are
-//! written the canonical way too. Not covered: FieldMask, Value, ListValue, Struct and Any as
-//! map values (see [`Config::json`](crate::Config::json)).
+//! Each of these holds for the field alone, as a oneof member, repeated and as a map value
+//! (a [`Shape`]), except that `DoubleValue` and `FloatValue` are fixed alone and in oneofs
+//! only (see [`Config::json`](crate::Config::json)).
 
 use std::collections::HashSet;
 
@@ -40,136 +40,171 @@ const WKT_HELPERS: &str = include_str!("wkt_helpers.rs.txt");
 /// `Any` with `@type`: serde, serde_json, prost and pbjson-types; `registry` is appended.
 const ANY_HELPERS: &str = include_str!("any_helpers.rs.txt");
 
-/// How a field's JSON is produced or read instead of pbjson-build's way.
-#[derive(Clone, Copy, PartialEq)]
-enum Fix {
+/// What a field holds, where pbjson-build's JSON for it departs from the mapping.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
     Float,
-    FloatOptional,
-    Floats,
+    /// `DoubleValue` or `FloatValue`.
     FloatWrapper,
     Timestamp,
-    Timestamps,
     FieldMask,
     Value,
     ListValue,
     Struct,
     Any,
-    Anys,
-    /// A map whose values are floats.
-    FloatMap,
-    /// A map whose values are Timestamps.
-    TimestampMap,
+}
+
+/// How a field holds its kind, which decides the expression pbjson-build serializes and the
+/// container it reads.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Shape {
+    /// A plain field: a scalar by value, a message in an `Option`.
+    Single,
+    /// A proto3 `optional` scalar or a oneof member: serialized from a reference `v`.
+    Optional,
+    Repeated,
+    /// The values of a map field.
+    MapValue,
+}
+
+/// How a field's JSON is produced or read instead of pbjson-build's way.
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct Fix {
+    kind: Kind,
+    shape: Shape,
 }
 
 impl Fix {
     /// The fix for `field` of `message`.
     fn of(field: &FieldDescriptorProto, message: &DescriptorProto) -> Option<Fix> {
-        if let Some(value) = map_value(field, message) {
-            // Read by pbjson-build's own code (floats accept "NaN"; Timestamps any offset).
-            return match (value.r#type(), value.type_name()) {
-                (Type::Double | Type::Float, _) => Some(Fix::FloatMap),
-                (Type::Message, ".google.protobuf.Timestamp") => Some(Fix::TimestampMap),
-                _ => None,
-            };
+        let (value, shape) = if let Some(value) = map_value(field, message) {
+            (value, Shape::MapValue)
+        } else if field.label() == Label::Repeated {
+            (field, Shape::Repeated)
+        } else if field.proto3_optional() || field.oneof_index.is_some() {
+            (field, Shape::Optional)
+        } else {
+            (field, Shape::Single)
+        };
+        let kind = match (value.r#type(), value.type_name()) {
+            (Type::Double | Type::Float, _) => Kind::Float,
+            (Type::Message, ".google.protobuf.DoubleValue" | ".google.protobuf.FloatValue") => {
+                Kind::FloatWrapper
+            }
+            (Type::Message, ".google.protobuf.Timestamp") => Kind::Timestamp,
+            (Type::Message, ".google.protobuf.FieldMask") => Kind::FieldMask,
+            (Type::Message, ".google.protobuf.Value") => Kind::Value,
+            (Type::Message, ".google.protobuf.ListValue") => Kind::ListValue,
+            (Type::Message, ".google.protobuf.Struct") => Kind::Struct,
+            (Type::Message, ".google.protobuf.Any") => Kind::Any,
+            _ => return None,
+        };
+        // Not covered: wrappers of floats repeated or as map values.
+        if kind == Kind::FloatWrapper && matches!(shape, Shape::Repeated | Shape::MapValue) {
+            return None;
         }
-        let repeated = field.label() == Label::Repeated;
-        let in_oneof = field.oneof_index.is_some() && !field.proto3_optional();
-        if in_oneof {
-            // A oneof member is serialized from a reference (`v`) like an optional field,
-            // and read into an `Option` that is then mapped to the oneof's variant.
-            return match (field.r#type(), field.type_name()) {
-                (Type::Double | Type::Float, _) => Some(Fix::FloatOptional),
-                (Type::Message, ".google.protobuf.DoubleValue" | ".google.protobuf.FloatValue") => {
-                    Some(Fix::FloatWrapper)
-                }
-                (Type::Message, ".google.protobuf.Timestamp") => Some(Fix::Timestamp),
-                (Type::Message, ".google.protobuf.FieldMask") => Some(Fix::FieldMask),
-                (Type::Message, ".google.protobuf.Value") => Some(Fix::Value),
-                (Type::Message, ".google.protobuf.ListValue") => Some(Fix::ListValue),
-                (Type::Message, ".google.protobuf.Struct") => Some(Fix::Struct),
-                (Type::Message, ".google.protobuf.Any") => Some(Fix::Any),
-                _ => None,
-            };
-        }
-        match field.r#type() {
-            Type::Double | Type::Float => Some(if repeated {
-                Fix::Floats
-            } else if field.proto3_optional() {
-                Fix::FloatOptional
-            } else {
-                Fix::Float
-            }),
-            Type::Message => match (field.type_name(), repeated) {
-                (".google.protobuf.DoubleValue" | ".google.protobuf.FloatValue", false) => {
-                    Some(Fix::FloatWrapper)
-                }
-                (".google.protobuf.Timestamp", false) => Some(Fix::Timestamp),
-                (".google.protobuf.Timestamp", true) => Some(Fix::Timestamps),
-                (".google.protobuf.FieldMask", false) => Some(Fix::FieldMask),
-                (".google.protobuf.Value", false) => Some(Fix::Value),
-                (".google.protobuf.ListValue", false) => Some(Fix::ListValue),
-                (".google.protobuf.Struct", false) => Some(Fix::Struct),
-                (".google.protobuf.Any", false) => Some(Fix::Any),
-                (".google.protobuf.Any", true) => Some(Fix::Anys),
-                _ => None,
-            },
-            _ => None,
-        }
+        Some(Fix { kind, shape })
     }
 
     fn needs_wkt_helpers(self) -> bool {
-        !matches!(
-            self,
-            Fix::Float | Fix::FloatOptional | Fix::Floats | Fix::FloatMap
-        )
+        !matches!(self.kind, Kind::Float)
     }
 
     /// The value serialized instead of pbjson-build's `expression`, if this fix changes it.
+    /// pbjson-build serializes a plain field as `&self.field`, a message in an `Option`, an
+    /// optional scalar or a oneof member as the reference `v`.
     fn serialized(self, expression: &str) -> Option<String> {
+        let adapter = match self.kind {
+            Kind::Float | Kind::FloatWrapper => "__prpc_json::Float",
+            Kind::Timestamp => "__prpc_json_wkt::Timestamp",
+            Kind::FieldMask => "__prpc_json_wkt::FieldMask",
+            Kind::Any => "__prpc_json_any::Any",
+            // pbjson-types writes these as the mapping does.
+            Kind::Value | Kind::ListValue | Kind::Struct => return None,
+        };
         let field = expression.strip_prefix('&');
-        Some(match (self, field) {
-            (Fix::Float, Some(field)) => format!("&__prpc_json::Float({field})"),
-            (Fix::Floats, Some(field)) => format!("&__prpc_json::Floats(&{field})"),
-            (Fix::FloatOptional, None) => format!("&__prpc_json::Float(*{expression})"),
-            (Fix::FloatWrapper, None) => format!("&__prpc_json::Float({expression}.value)"),
-            (Fix::Timestamp, None) => format!("&__prpc_json_wkt::Timestamp({expression})"),
-            (Fix::Timestamps, Some(field)) => format!("&__prpc_json_wkt::Timestamps(&{field})"),
-            (Fix::FieldMask, None) => format!("&__prpc_json_wkt::FieldMask({expression})"),
-            (Fix::Any, None) => format!("&__prpc_json_any::Any({expression})"),
-            (Fix::Anys, Some(field)) => format!("&__prpc_json_any::Anys(&{field})"),
-            (Fix::FloatMap, Some(field)) => format!("&__prpc_json::FloatMap(&{field})"),
-            (Fix::TimestampMap, Some(field)) => {
-                format!("&__prpc_json_wkt::TimestampMap(&{field})")
+        Some(match (self.kind, self.shape, field) {
+            (Kind::Float, Shape::Single, Some(field)) => format!("&{adapter}({field})"),
+            (Kind::Float, Shape::Optional, None) => format!("&{adapter}(*{expression})"),
+            (Kind::FloatWrapper, Shape::Single | Shape::Optional, None) => {
+                format!("&{adapter}({expression}.value)")
             }
+            (_, Shape::Single | Shape::Optional, None) => format!("&{adapter}({expression})"),
+            (_, Shape::Repeated, Some(field)) => format!("&{adapter}s(&{field})"),
+            (_, Shape::MapValue, Some(field)) => format!("&{adapter}Map(&{field})"),
             _ => return None,
         })
     }
 
-    /// The right-hand side read instead of pbjson-build's, if this fix changes it.
-    fn deserialized(self) -> Option<&'static str> {
-        Some(match self {
-            Fix::FieldMask => {
-                "map_.next_value::<::core::option::Option<__prpc_json_wkt::FieldMaskIn>>()?.map(|mask| mask.0)"
-            }
-            // A null Value is a value, not an absent field.
-            Fix::Value => {
-                "::core::option::Option::from(map_.next_value::<__prpc_json_wkt::ValueIn>()?.0)"
-            }
-            Fix::ListValue => {
-                "map_.next_value::<::core::option::Option<__prpc_json_wkt::ListIn>>()?.map(|list| list.0)"
-            }
-            Fix::Struct => {
-                "map_.next_value::<::core::option::Option<__prpc_json_wkt::StructIn>>()?.map(|fields| fields.0)"
-            }
-            Fix::Any => {
-                "map_.next_value::<::core::option::Option<__prpc_json_any::AnyIn>>()?.map(|any| any.0)"
-            }
-            Fix::Anys => {
-                "Some(map_.next_value::<Vec<__prpc_json_any::AnyIn>>()?.into_iter().map(|any| any.0).collect())"
-            }
-            _ => return None,
+    /// The type that reads one value of this kind where pbjson-build's reading departs from
+    /// the mapping; what it reads is its field `.0`.
+    fn reader(self) -> Option<&'static str> {
+        Some(match self.kind {
+            Kind::FieldMask => "__prpc_json_wkt::FieldMaskIn",
+            Kind::Value => "__prpc_json_wkt::ValueIn",
+            Kind::ListValue => "__prpc_json_wkt::ListIn",
+            Kind::Struct => "__prpc_json_wkt::StructIn",
+            Kind::Any => "__prpc_json_any::AnyIn",
+            // pbjson-build reads "NaN" and the infinities, and Timestamps with any offset.
+            Kind::Float | Kind::FloatWrapper | Kind::Timestamp => return None,
         })
     }
+
+    /// The right-hand side read instead of pbjson-build's `read`, if this fix changes it.
+    fn deserialized(self, read: &str) -> Option<String> {
+        let reader = self.reader()?;
+        Some(match self.shape {
+            // A null Value is a value, not an absent field (in a oneof too).
+            Shape::Single | Shape::Optional if self.kind == Kind::Value => {
+                let value =
+                    format!("::core::option::Option::from(map_.next_value::<{reader}>()?.0)");
+                // A oneof member is read as an `Option` and mapped to its variant: keep the
+                // mapping.
+                match read.strip_prefix(ONEOF_READ) {
+                    Some(to_variant) => format!("{value}{to_variant}"),
+                    None => value,
+                }
+            }
+            Shape::Single | Shape::Optional => {
+                let value = format!(
+                    "map_.next_value::<::core::option::Option<{reader}>>()?.map(|read| read.0)"
+                );
+                match read.strip_prefix(ONEOF_READ) {
+                    Some(to_variant) => format!("{value}{to_variant}"),
+                    None => value,
+                }
+            }
+            // `null` for the whole list is the empty list, as for any field.
+            Shape::Repeated => format!(
+                "Some(map_.next_value::<::core::option::Option<Vec<{reader}>>>()?\
+                 .unwrap_or_default().into_iter().map(|read| read.0).collect())"
+            ),
+            Shape::MapValue => map_read(read, reader)?,
+        })
+    }
+}
+
+/// pbjson-build's reading of a map field with message values (`HashMap<K, _>` or
+/// `BTreeMap<K, _>`, then keys taken out of their number readers with `k.0`), its values read
+/// by `reader` instead; `None` if `read` is not of that form.
+fn map_read(read: &str, reader: &str) -> Option<String> {
+    const VALUES: &str = ", _>>()?";
+    let at = read.find(VALUES)?;
+    let mut out = String::with_capacity(read.len() + 64);
+    out.push_str(&read[..at]);
+    out.push_str(&format!(", {reader}>>()?"));
+    let rest = &read[at + VALUES.len()..];
+    if let Some(keys) = rest.find("(k.0, v)") {
+        out.push_str(&rest[..keys]);
+        out.push_str("(k.0, v.0)");
+        out.push_str(&rest[keys + "(k.0, v)".len()..]);
+    } else if !rest.contains(".map(") {
+        out.push_str(".into_iter().map(|(k, v)| (k, v.0)).collect()");
+        out.push_str(rest);
+    } else {
+        return None;
+    }
+    Some(out)
 }
 
 /// pbjson-build's `code` for `package`, made canonical where it can be.
@@ -198,7 +233,7 @@ pub(crate) fn canonicalize(
                     };
                     any_fix = true;
                     wkt |= fix.needs_wkt_helpers();
-                    any |= matches!(fix, Fix::Any | Fix::Anys);
+                    any |= fix.kind == Kind::Any;
                     let json_name = if preserve_field_names {
                         field.name().to_owned()
                     } else {
@@ -404,9 +439,6 @@ fn fix_serialize(code: &mut String, path: &str, json_name: &str, fix: Fix) {
 const ONEOF_READ: &str = "map_.next_value::<::std::option::Option<_>>()?";
 
 fn fix_deserialize(code: &mut String, path: &str, variant: &str, fix: Fix) {
-    let Some(replacement) = fix.deserialized() else {
-        return;
-    };
     let header = format!("impl<'de> serde::Deserialize<'de> for {path} {{");
     let Some((start, end)) = block(code, &header) else {
         return;
@@ -423,12 +455,9 @@ fn fix_deserialize(code: &mut String, path: &str, variant: &str, fix: Fix) {
     let Some(length) = code[rhs..end].find(';') else {
         return;
     };
-    // A oneof member is read as an `Option` and mapped to its variant: keep the mapping.
-    let replacement = match code[rhs..rhs + length].strip_prefix(ONEOF_READ) {
-        Some(to_variant) => format!("{replacement}{to_variant}"),
-        None => replacement.to_owned(),
-    };
-    code.replace_range(rhs..rhs + length, &replacement);
+    if let Some(replacement) = fix.deserialized(&code[rhs..rhs + length]) {
+        code.replace_range(rhs..rhs + length, &replacement);
+    }
 }
 
 /// With `allow_alias`, every name of a number reads as the number's first value.
