@@ -585,6 +585,36 @@ fn an_any_of_an_unknown_type_is_an_error_both_ways() {
     assert!(serde_json::to_value(&garbage).is_err());
 }
 
+#[test]
+fn an_any_outside_the_registry_says_so_and_names_its_type_url() {
+    let expected = "Any holds \"type.googleapis.com/other.Thing\": other.Thing is not in the \
+                    Any registry of package edge.json.v1 (the message types generated for it \
+                    and the packages it imports)";
+    // Read, alone, repeated and as a map value.
+    for json in [
+        json!({"detail": {"@type": "type.googleapis.com/other.Thing", "a": 1}}),
+        json!({"details": [{"@type": "type.googleapis.com/other.Thing"}]}),
+        json!({"anyMap": {"k": {"@type": "type.googleapis.com/other.Thing"}}}),
+    ] {
+        let error = serde_json::from_value::<Everything>(json).unwrap_err();
+        assert_eq!(error.to_string(), expected);
+    }
+    // Written.
+    let message = Everything {
+        any_map: [(
+            "k".to_owned(),
+            wkt::Any {
+                type_url: "type.googleapis.com/other.Thing".into(),
+                value: Default::default(),
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let error = serde_json::to_value(&message).unwrap_err();
+    assert_eq!(error.to_string(), expected);
+}
+
 struct Reflector;
 
 impl edge::Mirror for Reflector {

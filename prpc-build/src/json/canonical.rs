@@ -335,8 +335,15 @@ fn registry(package: &str, fds: &FileDescriptorSet, config: &Config) -> String {
             });
         }
     }
+    let described = if package.is_empty() {
+        "the files without a package".to_owned()
+    } else {
+        format!("package {package}")
+    };
     format!(
-        "\n    /// The message types an Any may hold here, by full name.\n    \
+        "\n    /// Where the registry is, for errors.\n    \
+         const PACKAGE: &str = {described:?};\n\n    \
+         /// The message types an Any may hold here, by full name.\n    \
          pub fn registry(name: &str) -> Option<Codec> {{\n        match name {{\n{arms}            \
          _ => None,\n        }}\n    }}\n"
     )
