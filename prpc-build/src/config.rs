@@ -128,9 +128,7 @@ impl Config {
     /// `Any` is read and written through a registry generated into each package that has
     /// `Any` fields: the message types of the package and of the packages it imports (an Any
     /// holding another type is an error, both ways); such a crate also depends on
-    /// `serde_json`. These hold for fields alone, in oneofs, repeated and as map values, except
-    /// for `DoubleValue` and `FloatValue`: repeated or as map values they keep pbjson's form
-    /// (NaN and the infinities as `null`).
+    /// `serde_json`. These hold for fields alone, in oneofs, repeated and as map values.
     ///
     /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
     /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,

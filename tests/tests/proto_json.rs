@@ -214,6 +214,33 @@ fn nan_and_infinities_are_strings() {
 }
 
 #[test]
+fn float_wrappers_repeated_and_as_map_values_write_nan_as_a_string() {
+    let message = Everything {
+        ratios_wrapped: vec![
+            wkt::DoubleValue { value: f64::NAN },
+            wkt::DoubleValue { value: 0.5 },
+        ],
+        weight_map_wrapped: [(
+            "w".to_owned(),
+            wkt::FloatValue {
+                value: f32::NEG_INFINITY,
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let json = to_json(&message);
+    assert_eq!(
+        json,
+        json!({"ratiosWrapped": ["NaN", 0.5], "weightMapWrapped": {"w": "-Infinity"}})
+    );
+    let read = from_json(json);
+    assert!(read.ratios_wrapped[0].value.is_nan());
+    assert_eq!(read.ratios_wrapped[1].value, 0.5);
+    assert_eq!(read.weight_map_wrapped, message.weight_map_wrapped);
+}
+
+#[test]
 fn a_oneof_member_is_canonical_too() {
     use edge::everything::Choice;
     for (choice, expected) in [

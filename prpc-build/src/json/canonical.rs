@@ -17,8 +17,7 @@
 //!   of the packages it imports.
 //!
 //! Each of these holds for the field alone, as a oneof member, repeated and as a map value
-//! (a [`Shape`]), except that `DoubleValue` and `FloatValue` are fixed alone and in oneofs
-//! only (see [`Config::json`](crate::Config::json)).
+//! (a [`Shape`]).
 
 use std::collections::HashSet;
 
@@ -99,10 +98,6 @@ impl Fix {
             (Type::Message, ".google.protobuf.Any") => Kind::Any,
             _ => return None,
         };
-        // Not covered: wrappers of floats repeated or as map values.
-        if kind == Kind::FloatWrapper && matches!(shape, Shape::Repeated | Shape::MapValue) {
-            return None;
-        }
         Some(Fix { kind, shape })
     }
 
@@ -114,8 +109,10 @@ impl Fix {
     /// pbjson-build serializes a plain field as `&self.field`, a message in an `Option`, an
     /// optional scalar or a oneof member as the reference `v`.
     fn serialized(self, expression: &str) -> Option<String> {
+        // The adapter for one value; `{adapter}s` writes a slice, `{adapter}Map` a map's values.
         let adapter = match self.kind {
-            Kind::Float | Kind::FloatWrapper => "__prpc_json::Float",
+            Kind::Float => "__prpc_json::Float",
+            Kind::FloatWrapper => "__prpc_json_wkt::FloatWrapper",
             Kind::Timestamp => "__prpc_json_wkt::Timestamp",
             Kind::FieldMask => "__prpc_json_wkt::FieldMask",
             Kind::Any => "__prpc_json_any::Any",
@@ -126,9 +123,6 @@ impl Fix {
         Some(match (self.kind, self.shape, field) {
             (Kind::Float, Shape::Single, Some(field)) => format!("&{adapter}({field})"),
             (Kind::Float, Shape::Optional, None) => format!("&{adapter}(*{expression})"),
-            (Kind::FloatWrapper, Shape::Single | Shape::Optional, None) => {
-                format!("&{adapter}({expression}.value)")
-            }
             (_, Shape::Single | Shape::Optional, None) => format!("&{adapter}({expression})"),
             (_, Shape::Repeated, Some(field)) => format!("&{adapter}s(&{field})"),
             (_, Shape::MapValue, Some(field)) => format!("&{adapter}Map(&{field})"),
