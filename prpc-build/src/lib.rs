@@ -96,6 +96,7 @@ mod docs;
 mod error;
 mod hint;
 mod json;
+mod names;
 mod service;
 mod shapes;
 mod tree;
