@@ -97,6 +97,7 @@ mod error;
 mod hint;
 mod json;
 mod names;
+mod packages;
 mod service;
 mod shapes;
 mod tree;

@@ -30,7 +30,7 @@ use prost_types::{
 };
 
 use crate::Config;
-use crate::compile::is_extern;
+use crate::packages::is_extern;
 
 /// Adapters for floats: serde only.
 const HELPERS: &str = include_str!("helpers.rs.txt");
