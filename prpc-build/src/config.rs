@@ -128,7 +128,9 @@ impl Config {
     /// `Any` is read and written through a registry generated into each package that has
     /// `Any` fields: the message types of the package and of the packages it imports (an Any
     /// holding another type is an error, both ways); such a crate also depends on
-    /// `serde_json`. These hold for fields alone, in oneofs, repeated and as map values.
+    /// `serde_json`. These hold for fields alone, in oneofs, repeated and as map values. A
+    /// `Value`, `ListValue` or `Struct` nested more than 32 lists or objects deep is refused
+    /// when read: its protobuf form would pass the decoders' recursion limit.
     ///
     /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
     /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,

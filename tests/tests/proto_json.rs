@@ -642,6 +642,55 @@ fn an_any_outside_the_registry_says_so_and_names_its_type_url() {
     assert_eq!(error.to_string(), expected);
 }
 
+/// `json` read, and its protobuf form decoded back to the same message.
+fn read_and_decode(json: &str) -> Result<(), serde_json::Error> {
+    let read: Everything = serde_json::from_str(json)?;
+    let bytes = prost::Message::encode_to_vec(&read);
+    let decoded: Everything = prost::Message::decode(bytes.as_slice())
+        .unwrap_or_else(|error| panic!("{json}: read, but its protobuf form is refused: {error}"));
+    assert_eq!(decoded, read);
+    Ok(())
+}
+
+#[test]
+fn values_nested_past_protobufs_recursion_limit_are_refused() {
+    // Each object in a Struct costs three message levels in protobuf (Struct, its map entry,
+    // Value), each list two; decoders stop at 100. 32 lists or objects read, and their
+    // protobuf form decodes, in each place a Value can be; 33 are refused when read (50 were
+    // read, and then their protobuf form refused).
+    let objects = |depth: usize| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+    let lists = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    for (depth, accepted) in [(32, true), (33, false), (50, false)] {
+        let (objects, lists) = (objects(depth), lists(depth));
+        for json in [
+            format!("{{\"value\":{objects}}}"),
+            format!("{{\"value\":{lists}}}"),
+            format!("{{\"attributes\":{objects}}}"),
+            format!("{{\"list\":{lists}}}"),
+            format!("{{\"valueMap\":{{\"k\":{objects}}}}}"),
+            format!("{{\"valueMap\":{{\"k\":{lists}}}}}"),
+            format!("{{\"values\":[{objects}]}}"),
+            format!("{{\"values\":[{lists}]}}"),
+            format!("{{\"structMap\":{{\"k\":{objects}}}}}"),
+            format!("{{\"lists\":[{lists}]}}"),
+            format!("{{\"choiceValue\":{objects}}}"),
+        ] {
+            match read_and_decode(&json) {
+                Ok(()) => assert!(accepted, "{json}"),
+                Err(error) => {
+                    assert!(!accepted, "{json}: {error}");
+                    assert!(
+                        error
+                            .to_string()
+                            .starts_with("google.protobuf.Value nested more than 32"),
+                        "{error}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 struct Reflector;
 
 impl edge::Mirror for Reflector {
