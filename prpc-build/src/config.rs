@@ -123,8 +123,9 @@ impl Config {
     ///
     /// The JSON follows the canonical proto3 mapping, with fixes over pbjson where it departs
     /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z`, FieldMasks as
-    /// one lowerCamelCase string, `null` as a null `Value` (in lists too), enum alias names
-    /// accepted, and `google.protobuf.Any` with `@type` and the message's fields inline. An
+    /// one lowerCamelCase string, `null` as a null `Value` (in lists too) and as the default
+    /// of any other field, enum alias names accepted, and `google.protobuf.Any` with `@type`
+    /// and the message's fields inline. An
     /// `Any` is read and written through a registry generated into each package that has
     /// `Any` fields: the message types of the package and of the packages it imports (an Any
     /// holding another type is an error, both ways); such a crate also depends on

@@ -155,6 +155,70 @@ fn a_null_inside_a_list_value_reads_back_as_a_null_value() {
 }
 
 #[test]
+fn null_is_the_default_for_every_field_but_value() {
+    // The mapping: "null is an accepted value for all field types and treated as the default
+    // value of the corresponding field type" (a Value's null is a null Value).
+    for field in [
+        "ratio",
+        "weight",
+        "big",
+        "ubig",
+        "data",
+        "level",
+        "at",
+        "took",
+        "mask",
+        "attributes",
+        "list",
+        "detail",
+        "nothing",
+        "bigWrapped",
+        "ratioWrapped",
+        "ratios",
+        "times",
+        "details",
+        "scores",
+        "deadlines",
+        "masks",
+        "values",
+        "lists",
+        "structs",
+        "maskMap",
+        "valueMap",
+        "listMap",
+        "structMap",
+        "anyMap",
+        "valueByNumber",
+        "ratiosWrapped",
+        "weightMapWrapped",
+        "choiceRatio",
+        "choiceAt",
+        "choiceMask",
+        "choiceDetail",
+    ] {
+        let read = serde_json::from_value::<Everything>(json!({field: null}))
+            .unwrap_or_else(|error| panic!("{field}: null refused: {error}"));
+        assert_eq!(read, Everything::default(), "{field}");
+    }
+    // Beside other fields, and after them.
+    let read = from_json(json!({"big": 5, "ratios": null, "level": null, "mask": "a"}));
+    assert_eq!(read.big, 5);
+    assert!(read.ratios.is_empty());
+    assert_eq!(
+        read.mask,
+        Some(wkt::FieldMask {
+            paths: vec!["a".into()]
+        })
+    );
+    // A Value's null stays a null Value, alone and in a oneof.
+    assert_eq!(from_json(json!({"value": null})).value, Some(null_value()));
+    assert_eq!(
+        from_json(json!({"choiceValue": null})).choice,
+        Some(edge::everything::Choice::ChoiceValue(null_value()))
+    );
+}
+
+#[test]
 fn wrappers_are_their_wrapped_value() {
     let message = Everything {
         big_wrapped: Some(wkt::Int64Value { value: 5 }),

@@ -11,6 +11,8 @@
 //! - `Value`, `ListValue` and `Struct` fields read `null` as a null Value, at the top and
 //!   inside lists (pbjson-types reads it as no value);
 //! - an enum with `allow_alias` accepts every alias name (pbjson-build knows only the first);
+//! - `null` reads as the default of any field (pbjson-build refuses it for scalars, enums,
+//!   repeated and map fields), except that a Value's null is a null Value;
 //! - `Any` fields use `@type` with the message's fields inline (or under `"value"` for a
 //!   well-known type with a JSON form of its own), the message found in a registry emitted
 //!   per package (`any_helpers.rs.txt` and `registry`): the message types of the package and
@@ -257,6 +259,7 @@ pub(crate) fn canonicalize(
             );
         }
     }
+    accept_null_fields(&mut code);
     if any_fix {
         code.push('\n');
         code.push_str(HELPERS);
@@ -458,6 +461,67 @@ fn fix_deserialize(code: &mut String, path: &str, variant: &str, fix: Fix) {
     };
     if let Some(replacement) = fix.deserialized(&code[rhs..rhs + length]) {
         code.replace_range(rhs..rhs + length, &replacement);
+    }
+}
+
+/// What a `null` field is read as instead of an error: nothing, so the field keeps its
+/// default (the `continue` leaves the field unset and goes on to the next one).
+const NULL_IS_DEFAULT: &str = "::core::option::Option::Some(value) => value, \
+                               ::core::option::Option::None => continue";
+
+/// The mapping reads `null` as the default of any field (a Value's null as a null Value),
+/// where pbjson-build refuses it for scalars, enums, repeated and map fields: every field a
+/// message reads (`name__ = ...map_.next_value...;`) reads an `Option` first instead, and a
+/// `None` leaves the field at its default. Fields read by [`Fix::deserialized`] as a whole
+/// Value are left alone.
+fn accept_null_fields(code: &mut String) {
+    const READ: &str = "map_.next_value";
+    const ASSIGN: &str = "__ = ";
+    let mut from = 0;
+    while let Some(at) = code[from..].find(ASSIGN) {
+        let rhs = from + at + ASSIGN.len();
+        let Some(length) = code[rhs..].find(';') else {
+            return;
+        };
+        from = rhs + length;
+        let Some(read_at) = code[rhs..rhs + length].find(READ) else {
+            continue;
+        };
+        let read = rhs + read_at;
+        let after = read + READ.len();
+        // The type read, if named (`::<T>`), with its nested angle brackets.
+        let (read_type, call) = if code[after..].starts_with("::<") {
+            let mut depth = 0usize;
+            let mut end = None;
+            for (index, c) in code[after + 2..].char_indices() {
+                match c {
+                    '<' => depth += 1,
+                    '>' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(after + 2 + index);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let Some(end) = end else {
+                continue;
+            };
+            (&code[after + 3..end], end + 1)
+        } else {
+            ("_", after)
+        };
+        if !code[call..].starts_with("()?") || read_type == "__prpc_json_wkt::ValueIn" {
+            continue;
+        }
+        let replacement = format!(
+            "match {READ}::<::core::option::Option<{read_type}>>()? {{ {NULL_IS_DEFAULT} }}"
+        );
+        let end = call + "()?".len();
+        code.replace_range(read..end, &replacement);
+        from = read + replacement.len();
     }
 }
 
