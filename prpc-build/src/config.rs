@@ -122,7 +122,8 @@ impl Config {
     /// | `google.protobuf.Timestamp`, `Duration`, `Struct`, `Any`, ... | `prost_types::Timestamp`, ... | `pbjson_types::Timestamp`, ... (same fields) |
     ///
     /// The JSON follows the canonical proto3 mapping, with fixes over pbjson where it departs
-    /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z`, FieldMasks as
+    /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z` (Timestamps and
+    /// Durations outside the mapping's ranges refused both ways), FieldMasks as
     /// one lowerCamelCase string, `null` as a null `Value` (in lists too) and as the default
     /// of any other field, enum alias names accepted, and `google.protobuf.Any` with `@type`
     /// and the message's fields inline. An

@@ -104,6 +104,71 @@ fn duration_is_seconds_with_an_s() {
 }
 
 #[test]
+fn timestamps_and_durations_outside_the_mappings_ranges_are_refused() {
+    const TIMESTAMP: &str = "outside 0001-01-01 to 9999-12-31";
+    const DURATION: &str = "outside ±315576000000s or mixes signs";
+    // Read: alone, repeated, as a map value, in a oneof, inside an Any.
+    for (json, reason) in [
+        (json!({"at": "0000-12-31T23:59:59Z"}), TIMESTAMP),
+        (json!({"at": "0001-01-01T00:00:00+01:00"}), TIMESTAMP),
+        (json!({"times": ["9999-12-31T23:59:59-01:00"]}), TIMESTAMP),
+        (
+            json!({"deadlines": {"1": "0000-01-01T00:00:00Z"}}),
+            TIMESTAMP,
+        ),
+        (json!({"choiceAt": "0000-01-01T00:00:00Z"}), TIMESTAMP),
+        (
+            json!({"detail": {"@type": "type.googleapis.com/google.protobuf.Timestamp",
+                              "value": "0000-01-01T00:00:00Z"}}),
+            TIMESTAMP,
+        ),
+        (json!({"took": "315576000001s"}), DURATION),
+        (json!({"durations": ["-315576000001s"]}), DURATION),
+        (json!({"durationMap": {"k": "315576000001s"}}), DURATION),
+        (
+            json!({"detail": {"@type": "type.googleapis.com/google.protobuf.Duration",
+                              "value": "315576000001s"}}),
+            DURATION,
+        ),
+    ] {
+        let error = serde_json::from_value::<Everything>(json.clone()).unwrap_err();
+        assert!(error.to_string().contains(reason), "{json}: {error}");
+    }
+    // The ends of the ranges are read, and written back as they were.
+    for json in [
+        json!({"at": "0001-01-01T00:00:00Z"}),
+        json!({"at": "9999-12-31T23:59:59.999999999Z"}),
+        json!({"took": "315576000000s"}),
+        json!({"took": "-315576000000.999999999s"}),
+        json!({"durations": ["0.000000001s"], "durationMap": {"k": "-1.500s"}}),
+    ] {
+        assert_eq!(to_json(&from_json(json.clone())), json);
+    }
+    // Written: nanoseconds past a second (pbjson-types wrote "1.1500s", which reads back as
+    // 1.15 s), seconds past the range, mixed signs; alone, repeated and as a map value.
+    for (seconds, nanos) in [(1, 1_500_000_000), (315_576_000_001, 0), (1, -1)] {
+        let duration = wkt::Duration { seconds, nanos };
+        for message in [
+            Everything {
+                took: Some(duration),
+                ..Default::default()
+            },
+            Everything {
+                durations: vec![duration],
+                ..Default::default()
+            },
+            Everything {
+                duration_map: [("k".to_owned(), duration)].into(),
+                ..Default::default()
+            },
+        ] {
+            let error = serde_json::to_value(&message).unwrap_err();
+            assert!(error.to_string().contains(DURATION), "{error}");
+        }
+    }
+}
+
+#[test]
 fn field_mask_is_one_string_of_lower_camel_paths() {
     let message = Everything {
         mask: Some(wkt::FieldMask {

@@ -5,7 +5,10 @@
 //! - `double` and `float` fields (singular, `optional`, repeated) and `DoubleValue` /
 //!   `FloatValue` write NaN and the infinities as `"NaN"`, `"Infinity"`, `"-Infinity"`
 //!   (serde_json writes `null`, which the other side cannot read back);
-//! - `Timestamp` fields write UTC with `Z` (pbjson-types writes `+00:00`);
+//! - `Timestamp` fields write UTC with `Z` (pbjson-types writes `+00:00`), and Timestamps and
+//!   `Duration`s outside the mapping's ranges (years 0001 to 9999, ±10,000 years) are
+//!   refused both ways (pbjson-types reads them, and writes a Duration's nanoseconds past a
+//!   second as a wrong text);
 //! - `FieldMask` fields are one comma-joined lowerCamelCase string both ways (pbjson-types
 //!   uses the generic `{"paths": [...]}`);
 //! - `Value`, `ListValue` and `Struct` fields read `null` as a null Value, at the top and
@@ -48,6 +51,7 @@ enum Kind {
     /// `DoubleValue` or `FloatValue`.
     FloatWrapper,
     Timestamp,
+    Duration,
     FieldMask,
     Value,
     ListValue,
@@ -93,6 +97,7 @@ impl Fix {
                 Kind::FloatWrapper
             }
             (Type::Message, ".google.protobuf.Timestamp") => Kind::Timestamp,
+            (Type::Message, ".google.protobuf.Duration") => Kind::Duration,
             (Type::Message, ".google.protobuf.FieldMask") => Kind::FieldMask,
             (Type::Message, ".google.protobuf.Value") => Kind::Value,
             (Type::Message, ".google.protobuf.ListValue") => Kind::ListValue,
@@ -116,6 +121,7 @@ impl Fix {
             Kind::Float => "__prpc_json::Float",
             Kind::FloatWrapper => "__prpc_json_wkt::FloatWrapper",
             Kind::Timestamp => "__prpc_json_wkt::Timestamp",
+            Kind::Duration => "__prpc_json_wkt::Duration",
             Kind::FieldMask => "__prpc_json_wkt::FieldMask",
             Kind::Any => "__prpc_json_any::Any",
             // pbjson-types writes these as the mapping does.
@@ -136,13 +142,15 @@ impl Fix {
     /// the mapping; what it reads is its field `.0`.
     fn reader(self) -> Option<&'static str> {
         Some(match self.kind {
+            Kind::Timestamp => "__prpc_json_wkt::TimestampIn",
+            Kind::Duration => "__prpc_json_wkt::DurationIn",
             Kind::FieldMask => "__prpc_json_wkt::FieldMaskIn",
             Kind::Value => "__prpc_json_wkt::ValueIn",
             Kind::ListValue => "__prpc_json_wkt::ListIn",
             Kind::Struct => "__prpc_json_wkt::StructIn",
             Kind::Any => "__prpc_json_any::AnyIn",
-            // pbjson-build reads "NaN" and the infinities, and Timestamps with any offset.
-            Kind::Float | Kind::FloatWrapper | Kind::Timestamp => return None,
+            // pbjson-build reads "NaN" and the infinities.
+            Kind::Float | Kind::FloatWrapper => return None,
         })
     }
 
