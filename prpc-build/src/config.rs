@@ -125,7 +125,8 @@ impl Config {
     /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z` (Timestamps and
     /// Durations outside the mapping's ranges refused both ways), FieldMasks as
     /// one lowerCamelCase string, `null` as a null `Value` (in lists too) and as the default
-    /// of any other field, enum alias names accepted, and `google.protobuf.Any` with `@type`
+    /// of any other field, enum alias names accepted, enum numbers without a name written and
+    /// read as numbers, and `google.protobuf.Any` with `@type`
     /// and the message's fields inline. An
     /// `Any` is read and written through a registry generated into each package that has
     /// `Any` fields: the message types of the package and of the packages it imports (an Any

@@ -666,6 +666,44 @@ fn integers_bytes_and_enums_in_their_json_forms() {
 }
 
 #[test]
+fn an_enum_number_without_a_name_is_written_and_read_as_a_number() {
+    // Proto3 enums are open: a number a newer peer sent has no name here, and the mapping
+    // writes it as the number (and reads numbers, known or not).
+    let message = Everything {
+        level: 7,
+        levels: vec![Level::High as i32, 9],
+        level_map: [("a".to_owned(), 8), ("b".to_owned(), 0)].into(),
+        choice: Some(edge::everything::Choice::ChoiceLevel(5)),
+        ..Default::default()
+    };
+    assert_canonical(
+        &message,
+        json!({
+            "level": 7,
+            "levels": ["LEVEL_HIGH", 9],
+            "levelMap": {"a": 8, "b": "LEVEL_UNSPECIFIED"},
+            "choiceLevel": 5,
+        }),
+    );
+    // Known numbers read as themselves and are written by name; unknown names and numbers
+    // past 32 bits are still refused.
+    assert_eq!(
+        to_json(&from_json(json!({"level": 1})))["level"],
+        "LEVEL_HIGH"
+    );
+    for bad in [
+        json!({"level": "LEVEL_NOPE"}),
+        json!({"levels": [4294967296_i64]}),
+        json!({"levelMap": {"a": "NOPE"}}),
+    ] {
+        assert!(
+            serde_json::from_value::<Everything>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn an_enum_alias_name_is_accepted() {
     let read = from_json(json!({"level": "LEVEL_TOP"}));
     assert_eq!(read.level, Level::High as i32);

@@ -13,7 +13,9 @@
 //!   uses the generic `{"paths": [...]}`);
 //! - `Value`, `ListValue` and `Struct` fields read `null` as a null Value, at the top and
 //!   inside lists (pbjson-types reads it as no value);
-//! - an enum with `allow_alias` accepts every alias name (pbjson-build knows only the first);
+//! - an enum with `allow_alias` accepts every alias name (pbjson-build knows only the first),
+//!   and a number without a name is written and read as the number (pbjson-build refuses it
+//!   both ways);
 //! - `null` reads as the default of any field (pbjson-build refuses it for scalars, enums,
 //!   repeated and map fields), except that a Value's null is a null Value;
 //! - `Any` fields use `@type` with the message's fields inline (or under `"value"` for a
@@ -267,8 +269,9 @@ pub(crate) fn canonicalize(
             );
         }
     }
+    let open_enums = open_enums(&mut code);
     accept_null_fields(&mut code);
-    if any_fix {
+    if any_fix || open_enums {
         code.push('\n');
         code.push_str(HELPERS);
         if wkt {
@@ -470,6 +473,89 @@ fn fix_deserialize(code: &mut String, path: &str, variant: &str, fix: Fix) {
     if let Some(replacement) = fix.deserialized(&code[rhs..rhs + length]) {
         code.replace_range(rhs..rhs + length, &replacement);
     }
+}
+
+/// Proto3 enums are open: a number without a name here (sent by a newer peer) is written as
+/// the number and read back, where pbjson-build refuses both. Every enum field a message
+/// writes goes through `__prpc_json::open_enum` instead of the enum's `try_from`, and every
+/// one it reads through `OpenEnumIn`. Whether any was changed (the helpers are needed).
+fn open_enums(code: &mut String) -> bool {
+    let mut changed = false;
+    // Written: `let v = path::Enum::try_from(...)` in the messages' Serialize impls (an
+    // enum's own impl has no `try_from`).
+    const TRY_FROM: &str = "::try_from(";
+    let mut from = 0;
+    while let Some(at) = code[from..].find("impl serde::Serialize for ") {
+        let start = from + at;
+        let end = code[start + 1..]
+            .find("\nimpl")
+            .map_or(code.len(), |next| start + 1 + next);
+        let mut block = code[start..end].to_owned();
+        let mut search = 0;
+        while let Some(found) = block[search..].find(TRY_FROM) {
+            let call = search + found;
+            let path_start = block[..call]
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '#'))
+                .map_or(0, |before| before + 1);
+            let path = block[path_start..call].to_owned();
+            if path.is_empty() || matches!(path.as_str(), "i32" | "u32" | "i64" | "u64") {
+                search = call + TRY_FROM.len();
+                continue;
+            }
+            let replacement = format!("__prpc_json::open_enum::<{path}>(");
+            block.replace_range(path_start..call + TRY_FROM.len(), &replacement);
+            search = path_start + replacement.len();
+            changed = true;
+        }
+        code.replace_range(start..end, &block);
+        from = start + block.len();
+    }
+    // Read: each field read whose value is cast `as i32` reads its enum through
+    // `OpenEnumIn`, whose `.0` is the number.
+    const ASSIGN: &str = "__ = ";
+    const READ: &str = "map_.next_value::<";
+    let mut from = 0;
+    while let Some(at) = code[from..].find(ASSIGN) {
+        let rhs = from + at + ASSIGN.len();
+        let Some(length) = code[rhs..].find(';') else {
+            break;
+        };
+        from = rhs + length;
+        let text = &code[rhs..rhs + length];
+        if !text.contains(" as i32") {
+            continue;
+        }
+        let Some(read) = text.find(READ) else {
+            continue;
+        };
+        let type_start = read + READ.len();
+        let Some(type_end) = text[type_start..].find(">()?").map(|end| type_start + end) else {
+            continue;
+        };
+        // The enum is the last type named: after the last `<` or `,`, before the `>`s.
+        let read_type = &text[type_start..type_end];
+        let bare = read_type.trim_end_matches('>');
+        let enum_start = bare.rfind(['<', ',']).map_or(0, |at| at + 1);
+        let enumeration = bare[enum_start..].trim();
+        if enumeration.is_empty() || enumeration.ends_with("NullValue") {
+            continue;
+        }
+        let new_type = format!(
+            "{}__prpc_json::OpenEnumIn<{enumeration}>{}",
+            &read_type
+                [..enum_start + (bare[enum_start..].len() - bare[enum_start..].trim_start().len())],
+            &read_type[bare.len()..]
+        );
+        let rewritten = format!(
+            "{}{new_type}{}",
+            &text[..type_start],
+            text[type_end..].replace(" as i32", ".0")
+        );
+        code.replace_range(rhs..rhs + length, &rewritten);
+        from = rhs + rewritten.len();
+        changed = true;
+    }
+    changed
 }
 
 /// What a `null` field is read as instead of an error: nothing, so the field keeps its
