@@ -20,7 +20,7 @@ mod edge {
 
 /// The fields of `Everything` a first byte can choose, the repeated and map ones of each
 /// well-known type first.
-const FIELDS: [&str; 20] = [
+const FIELDS: [&str; 22] = [
     "masks",
     "values",
     "lists",
@@ -41,6 +41,8 @@ const FIELDS: [&str; 20] = [
     "weightMapWrapped",
     "durations",
     "durationMap",
+    "levels",
+    "levelMap",
 ];
 
 fuzz_target!(|data: &[u8]| {
