@@ -512,49 +512,28 @@ fn open_enums(code: &mut String) -> bool {
     }
     // Read: each field read whose value is cast `as i32` reads its enum through
     // `OpenEnumIn`, whose `.0` is the number.
-    const ASSIGN: &str = "__ = ";
-    const READ: &str = "map_.next_value::<";
-    let mut from = 0;
-    while let Some(at) = code[from..].find(ASSIGN) {
-        let rhs = from + at + ASSIGN.len();
-        let Some(length) = code[rhs..].find(';') else {
-            break;
-        };
-        from = rhs + length;
-        let text = &code[rhs..rhs + length];
-        if !text.contains(" as i32") {
-            continue;
+    changed |= rewrite_field_reads(code, |read| {
+        if !read.rest.contains(" as i32") {
+            return None;
         }
-        let Some(read) = text.find(READ) else {
-            continue;
-        };
-        let type_start = read + READ.len();
-        let Some(type_end) = text[type_start..].find(">()?").map(|end| type_start + end) else {
-            continue;
-        };
         // The enum is the last type named: after the last `<` or `,`, before the `>`s.
-        let read_type = &text[type_start..type_end];
+        let read_type = read.read_type?;
         let bare = read_type.trim_end_matches('>');
         let enum_start = bare.rfind(['<', ',']).map_or(0, |at| at + 1);
         let enumeration = bare[enum_start..].trim();
         if enumeration.is_empty() || enumeration.ends_with("NullValue") {
-            continue;
+            return None;
         }
-        let new_type = format!(
-            "{}__prpc_json::OpenEnumIn<{enumeration}>{}",
-            &read_type
-                [..enum_start + (bare[enum_start..].len() - bare[enum_start..].trim_start().len())],
-            &read_type[bare.len()..]
-        );
-        let rewritten = format!(
-            "{}{new_type}{}",
-            &text[..type_start],
-            text[type_end..].replace(" as i32", ".0")
-        );
-        code.replace_range(rhs..rhs + length, &rewritten);
-        from = rhs + rewritten.len();
-        changed = true;
-    }
+        let enum_start =
+            enum_start + (bare[enum_start..].len() - bare[enum_start..].trim_start().len());
+        Some(format!(
+            "{}{READ}::<{}__prpc_json::OpenEnumIn<{enumeration}>{}>{}",
+            read.before,
+            &read_type[..enum_start],
+            &read_type[bare.len()..],
+            read.rest.replace(" as i32", ".0")
+        ))
+    });
     changed
 }
 
@@ -569,54 +548,88 @@ const NULL_IS_DEFAULT: &str = "::core::option::Option::Some(value) => value, \
 /// `None` leaves the field at its default. Fields read by [`Fix::deserialized`] as a whole
 /// Value are left alone.
 fn accept_null_fields(code: &mut String) {
-    const READ: &str = "map_.next_value";
+    rewrite_field_reads(code, |read| {
+        if read.read_type == Some("__prpc_json_wkt::ValueIn") {
+            return None;
+        }
+        let read_type = read.read_type.unwrap_or("_");
+        let rest = read.rest.strip_prefix("()?")?;
+        Some(format!(
+            "{}match {READ}::<::core::option::Option<{read_type}>>()? {{ {NULL_IS_DEFAULT} }}{rest}",
+            read.before
+        ))
+    });
+}
+
+/// How pbjson-build's generated messages read a field's value.
+const READ: &str = "map_.next_value";
+
+/// One field read of a generated message's `visit_map` (`name__ = <read>;`), split around
+/// its call of [`READ`].
+struct FieldRead<'a> {
+    /// What comes before the call (`Some(`).
+    before: &'a str,
+    /// The type read, when the call names it (`::<T>`).
+    read_type: Option<&'a str>,
+    /// From the call's `()?` to the end of the read.
+    rest: &'a str,
+}
+
+/// Calls `rewrite` on every field read in `code` and puts what it returns in its place;
+/// whether any was replaced.
+fn rewrite_field_reads(
+    code: &mut String,
+    mut rewrite: impl FnMut(&FieldRead<'_>) -> Option<String>,
+) -> bool {
     const ASSIGN: &str = "__ = ";
+    let mut changed = false;
     let mut from = 0;
     while let Some(at) = code[from..].find(ASSIGN) {
-        let rhs = from + at + ASSIGN.len();
-        let Some(length) = code[rhs..].find(';') else {
-            return;
+        let start = from + at + ASSIGN.len();
+        let Some(length) = code[start..].find(';') else {
+            break;
         };
-        from = rhs + length;
-        let Some(read_at) = code[rhs..rhs + length].find(READ) else {
+        from = start + length;
+        let text = &code[start..start + length];
+        let Some(call) = text.find(READ) else {
             continue;
         };
-        let read = rhs + read_at;
-        let after = read + READ.len();
-        // The type read, if named (`::<T>`), with its nested angle brackets.
-        let (read_type, call) = if code[after..].starts_with("::<") {
-            let mut depth = 0usize;
-            let mut end = None;
-            for (index, c) in code[after + 2..].char_indices() {
-                match c {
-                    '<' => depth += 1,
-                    '>' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = Some(after + 2 + index);
-                            break;
+        let after = call + READ.len();
+        // The type read, if named, with its nested angle brackets.
+        let (read_type, rest) = match text[after..].strip_prefix("::") {
+            Some(turbofish) => {
+                let mut depth = 0usize;
+                let Some(end) = turbofish.char_indices().find_map(|(index, c)| {
+                    match c {
+                        '<' => depth += 1,
+                        '>' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(index);
+                            }
                         }
+                        _ => {}
                     }
-                    _ => {}
-                }
+                    None
+                }) else {
+                    continue;
+                };
+                (Some(&turbofish[1..end]), &turbofish[end + 1..])
             }
-            let Some(end) = end else {
-                continue;
-            };
-            (&code[after + 3..end], end + 1)
-        } else {
-            ("_", after)
+            None => (None, &text[after..]),
         };
-        if !code[call..].starts_with("()?") || read_type == "__prpc_json_wkt::ValueIn" {
-            continue;
+        let read = FieldRead {
+            before: &text[..call],
+            read_type,
+            rest,
+        };
+        if let Some(replacement) = rewrite(&read) {
+            code.replace_range(start..start + length, &replacement);
+            from = start + replacement.len();
+            changed = true;
         }
-        let replacement = format!(
-            "match {READ}::<::core::option::Option<{read_type}>>()? {{ {NULL_IS_DEFAULT} }}"
-        );
-        let end = call + "()?".len();
-        code.replace_range(read..end, &replacement);
-        from = read + replacement.len();
     }
+    changed
 }
 
 /// With `allow_alias`, every name of a number reads as the number's first value.
