@@ -9,7 +9,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
 use crate::error::{Error, Location, on_disk};
-use crate::service::rust_service_name;
+use crate::names::{qualified, rust_service_name};
 
 /// Field numbers of the descriptor messages, the steps of a source-location path.
 const FILE_SERVICE: i32 = 6;
@@ -105,15 +105,6 @@ pub(crate) fn check(
         }
     }
     Ok(())
-}
-
-/// `package.Name`, or `Name` outside any package.
-pub(crate) fn qualified(package: &str, name: &str) -> String {
-    if package.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{package}.{name}")
-    }
 }
 
 /// The place of the element at `path` (a source-code-info path of field numbers and indexes)

@@ -10,17 +10,12 @@ use prost_build::Module;
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
 use crate::check::{self, Generated};
+use crate::packages::{Modules, WELL_KNOWN, generated_packages, is_extern, package_file_name};
 use crate::service::ServiceTraits;
 use crate::{Config, Error, Location};
 
-/// The well-known types: always from a crate (`prost_types`, or `pbjson_types` with JSON),
-/// never generated.
-const WELL_KNOWN: &str = ".google.protobuf";
 /// Where the well-known types come from when messages speak JSON.
 const PBJSON_TYPES: &str = "::pbjson_types";
-
-/// The generated code of each package, by its Rust module.
-pub(crate) type Modules = HashMap<Module, String>;
 
 /// Parses `protos` and everything they import into one descriptor set, with source info.
 pub(crate) fn parse(
@@ -147,23 +142,6 @@ fn write_outputs(
     Ok(())
 }
 
-/// The packages this build generates code for, by their Rust module.
-pub(crate) fn generated_packages(
-    config: &Config,
-    fds: &FileDescriptorSet,
-) -> HashMap<Module, String> {
-    fds.file
-        .iter()
-        .filter(|file| !is_extern(config, file.package()))
-        .map(|file| {
-            (
-                Module::from_protobuf_package_name(file.package()),
-                file.package().to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// The files of `package` and, before them, everything they import, in dependency order (as
 /// descriptor pools want them).
 fn package_set(fds: &FileDescriptorSet, package: &str) -> FileDescriptorSet {
@@ -191,17 +169,6 @@ fn package_set(fds: &FileDescriptorSet, package: &str) -> FileDescriptorSet {
         visit(file, &by_name, &mut seen, &mut ordered);
     }
     FileDescriptorSet { file: ordered }
-}
-
-/// The file a package's code is written to: named as the `.proto` files name the package
-/// (`google.type.rs`, whatever Rust calls its module), so that
-/// `include_proto!("google.type")` finds it; `_.rs` for files without a package.
-pub(crate) fn package_file_name(package: &str) -> String {
-    if package.is_empty() {
-        "_.rs".to_owned()
-    } else {
-        format!("{package}.rs")
-    }
 }
 
 /// prost-build set up from `config`, with the service traits as its service generator.
@@ -253,19 +220,6 @@ fn prost_config(config: &Config, fds: &FileDescriptorSet) -> prost_build::Config
         prost.retain_enum_prefix();
     }
     prost
-}
-
-/// Whether the package's types come from a crate rather than from this build.
-pub(crate) fn is_extern(config: &Config, package: &str) -> bool {
-    let package = format!(".{package}");
-    std::iter::once(WELL_KNOWN)
-        .chain(config.extern_paths.iter().map(|(proto, _)| proto.as_str()))
-        .any(|prefix| {
-            package == prefix
-                || package
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
 }
 
 /// Writes `contents` unless the file already holds them, so an unchanged build does not make

@@ -122,14 +122,18 @@ impl Config {
     /// | `google.protobuf.Timestamp`, `Duration`, `Struct`, `Any`, ... | `prost_types::Timestamp`, ... | `pbjson_types::Timestamp`, ... (same fields) |
     ///
     /// The JSON follows the canonical proto3 mapping, with fixes over pbjson where it departs
-    /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z`, FieldMasks as
-    /// one lowerCamelCase string, `null` as a null `Value` (in lists too), enum alias names
-    /// accepted, and `google.protobuf.Any` with `@type` and the message's fields inline. An
+    /// from it: NaN and the infinities as strings, Timestamps in UTC with `Z` (Timestamps and
+    /// Durations outside the mapping's ranges refused both ways), FieldMasks as
+    /// one lowerCamelCase string, `null` as a null `Value` (in lists too) and as the default
+    /// of any other field, enum alias names accepted, enum numbers without a name written and
+    /// read as numbers, and `google.protobuf.Any` with `@type`
+    /// and the message's fields inline. An
     /// `Any` is read and written through a registry generated into each package that has
     /// `Any` fields: the message types of the package and of the packages it imports (an Any
     /// holding another type is an error, both ways); such a crate also depends on
-    /// `serde_json`. Not covered, keeping pbjson's forms: `FieldMask`, `Value`, `ListValue`,
-    /// `Struct` and `Any` as map values.
+    /// `serde_json`. These hold for fields alone, in oneofs, repeated and as map values. A
+    /// `Value`, `ListValue` or `Struct` nested more than 32 lists or objects deep is refused
+    /// when read: its protobuf form would pass the decoders' recursion limit.
     ///
     /// An rpc's `google.protobuf.Empty` request or reply stays `()` either way. Files without
     /// a `package` and fields or enum values named with Rust keywords (`gen`, `type`,

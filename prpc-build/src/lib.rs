@@ -96,6 +96,8 @@ mod docs;
 mod error;
 mod hint;
 mod json;
+mod names;
+mod packages;
 mod service;
 mod shapes;
 mod tree;

@@ -8,7 +8,7 @@
 use prost_build::{Comments, Method, Service};
 use prost_types::method_options::IdempotencyLevel;
 
-use crate::check::qualified;
+use crate::names::{qualified, rust_service_name};
 
 /// Inherent items of a generated client a method must not be named like (`SERVICE` and the
 /// other constants cannot clash with a snake_case name).
@@ -122,16 +122,6 @@ fn push_docs(comments: &Comments, indent: u8, buf: &mut String) {
     attached.append_with_indent(indent, buf);
     if has_docs && indent == 0 {
         buf.push_str("///\n");
-    }
-}
-
-/// The Rust name of a service's trait, from prost's UpperCamelCase name: `Self` (which prost
-/// writes `Self_`, and the macro would derive `Self_Server` from, a name that warns) becomes
-/// `SelfService`. The wire name stays the proto name.
-pub(crate) fn rust_service_name(upper_camel_case: &str) -> String {
-    match upper_camel_case {
-        "Self" | "Self_" => "SelfService".to_owned(),
-        name => name.to_owned(),
     }
 }
 

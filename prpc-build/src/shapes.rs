@@ -16,7 +16,7 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
 use crate::Config;
-use crate::compile::is_extern;
+use crate::packages::is_extern;
 
 /// Adds the derive and each generated message's shape to prost-build's message attributes.
 pub(crate) fn add_attributes(

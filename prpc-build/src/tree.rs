@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use prost_build::Module;
 
-use crate::compile::package_file_name;
+use crate::packages::package_file_name;
 
 /// A module: the package included here, if one is, and the modules nested in it.
 #[derive(Default)]

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use prost_build::Module;
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
-use crate::compile::{Modules, is_extern};
+use crate::packages::{Modules, is_extern};
 use crate::{Config, Error};
 
 /// Generates serde impls for the types `modules` holds and appends them to their modules.
