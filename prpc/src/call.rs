@@ -101,8 +101,10 @@ impl CallOptions {
     }
 
     /// Sends the call under `request_id` as attempt `attempt` (see
-    /// [`request_id`](CallOptions#structfield.request_id)). A generated client takes it per
-    /// call through `with_request_id`:
+    /// [`request_id`](CallOptions#structfield.request_id)). A call that failed gives the id
+    /// and the next attempt to resend under in [`Error::resend_as`](crate::Error::resend_as);
+    /// or choose the id before the first send. A generated client takes it per call through
+    /// `with_request_id`:
     ///
     /// ```no_run
     /// # #[prpc::service] pub trait Bank { async fn deposit(&self, cents: u64) -> u64; }

@@ -555,9 +555,147 @@ impl Service for Flaky {
     fn call(&self, _request: Request) -> ServiceFuture {
         self.runs.fetch_add(1, Ordering::SeqCst);
         Box::pin(async {
-            let downstream: Result<Response, prpc::Error> =
-                Err(prpc::Error::Closed(prpc::Closed::Eof));
+            let downstream: Result<Response, prpc::Error> = Err(prpc::Error::Closed {
+                reason: prpc::Closed::Eof,
+                sent: None,
+            });
             Ok(downstream?)
         })
     }
+}
+
+#[prpc::service]
+trait Till {
+    async fn deposit(&self, cents: u64) -> u64;
+}
+
+/// A till whose deposits take `run_for`; it counts each run and signals its start.
+#[derive(Clone)]
+struct SlowTill {
+    balance: Arc<AtomicUsize>,
+    runs: Arc<AtomicUsize>,
+    run_for: Duration,
+    started: Arc<tokio::sync::Notify>,
+}
+
+impl SlowTill {
+    fn new(run_for: Duration) -> Self {
+        SlowTill {
+            balance: Arc::new(AtomicUsize::new(0)),
+            runs: Arc::new(AtomicUsize::new(0)),
+            run_for,
+            started: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+}
+
+impl Till for SlowTill {
+    async fn deposit(&self, cents: u64) -> u64 {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        self.started.notify_one();
+        tokio::time::sleep(self.run_for).await;
+        (self.balance.fetch_add(cents as usize, Ordering::SeqCst) + cents as usize) as u64
+    }
+}
+
+/// Finding 9: a call made without choosing a request id, sent for dedupe (it has a retry
+/// policy), loses its connection while the handler runs. The error names the request id and
+/// attempt it was sent under; resending under them from another client collects the first
+/// run's reply, and the handler ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_call_reports_the_request_id_to_resend_under() {
+    let till = SlowTill::new(Duration::from_millis(300));
+    let server = spawn_server(Server::builder().add_service(TillServer::new(till.clone()))).await;
+    let proxy = prpc_tests::proxy::Proxy::start(server.addr).await;
+    let through_proxy = TillClient::new(
+        Client::builder()
+            .retry(prpc::retry::RetryPolicy::new(1))
+            .connect(proxy.addr)
+            .await
+            .unwrap(),
+    );
+    let call = tokio::spawn(async move { through_proxy.deposit(500).await });
+    till.started.notified().await;
+    // The balancer cuts the connection while the handler runs.
+    proxy.switch(server.addr);
+    let error = within(call).await.unwrap().unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable, "{error}");
+    let id = error.request_id().expect("the error names its request id");
+    assert_eq!(error.attempt(), Some(0));
+    let (resend_id, attempt) = error
+        .resend_as()
+        .expect("a deduplicated call can be resent");
+    assert_eq!((resend_id, attempt), (id, 1));
+    let direct = TillClient::connect(server.addr).await.unwrap();
+    let resent = within(
+        direct
+            .with_request_id(resend_id, attempt)
+            .with_timeout(PATIENCE)
+            .deposit(500),
+    )
+    .await;
+    assert_eq!(resent.unwrap(), 500);
+    assert_eq!(till.runs.load(Ordering::SeqCst), 1);
+}
+
+/// A call through the balanced client whose every attempt times out (each shorter than the
+/// handler) reports its one request id and its last attempt; a resend under them, to either
+/// server, collects the reply of the one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balanced_call_reports_its_last_attempt_to_resend_after() {
+    use prpc::cluster::{Cluster, FailMode as ClusterFailMode};
+    use prpc::discovery::{Endpoint, StaticDiscover};
+    let redis = RedisServer::start();
+    let till = SlowTill::new(Duration::from_millis(800));
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let store = RedisStore::connect(&redis.url()).await.unwrap();
+        servers.push(
+            spawn_server(
+                Server::builder()
+                    .add_service(TillServer::new(till.clone()))
+                    .idempotency_store(store),
+            )
+            .await,
+        );
+    }
+    let discovery = StaticDiscover::new(
+        servers
+            .iter()
+            .map(|server| Endpoint::new(server.addr).unwrap()),
+    );
+    let balanced = TillClient::new(
+        Cluster::builder()
+            .balance("round_robin".parse().unwrap())
+            .fail_mode(ClusterFailMode::Failover)
+            .build(&discovery, "Till"),
+    );
+    let policy = prpc::retry::RetryPolicy::new(3)
+        .attempt_timeout(Duration::from_millis(100))
+        .backoff(Duration::from_millis(1), Duration::from_millis(2));
+    let error = within(
+        balanced
+            .with_options(
+                CallOptions::new()
+                    .retry(policy)
+                    .timeout(Duration::from_secs(5)),
+            )
+            .deposit(500),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
+    assert_eq!(error.attempt(), Some(2), "{error}");
+    let (id, attempt) = error.resend_as().expect("a retried call can be resent");
+    assert_eq!(attempt, 3);
+    let direct = TillClient::connect(servers[1].addr).await.unwrap();
+    let resent = within(
+        direct
+            .with_request_id(id, attempt)
+            .with_timeout(PATIENCE)
+            .deposit(500),
+    )
+    .await;
+    assert_eq!(resent.unwrap(), 500);
+    assert_eq!(till.runs.load(Ordering::SeqCst), 1);
 }

@@ -221,7 +221,13 @@ async fn a_silent_peer_fails_pending_calls_instead_of_hanging() {
         .expect("the call hung")
         .unwrap_err();
     assert!(
-        matches!(error, Error::Closed(Closed::Unresponsive(_))),
+        matches!(
+            error,
+            Error::Closed {
+                reason: Closed::Unresponsive(_),
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(!client.is_open());

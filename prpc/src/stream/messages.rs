@@ -192,6 +192,7 @@ impl Messages {
         let error = Error::Timeout {
             method: std::mem::take(method),
             timeout: *timeout,
+            sent: None,
         };
         self.cancel();
         Poll::Ready(error)

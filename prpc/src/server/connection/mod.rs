@@ -275,7 +275,7 @@ pub(super) async fn run<H: Handler>(
     drop(charge);
     let answer_running_calls = matches!(end, End::Eof);
     let idle = matches!(end, End::Idle);
-    let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
+    let gone = crate::error::Error::closed(crate::error::Closed::Eof);
     match end {
         // The client sends nothing more: its side of every stream has ended, as an end frame
         // would say. Streams finish like calls, within the bound below.
