@@ -369,7 +369,7 @@ impl Call {
             options.hash_key = defaults.hash_key;
         }
         if let Some(timeout) = options.timeout {
-            self.deadline = Some(Instant::now() + timeout);
+            self.deadline = Some(crate::timer::deadline_after(timeout));
         }
         // A call given its request id is being resent: the server must not run it twice.
         if self.dedupe || self.request_id.is_some() {

@@ -699,3 +699,25 @@ async fn a_balanced_call_reports_its_last_attempt_to_resend_after() {
     assert_eq!(resent.unwrap(), 500);
     assert_eq!(till.runs.load(Ordering::SeqCst), 1);
 }
+
+/// An idempotency TTL and a store timeout as long as a `Duration` holds are taken as "never":
+/// a deduplicated call without a deadline runs and is answered (no overflow on the way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_ttl_and_store_timeout_are_taken_as_never() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let server = spawn_server(
+        Server::builder()
+            .add_service(Ledger::new(&runs, Duration::ZERO))
+            .idempotency_ttl(Duration::MAX)
+            .idempotency_failure(FailMode::Closed, Duration::MAX),
+    )
+    .await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let id = prpc::id::next_id();
+    let call = || Call::new("ledger", "apply", Format::Raw, Bytes::from_static(b"entry"));
+    let reply = within(client.call(call().resend_as(id, 0))).await.unwrap();
+    assert_eq!(reply.body, "1@0");
+    let again = within(client.call(call().resend_as(id, 1))).await.unwrap();
+    assert_eq!(again.body, "1@0");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}

@@ -116,7 +116,8 @@ impl<L> Builder<L> {
     /// How long a deduplicated call's outcome is kept for its retries (default 2 minutes), and
     /// how long its claim lives past its last renewal: a running call's claim is renewed every
     /// third of this while its handler runs, however long that is. Retries must come within
-    /// it (they do within any deadline shorter than it).
+    /// it (they do within any deadline shorter than it). A value past what the clock can add
+    /// (`Duration::MAX`) is taken as "never" where a deadline is computed from it.
     pub fn idempotency_ttl(mut self, ttl: Duration) -> Self {
         self.idempotency_ttl = ttl;
         self
@@ -126,7 +127,8 @@ impl<L> Builder<L> {
     /// deadline, if sooner): refuse the call `unavailable` ([`FailMode::Closed`], the
     /// default) or run it without dedupe ([`FailMode::Open`]). `timeout` (default 1 s) bounds
     /// every store operation; a [`RedisStore`](crate::idempotency::RedisStore) made by
-    /// `connect` has no timeout of its own under it.
+    /// `connect` has no timeout of its own under it. A `timeout` past what the clock can add
+    /// (`Duration::MAX`) means no timeout.
     pub fn idempotency_failure(mut self, fail_mode: FailMode, timeout: Duration) -> Self {
         self.fail_mode = fail_mode;
         self.store_timeout = timeout;

@@ -221,7 +221,7 @@ pub(super) async fn run<H: Handler>(
                 calls.end_streams(|| Status::new(Code::Unavailable, "server is shutting down"));
                 calls.handlers.close();
                 calls.draining = true;
-                timer.reset(Instant::now() + config.shutdown_grace);
+                timer.reset(crate::timer::deadline_after(config.shutdown_grace));
             }
             _ = calls.handlers.wait(), if calls.draining => break End::Drained,
             _ = &mut timer => {
@@ -236,7 +236,10 @@ pub(super) async fn run<H: Handler>(
                 }
                 // Reads do not move the timer (that would cost a timer update per read); the
                 // check moves itself to the idle deadline the last read set.
-                let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
+                let idle_at = last_heard
+                    .checked_add(config.idle_timeout)
+                    .unwrap_or_else(|| crate::timer::deadline_after(config.idle_timeout))
+                    .max(crate::timer::deadline_after(config.idle_timeout / 4));
                 timer.reset(idle_at);
             }
             filled = read_more(

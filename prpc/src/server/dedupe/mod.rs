@@ -285,7 +285,7 @@ impl DedupeSettings {
         // Waits as long as the caller does; without a deadline, as long as a claim lives.
         let until = attempt
             .deadline
-            .unwrap_or_else(|| Instant::now() + self.ttl);
+            .unwrap_or_else(|| crate::timer::deadline_after(self.ttl));
         let _first_here = match arrival {
             Arrival::First(first) => Some(first),
             Arrival::After(mut earlier) => {
@@ -498,7 +498,7 @@ impl DedupeSettings {
                 biased;
                 result = &mut call => return result,
                 () = &mut next => {
-                    next.reset(Instant::now() + period);
+                    next.reset(crate::timer::deadline_after(period));
                     let (store, key, ttl, limit) =
                         (self.store.clone(), key.clone(), self.ttl, self.store_timeout);
                     self.settling.spawn(async move {
@@ -600,7 +600,7 @@ impl DedupeSettings {
         operation: impl Future<Output = Result<T, StoreError>>,
         deadline: Option<Instant>,
     ) -> Result<T, StoreError> {
-        let limit = Instant::now() + self.store_timeout;
+        let limit = crate::timer::deadline_after(self.store_timeout);
         let until = deadline.map_or(limit, |deadline| deadline.min(limit));
         tokio::select! {
             result = operation => result,
