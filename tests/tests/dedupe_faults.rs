@@ -721,3 +721,36 @@ async fn the_longest_ttl_and_store_timeout_are_taken_as_never() {
     assert_eq!(again.body, "1@0");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+/// A call cancelled while the store is still taking its claim (Redis stalled): the claim,
+/// applied when Redis wakes, is released behind it, so a resend runs the call rather than
+/// waiting on a claim nothing would ever settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_while_its_claim_is_taken_leaves_no_claim() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let server = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::ZERO))
+            .await
+            .idempotency_failure(FailMode::Closed, Duration::from_secs(5)),
+    )
+    .await;
+    let client = Client::connect(server.addr).await.unwrap();
+    // One call first, so that the server has loaded its scripts into Redis.
+    within(client.call(apply(prpc::id::next_id(), 0, PATIENCE)))
+        .await
+        .unwrap();
+    let id = prpc::id::next_id();
+    stall(redis.socket(), "1");
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.call(apply(id, 0, Duration::from_secs(10))).await }
+    });
+    // The claim is on its way to the stalled Redis when the caller gives up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.abort();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let resent = within(client.call(apply(id, 1, Duration::from_secs(3)))).await;
+    assert_eq!(resent.unwrap().body, "2@1");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}

@@ -205,6 +205,35 @@ impl Drop for FirstHere {
     }
 }
 
+/// A claim this attempt may have written: from the moment it asks the store for it until
+/// a [`Held`] takes it over, or the store's answer says the key is not this attempt's.
+/// Dropped armed (the task was cancelled or aborted while the store answered, or the
+/// attempt gave up before running the call), it releases the claim in the background: the
+/// handler never started. The release is fenced, so a claim never applied, or not this
+/// attempt's, is left alone, and a claim the store applies late is released behind it.
+struct Claiming {
+    settings: Arc<DedupeSettings>,
+    key: Key,
+    token: Token,
+    armed: bool,
+}
+
+impl Claiming {
+    /// The key is not this attempt's, or its claim is settled another way: nothing to
+    /// release.
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Claiming {
+    fn drop(&mut self) {
+        if self.armed {
+            self.settings.release_later(self.key.clone(), self.token);
+        }
+    }
+}
+
 /// The claim an attempt holds while its call runs. Dropped unsettled (the call's task was
 /// stopped: cancelled, or at shutdown), it settles the claim in the background: released if
 /// the handler never started, else `cancelled`, or outcome unknown at shutdown.
@@ -296,6 +325,12 @@ impl DedupeSettings {
             }
         };
         for _ in 0..3 {
+            let mut claiming = Claiming {
+                settings: self.clone(),
+                key: key.clone(),
+                token: attempt.claim.token,
+                armed: true,
+            };
             let begun = self
                 .bounded(
                     self.store.begin(key, attempt.claim, self.ttl),
@@ -305,8 +340,9 @@ impl DedupeSettings {
             let (fingerprint, outcome) = match begun {
                 Err(error) => {
                     // The claim may have been written and its answer lost (a stalled store
-                    // applies it late): give it up, since this attempt never runs the call.
-                    self.release_later(key.clone(), attempt.claim.token);
+                    // applies it late): given up as `claiming` drops, since this attempt
+                    // never runs the call.
+                    drop(claiming);
                     return match self.fail_mode {
                         FailMode::Open => {
                             tracing::warn!(%key, %error, "running a call without dedupe");
@@ -316,13 +352,17 @@ impl DedupeSettings {
                     };
                 }
                 Ok(Begin::New) => {
-                    if let Some(refusal) = self.lost_earlier(&attempt).await {
+                    if let Some(refusal) = self.lost_earlier(&attempt, &mut claiming).await {
                         return refusal;
                     }
-                    return self.run_first(attempt, call).await;
+                    return self.run_first(attempt, claiming, call).await;
                 }
-                Ok(Begin::Settled(fingerprint, outcome)) => (fingerprint, outcome),
+                Ok(Begin::Settled(fingerprint, outcome)) => {
+                    claiming.disarm();
+                    (fingerprint, outcome)
+                }
                 Ok(Begin::Running(fingerprint)) => {
+                    claiming.disarm();
                     if fingerprint != attempt.claim.fingerprint {
                         return Err(not_the_same_call(key));
                     }
@@ -368,7 +408,11 @@ impl DedupeSettings {
     /// late), or the store lost its state since the call was first sent and less than one TTL
     /// ago. Failing closed, such a retry is answered `outcome_unknown` (and the call marked
     /// so for its other attempts); `None` lets it run.
-    async fn lost_earlier(&self, attempt: &Attempt) -> Option<Result<Response, Status>> {
+    async fn lost_earlier(
+        &self,
+        attempt: &Attempt,
+        claiming: &mut Claiming,
+    ) -> Option<Result<Response, Status>> {
         let first_sent = attempt.first_sent?;
         if self.fail_mode == FailMode::Open {
             return None;
@@ -389,10 +433,8 @@ impl DedupeSettings {
                 .await
             {
                 Ok(started_at) => started_at?,
-                Err(error) => {
-                    self.release_later(key.clone(), attempt.claim.token);
-                    return Some(Err(Status::new(Code::Unavailable, error.to_string())));
-                }
+                // Released as `claiming` drops: the call did not run.
+                Err(error) => return Some(Err(Status::new(Code::Unavailable, error.to_string()))),
             };
             let within_ttl = started_at.checked_add(self.ttl).is_none_or(|end| now < end);
             if !(first_sent < started_at && within_ttl) {
@@ -401,6 +443,8 @@ impl DedupeSettings {
             "was first sent before the idempotency store lost its state"
         };
         tracing::warn!(%key, reason, "a retry finds no trace of its call's earlier attempts");
+        // Marked unknown, not released, also if this task is stopped while that is written.
+        claiming.disarm();
         match self
             .bounded(
                 self.store
@@ -423,6 +467,7 @@ impl DedupeSettings {
     async fn run_first(
         self: &Arc<Self>,
         attempt: Attempt,
+        mut claiming: Claiming,
         call: impl Future<Output = Result<Response, Status>>,
     ) -> Result<Response, Status> {
         let Attempt {
@@ -440,6 +485,8 @@ impl DedupeSettings {
             started,
             settled: false,
         };
+        // Taken over by `held`, with no await between.
+        claiming.disarm();
         let result = self.renewing(&held.key, claim, call).await;
         if let Err(status) = &result
             && matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
