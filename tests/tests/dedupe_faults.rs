@@ -754,3 +754,86 @@ async fn a_call_cancelled_while_its_claim_is_taken_leaves_no_claim() {
     assert_eq!(resent.unwrap().body, "2@1");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
+
+/// A deduplicated call whose connection broke runs on (rule 11); when its server then shuts
+/// down, it is stopped at the end of the grace like the calls of open connections, and its
+/// outcome is marked unknown before `serve` returns: a retry elsewhere is answered
+/// `outcome_unknown` at once, not left waiting on a claim nobody holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_connection_broke_is_settled_before_serve_returns() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let leaving = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::from_secs(30)))
+            .await
+            .shutdown_grace(Duration::from_millis(100)),
+    )
+    .await;
+    let staying =
+        spawn_server(redis_builder(&redis, Ledger::new(&runs, Duration::ZERO)).await).await;
+    let proxy = prpc_tests::proxy::Proxy::start(leaving.addr).await;
+    let id = prpc::id::next_id();
+    let client = Client::connect(proxy.addr).await.unwrap();
+    let first =
+        tokio::spawn(async move { client.call(apply(id, 0, Duration::from_secs(60))).await });
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proxy.switch(staying.addr);
+    let first = within(first).await.unwrap();
+    assert!(first.is_err(), "{first:?}");
+    leaving.shutdown.shutdown();
+    within(leaving.serving).await.unwrap().unwrap();
+    let elsewhere = Client::connect(staying.addr).await.unwrap();
+    let retried = within(elsewhere.call(apply(id, 1, Duration::from_secs(2)))).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{retried:?}");
+    let error = retried.unwrap_err();
+    assert_eq!(error.code(), Code::OutcomeUnknown, "{error}");
+}
+
+/// The same, with the connection reset (a client process killed) rather than closed: the
+/// server's connection ends at once, and the call runs on, tracked by the server alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_connection_was_reset_is_settled_before_serve_returns() {
+    use tokio::io::AsyncWriteExt;
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let leaving = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::from_secs(30)))
+            .await
+            .shutdown_grace(Duration::from_millis(100)),
+    )
+    .await;
+    let staying =
+        spawn_server(redis_builder(&redis, Ledger::new(&runs, Duration::ZERO)).await).await;
+    let id = prpc::id::next_id();
+    let encode = |attempt| {
+        let mut bytes = bytes::BytesMut::new();
+        tokio_util::codec::Encoder::encode(
+            &mut prpc::wire::FrameCodec::new(),
+            raw_apply(id, attempt, b"entry"),
+            &mut bytes,
+        )
+        .unwrap();
+        bytes
+    };
+    let mut socket = tokio::net::TcpStream::connect(leaving.addr).await.unwrap();
+    socket.write_all(&encode(0)).await.unwrap();
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    socket.set_zero_linger().unwrap();
+    drop(socket);
+    // The server has read the reset before it shuts down.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    leaving.shutdown.shutdown();
+    within(leaving.serving).await.unwrap().unwrap();
+    let mut elsewhere = RawConnection::connect(staying.addr).await;
+    elsewhere.send_bytes(&encode(1)).await;
+    let answer = within(elsewhere.recv()).await.expect("an answer");
+    let Head::Response(head) = &answer.head else {
+        panic!("{:?}", answer.head);
+    };
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{}", head.message);
+    assert_eq!(head.code, Code::OutcomeUnknown.as_u32(), "{}", head.message);
+}

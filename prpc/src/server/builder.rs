@@ -194,10 +194,13 @@ impl<L> Builder<L> {
     }
 
     /// How long in-flight calls may run after shutdown begins before they are stopped
-    /// (default 30 s). A deduplicated call stopped there leaves its outcome unknown in the
-    /// idempotency store, written before serving returns: its retries, here or on another
-    /// server, are answered `outcome_unknown` and do not run it again. The server does not
-    /// wait past the grace for such calls, so a deploy stays bounded by it.
+    /// (default 30 s). A deduplicated call stopped there, also one still running after its
+    /// connection ended, leaves its outcome unknown in the idempotency store, written before
+    /// serving returns: its retries, here or on another server, are answered
+    /// `outcome_unknown` and do not run it again. The server does not wait past the grace
+    /// for such calls; it then waits for the store to take what it still has to write, at
+    /// most ten store timeouts (see [`idempotency_failure`](Self::idempotency_failure)) when
+    /// the store fails, so a deploy stays bounded by both.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
         self
@@ -327,6 +330,7 @@ impl<L> Builder<L> {
             budget,
             store,
             settling,
+            lingering: Tasks::new(),
             store_timeout: self.store_timeout,
         })
     }

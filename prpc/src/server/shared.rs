@@ -55,7 +55,11 @@ pub(super) struct Shared<H> {
     pub(super) store: std::sync::Arc<dyn Store>,
     /// The dedupe layer's writes that outlive their calls: serving ends after them.
     pub(super) settling: Tasks,
-    /// Bounds one store operation (and so the wait for `settling`).
+    /// Deduplicated calls still running after their connection ended: serving ends after
+    /// them (stopped at the end of the shutdown grace).
+    pub(super) lingering: Tasks,
+    /// Bounds one store operation (and so the wait for `settling`: see
+    /// `dedupe::background_bound`).
     pub(super) store_timeout: Duration,
 }
 

@@ -44,6 +44,13 @@ use crate::wire::{Frame, FrameCodec};
 /// in the background after it failed in the call's own time.
 const BACKGROUND_TRIES: u32 = 5;
 
+/// The longest a background write (a release, an outcome recorded after its call) takes:
+/// [`BACKGROUND_TRIES`] tries, each bounded by the store timeout and followed by as long a
+/// pause. A shutting-down server waits this long at most for them.
+pub(crate) fn background_bound(store_timeout: Duration) -> Duration {
+    store_timeout.saturating_mul(2 * BACKGROUND_TRIES)
+}
+
 /// Runs each call marked for dedupe (the request's [`dedupe`](Request::dedupe) flag) at most
 /// once across its attempts, through the server's
 /// [`idempotency`](crate::idempotency) store; other calls pass straight through. Every server
