@@ -837,3 +837,40 @@ async fn a_call_whose_connection_was_reset_is_settled_before_serve_returns() {
     assert_eq!(runs.load(Ordering::SeqCst), 1, "{}", head.message);
     assert_eq!(head.code, Code::OutcomeUnknown.as_u32(), "{}", head.message);
 }
+
+/// A call its client cancels during the shutdown grace was cancelled, not stopped by the
+/// shutdown: it records `cancelled`, as it would outside a shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_during_the_shutdown_grace_records_cancelled() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let leaving = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::from_secs(30)))
+            .await
+            .shutdown_grace(Duration::from_secs(3)),
+    )
+    .await;
+    let staying =
+        spawn_server(redis_builder(&redis, Ledger::new(&runs, Duration::ZERO)).await).await;
+    let id = prpc::id::next_id();
+    // Kept open after the call is dropped, so that its cancel goes out.
+    let client = Client::connect(leaving.addr).await.unwrap();
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.call(apply(id, 0, Duration::from_secs(60))).await }
+    });
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    leaving.shutdown.shutdown();
+    // Within the grace, the caller gives up: a cancel goes out, and the server stops the
+    // handler for it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.abort();
+    within(leaving.serving).await.unwrap().unwrap();
+    let elsewhere = Client::connect(staying.addr).await.unwrap();
+    let retried = within(elsewhere.call(apply(id, 1, Duration::from_secs(2)))).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{retried:?}");
+    let error = retried.unwrap_err();
+    assert_eq!(error.code(), Code::Cancelled, "{error}");
+}

@@ -288,7 +288,7 @@ impl<L> Builder<L> {
             store_timeout: self.store_timeout,
             max_frame_size: self.config.max_frame_size,
             compression_threshold: self.config.compression_threshold,
-            shutdown: shutdown.drain.clone(),
+            shutdown: shutdown.stop.clone(),
             settling: settling.clone(),
             arrivals: Default::default(),
         };

@@ -63,16 +63,21 @@ pub(super) struct Shared<H> {
     pub(super) store_timeout: Duration,
 }
 
-/// A server's graceful shutdown in two steps: `requested` (by a [`ShutdownHandle`] or the
-/// serve call's signal), then `drain` (every connection sends goaway and finishes its calls).
-/// A server that registered itself withdraws its registrations between the two, so clients
-/// stop sending before it stops answering; `deferred` says so.
+/// A server's graceful shutdown in steps: `requested` (by a [`ShutdownHandle`] or the
+/// serve call's signal), then `drain` (every connection sends goaway and finishes its calls),
+/// then `stop` (the grace is over: the calls still running are being stopped). A server that
+/// registered itself withdraws its registrations between the first two, so clients stop
+/// sending before it stops answering; `deferred` says so.
 ///
 /// [`ShutdownHandle`]: super::ShutdownHandle
 #[derive(Debug, Default)]
 pub(super) struct Shutdown {
     pub(super) requested: CancellationToken,
     pub(super) drain: CancellationToken,
+    /// Cancelled by whoever stops calls at the end of the grace, before it stops them: a
+    /// deduplicated call stopped then leaves its outcome unknown, where one its client
+    /// cancelled during the grace records `cancelled`.
+    pub(super) stop: CancellationToken,
     pub(super) deferred: AtomicBool,
 }
 

@@ -228,6 +228,8 @@ pub(super) async fn run<H: Handler>(
             _ = calls.handlers.wait(), if calls.draining => break End::Drained,
             _ = &mut timer => {
                 if calls.draining {
+                    // The grace is over: what still runs is stopped by the shutdown.
+                    shared.shutdown.stop.cancel();
                     break End::Drained;
                 }
                 if calls.in_flight.lock().is_empty()
@@ -353,6 +355,7 @@ pub(super) async fn run<H: Handler>(
                 }
             }
             () = stopping => {
+                shared.shutdown.stop.cancel();
                 abort(&in_flight, Keep::Nothing);
                 streams.close_all(&gone);
             }
@@ -822,7 +825,7 @@ fn stop_and_answer(in_flight: &InFlight, outbound: &wire::Sender) {
 /// but once shutdown begins they get the grace like the calls of open connections, then are
 /// stopped (and leave their outcome unknown).
 fn linger<H>(shared: &Shared<H>, handlers: Tasks, in_flight: InFlight) {
-    let drain = shared.shutdown.drain.clone();
+    let (drain, stop) = (shared.shutdown.drain.clone(), shared.shutdown.stop.clone());
     let grace = shared.config.shutdown_grace;
     shared.lingering.spawn(async move {
         handlers.close();
@@ -831,6 +834,7 @@ fn linger<H>(shared: &Shared<H>, handlers: Tasks, in_flight: InFlight) {
             () = drain.cancelled() => {}
         }
         if tokio::time::timeout(grace, handlers.wait()).await.is_err() {
+            stop.cancel();
             abort(&in_flight, Keep::Nothing);
             handlers.wait().await;
         }

@@ -73,8 +73,9 @@ pub(super) struct DedupeSettings {
     pub(super) max_frame_size: u32,
     /// Replies smaller than this are stored uncompressed, as they are sent.
     pub(super) compression_threshold: usize,
-    /// The server's connections are draining for shutdown: a handler stopped now leaves its
-    /// outcome unknown.
+    /// The shutdown grace is over and running calls are being stopped: a handler stopped
+    /// now leaves its outcome unknown (one cancelled by its client before, during the grace,
+    /// records `cancelled`).
     pub(super) shutdown: CancellationToken,
     /// Writes to the store that outlive their call (releases, outcomes of stopped handlers);
     /// the server waits for them before it returns from serving.
@@ -243,7 +244,8 @@ impl Drop for Claiming {
 
 /// The claim an attempt holds while its call runs. Dropped unsettled (the call's task was
 /// stopped: cancelled, or at shutdown), it settles the claim in the background: released if
-/// the handler never started, else `cancelled`, or outcome unknown at shutdown.
+/// the handler never started, else `cancelled`, or outcome unknown when the shutdown grace
+/// ended.
 struct Held {
     settings: Arc<DedupeSettings>,
     key: Key,
