@@ -80,9 +80,10 @@ pub(super) struct DedupeSettings {
     /// Writes to the store that outlive their call (releases, outcomes of stopped handlers);
     /// the server waits for them before it returns from serving.
     pub(super) settling: Tasks,
-    /// Calls whose first attempt to reach this server has not yet settled with the store: a
-    /// later attempt arriving here waits behind it, so that the first to arrive runs the call
-    /// even when several arrive in one read.
+    /// Calls whose first attempt to reach this server is not done with the call here (its
+    /// `run` has not returned): a later attempt arriving here waits behind it before it asks
+    /// the store anything, so that the first to arrive runs the call even when several arrive
+    /// in one read (docs/PROTOCOL.md section 7.2, rule 4).
     pub(super) arrivals: DashMap<Key, watch::Sender<()>>,
 }
 
