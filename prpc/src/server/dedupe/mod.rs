@@ -601,11 +601,22 @@ impl DedupeSettings {
 
     /// Gives up a claim whose handler never started, in the background (fenced: it changes
     /// nothing unless the key still holds this claim, running).
+    ///
+    /// Retried only while the store fails. An answer, `true` or `false`, ends it: `false`
+    /// says the key does not hold this claim running (never written, expired, or another
+    /// attempt's), and it cannot come to hold it later, because the claim's write went out
+    /// before the release on the store's one ordered connection (the memory store writes the
+    /// claim at once). The one exception: the Redis connection broke between the two and
+    /// Redis, stalled, runs the new connection's release before the old one's claim; that
+    /// claim then lives until its TTL. Nothing runs twice for it (attempts wait on it and
+    /// get `unavailable`; a retry after it expired, one TTL after the call was first sent,
+    /// `outcome_unknown`).
     fn release_later(&self, key: Key, token: Token) {
         let (store, limit) = (self.store.clone(), self.store_timeout);
         self.spawn(async move {
             for _ in 0..BACKGROUND_TRIES {
                 match tokio::time::timeout(limit, store.release(&key, token)).await {
+                    // Released, or not this claim's to release (above).
                     Ok(Ok(_)) => return,
                     Ok(Err(error)) => tracing::debug!(%key, %error, "could not release a claim"),
                     Err(_) => tracing::debug!(%key, "could not release a claim in time"),
