@@ -740,6 +740,10 @@ async fn a_call_cancelled_while_its_claim_is_taken_leaves_no_claim() {
     within(client.call(apply(prpc::id::next_id(), 0, PATIENCE)))
         .await
         .unwrap();
+    // Redis tells its start to the second, rounded late: a call first sent within a second
+    // of it would read as sent before it (rule 13), and its resend, finding no claim, would
+    // be answered `outcome_unknown`.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let id = prpc::id::next_id();
     stall(redis.socket(), "1");
     let first = tokio::spawn({
@@ -873,4 +877,64 @@ async fn a_call_cancelled_during_the_shutdown_grace_records_cancelled() {
     assert_eq!(runs.load(Ordering::SeqCst), 1, "{retried:?}");
     let error = retried.unwrap_err();
     assert_eq!(error.code(), Code::Cancelled, "{error}");
+}
+
+/// A hedged call (a backup request after 20 ms) whose two attempts both time out reports its
+/// one request id with the backup's attempt, 1, whichever attempt failed last; a resend under
+/// (id, 2) gets the recorded outcome (here the deadline the run hit), and the call ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hedged_call_reports_the_backups_attempt() {
+    use prpc::cluster::{Cluster, FailMode as ClusterFailMode};
+    use prpc::discovery::{Endpoint, StaticDiscover};
+    let redis = RedisServer::start();
+    let till = SlowTill::new(Duration::from_millis(800));
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let store = RedisStore::connect(&redis.url()).await.unwrap();
+        servers.push(
+            spawn_server(
+                Server::builder()
+                    .add_service(TillServer::new(till.clone()))
+                    .idempotency_store(store),
+            )
+            .await,
+        );
+    }
+    let discovery = StaticDiscover::new(
+        servers
+            .iter()
+            .map(|server| Endpoint::new(server.addr).unwrap()),
+    );
+    let hedging = TillClient::new(
+        Cluster::builder()
+            .balance("round_robin".parse().unwrap())
+            .fail_mode(ClusterFailMode::Backup)
+            .hedge_delay(Duration::from_millis(20))
+            .build(&discovery, "Till"),
+    );
+    let error = within(
+        hedging
+            .with_options(
+                CallOptions::new()
+                    .retry(prpc::retry::RetryPolicy::new(2))
+                    .timeout(Duration::from_millis(300)),
+            )
+            .deposit(500),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
+    assert_eq!(error.attempt(), Some(1), "{error}");
+    let (id, attempt) = error.resend_as().expect("a hedged call can be resent");
+    let direct = TillClient::connect(servers[0].addr).await.unwrap();
+    let resent = within(
+        direct
+            .with_request_id(id, attempt)
+            .with_timeout(PATIENCE)
+            .deposit(500),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(resent.code(), Code::DeadlineExceeded, "{resent}");
+    assert_eq!(till.runs.load(Ordering::SeqCst), 1);
 }
