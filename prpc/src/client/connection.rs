@@ -664,7 +664,7 @@ impl Keepalive {
         Keepalive {
             interval,
             timeout,
-            check_at: Instant::now() + interval,
+            check_at: crate::timer::deadline_after(interval),
             heard: false,
             ping_outstanding: false,
             next_ping_id: 1,
@@ -680,7 +680,7 @@ impl Keepalive {
             return false;
         }
         self.ping_outstanding = false;
-        self.check_at = Instant::now() + self.interval;
+        self.check_at = crate::timer::deadline_after(self.interval);
         true
     }
 

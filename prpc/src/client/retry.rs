@@ -4,8 +4,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use crate::call::{Call, CallOptions, Reply};
 use crate::channel::Channel;
 use crate::error::Error;
@@ -163,7 +161,7 @@ impl<C: Channel> Retry<C> {
             }
             let backoff = policy.wait_before(number + 1 - first, &error);
             if let Some(deadline) = call.deadline()
-                && Instant::now() + backoff >= deadline
+                && crate::timer::deadline_after(backoff) >= deadline
             {
                 let sent = error.sent();
                 let timeout = match error {
