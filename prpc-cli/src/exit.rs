@@ -67,10 +67,10 @@ impl Failure {
             Error::ConnectTimeout { timeout, .. } => {
                 format!("cannot reach {target}: no connection within {timeout:?}")
             }
-            Error::Protocol(wire) => {
+            Error::Protocol { error: wire, .. } => {
                 format!("{target} does not speak prpc (is it a prpc server?): {wire}")
             }
-            Error::Closed(closed) => format!(
+            Error::Closed { reason: closed, .. } => format!(
                 "{target} closed the connection without an answer (is it a prpc server?): {closed}"
             ),
             Error::Timeout { timeout, .. } => {

@@ -125,8 +125,9 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
 
             /// This client sending every call under `request_id` as attempt `attempt`: to
             /// resend a call whose outcome is unknown under the id it was first sent with
-            /// (choose it with `prpc::id::next_id()` before the first send). The server runs
-            /// the call at most once across its sends.
+            /// (a failed call's `prpc::Error::resend_as()` gives both, or choose the id with
+            /// `prpc::id::next_id()` before the first send). The server runs the call at most
+            /// once across its sends.
             #[must_use]
             #vis fn with_request_id(self, request_id: u64, attempt: u32) -> Self {
                 self.with_options(::prpc::CallOptions::new().request_id(request_id, attempt))

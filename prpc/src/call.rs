@@ -101,8 +101,10 @@ impl CallOptions {
     }
 
     /// Sends the call under `request_id` as attempt `attempt` (see
-    /// [`request_id`](CallOptions#structfield.request_id)). A generated client takes it per
-    /// call through `with_request_id`:
+    /// [`request_id`](CallOptions#structfield.request_id)). A call that failed gives the id
+    /// and the next attempt to resend under in [`Error::resend_as`](crate::Error::resend_as);
+    /// or choose the id before the first send. A generated client takes it per call through
+    /// `with_request_id`:
     ///
     /// ```no_run
     /// # #[prpc::service] pub trait Bank { async fn deposit(&self, cents: u64) -> u64; }
@@ -369,7 +371,7 @@ impl Call {
             options.hash_key = defaults.hash_key;
         }
         if let Some(timeout) = options.timeout {
-            self.deadline = Some(Instant::now() + timeout);
+            self.deadline = Some(crate::timer::deadline_after(timeout));
         }
         // A call given its request id is being resent: the server must not run it twice.
         if self.dedupe || self.request_id.is_some() {

@@ -143,7 +143,7 @@ pub use call::{Call, CallOptions, Reply};
 pub use channel::{BoxChannel, Channel};
 pub use client::Client;
 pub use compress::Compression;
-pub use error::{Closed, Error, Result};
+pub use error::{Closed, Error, Result, SentAs};
 pub use format::Format;
 pub use prpc_macros::{Describe, service};
 pub use reflection::Describe;

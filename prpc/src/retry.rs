@@ -251,7 +251,7 @@ impl RetryPolicy {
     pub fn is_retryable(error: &Error) -> bool {
         match error {
             Error::Timeout { .. } | Error::Connect { .. } | Error::ConnectTimeout { .. } => true,
-            Error::Closed(closed) => !matches!(closed, Closed::ClientDropped),
+            Error::Closed { reason: closed, .. } => !matches!(closed, Closed::ClientDropped),
             Error::Status(status) => {
                 matches!(status.code(), Code::Unavailable | Code::ResourceExhausted)
             }
@@ -297,9 +297,10 @@ mod tests {
         let timeout = Error::Timeout {
             method: "a/b".into(),
             timeout: Duration::from_secs(1),
+            sent: None,
         };
         assert!(RetryPolicy::is_retryable(&timeout));
-        assert!(RetryPolicy::is_retryable(&Error::Closed(Closed::Eof)));
+        assert!(RetryPolicy::is_retryable(&Error::closed(Closed::Eof)));
         assert!(RetryPolicy::is_retryable(&Error::Status(Status::new(
             Code::Unavailable,
             "x"
@@ -314,7 +315,7 @@ mod tests {
             Code::OutcomeUnknown,
             "x"
         ))));
-        assert!(!RetryPolicy::is_retryable(&Error::Closed(
+        assert!(!RetryPolicy::is_retryable(&Error::closed(
             Closed::ClientDropped
         )));
         assert!(!RetryPolicy::is_retryable(&Error::Cancelled));

@@ -158,6 +158,9 @@ pub struct Status {
     /// Made from a [`crate::Error`]: a failed call of the handler's own, passed on (usually
     /// with `?`). Not sent; the dedupe layer reads it (docs/PROTOCOL.md section 7.2, rule 9).
     passed_on: bool,
+    /// On the client: the request id and attempt the failed call was sent under (not sent,
+    /// not compared; [`crate::Error::sent`] reads it).
+    sent: Option<crate::error::SentAs>,
 }
 
 /// Statuses are equal by what travels: code, message, details and metadata.
@@ -181,6 +184,7 @@ impl Status {
             details: Bytes::new(),
             metadata: Metadata::new(),
             passed_on: false,
+            sent: None,
         }
     }
 
@@ -192,6 +196,19 @@ impl Status {
 
     pub(crate) fn mark_passed_on(&mut self) {
         self.passed_on = true;
+    }
+
+    /// The request id and attempt of the failed call this status answered, on the client.
+    pub(crate) fn sent(&self) -> Option<crate::error::SentAs> {
+        self.sent
+    }
+
+    pub(crate) fn set_sent(&mut self, sent: crate::error::SentAs) {
+        self.sent = Some(sent);
+    }
+
+    pub(crate) fn clear_sent(&mut self) {
+        self.sent = None;
     }
 
     /// An application error: `details` is the error value encoded in the call's format.

@@ -555,9 +555,386 @@ impl Service for Flaky {
     fn call(&self, _request: Request) -> ServiceFuture {
         self.runs.fetch_add(1, Ordering::SeqCst);
         Box::pin(async {
-            let downstream: Result<Response, prpc::Error> =
-                Err(prpc::Error::Closed(prpc::Closed::Eof));
+            let downstream: Result<Response, prpc::Error> = Err(prpc::Error::Closed {
+                reason: prpc::Closed::Eof,
+                sent: None,
+            });
             Ok(downstream?)
         })
     }
+}
+
+#[prpc::service]
+trait Till {
+    async fn deposit(&self, cents: u64) -> u64;
+}
+
+/// A till whose deposits take `run_for`; it counts each run and signals its start.
+#[derive(Clone)]
+struct SlowTill {
+    balance: Arc<AtomicUsize>,
+    runs: Arc<AtomicUsize>,
+    run_for: Duration,
+    started: Arc<tokio::sync::Notify>,
+}
+
+impl SlowTill {
+    fn new(run_for: Duration) -> Self {
+        SlowTill {
+            balance: Arc::new(AtomicUsize::new(0)),
+            runs: Arc::new(AtomicUsize::new(0)),
+            run_for,
+            started: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+}
+
+impl Till for SlowTill {
+    async fn deposit(&self, cents: u64) -> u64 {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        self.started.notify_one();
+        tokio::time::sleep(self.run_for).await;
+        (self.balance.fetch_add(cents as usize, Ordering::SeqCst) + cents as usize) as u64
+    }
+}
+
+/// Finding 9: a call made without choosing a request id, sent for dedupe (it has a retry
+/// policy), loses its connection while the handler runs. The error names the request id and
+/// attempt it was sent under; resending under them from another client collects the first
+/// run's reply, and the handler ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_call_reports_the_request_id_to_resend_under() {
+    let till = SlowTill::new(Duration::from_millis(300));
+    let server = spawn_server(Server::builder().add_service(TillServer::new(till.clone()))).await;
+    let proxy = prpc_tests::proxy::Proxy::start(server.addr).await;
+    let through_proxy = TillClient::new(
+        Client::builder()
+            .retry(prpc::retry::RetryPolicy::new(1))
+            .connect(proxy.addr)
+            .await
+            .unwrap(),
+    );
+    let call = tokio::spawn(async move { through_proxy.deposit(500).await });
+    till.started.notified().await;
+    // The balancer cuts the connection while the handler runs.
+    proxy.switch(server.addr);
+    let error = within(call).await.unwrap().unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable, "{error}");
+    let id = error.request_id().expect("the error names its request id");
+    assert_eq!(error.attempt(), Some(0));
+    let (resend_id, attempt) = error
+        .resend_as()
+        .expect("a deduplicated call can be resent");
+    assert_eq!((resend_id, attempt), (id, 1));
+    let direct = TillClient::connect(server.addr).await.unwrap();
+    let resent = within(
+        direct
+            .with_request_id(resend_id, attempt)
+            .with_timeout(PATIENCE)
+            .deposit(500),
+    )
+    .await;
+    assert_eq!(resent.unwrap(), 500);
+    assert_eq!(till.runs.load(Ordering::SeqCst), 1);
+}
+
+/// A call through the balanced client whose every attempt times out (each shorter than the
+/// handler) reports its one request id and its last attempt; a resend under them, to either
+/// server, collects the reply of the one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balanced_call_reports_its_last_attempt_to_resend_after() {
+    use prpc::cluster::{Cluster, FailMode as ClusterFailMode};
+    use prpc::discovery::{Endpoint, StaticDiscover};
+    let redis = RedisServer::start();
+    let till = SlowTill::new(Duration::from_millis(800));
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let store = RedisStore::connect(&redis.url()).await.unwrap();
+        servers.push(
+            spawn_server(
+                Server::builder()
+                    .add_service(TillServer::new(till.clone()))
+                    .idempotency_store(store),
+            )
+            .await,
+        );
+    }
+    let discovery = StaticDiscover::new(
+        servers
+            .iter()
+            .map(|server| Endpoint::new(server.addr).unwrap()),
+    );
+    let balanced = TillClient::new(
+        Cluster::builder()
+            .balance("round_robin".parse().unwrap())
+            .fail_mode(ClusterFailMode::Failover)
+            .build(&discovery, "Till"),
+    );
+    let policy = prpc::retry::RetryPolicy::new(3)
+        .attempt_timeout(Duration::from_millis(100))
+        .backoff(Duration::from_millis(1), Duration::from_millis(2));
+    let error = within(
+        balanced
+            .with_options(
+                CallOptions::new()
+                    .retry(policy)
+                    .timeout(Duration::from_secs(5)),
+            )
+            .deposit(500),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
+    assert_eq!(error.attempt(), Some(2), "{error}");
+    let (id, attempt) = error.resend_as().expect("a retried call can be resent");
+    assert_eq!(attempt, 3);
+    let direct = TillClient::connect(servers[1].addr).await.unwrap();
+    let resent = within(
+        direct
+            .with_request_id(id, attempt)
+            .with_timeout(PATIENCE)
+            .deposit(500),
+    )
+    .await;
+    assert_eq!(resent.unwrap(), 500);
+    assert_eq!(till.runs.load(Ordering::SeqCst), 1);
+}
+
+/// An idempotency TTL and a store timeout as long as a `Duration` holds are taken as "never":
+/// a deduplicated call without a deadline runs and is answered (no overflow on the way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_ttl_and_store_timeout_are_taken_as_never() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let server = spawn_server(
+        Server::builder()
+            .add_service(Ledger::new(&runs, Duration::ZERO))
+            .idempotency_ttl(Duration::MAX)
+            .idempotency_failure(FailMode::Closed, Duration::MAX),
+    )
+    .await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let id = prpc::id::next_id();
+    let call = || Call::new("ledger", "apply", Format::Raw, Bytes::from_static(b"entry"));
+    let reply = within(client.call(call().resend_as(id, 0))).await.unwrap();
+    assert_eq!(reply.body, "1@0");
+    let again = within(client.call(call().resend_as(id, 1))).await.unwrap();
+    assert_eq!(again.body, "1@0");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// A call cancelled while the store is still taking its claim (Redis stalled): the claim,
+/// applied when Redis wakes, is released behind it, so a resend runs the call rather than
+/// waiting on a claim nothing would ever settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_while_its_claim_is_taken_leaves_no_claim() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let server = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::ZERO))
+            .await
+            .idempotency_failure(FailMode::Closed, Duration::from_secs(5)),
+    )
+    .await;
+    let client = Client::connect(server.addr).await.unwrap();
+    // One call first, so that the server has loaded its scripts into Redis.
+    within(client.call(apply(prpc::id::next_id(), 0, PATIENCE)))
+        .await
+        .unwrap();
+    // Redis tells its start to the second, rounded late: a call first sent within a second
+    // of it would read as sent before it (rule 13), and its resend, finding no claim, would
+    // be answered `outcome_unknown`.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let id = prpc::id::next_id();
+    stall(redis.socket(), "1");
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.call(apply(id, 0, Duration::from_secs(10))).await }
+    });
+    // The claim is on its way to the stalled Redis when the caller gives up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.abort();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let resent = within(client.call(apply(id, 1, Duration::from_secs(3)))).await;
+    assert_eq!(resent.unwrap().body, "2@1");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+/// A deduplicated call whose connection broke runs on (rule 11); when its server then shuts
+/// down, it is stopped at the end of the grace like the calls of open connections, and its
+/// outcome is marked unknown before `serve` returns: a retry elsewhere is answered
+/// `outcome_unknown` at once, not left waiting on a claim nobody holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_connection_broke_is_settled_before_serve_returns() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let leaving = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::from_secs(30)))
+            .await
+            .shutdown_grace(Duration::from_millis(100)),
+    )
+    .await;
+    let staying =
+        spawn_server(redis_builder(&redis, Ledger::new(&runs, Duration::ZERO)).await).await;
+    let proxy = prpc_tests::proxy::Proxy::start(leaving.addr).await;
+    let id = prpc::id::next_id();
+    let client = Client::connect(proxy.addr).await.unwrap();
+    let first =
+        tokio::spawn(async move { client.call(apply(id, 0, Duration::from_secs(60))).await });
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proxy.switch(staying.addr);
+    let first = within(first).await.unwrap();
+    assert!(first.is_err(), "{first:?}");
+    leaving.shutdown.shutdown();
+    within(leaving.serving).await.unwrap().unwrap();
+    let elsewhere = Client::connect(staying.addr).await.unwrap();
+    let retried = within(elsewhere.call(apply(id, 1, Duration::from_secs(2)))).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{retried:?}");
+    let error = retried.unwrap_err();
+    assert_eq!(error.code(), Code::OutcomeUnknown, "{error}");
+}
+
+/// The same, with the connection reset (a client process killed) rather than closed: the
+/// server's connection ends at once, and the call runs on, tracked by the server alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_connection_was_reset_is_settled_before_serve_returns() {
+    use tokio::io::AsyncWriteExt;
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let leaving = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::from_secs(30)))
+            .await
+            .shutdown_grace(Duration::from_millis(100)),
+    )
+    .await;
+    let staying =
+        spawn_server(redis_builder(&redis, Ledger::new(&runs, Duration::ZERO)).await).await;
+    let id = prpc::id::next_id();
+    let encode = |attempt| {
+        let mut bytes = bytes::BytesMut::new();
+        tokio_util::codec::Encoder::encode(
+            &mut prpc::wire::FrameCodec::new(),
+            raw_apply(id, attempt, b"entry"),
+            &mut bytes,
+        )
+        .unwrap();
+        bytes
+    };
+    let mut socket = tokio::net::TcpStream::connect(leaving.addr).await.unwrap();
+    socket.write_all(&encode(0)).await.unwrap();
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    socket.set_zero_linger().unwrap();
+    drop(socket);
+    // The server has read the reset before it shuts down.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    leaving.shutdown.shutdown();
+    within(leaving.serving).await.unwrap().unwrap();
+    let mut elsewhere = RawConnection::connect(staying.addr).await;
+    elsewhere.send_bytes(&encode(1)).await;
+    let answer = within(elsewhere.recv()).await.expect("an answer");
+    let Head::Response(head) = &answer.head else {
+        panic!("{:?}", answer.head);
+    };
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{}", head.message);
+    assert_eq!(head.code, Code::OutcomeUnknown.as_u32(), "{}", head.message);
+}
+
+/// A call its client cancels during the shutdown grace was cancelled, not stopped by the
+/// shutdown: it records `cancelled`, as it would outside a shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_during_the_shutdown_grace_records_cancelled() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let leaving = spawn_server(
+        redis_builder(&redis, Ledger::new(&runs, Duration::from_secs(30)))
+            .await
+            .shutdown_grace(Duration::from_secs(3)),
+    )
+    .await;
+    let staying =
+        spawn_server(redis_builder(&redis, Ledger::new(&runs, Duration::ZERO)).await).await;
+    let id = prpc::id::next_id();
+    // Kept open after the call is dropped, so that its cancel goes out.
+    let client = Client::connect(leaving.addr).await.unwrap();
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.call(apply(id, 0, Duration::from_secs(60))).await }
+    });
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    leaving.shutdown.shutdown();
+    // Within the grace, the caller gives up: a cancel goes out, and the server stops the
+    // handler for it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.abort();
+    within(leaving.serving).await.unwrap().unwrap();
+    let elsewhere = Client::connect(staying.addr).await.unwrap();
+    let retried = within(elsewhere.call(apply(id, 1, Duration::from_secs(2)))).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{retried:?}");
+    let error = retried.unwrap_err();
+    assert_eq!(error.code(), Code::Cancelled, "{error}");
+}
+
+/// A hedged call (a backup request after 20 ms) whose two attempts both time out reports its
+/// one request id with the backup's attempt, 1, whichever attempt failed last; a resend under
+/// (id, 2) gets the recorded outcome (here the deadline the run hit), and the call ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hedged_call_reports_the_backups_attempt() {
+    use prpc::cluster::{Cluster, FailMode as ClusterFailMode};
+    use prpc::discovery::{Endpoint, StaticDiscover};
+    let redis = RedisServer::start();
+    let till = SlowTill::new(Duration::from_millis(800));
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let store = RedisStore::connect(&redis.url()).await.unwrap();
+        servers.push(
+            spawn_server(
+                Server::builder()
+                    .add_service(TillServer::new(till.clone()))
+                    .idempotency_store(store),
+            )
+            .await,
+        );
+    }
+    let discovery = StaticDiscover::new(
+        servers
+            .iter()
+            .map(|server| Endpoint::new(server.addr).unwrap()),
+    );
+    let hedging = TillClient::new(
+        Cluster::builder()
+            .balance("round_robin".parse().unwrap())
+            .fail_mode(ClusterFailMode::Backup)
+            .hedge_delay(Duration::from_millis(20))
+            .build(&discovery, "Till"),
+    );
+    let error = within(
+        hedging
+            .with_options(
+                CallOptions::new()
+                    .retry(prpc::retry::RetryPolicy::new(2))
+                    .timeout(Duration::from_millis(300)),
+            )
+            .deposit(500),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
+    assert_eq!(error.attempt(), Some(1), "{error}");
+    let (id, attempt) = error.resend_as().expect("a hedged call can be resent");
+    let direct = TillClient::connect(servers[0].addr).await.unwrap();
+    let resent = within(
+        direct
+            .with_request_id(id, attempt)
+            .with_timeout(PATIENCE)
+            .deposit(500),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(resent.code(), Code::DeadlineExceeded, "{resent}");
+    assert_eq!(till.runs.load(Ordering::SeqCst), 1);
 }

@@ -221,7 +221,13 @@ async fn a_silent_peer_fails_pending_calls_instead_of_hanging() {
         .expect("the call hung")
         .unwrap_err();
     assert!(
-        matches!(error, Error::Closed(Closed::Unresponsive(_))),
+        matches!(
+            error,
+            Error::Closed {
+                reason: Closed::Unresponsive(_),
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(!client.is_open());
@@ -370,4 +376,43 @@ async fn bodies_over_the_threshold_leave_compressed_in_the_chosen_codec() {
     );
     assert!(seen[1].1 < 4096, "compressed to {} bytes", seen[1].1);
     drop((small, large));
+}
+
+/// Settings as long as a `Duration` holds (a keepalive, a timeout, a retry's backoff) are
+/// taken as "never": nothing overflows on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_settings_do_not_overflow() {
+    let (probe, _counters) = Probe::new("probe");
+    let server = spawn_server(Server::builder().add_service(probe)).await;
+    let client = Client::builder()
+        .keepalive(Duration::MAX, Duration::MAX)
+        .timeout(Duration::MAX)
+        .connect(server.addr)
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(PATIENCE, client.call(call("echo", "hi")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.body, "hi");
+    server.shutdown.shutdown();
+    tokio::time::timeout(PATIENCE, server.serving)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // The server is gone: the retry would wait the longest backoff, past the call's
+    // deadline, so the call ends at once.
+    let policy = prpc::retry::RetryPolicy::new(3).backoff(Duration::MAX, Duration::MAX);
+    let options = CallOptions::new()
+        .retry(policy)
+        .timeout(Duration::from_secs(5));
+    let failed = tokio::time::timeout(
+        PATIENCE,
+        client.call(call("echo", "again").with_options(options)),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(failed.code(), Code::DeadlineExceeded, "{failed}");
 }

@@ -188,7 +188,10 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
     // again and finds nobody listening.
     assert!(!client.is_open());
     match client.start(call("probe", "echo", "late")) {
-        Err(Error::Closed(Closed::GoAway { code, message })) => {
+        Err(Error::Closed {
+            reason: Closed::GoAway { code, message },
+            ..
+        }) => {
             assert_eq!(code, Code::Unavailable);
             assert_eq!(message, "server is shutting down");
         }
@@ -225,7 +228,7 @@ async fn shutdown_stops_calls_that_outlive_the_grace_period() {
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(error, Error::Closed(_)), "{error}");
+    assert!(matches!(error, Error::Closed { .. }), "{error}");
     counters.wait_for(|c| &c.dropped, 1).await;
     tokio::time::timeout(PATIENCE, server.serving)
         .await

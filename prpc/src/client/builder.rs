@@ -242,5 +242,6 @@ fn cannot_dial(
     Error::Connect {
         addr: address.to_string(),
         source: Arc::new(io::Error::new(io::ErrorKind::InvalidInput, why)),
+        sent: None,
     }
 }

@@ -80,6 +80,11 @@ pub(super) struct Attempt {
 }
 
 impl Attempt {
+    /// What a failure of this attempt says it was sent under.
+    pub(super) fn sent_as(&self) -> crate::error::SentAs {
+        crate::error::SentAs::new(self.request_id, self.number, self.dedupe)
+    }
+
     /// The attempt a call's fields describe: its request id (a fresh one unless it is being
     /// resent), its number, the time left of its deadline (sent to the server) and the
     /// attempt's own timeout within it.
@@ -117,7 +122,7 @@ pub(super) struct Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         // The last client clone and the last call are gone: nobody can use the tasks.
-        self.state.close(Error::Closed(Closed::ClientDropped));
+        self.state.close(Error::closed(Closed::ClientDropped));
     }
 }
 
@@ -173,6 +178,7 @@ impl Connection {
                     return Err(Error::Timeout {
                         method: format!("{}/{}", call.service, call.method),
                         timeout,
+                        sent: None,
                     });
                 }
             },
@@ -205,7 +211,7 @@ impl Connection {
     fn closed_error(&self) -> Error {
         self.close_reason()
             .cloned()
-            .unwrap_or(Error::Closed(Closed::ClientDropped))
+            .unwrap_or(Error::closed(Closed::ClientDropped))
     }
 
     /// Queues the request for one attempt of a call, encoded from the call where it lies.
@@ -295,7 +301,7 @@ impl Connection {
         match self.outbound.send(frame) {
             Ok(_) => Ok(()),
             Err(Refused::Closed) => Err(self.closed_error()),
-            Err(Refused::Encode(error)) => Err(Error::Protocol(Arc::new(error))),
+            Err(Refused::Encode(error)) => Err(Error::protocol(error)),
         }
     }
 
@@ -405,7 +411,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         Ok(()) => {
             let _ = write.shutdown().await;
         }
-        Err(error) => state.close(Error::Closed(Closed::Io(Arc::new(error)))),
+        Err(error) => state.close(Error::closed(Closed::Io(Arc::new(error)))),
     }
 }
 
@@ -434,7 +440,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => break Error::Closed(Closed::ClientDropped),
+            _ = state.shutdown.cancelled() => break Error::closed(Closed::ClientDropped),
             filled = frames.fill() => match filled {
                 Ok(0) => {}
                 Ok(_) => {
@@ -442,7 +448,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         check.reset(keepalive.check_at);
                     }
                 }
-                Err(error) => break Error::Closed(Closed::Io(Arc::new(error))),
+                Err(error) => break Error::closed(Closed::Io(Arc::new(error))),
             },
             _ = &mut check => {
                 match keepalive.check() {
@@ -451,7 +457,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         let _ = outbound.send(&Frame::control(id, Head::Ping));
                     }
                     KeepaliveAction::Dead => {
-                        break Error::Closed(Closed::Unresponsive(config.keepalive_timeout));
+                        break Error::closed(Closed::Unresponsive(config.keepalive_timeout));
                     }
                 }
                 check.reset(keepalive.check_at);
@@ -537,14 +543,14 @@ fn deliver<R: AsyncRead + Unpin>(
                 continue;
             }
             Ok(Some(Decoded::Frame(frame))) => frame,
-            Ok(None) if frames.at_eof() => return Err(Error::Closed(Closed::Eof)),
+            Ok(None) if frames.at_eof() => return Err(Error::closed(Closed::Eof)),
             Ok(None) => {
                 if let Err(error) = state.streams.deliver(arrivals) {
                     broken(error);
                 }
                 return Ok(());
             }
-            Err(error) => return Err(Error::Protocol(Arc::new(error))),
+            Err(error) => return Err(Error::protocol(error)),
         };
         // Whatever this frame is, the messages read before it come first.
         if let Err(error) = state.streams.deliver(arrivals) {
@@ -572,7 +578,7 @@ fn deliver<R: AsyncRead + Unpin>(
                 let _ = outbound.send(&Frame::control(frame.request_id, Head::Pong));
             }
             Head::GoAway(head) => {
-                state.refuse_new(Error::Closed(Closed::GoAway {
+                state.refuse_new(Error::closed(Closed::GoAway {
                     code: Code::from_u32(head.code),
                     message: head.message.to_string(),
                 }));
@@ -658,7 +664,7 @@ impl Keepalive {
         Keepalive {
             interval,
             timeout,
-            check_at: Instant::now() + interval,
+            check_at: crate::timer::deadline_after(interval),
             heard: false,
             ping_outstanding: false,
             next_ping_id: 1,
@@ -674,7 +680,7 @@ impl Keepalive {
             return false;
         }
         self.ping_outstanding = false;
-        self.check_at = Instant::now() + self.interval;
+        self.check_at = crate::timer::deadline_after(self.interval);
         true
     }
 

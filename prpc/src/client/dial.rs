@@ -45,10 +45,12 @@ impl<C: Connector> Dial for Dialer<C> {
                 .map_err(|_| Error::ConnectTimeout {
                     addr: self.address.to_string(),
                     timeout: self.timeout,
+                    sent: None,
                 })?
                 .map_err(|source| Error::Connect {
                     addr: self.address.to_string(),
                     source: source.into(),
+                    sent: None,
                 })?;
             Ok(Connection::spawn(stream, config.clone(), timer.clone()))
         })

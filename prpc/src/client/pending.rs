@@ -77,7 +77,8 @@ impl Future for PendingCall {
             return Poll::Ready(Err(Error::Cancelled));
         }
         if let Poll::Ready(outcome) = this.connection.poll_outcome(&mut this.ticket, cx) {
-            return Poll::Ready(outcome);
+            let sent = this.attempt.sent_as();
+            return Poll::Ready(outcome.map_err(|error| error.sent_as(sent)));
         }
         self.poll_deadline(cx)
     }
@@ -102,6 +103,7 @@ impl PendingCall {
             return Poll::Ready(Err(Error::Timeout {
                 method,
                 timeout: attempt.timeout.unwrap_or_default(),
+                sent: Some(attempt.sent_as()),
             }));
         }
         Poll::Pending

@@ -4,8 +4,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use crate::call::{Call, CallOptions, Reply};
 use crate::channel::Channel;
 use crate::error::Error;
@@ -124,6 +122,9 @@ impl<C: Channel> Retry<C> {
         if let Some(budget) = &self.budget {
             budget.deposit();
         }
+        // The highest attempt that went out: a later attempt that failed before it was sent
+        // (it could not connect) must not hide that an earlier one may have run.
+        let mut highest_sent = None;
         loop {
             let left = call.time_left();
             let last = call.attempt + 1 - first >= policy.max_attempts();
@@ -137,8 +138,19 @@ impl<C: Channel> Retry<C> {
             let number = call.attempt;
             let error = match self.inner.call(call.clone()).await {
                 Ok(reply) => return Ok(reply),
-                Err(error) if !last && RetryPolicy::is_retryable(&error) => error,
-                Err(error) => return Err(error),
+                Err(error) => {
+                    if let Some(sent) = error.sent() {
+                        highest_sent = Some(sent);
+                    }
+                    let error = match highest_sent {
+                        Some(sent) => error.sent_at_least(request_id, sent.attempt, sent.dedupe),
+                        None => error,
+                    };
+                    if last || !RetryPolicy::is_retryable(&error) {
+                        return Err(error);
+                    }
+                    error
+                }
             };
             if self
                 .budget
@@ -150,14 +162,20 @@ impl<C: Channel> Retry<C> {
             }
             let backoff = policy.wait_before(number + 1 - first, &error);
             if let Some(deadline) = call.deadline()
-                && Instant::now() + backoff >= deadline
+                && crate::timer::deadline_after(backoff) >= deadline
             {
-                return Err(match error {
+                let sent = error.sent();
+                let timeout = match error {
                     timeout @ Error::Timeout { .. } => timeout,
                     _ => Error::Timeout {
                         method: format!("{}/{}", call.service, call.method),
                         timeout: call.options.timeout.unwrap_or_default(),
+                        sent: None,
                     },
+                };
+                return Err(match sent {
+                    Some(sent) => timeout.sent_as(sent),
+                    None => timeout,
                 });
             }
             tracing::debug!(request_id, attempt = number, %error, ?backoff, "retrying");

@@ -328,12 +328,15 @@ mod tests {
         }
         // One call already answered keeps its reply.
         waiters.complete((0, 0), |format| reply("kept", format));
-        waiters.fail_all(&Error::Closed(Closed::Eof));
+        waiters.fail_all(&Error::closed(Closed::Eof));
         assert_eq!(count.0.load(Ordering::SeqCst), 5);
         for (id, mut ticket) in tickets.into_iter().enumerate() {
             match waiters.poll(&mut ticket, &mut cx) {
                 Poll::Ready(Ok(reply)) => assert_eq!((id, &reply.body[..]), (0, &b"kept"[..])),
-                Poll::Ready(Err(Error::Closed(Closed::Eof))) => assert_ne!(id, 0),
+                Poll::Ready(Err(Error::Closed {
+                    reason: Closed::Eof,
+                    ..
+                })) => assert_ne!(id, 0),
                 other => panic!("call {id}: {other:?}"),
             }
             assert!(ticket.is_none());

@@ -71,7 +71,8 @@ impl Latencies {
 /// Sends `call` (one that may be sent again, by prpc's retry rules) and, if it has not
 /// answered within `delay`, a second attempt to another endpoint under the same request id;
 /// the first success wins and the other attempt is cancelled. A failure waits for the other
-/// attempt. The second attempt is a retry as far as the budget goes.
+/// attempt. The second attempt is a retry as far as the budget goes. Both go under one request
+/// id; a failure reports it with the backup's (higher) attempt number.
 pub(super) async fn hedged(
     balanced: &Balanced,
     budget: Option<&RetryBudget>,
@@ -102,10 +103,11 @@ pub(super) async fn hedged(
         .counters
         .hedges
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (request_id, backup) = (call.request_id, call.attempt);
     let second = balanced.attempt(call);
     tokio::pin!(second);
     // The first success wins; a failure leaves the other attempt to answer.
-    tokio::select! {
+    let result = tokio::select! {
         result = &mut first => match result {
             Ok(reply) => Ok(reply),
             Err(error) if RetryPolicy::is_retryable(&error) => second.await,
@@ -116,5 +118,11 @@ pub(super) async fn hedged(
             Err(error) if RetryPolicy::is_retryable(&error) => first.await,
             Err(error) => Err(error),
         },
-    }
+    };
+    // Whichever attempt's failure is reported, it names the backup's attempt number: a resend
+    // goes above every attempt sent.
+    result.map_err(|error| match (error.sent(), request_id) {
+        (Some(sent), Some(request_id)) => error.sent_at_least(request_id, backup, sent.dedupe),
+        _ => error,
+    })
 }

@@ -47,7 +47,8 @@ struct Entry {
     state: State,
     token: Token,
     fingerprint: Fingerprint,
-    /// Tells an expiry apart from a newer entry under the same key.
+    /// Tells an expiry apart from a newer entry under the same key, or a newer expiry of
+    /// this entry (every renewal and outcome takes a new one).
     generation: u64,
     expiry: TimerHandle,
 }
@@ -105,6 +106,14 @@ impl MemoryStore {
         })
     }
 
+    /// Moves `entry`'s expiry to `ttl` from now, under a new generation: an earlier expiry
+    /// that fired already (its callback waiting for the entry's lock) then finds another
+    /// generation and leaves the entry alone.
+    fn expire_later(&self, key: &Key, entry: &mut Entry, ttl: Duration) {
+        entry.generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        entry.expiry = self.expiry(key, entry.generation, ttl);
+    }
+
     /// Records `outcome` under `key` if `token` still holds it (see [`Store::settle`]).
     fn settle_now(
         &self,
@@ -136,8 +145,7 @@ impl MemoryStore {
                 )));
             }
         }
-        let generation = entry.generation;
-        entry.expiry = self.expiry(key, generation, ttl);
+        self.expire_later(key, &mut entry, ttl);
         if let State::Running(waiters) =
             std::mem::replace(&mut entry.state, State::Settled(outcome.clone()))
         {
@@ -198,8 +206,7 @@ impl Store for MemoryStore {
     fn renew<'a>(&'a self, key: &'a Key, token: Token, ttl: Duration) -> StoreFuture<'a, bool> {
         let renewed = match self.entries.get_mut(key) {
             Some(mut entry) if entry.token == token && matches!(entry.state, State::Running(_)) => {
-                let generation = entry.generation;
-                entry.expiry = self.expiry(key, generation, ttl);
+                self.expire_later(key, &mut entry, ttl);
                 true
             }
             _ => false,
@@ -393,6 +400,32 @@ mod tests {
         );
         assert_eq!(waiting.await.unwrap(), Some(Outcome::Unknown));
         assert_eq!(store.len(), 2);
+    }
+
+    /// An expiry that fired just as its entry was renewed (its callback waiting for the
+    /// entry's lock, which the renewal holds) must not remove the renewed entry.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expiry_that_fires_during_a_renewal_spares_the_entry() {
+        let store = MemoryStore::new(Timer::default());
+        let key = Key::new("s", "m", 4);
+        let first = claim();
+        store
+            .begin(&key, first, Duration::from_millis(10))
+            .await
+            .unwrap();
+        {
+            let mut entry = store.entries.get_mut(&key).unwrap();
+            // The expiry fires meanwhile, on the other worker, and waits for this lock.
+            std::thread::sleep(Duration::from_millis(200));
+            store.expire_later(&key, &mut entry, TTL);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            store.len(),
+            1,
+            "a renewed entry was removed by its old expiry"
+        );
+        assert!(store.renew(&key, first.token, TTL).await.unwrap());
     }
 
     #[tokio::test(start_paused = true)]

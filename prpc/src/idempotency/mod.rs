@@ -273,7 +273,9 @@ pub trait Store: Send + Sync + 'static {
     fn renew<'a>(&'a self, key: &'a Key, token: Token, ttl: Duration) -> StoreFuture<'a, bool>;
 
     /// Gives up a claim whose call never started, so that a later attempt may run it: only if
-    /// the key still holds `token` and is running; returns whether it did.
+    /// the key still holds `token` and is running; returns whether it did. A store must apply
+    /// a release after any claim sent to it before (the server takes `false` as final: the
+    /// claim is not there and will not be).
     fn release<'a>(&'a self, key: &'a Key, token: Token) -> StoreFuture<'a, bool>;
 
     /// Waits while the key is claimed and running: its outcome once settled, `None` if the

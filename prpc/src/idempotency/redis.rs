@@ -338,10 +338,7 @@ impl Store for RedisStore {
                 .query_async(&mut self.connection.clone())
                 .await
                 .map_err(redis_error)?;
-            let uptime = info_field(&info, "uptime_in_seconds")
-                .and_then(|seconds| seconds.parse().ok())
-                .map(Duration::from_secs)
-                .ok_or_else(|| StoreError("INFO server has no uptime_in_seconds".to_owned()))?;
+            let uptime = uptime(&info)?;
             if let Some(run_id) = info_field(&info, "run_id") {
                 let mut seen = self
                     .run_id
@@ -356,12 +353,32 @@ impl Store for RedisStore {
                 }
                 *seen = Some(run_id.to_owned());
             }
-            // Uptime counts whole seconds: this is the latest the restart can have been, so a
-            // call begun up to a second after it may be taken as begun before it (the safe
-            // side).
-            Ok(Some(SystemTime::now() - uptime))
+            began(SystemTime::now(), uptime).map(Some)
         })
     }
+}
+
+/// How long the Redis process has run, from its `INFO server` reply.
+fn uptime(info: &str) -> Result<Duration, StoreError> {
+    info_field(info, "uptime_in_seconds")
+        .and_then(|seconds| seconds.parse().ok())
+        .map(Duration::from_secs)
+        .ok_or_else(|| StoreError("INFO server has no uptime_in_seconds".to_owned()))
+}
+
+/// When a process that has run for `uptime` at `now` started. Uptime counts whole seconds:
+/// this is the latest the start can have been, so a call begun up to a second after it may
+/// be taken as begun before it (the safe side). An uptime reaching back past the Unix epoch
+/// (no Redis has run that long: a broken reply, or a clock far off) is a store error: the
+/// retry that asked is answered `unavailable` and does not run.
+fn began(now: SystemTime, uptime: Duration) -> Result<SystemTime, StoreError> {
+    now.checked_sub(uptime)
+        .filter(|start| *start >= SystemTime::UNIX_EPOCH)
+        .ok_or_else(|| {
+            StoreError(format!(
+                "Redis reports an uptime of {uptime:?}, before 1970"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -393,6 +410,21 @@ mod tests {
         fn any_bytes_parse_or_fail_cleanly(value: Vec<u8>) {
             let _ = parse(&value);
         }
+    }
+
+    #[test]
+    fn any_uptime_gives_a_start_without_overflow() {
+        let now = SystemTime::now();
+        let info = "# Server\r\nuptime_in_seconds:18446744073709551615\r\n";
+        let longest = uptime(info).unwrap();
+        assert!(began(now, longest).is_err());
+        assert!(began(now, Duration::MAX).is_err());
+        assert_eq!(
+            began(now, Duration::from_secs(42)).unwrap(),
+            now - Duration::from_secs(42)
+        );
+        assert!(uptime("uptime_in_seconds:-1\r\n").is_err());
+        assert!(uptime("uptime_in_seconds:1e9\r\n").is_err());
     }
 
     #[test]

@@ -116,7 +116,8 @@ impl<L> Builder<L> {
     /// How long a deduplicated call's outcome is kept for its retries (default 2 minutes), and
     /// how long its claim lives past its last renewal: a running call's claim is renewed every
     /// third of this while its handler runs, however long that is. Retries must come within
-    /// it (they do within any deadline shorter than it).
+    /// it (they do within any deadline shorter than it). A value past what the clock can add
+    /// (`Duration::MAX`) is taken as "never" where a deadline is computed from it.
     pub fn idempotency_ttl(mut self, ttl: Duration) -> Self {
         self.idempotency_ttl = ttl;
         self
@@ -126,7 +127,8 @@ impl<L> Builder<L> {
     /// deadline, if sooner): refuse the call `unavailable` ([`FailMode::Closed`], the
     /// default) or run it without dedupe ([`FailMode::Open`]). `timeout` (default 1 s) bounds
     /// every store operation; a [`RedisStore`](crate::idempotency::RedisStore) made by
-    /// `connect` has no timeout of its own under it.
+    /// `connect` has no timeout of its own under it. A `timeout` past what the clock can add
+    /// (`Duration::MAX`) means no timeout.
     pub fn idempotency_failure(mut self, fail_mode: FailMode, timeout: Duration) -> Self {
         self.fail_mode = fail_mode;
         self.store_timeout = timeout;
@@ -192,10 +194,13 @@ impl<L> Builder<L> {
     }
 
     /// How long in-flight calls may run after shutdown begins before they are stopped
-    /// (default 30 s). A deduplicated call stopped there leaves its outcome unknown in the
-    /// idempotency store, written before serving returns: its retries, here or on another
-    /// server, are answered `outcome_unknown` and do not run it again. The server does not
-    /// wait past the grace for such calls, so a deploy stays bounded by it.
+    /// (default 30 s). A deduplicated call stopped there, also one still running after its
+    /// connection ended, leaves its outcome unknown in the idempotency store, written before
+    /// serving returns: its retries, here or on another server, are answered
+    /// `outcome_unknown` and do not run it again. The server does not wait past the grace
+    /// for such calls; it then waits for the store to take what it still has to write, at
+    /// most ten store timeouts (see [`idempotency_failure`](Self::idempotency_failure)) when
+    /// the store fails, so a deploy stays bounded by both.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
         self
@@ -283,7 +288,7 @@ impl<L> Builder<L> {
             store_timeout: self.store_timeout,
             max_frame_size: self.config.max_frame_size,
             compression_threshold: self.config.compression_threshold,
-            shutdown: shutdown.drain.clone(),
+            shutdown: shutdown.stop.clone(),
             settling: settling.clone(),
             arrivals: Default::default(),
         };
@@ -325,6 +330,7 @@ impl<L> Builder<L> {
             budget,
             store,
             settling,
+            lingering: Tasks::new(),
             store_timeout: self.store_timeout,
         })
     }

@@ -416,15 +416,23 @@ impl<H: Handler> Router<H> {
         }
         shared.shutdown.drain.cancel();
         // Each connection bounds its own drain by the grace period; this is a backstop.
-        let backstop = shared.config.shutdown_grace + Duration::from_secs(1);
+        let backstop = shared
+            .config
+            .shutdown_grace
+            .saturating_add(Duration::from_secs(1));
         let drained = async {
             tokio::join!(connections.wait(), &mut listener_done);
         };
         let _ = tokio::time::timeout(backstop, drained).await;
-        // Handlers stopped past the grace period mark their outcomes unknown in the store:
-        // those writes go out before serving returns (the process may exit right after).
+        // Deduplicated calls whose connection broke before: each got the grace from when the
+        // drain began or its connection ended, whichever came later.
+        shared.lingering.close();
+        let _ = tokio::time::timeout(backstop, shared.lingering.wait()).await;
+        // Handlers stopped past the grace period mark their outcomes unknown in the store,
+        // retried while the store fails: those writes go out before serving returns (the
+        // process may exit right after), for as long as the dedupe layer retries them.
         shared.settling.close();
-        let settle_within = shared.store_timeout * 2;
+        let settle_within = dedupe::background_bound(shared.store_timeout);
         let _ = tokio::time::timeout(settle_within, shared.settling.wait()).await;
         Ok(())
     }

@@ -55,20 +55,29 @@ pub(super) struct Shared<H> {
     pub(super) store: std::sync::Arc<dyn Store>,
     /// The dedupe layer's writes that outlive their calls: serving ends after them.
     pub(super) settling: Tasks,
-    /// Bounds one store operation (and so the wait for `settling`).
+    /// Deduplicated calls still running after their connection ended: serving ends after
+    /// them (stopped at the end of the shutdown grace).
+    pub(super) lingering: Tasks,
+    /// Bounds one store operation (and so the wait for `settling`: see
+    /// `dedupe::background_bound`).
     pub(super) store_timeout: Duration,
 }
 
-/// A server's graceful shutdown in two steps: `requested` (by a [`ShutdownHandle`] or the
-/// serve call's signal), then `drain` (every connection sends goaway and finishes its calls).
-/// A server that registered itself withdraws its registrations between the two, so clients
-/// stop sending before it stops answering; `deferred` says so.
+/// A server's graceful shutdown in steps: `requested` (by a [`ShutdownHandle`] or the
+/// serve call's signal), then `drain` (every connection sends goaway and finishes its calls),
+/// then `stop` (the grace is over: the calls still running are being stopped). A server that
+/// registered itself withdraws its registrations between the first two, so clients stop
+/// sending before it stops answering; `deferred` says so.
 ///
 /// [`ShutdownHandle`]: super::ShutdownHandle
 #[derive(Debug, Default)]
 pub(super) struct Shutdown {
     pub(super) requested: CancellationToken,
     pub(super) drain: CancellationToken,
+    /// Cancelled by whoever stops calls at the end of the grace, before it stops them: a
+    /// deduplicated call stopped then leaves its outcome unknown, where one its client
+    /// cancelled during the grace records `cancelled`.
+    pub(super) stop: CancellationToken,
     pub(super) deferred: AtomicBool,
 }
 

@@ -153,6 +153,7 @@ impl Messages {
         let error = Error::Timeout {
             method: std::mem::take(method),
             timeout: *timeout,
+            sent: None,
         };
         self.cancel();
         Poll::Ready(error)

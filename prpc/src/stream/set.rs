@@ -444,7 +444,7 @@ impl StreamSet {
             Ok(sent) => sent,
             Err(wire::Refused::Closed) => return Ok(None),
             Err(wire::Refused::Encode(error)) => {
-                return Err(Error::Protocol(Arc::new(error)));
+                return Err(Error::protocol(error));
             }
         };
         // Paid after the send, with the length the encoder wrote: the frame is sized once.

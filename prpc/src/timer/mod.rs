@@ -369,7 +369,7 @@ impl Shared {
 }
 
 /// `now + delay`, or far in the future if that overflows.
-fn deadline_after(delay: Duration) -> Instant {
+pub(crate) fn deadline_after(delay: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(delay).unwrap_or_else(|| now + FAR_FUTURE)
 }

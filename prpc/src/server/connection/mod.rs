@@ -196,7 +196,9 @@ pub(super) async fn run<H: Handler>(
     let mut frames = FrameReader::new(read, config.max_frame_size);
     let mut last_heard = Instant::now();
     // One timer for the connection's life: the idle check, or the end of the shutdown grace.
-    let mut timer = shared.timer.sleep_until(last_heard + config.idle_timeout);
+    let mut timer = shared
+        .timer
+        .sleep_until(crate::timer::deadline_after(config.idle_timeout));
 
     let end = loop {
         // The frames the last read brought, with no await in between (the handlers that finish
@@ -221,11 +223,13 @@ pub(super) async fn run<H: Handler>(
                 calls.end_streams(|| Status::new(Code::Unavailable, "server is shutting down"));
                 calls.handlers.close();
                 calls.draining = true;
-                timer.reset(Instant::now() + config.shutdown_grace);
+                timer.reset(crate::timer::deadline_after(config.shutdown_grace));
             }
             _ = calls.handlers.wait(), if calls.draining => break End::Drained,
             _ = &mut timer => {
                 if calls.draining {
+                    // The grace is over: what still runs is stopped by the shutdown.
+                    shared.shutdown.stop.cancel();
                     break End::Drained;
                 }
                 if calls.in_flight.lock().is_empty()
@@ -236,7 +240,10 @@ pub(super) async fn run<H: Handler>(
                 }
                 // Reads do not move the timer (that would cost a timer update per read); the
                 // check moves itself to the idle deadline the last read set.
-                let idle_at = (last_heard + config.idle_timeout).max(Instant::now() + config.idle_timeout / 4);
+                let idle_at = last_heard
+                    .checked_add(config.idle_timeout)
+                    .unwrap_or_else(|| crate::timer::deadline_after(config.idle_timeout))
+                    .max(crate::timer::deadline_after(config.idle_timeout / 4));
                 timer.reset(idle_at);
             }
             filled = read_more(
@@ -275,7 +282,7 @@ pub(super) async fn run<H: Handler>(
     drop(charge);
     let answer_running_calls = matches!(end, End::Eof);
     let idle = matches!(end, End::Idle);
-    let gone = crate::error::Error::Closed(crate::error::Closed::Eof);
+    let gone = crate::error::Error::closed(crate::error::Closed::Eof);
     match end {
         // The client sends nothing more: its side of every stream has ended, as an end frame
         // would say. Streams finish like calls, within the bound below.
@@ -333,13 +340,25 @@ pub(super) async fn run<H: Handler>(
     let flush_within = if answer_running_calls {
         handlers.close();
         // A stream may wait for credit the client will never send: running calls and
-        // streams get the idle timeout to finish, then are stopped.
-        if tokio::time::timeout(config.idle_timeout, handlers.wait())
-            .await
-            .is_err()
-        {
-            abort(&in_flight, Keep::Dedupe);
-            streams.close_all(&gone);
+        // streams get the idle timeout to finish, then are stopped (deduplicated calls run
+        // on: see `linger`). A shutdown meanwhile gives them its grace, then stops them all,
+        // as on an open connection.
+        let stopping = async {
+            shared.shutdown.drain.cancelled().await;
+            tokio::time::sleep(config.shutdown_grace).await;
+        };
+        tokio::select! {
+            finished = tokio::time::timeout(config.idle_timeout, handlers.wait()) => {
+                if finished.is_err() {
+                    abort(&in_flight, Keep::Dedupe);
+                    streams.close_all(&gone);
+                }
+            }
+            () = stopping => {
+                shared.shutdown.stop.cancel();
+                abort(&in_flight, Keep::Nothing);
+                streams.close_all(&gone);
+            }
         }
         config.idle_timeout
     } else if idle {
@@ -352,6 +371,9 @@ pub(super) async fn run<H: Handler>(
     };
     // The stream set holds a sender too; the writer finishes once it and the tasks are gone.
     drop(streams);
+    if !in_flight.none_running() {
+        linger(&shared, handlers, in_flight);
+    }
     let abort = writer.abort_handle();
     if tokio::time::timeout(flush_within, writer).await.is_err() {
         tracing::debug!(
@@ -798,6 +820,27 @@ fn stop_and_answer(in_flight: &InFlight, outbound: &wire::Sender) {
 }
 
 /// Which running calls survive their connection's end.
+/// Hands the deduplicated calls still running after their connection ended (docs/PROTOCOL.md
+/// section 7.2, rule 11) to the server, which waits for them as it shuts down: they run on,
+/// but once shutdown begins they get the grace like the calls of open connections, then are
+/// stopped (and leave their outcome unknown).
+fn linger<H>(shared: &Shared<H>, handlers: Tasks, in_flight: InFlight) {
+    let (drain, stop) = (shared.shutdown.drain.clone(), shared.shutdown.stop.clone());
+    let grace = shared.config.shutdown_grace;
+    shared.lingering.spawn(async move {
+        handlers.close();
+        tokio::select! {
+            () = handlers.wait() => return,
+            () = drain.cancelled() => {}
+        }
+        if tokio::time::timeout(grace, handlers.wait()).await.is_err() {
+            stop.cancel();
+            abort(&in_flight, Keep::Nothing);
+            handlers.wait().await;
+        }
+    });
+}
+
 enum Keep {
     Nothing,
     Dedupe,

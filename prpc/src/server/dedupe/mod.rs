@@ -44,6 +44,13 @@ use crate::wire::{Frame, FrameCodec};
 /// in the background after it failed in the call's own time.
 const BACKGROUND_TRIES: u32 = 5;
 
+/// The longest a background write (a release, an outcome recorded after its call) takes:
+/// [`BACKGROUND_TRIES`] tries, each bounded by the store timeout and followed by as long a
+/// pause. A shutting-down server waits this long at most for them.
+pub(crate) fn background_bound(store_timeout: Duration) -> Duration {
+    store_timeout.saturating_mul(2 * BACKGROUND_TRIES)
+}
+
 /// Runs each call marked for dedupe (the request's [`dedupe`](Request::dedupe) flag) at most
 /// once across its attempts, through the server's
 /// [`idempotency`](crate::idempotency) store; other calls pass straight through. Every server
@@ -66,15 +73,17 @@ pub(super) struct DedupeSettings {
     pub(super) max_frame_size: u32,
     /// Replies smaller than this are stored uncompressed, as they are sent.
     pub(super) compression_threshold: usize,
-    /// The server's connections are draining for shutdown: a handler stopped now leaves its
-    /// outcome unknown.
+    /// The shutdown grace is over and running calls are being stopped: a handler stopped
+    /// now leaves its outcome unknown (one cancelled by its client before, during the grace,
+    /// records `cancelled`).
     pub(super) shutdown: CancellationToken,
     /// Writes to the store that outlive their call (releases, outcomes of stopped handlers);
     /// the server waits for them before it returns from serving.
     pub(super) settling: Tasks,
-    /// Calls whose first attempt to reach this server has not yet settled with the store: a
-    /// later attempt arriving here waits behind it, so that the first to arrive runs the call
-    /// even when several arrive in one read.
+    /// Calls whose first attempt to reach this server is not done with the call here (its
+    /// `run` has not returned): a later attempt arriving here waits behind it before it asks
+    /// the store anything, so that the first to arrive runs the call even when several arrive
+    /// in one read (docs/PROTOCOL.md section 7.2, rule 4).
     pub(super) arrivals: ShardMap<Key, watch::Sender<()>>,
 }
 
@@ -205,9 +214,39 @@ impl Drop for FirstHere {
     }
 }
 
+/// A claim this attempt may have written: from the moment it asks the store for it until
+/// a [`Held`] takes it over, or the store's answer says the key is not this attempt's.
+/// Dropped armed (the task was cancelled or aborted while the store answered, or the
+/// attempt gave up before running the call), it releases the claim in the background: the
+/// handler never started. The release is fenced, so a claim never applied, or not this
+/// attempt's, is left alone, and a claim the store applies late is released behind it.
+struct Claiming {
+    settings: Arc<DedupeSettings>,
+    key: Key,
+    token: Token,
+    armed: bool,
+}
+
+impl Claiming {
+    /// The key is not this attempt's, or its claim is settled another way: nothing to
+    /// release.
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Claiming {
+    fn drop(&mut self) {
+        if self.armed {
+            self.settings.release_later(self.key.clone(), self.token);
+        }
+    }
+}
+
 /// The claim an attempt holds while its call runs. Dropped unsettled (the call's task was
 /// stopped: cancelled, or at shutdown), it settles the claim in the background: released if
-/// the handler never started, else `cancelled`, or outcome unknown at shutdown.
+/// the handler never started, else `cancelled`, or outcome unknown when the shutdown grace
+/// ended.
 struct Held {
     settings: Arc<DedupeSettings>,
     key: Key,
@@ -285,7 +324,7 @@ impl DedupeSettings {
         // Waits as long as the caller does; without a deadline, as long as a claim lives.
         let until = attempt
             .deadline
-            .unwrap_or_else(|| Instant::now() + self.ttl);
+            .unwrap_or_else(|| crate::timer::deadline_after(self.ttl));
         let _first_here = match arrival {
             Arrival::First(first) => Some(first),
             Arrival::After(mut earlier) => {
@@ -296,6 +335,12 @@ impl DedupeSettings {
             }
         };
         for _ in 0..3 {
+            let mut claiming = Claiming {
+                settings: self.clone(),
+                key: key.clone(),
+                token: attempt.claim.token,
+                armed: true,
+            };
             let begun = self
                 .bounded(
                     self.store.begin(key, attempt.claim, self.ttl),
@@ -305,8 +350,9 @@ impl DedupeSettings {
             let (fingerprint, outcome) = match begun {
                 Err(error) => {
                     // The claim may have been written and its answer lost (a stalled store
-                    // applies it late): give it up, since this attempt never runs the call.
-                    self.release_later(key.clone(), attempt.claim.token);
+                    // applies it late): given up as `claiming` drops, since this attempt
+                    // never runs the call.
+                    drop(claiming);
                     return match self.fail_mode {
                         FailMode::Open => {
                             tracing::warn!(%key, %error, "running a call without dedupe");
@@ -316,13 +362,17 @@ impl DedupeSettings {
                     };
                 }
                 Ok(Begin::New) => {
-                    if let Some(refusal) = self.lost_earlier(&attempt).await {
+                    if let Some(refusal) = self.lost_earlier(&attempt, &mut claiming).await {
                         return refusal;
                     }
-                    return self.run_first(attempt, call).await;
+                    return self.run_first(attempt, claiming, call).await;
                 }
-                Ok(Begin::Settled(fingerprint, outcome)) => (fingerprint, outcome),
+                Ok(Begin::Settled(fingerprint, outcome)) => {
+                    claiming.disarm();
+                    (fingerprint, outcome)
+                }
                 Ok(Begin::Running(fingerprint)) => {
+                    claiming.disarm();
                     if fingerprint != attempt.claim.fingerprint {
                         return Err(not_the_same_call(key));
                     }
@@ -368,7 +418,11 @@ impl DedupeSettings {
     /// late), or the store lost its state since the call was first sent and less than one TTL
     /// ago. Failing closed, such a retry is answered `outcome_unknown` (and the call marked
     /// so for its other attempts); `None` lets it run.
-    async fn lost_earlier(&self, attempt: &Attempt) -> Option<Result<Response, Status>> {
+    async fn lost_earlier(
+        &self,
+        attempt: &Attempt,
+        claiming: &mut Claiming,
+    ) -> Option<Result<Response, Status>> {
         let first_sent = attempt.first_sent?;
         if self.fail_mode == FailMode::Open {
             return None;
@@ -389,10 +443,8 @@ impl DedupeSettings {
                 .await
             {
                 Ok(started_at) => started_at?,
-                Err(error) => {
-                    self.release_later(key.clone(), attempt.claim.token);
-                    return Some(Err(Status::new(Code::Unavailable, error.to_string())));
-                }
+                // Released as `claiming` drops: the call did not run.
+                Err(error) => return Some(Err(Status::new(Code::Unavailable, error.to_string()))),
             };
             let within_ttl = started_at.checked_add(self.ttl).is_none_or(|end| now < end);
             if !(first_sent < started_at && within_ttl) {
@@ -401,6 +453,8 @@ impl DedupeSettings {
             "was first sent before the idempotency store lost its state"
         };
         tracing::warn!(%key, reason, "a retry finds no trace of its call's earlier attempts");
+        // Marked unknown, not released, also if this task is stopped while that is written.
+        claiming.disarm();
         match self
             .bounded(
                 self.store
@@ -423,6 +477,7 @@ impl DedupeSettings {
     async fn run_first(
         self: &Arc<Self>,
         attempt: Attempt,
+        mut claiming: Claiming,
         call: impl Future<Output = Result<Response, Status>>,
     ) -> Result<Response, Status> {
         let Attempt {
@@ -440,6 +495,8 @@ impl DedupeSettings {
             started,
             settled: false,
         };
+        // Taken over by `held`, with no await between.
+        claiming.disarm();
         let result = self.renewing(&held.key, claim, call).await;
         if let Err(status) = &result
             && matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
@@ -498,7 +555,7 @@ impl DedupeSettings {
                 biased;
                 result = &mut call => return result,
                 () = &mut next => {
-                    next.reset(Instant::now() + period);
+                    next.reset(crate::timer::deadline_after(period));
                     let (store, key, ttl, limit) =
                         (self.store.clone(), key.clone(), self.ttl, self.store_timeout);
                     self.settling.spawn(async move {
@@ -544,11 +601,22 @@ impl DedupeSettings {
 
     /// Gives up a claim whose handler never started, in the background (fenced: it changes
     /// nothing unless the key still holds this claim, running).
+    ///
+    /// Retried only while the store fails. An answer, `true` or `false`, ends it: `false`
+    /// says the key does not hold this claim running (never written, expired, or another
+    /// attempt's), and it cannot come to hold it later, because the claim's write went out
+    /// before the release on the store's one ordered connection (the memory store writes the
+    /// claim at once). The one exception: the Redis connection broke between the two and
+    /// Redis, stalled, runs the new connection's release before the old one's claim; that
+    /// claim then lives until its TTL. Nothing runs twice for it (attempts wait on it and
+    /// get `unavailable`; a retry after it expired, one TTL after the call was first sent,
+    /// `outcome_unknown`).
     fn release_later(&self, key: Key, token: Token) {
         let (store, limit) = (self.store.clone(), self.store_timeout);
         self.spawn(async move {
             for _ in 0..BACKGROUND_TRIES {
                 match tokio::time::timeout(limit, store.release(&key, token)).await {
+                    // Released, or not this claim's to release (above).
                     Ok(Ok(_)) => return,
                     Ok(Err(error)) => tracing::debug!(%key, %error, "could not release a claim"),
                     Err(_) => tracing::debug!(%key, "could not release a claim in time"),
@@ -600,7 +668,7 @@ impl DedupeSettings {
         operation: impl Future<Output = Result<T, StoreError>>,
         deadline: Option<Instant>,
     ) -> Result<T, StoreError> {
-        let limit = Instant::now() + self.store_timeout;
+        let limit = crate::timer::deadline_after(self.store_timeout);
         let until = deadline.map_or(limit, |deadline| deadline.min(limit));
         tokio::select! {
             result = operation => result,
