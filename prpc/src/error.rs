@@ -1,5 +1,6 @@
 //! Errors a caller sees.
 
+use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,11 +54,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// The connection could not be opened.
-    #[error("connecting to {addr}: {source}")]
     Connect {
         /// The address dialed.
         addr: String,
@@ -67,10 +67,8 @@ pub enum Error {
         sent: Option<SentAs>,
     },
     /// The text given as an address is not one.
-    #[error(transparent)]
-    InvalidAddress(#[from] AddressError),
+    InvalidAddress(AddressError),
     /// The connection was not open within the connect timeout.
-    #[error("connecting to {addr}: no connection within {timeout:?}")]
     ConnectTimeout {
         /// The address dialed.
         addr: String,
@@ -80,7 +78,6 @@ pub enum Error {
         sent: Option<SentAs>,
     },
     /// The call's deadline passed before its reply arrived.
-    #[error("call to {method} timed out after {timeout:?}")]
     Timeout {
         /// `service/method` of the call.
         method: String,
@@ -90,33 +87,76 @@ pub enum Error {
         sent: Option<SentAs>,
     },
     /// The call was cancelled before it completed.
-    #[error("call cancelled")]
     Cancelled,
     /// The connection the call was on is gone.
-    #[error("connection closed: {reason}")]
     Closed {
         /// Why it closed.
-        #[source]
         reason: Closed,
         /// The request id and attempt the call was sent under, if it was sent.
         sent: Option<SentAs>,
     },
     /// The peer broke the wire protocol.
-    #[error("protocol error: {error}")]
     Protocol {
         /// What the peer sent wrong.
-        #[source]
         error: Arc<WireError>,
         /// The request id and attempt the call was sent under, if it was sent.
         sent: Option<SentAs>,
     },
     /// The server answered with a status other than ok (the request id and attempt it
     /// answered are kept beside the status: see [`Error::request_id`]).
-    #[error("{0}")]
     Status(Status),
     /// A body could not be encoded, compressed, decompressed or decoded on this side.
-    #[error(transparent)]
-    Body(#[from] BodyError),
+    Body(BodyError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Connect { addr, source, .. } => write!(f, "connecting to {addr}: {source}"),
+            Error::InvalidAddress(error) => fmt::Display::fmt(error, f),
+            Error::ConnectTimeout { addr, timeout, .. } => {
+                write!(f, "connecting to {addr}: no connection within {timeout:?}")
+            }
+            Error::Timeout {
+                method, timeout, ..
+            } => write!(f, "call to {method} timed out after {timeout:?}"),
+            Error::Cancelled => f.write_str("call cancelled"),
+            Error::Closed { reason, .. } => write!(f, "connection closed: {reason}"),
+            Error::Protocol { error, .. } => write!(f, "protocol error: {error}"),
+            Error::Status(status) => fmt::Display::fmt(status, f),
+            Error::Body(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Connect { source, .. } => Some(&**source),
+            // The two wrapped errors stand for this one (their text is its text), so their
+            // source is its source.
+            Error::InvalidAddress(error) => error.source(),
+            Error::Body(error) => error.source(),
+            Error::Closed { reason, .. } => Some(reason),
+            Error::Protocol { error, .. } => Some(&**error),
+            Error::ConnectTimeout { .. }
+            | Error::Timeout { .. }
+            | Error::Cancelled
+            | Error::Status(_) => None,
+        }
+    }
+}
+
+impl From<AddressError> for Error {
+    fn from(error: AddressError) -> Self {
+        Error::InvalidAddress(error)
+    }
+}
+
+impl From<BodyError> for Error {
+    fn from(error: BodyError) -> Self {
+        Error::Body(error)
+    }
 }
 
 /// The request id and attempt a failed call was last sent under (see
@@ -291,20 +331,16 @@ impl From<Error> for Status {
 }
 
 /// Why a connection closed under pending calls.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Closed {
     /// The peer closed the connection.
-    #[error("the peer closed the connection")]
     Eof,
     /// The socket failed.
-    #[error("i/o error: {0}")]
-    Io(#[source] Arc<io::Error>),
+    Io(Arc<io::Error>),
     /// The peer answered no ping within the keepalive timeout.
-    #[error("the peer answered no ping within {0:?}")]
     Unresponsive(Duration),
     /// The peer sent goaway: it takes no new calls on this connection.
-    #[error("the server is going away ({code}: {message})")]
     GoAway {
         /// The goaway's status code.
         code: Code,
@@ -312,6 +348,30 @@ pub enum Closed {
         message: String,
     },
     /// The client was shut down.
-    #[error("the client was dropped")]
     ClientDropped,
+}
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Closed::Eof => f.write_str("the peer closed the connection"),
+            Closed::Io(error) => write!(f, "i/o error: {error}"),
+            Closed::Unresponsive(timeout) => {
+                write!(f, "the peer answered no ping within {timeout:?}")
+            }
+            Closed::GoAway { code, message } => {
+                write!(f, "the server is going away ({code}: {message})")
+            }
+            Closed::ClientDropped => f.write_str("the client was dropped"),
+        }
+    }
+}
+
+impl std::error::Error for Closed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Closed::Io(error) => Some(&**error),
+            _ => None,
+        }
+    }
 }
