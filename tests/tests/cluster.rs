@@ -525,7 +525,10 @@ async fn without_a_fixed_delay_the_backup_waits_the_methods_p95() {
     for _ in 0..30 {
         who.lagging().await.unwrap();
     }
-    assert_eq!(fleet.calls(), [15, 15]);
+    // Each took its turns; on a loaded machine a call slower than the p95 learned so far
+    // also sent a backup, so a count may be above 15.
+    let learned = fleet.calls();
+    assert!(learned.iter().all(|&calls| calls >= 15), "{learned:?}");
     fleet.delays[0].store(5_000, Ordering::SeqCst);
     // Round robin sends one of the next two to a, which now lags: its backup goes to b.
     for _ in 0..2 {
@@ -533,7 +536,7 @@ async fn without_a_fixed_delay_the_backup_waits_the_methods_p95() {
         assert_eq!(answer, "b");
     }
     // a took at least one of them (and lags 5 s, so answering "a" would have been it).
-    assert!(fleet.calls()[0] > 15, "{:?}", fleet.calls());
+    assert!(fleet.calls()[0] > learned[0], "{:?}", fleet.calls());
 }
 
 #[tokio::test]
