@@ -424,8 +424,8 @@ pub struct ServerSnapshot {
     pub idempotency_entries: Option<usize>,
     /// Bytes of the server's memory budget
     /// ([`Builder::memory_budget`](crate::server::Builder::memory_budget)) held now: charged to
-    /// large frames being read and to requests read and not answered yet, or set aside for the
-    /// connection first in line for the rest of its charge. Counted whether stats are on or
+    /// large frames being read and to requests read and not answered yet (it may pass the
+    /// budget by what connections read while it had room). Counted whether stats are on or
     /// off.
     pub memory_budget_held: usize,
 }
