@@ -647,6 +647,53 @@ async fn blocked_small_requests_are_bounded_by_the_memory_budget() {
     assert_eq!(fresh.call(call).await.unwrap().body, "after");
 }
 
+/// A small call cancelled before its task first ran gives its share of the memory budget back
+/// too: request and cancel pairs in one write (each task is spawned, then stopped while the
+/// read loop goes on) leave nothing held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cancelled_before_they_ran_give_the_budget_back() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let server = Server::builder()
+        .add_service(Gate {
+            gate: gate.clone(),
+            entered: entered.clone(),
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().socket_addr().unwrap();
+    let router = server.router();
+    tokio::spawn(server.serve());
+    let mut raw = RawConnection::connect(addr).await;
+    let mut bytes = BytesMut::new();
+    for id in 1..=500 {
+        FrameCodec::new()
+            .encode(request_frame(id, "gate", "wait", b"0123456789"), &mut bytes)
+            .unwrap();
+        FrameCodec::new()
+            .encode(Frame::control(id, prpc::wire::Head::Cancel), &mut bytes)
+            .unwrap();
+    }
+    FrameCodec::new()
+        .encode(Frame::control(9999, prpc::wire::Head::Ping), &mut bytes)
+        .unwrap();
+    raw.send_bytes(&bytes).await;
+    // Cancelled calls get no answer: the pong is the first frame back.
+    let pong = raw.recv().await.expect("the pong");
+    assert!(matches!(pong.head, prpc::wire::Head::Pong), "{pong:?}");
+    let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
+    while router.stats().memory_budget_held != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} bytes still held, {} of 500 handlers ran",
+            router.stats().memory_budget_held,
+            entered.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// Errors say what is wrong: an lz4 size that is not the exact length, a gzip trailer whose
 /// ISIZE alone is wrong, random bytes after the zstd magic, and a JSON integer past 64 bits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

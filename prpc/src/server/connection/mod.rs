@@ -772,26 +772,26 @@ impl<H: Handler> Calls<'_, H> {
                 oneway: fields.oneway,
             },
         );
-        let in_flight = self.in_flight.clone();
         let outbound = self.outbound.clone();
         let oneway = fields.oneway;
-        // A small request is charged now; a large one already was.
+        // A small request is charged now (a large one already was), and given back when the
+        // task ends or is dropped, polled or not: the guard is made here, not in the task.
         let held = if charge.is_none() {
             self.in_flight.0.budget.take(held);
             held
         } else {
             0
         };
+        let running = Held {
+            in_flight: self.in_flight.clone(),
+            bytes: held,
+        };
         let task = self.handlers.spawn(async move {
             let _charge = charge;
-            let _held = Held {
-                budget: &in_flight.0.budget,
-                bytes: held,
-            };
             let result = call.await;
             // Whoever removes the entry answers: a call cancelled or stopped after its
             // handler finished was already answered (or is to get no answer).
-            let answer = in_flight.lock().remove(&key).is_some();
+            let answer = running.in_flight.lock().remove(&key).is_some();
             if answer && !oneway {
                 reply.send(&result, &outbound);
             }
@@ -803,17 +803,18 @@ impl<H: Handler> Calls<'_, H> {
     }
 }
 
-/// A small running call's bytes of the memory budget, given back when it ends (answered or
-/// stopped).
-struct Held<'a> {
-    budget: &'a MemoryBudget,
+/// A running call's connection, and the bytes of the memory budget it holds (a small
+/// request's), given back when its task ends or is dropped. The budget is reached through the
+/// connection's running calls, which the task holds anyway: a charge costs no reference count.
+struct Held {
+    in_flight: InFlight,
     bytes: usize,
 }
 
-impl Drop for Held<'_> {
+impl Drop for Held {
     fn drop(&mut self) {
         if self.bytes > 0 {
-            self.budget.give_back(self.bytes);
+            self.in_flight.0.budget.give_back(self.bytes);
         }
     }
 }
