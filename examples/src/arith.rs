@@ -1,5 +1,7 @@
 //! A `#[prpc::service]` tour: a renamed service, an idempotent method, a typed application
-//! error, per-call options (format, timeout, compression, metadata) and reflection.
+//! error, per-call options (format, timeout, compression, metadata) and reflection. `serve`
+//! also serves docs/PROTOCOL.md section 11.5's `Ticker`, with that section's stream windows,
+//! so that the worked examples and `tests/conformance/cases.txt` run against this binary.
 //!
 //! ```text
 //! cargo run -p prpc-examples --bin arith                       # server and client in one process
@@ -51,6 +53,24 @@ pub trait Arith {
     async fn sum(&self, values: Vec<i64>) -> i64;
 }
 
+/// docs/PROTOCOL.md section 11.5's stream: the numbers below `n`, then the trailer's
+/// metadata `count` = how many were sent.
+#[prpc::service(name = "Ticker")]
+pub trait Ticker {
+    /// A server stream of `0..n`.
+    async fn count(&self, n: u32) -> prpc::Streaming<u32>;
+}
+
+struct Counter;
+
+impl Ticker for Counter {
+    async fn count(&self, n: u32) -> prpc::Streaming<u32> {
+        let mut trailer = prpc::Metadata::new();
+        trailer.insert("count", n.to_string());
+        prpc::Streaming::from_iter(0..n).with_trailer(trailer)
+    }
+}
+
 struct Calculator;
 
 impl Arith for Calculator {
@@ -76,6 +96,9 @@ impl Arith for Calculator {
 async fn serve(addr: &str) -> std::io::Result<prpc::Server> {
     prpc::Server::builder()
         .add_service(ArithServer::new(Calculator))
+        .add_service(TickerServer::new(Counter))
+        // Section 11.5's windows: 1 MiB a stream, 16 MiB the connection.
+        .stream_windows(1 << 20, 16 << 20)
         .bind(addr)
         .await
 }

@@ -12,6 +12,7 @@
 //! | `prpc_server_connections_opened_total` | counter | |
 //! | `prpc_server_received_bytes_total`, `prpc_server_sent_bytes_total` | counter | |
 //! | `prpc_server_idempotency_entries` | gauge | |
+//! | `prpc_server_memory_budget_bytes`, `prpc_server_memory_budget_held_bytes` | gauge | |
 //! | `prpc_server_uptime_seconds` | gauge | |
 //! | `prpc_client_attempts_total`, `_retries_total`, `_hedges_total` | counter | `service` |
 //! | `prpc_client_endpoint_attempts_total` | counter | `service`, `endpoint` |
@@ -297,6 +298,19 @@ impl prometheus_client::collector::Collector for Collected {
                 ConstGauge::new(i64::try_from(entries).unwrap_or(i64::MAX)),
             )?;
         }
+        single(
+            &mut encoder,
+            "prpc_server_memory_budget_bytes",
+            "The server's memory budget: bytes its connections may hold in large frames and \
+             unanswered requests.",
+            ConstGauge::new(i64::try_from(server.memory_budget).unwrap_or(i64::MAX)),
+        )?;
+        single(
+            &mut encoder,
+            "prpc_server_memory_budget_held_bytes",
+            "Bytes of the memory budget held now by large frames and unanswered requests.",
+            ConstGauge::new(i64::try_from(server.memory_budget_held).unwrap_or(i64::MAX)),
+        )?;
         single(
             &mut encoder,
             "prpc_server_uptime_seconds",

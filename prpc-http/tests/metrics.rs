@@ -187,3 +187,92 @@ async fn metrics_pass_promtool_and_count_what_happened() {
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     drop(cluster);
 }
+
+/// A service whose `wait` blocks until the gate closes.
+struct Gate(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Service for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["wait".to_owned()]
+    }
+
+    fn call(&self, request: Request) -> ServiceFuture {
+        let gate = self.0.clone();
+        Box::pin(async move {
+            // Closed, not granted: the waiter goes on.
+            let _ = gate.acquire().await;
+            Ok::<_, Status>(Response::new(request.body))
+        })
+    }
+}
+
+/// The memory budget and what of it is held are gauges: a call blocked in its handler holds
+/// its share until it is answered.
+#[tokio::test]
+async fn metrics_show_the_memory_budget_and_what_is_held() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let server = prpc::Server::builder()
+        .add_service(Gate(gate.clone()))
+        .max_frame_size(64 * 1024)
+        .memory_budget(1 << 20)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let router = server.router();
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin.local_addr().unwrap().to_string();
+    let server = prpc_http::Http::new()
+        .admin_listener(admin)
+        .attach(server)
+        .await
+        .unwrap();
+    tokio::spawn(server.serve());
+
+    let client = prpc::Client::connect(addr.clone()).await.unwrap();
+    let call = prpc::Call::new("gate", "wait", prpc::Format::Raw, vec![b'x'; 1000].into());
+    let blocked = tokio::spawn(async move { prpc::Channel::call(&client, call).await });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let held = loop {
+        let held = router.stats().memory_budget_held;
+        if held > 0 {
+            break held;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the call never held the budget"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    // Its body and 512 bytes for the call, and any metadata the client sent.
+    assert!(held >= 1000 + 512, "{held}");
+
+    let (_, text) = get(&admin_addr, "/metrics").await;
+    let (valid, said) = promtool(text.clone()).await;
+    assert!(valid, "promtool: {said}\n{text}");
+    assert!(
+        text.contains("# TYPE prpc_server_memory_budget_bytes gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nprpc_server_memory_budget_bytes 1048576\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\nprpc_server_memory_budget_held_bytes {held}\n")),
+        "{text}"
+    );
+
+    // Answered, the call gives its share back.
+    gate.close();
+    assert_eq!(blocked.await.unwrap().unwrap().body.len(), 1000);
+    let (_, text) = get(&admin_addr, "/metrics").await;
+    assert!(
+        text.contains("\nprpc_server_memory_budget_held_bytes 0\n"),
+        "{text}"
+    );
+}

@@ -322,6 +322,7 @@ impl ServerStats {
     pub(crate) fn snapshot(
         &self,
         idempotency_entries: Option<usize>,
+        memory_budget: usize,
         memory_budget_held: usize,
     ) -> ServerSnapshot {
         let methods = self
@@ -370,6 +371,7 @@ impl ServerStats {
             bytes_in,
             bytes_out,
             idempotency_entries,
+            memory_budget,
             memory_budget_held,
         }
     }
@@ -422,10 +424,14 @@ pub struct ServerSnapshot {
     /// Replies the idempotency store holds, when the store can tell (the in-memory one can;
     /// a shared store such as Redis is not counted).
     pub idempotency_entries: Option<usize>,
+    /// The server's memory budget in bytes
+    /// ([`Builder::memory_budget`](crate::server::Builder::memory_budget), as raised to hold
+    /// one frame of `max_frame_size`).
+    pub memory_budget: usize,
     /// Bytes of the server's memory budget
     /// ([`Builder::memory_budget`](crate::server::Builder::memory_budget)) held now: charged to
-    /// large frames being read and to requests read and not answered yet, or set aside for the
-    /// connection first in line for the rest of its charge. Counted whether stats are on or
+    /// large frames being read and to requests read and not answered yet (it may pass the
+    /// budget by what connections read while it had room). Counted whether stats are on or
     /// off.
     pub memory_budget_held: usize,
 }

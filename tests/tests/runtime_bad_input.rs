@@ -491,14 +491,15 @@ async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
         raw.send_bytes(&start).await;
         slow.push(raw);
     }
-    // Two frames fit; the third sender waits, unread, with the rest of the budget set aside
-    // for it: all of the budget is held.
-    held_reaches(BUDGET).await;
+    // Two frames fit; the third sender waits, unread: the budget holds two frames, and has
+    // no room for a third.
+    const HELD: usize = 2 * (FRAME as usize - 8);
+    held_reaches(HELD).await;
     // A small call while the budget is full.
     let client = Client::connect(addr).await.unwrap();
     let call = Call::new("probe", "echo", Format::Raw, Bytes::from_static(b"small"));
     assert_eq!(client.call(call).await.unwrap().body, "small");
-    assert_eq!(router.stats().memory_budget_held, BUDGET);
+    assert_eq!(router.stats().memory_budget_held, HELD);
     // A large one: it gets room once the slow senders are gone.
     let large = Bytes::from(vec![b'x'; 200 * 1024]);
     let call = Call::new("probe", "echo", Format::Raw, large.clone());
@@ -510,6 +511,199 @@ async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
     assert_eq!(reply.await.unwrap().unwrap().body, large);
     // Answered, the large call gave its charge back too.
     held_reaches(0).await;
+}
+
+/// A service whose `wait` calls block until the gate closes (counting those that started), and
+/// whose `echo` answers at once.
+struct Gate {
+    gate: Arc<tokio::sync::Semaphore>,
+    entered: Arc<AtomicUsize>,
+}
+
+impl prpc::Service for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["wait".to_owned(), "echo".to_owned()]
+    }
+
+    fn call(&self, request: prpc::Request) -> prpc::ServiceFuture {
+        let gate = self.gate.clone();
+        let entered = self.entered.clone();
+        Box::pin(async move {
+            if &*request.method == "wait" {
+                entered.fetch_add(1, Ordering::SeqCst);
+                // Closed, not granted: every waiter goes on at once.
+                let _ = gate.acquire().await;
+            }
+            Ok(prpc::Response::new(request.body))
+        })
+    }
+}
+
+/// Small requests (under 64 KiB) a handler has not answered yet are charged to the memory
+/// budget too: many connections pipelining small requests to handlers that block hold the
+/// budget, and each then waits before reading more, so what is held stays within the budget
+/// plus one read a connection (without the charge, the server read all of them). A
+/// fresh connection's call still goes through while the budget is full, and once the handlers
+/// are let go every call is answered and the budget is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_small_requests_are_bounded_by_the_memory_budget() {
+    const BUDGET: usize = 256 * 1024;
+    const CONNECTIONS: usize = 16;
+    const PER_CONNECTION: u64 = 100;
+    const BODY: usize = 2000;
+    // What one such call is charged: its body and 512 bytes for its task and head.
+    const CHARGE: usize = BODY + 512;
+    const READ_BUFFER: usize = 64 * 1024;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let server = Server::builder()
+        .add_service(Gate {
+            gate: gate.clone(),
+            entered: entered.clone(),
+        })
+        .max_frame_size(MAX_FRAME_SIZE)
+        .memory_budget(BUDGET)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().socket_addr().unwrap();
+    let router = server.router();
+    tokio::spawn(server.serve());
+
+    // Every connection sends all its requests at once.
+    let body: &'static [u8] = Box::leak(vec![b'b'; BODY].into_boxed_slice());
+    let mut connections = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut raw = RawConnection::connect(addr).await;
+        let mut bytes = BytesMut::new();
+        for id in 1..=PER_CONNECTION {
+            FrameCodec::new()
+                .encode(request_frame(id, "gate", "wait", body), &mut bytes)
+                .unwrap();
+        }
+        raw.send_bytes(&bytes).await;
+        connections.push(raw);
+    }
+
+    // The budget fills, then the server stops reading: wait until no more calls start.
+    let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
+    while router.stats().memory_budget_held < BUDGET {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the blocked calls hold {} bytes of the budget, {} started",
+            router.stats().memory_budget_held,
+            entered.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut started = entered.load(Ordering::SeqCst);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = entered.load(Ordering::SeqCst);
+        if now == started {
+            break;
+        }
+        started = now;
+    }
+    // Each blocked call is charged from before its handler starts: once reading has stopped,
+    // what is held is what the started calls were charged.
+    let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
+    while router.stats().memory_budget_held != entered.load(Ordering::SeqCst) * CHARGE {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} bytes held for {} started calls",
+            router.stats().memory_budget_held,
+            entered.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let started = entered.load(Ordering::SeqCst);
+    let held = router.stats().memory_budget_held;
+    // Each connection reads at most once more after the budget filled: what its read buffer
+    // has room for (64 KiB, up to twice that once the buffer has grown around a partial frame).
+    let bound = BUDGET + CONNECTIONS * (2 * READ_BUFFER + CHARGE);
+    assert!(
+        held <= bound,
+        "{started} calls started, holding {held} bytes, past {bound}"
+    );
+    assert!(started < CONNECTIONS * PER_CONNECTION as usize);
+
+    // A call on a fresh connection goes through while the budget is full.
+    let client = Client::connect(addr).await.unwrap();
+    let call = Call::new("gate", "echo", Format::Raw, Bytes::from_static(b"small"));
+    assert_eq!(client.call(call).await.unwrap().body, "small");
+
+    // Let the handlers go: every call is answered, in whatever order.
+    gate.close();
+    for mut raw in connections {
+        let mut answered = std::collections::HashSet::new();
+        for _ in 0..PER_CONNECTION {
+            let (id, head, reply) = raw.recv_response().await;
+            assert_eq!(Code::from_u32(head.code), Code::Ok, "{}", head.message);
+            assert_eq!(reply.len(), BODY);
+            answered.insert(id);
+        }
+        assert_eq!(answered.len(), PER_CONNECTION as usize);
+    }
+    assert_eq!(
+        entered.load(Ordering::SeqCst),
+        CONNECTIONS * PER_CONNECTION as usize
+    );
+    assert_eq!(router.stats().memory_budget_held, 0);
+    let fresh = Client::connect(addr).await.unwrap();
+    let call = Call::new("gate", "echo", Format::Raw, Bytes::from_static(b"after"));
+    assert_eq!(fresh.call(call).await.unwrap().body, "after");
+}
+
+/// A small call cancelled before its task first ran gives its share of the memory budget back
+/// too: request and cancel pairs in one write (each task is spawned, then stopped while the
+/// read loop goes on) leave nothing held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cancelled_before_they_ran_give_the_budget_back() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let server = Server::builder()
+        .add_service(Gate {
+            gate: gate.clone(),
+            entered: entered.clone(),
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().socket_addr().unwrap();
+    let router = server.router();
+    tokio::spawn(server.serve());
+    let mut raw = RawConnection::connect(addr).await;
+    let mut bytes = BytesMut::new();
+    for id in 1..=500 {
+        FrameCodec::new()
+            .encode(request_frame(id, "gate", "wait", b"0123456789"), &mut bytes)
+            .unwrap();
+        FrameCodec::new()
+            .encode(Frame::control(id, prpc::wire::Head::Cancel), &mut bytes)
+            .unwrap();
+    }
+    FrameCodec::new()
+        .encode(Frame::control(9999, prpc::wire::Head::Ping), &mut bytes)
+        .unwrap();
+    raw.send_bytes(&bytes).await;
+    // Cancelled calls get no answer: the pong is the first frame back.
+    let pong = raw.recv().await.expect("the pong");
+    assert!(matches!(pong.head, prpc::wire::Head::Pong), "{pong:?}");
+    let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
+    while router.stats().memory_budget_held != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} bytes still held, {} of 500 handlers ran",
+            router.stats().memory_budget_held,
+            entered.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// Errors say what is wrong: an lz4 size that is not the exact length, a gzip trailer whose

@@ -32,6 +32,7 @@ struct Seen {
 ///   row, then keeps the stream without reading it.
 /// - `echo`: each client message back.
 /// - `unary`: "ok".
+/// - `busy`: four messages, each computed for 30 ms without yielding (CPU-bound).
 struct Review(Arc<Seen>);
 
 async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
@@ -44,6 +45,21 @@ impl Stream for Ticks {
     type Item = Result<Message, Status>;
     fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Poll::Ready(Some(Ok(Message::new(Bytes::from(vec![7u8; 64])))))
+    }
+}
+
+/// Four messages, each after 30 ms of blocking its thread: it never waits anywhere.
+struct Busy(usize);
+
+impl Stream for Busy {
+    type Item = Result<Message, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.0 == 4 {
+            return Poll::Ready(None);
+        }
+        self.0 += 1;
+        std::thread::sleep(Duration::from_millis(30));
+        Poll::Ready(Some(Ok(Message::new(Bytes::from_static(b"busy")))))
     }
 }
 
@@ -63,9 +79,11 @@ impl Service for Review {
         "Review"
     }
     fn methods(&self) -> Vec<String> {
-        ["count", "hold", "ticks", "detach", "park", "echo", "unary"]
-            .map(String::from)
-            .to_vec()
+        [
+            "count", "hold", "ticks", "detach", "park", "echo", "unary", "busy",
+        ]
+        .map(String::from)
+        .to_vec()
     }
     fn call(&self, mut request: Request) -> ServiceFuture {
         let seen = self.0.clone();
@@ -119,6 +137,7 @@ impl Service for Review {
                     ))
                 }
                 "unary" => Ok(Response::new(Bytes::from_static(b"ok"))),
+                "busy" => Ok(Response::stream(Box::pin(Busy(0)), Default::default())),
                 _ => Err(Status::unimplemented("no such method")),
             }
         })
@@ -393,4 +412,35 @@ async fn messages_taken_give_their_connection_credit_back() {
 #[tokio::test]
 async fn messages_taken_past_the_settle_batch_give_their_credit_back() {
     assert_eq!(park_streams(62, 17).await, 62 * 17);
+}
+
+/// PROTOCOL.md 7.3: a stream whose messages are computed without waiting anywhere cannot be
+/// stopped at its deadline, but its trailer after the deadline is `deadline_exceeded`, not ok;
+/// within its deadline the same stream ends ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_bound_stream_ending_after_its_deadline_does_not_end_ok() {
+    let (server, _) = server(prpc::Server::builder()).await;
+    let mut connection = RawConnection::connect(server.addr).await;
+    for (id, deadline, expected) in [
+        (1, Duration::from_millis(20), Code::DeadlineExceeded),
+        (2, Duration::from_secs(60), Code::Ok),
+    ] {
+        let mut request = stream_request(id, "busy");
+        if let Head::Request(head) = &mut request.head {
+            head.deadline = Some(deadline);
+        }
+        connection.send(request).await;
+        let mut messages = 0;
+        let trailer = loop {
+            let frame = next_for(&mut connection, id).await.expect("the trailer");
+            match frame.head {
+                Head::Message { .. } => messages += 1,
+                _ => break frame,
+            }
+        };
+        let (code, message) = status_of(&trailer);
+        assert_eq!(code, expected, "stream {id}: {message}");
+        // What was made before the end went out.
+        assert_eq!(messages, 4, "stream {id}");
+    }
 }

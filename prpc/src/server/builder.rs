@@ -206,11 +206,15 @@ impl<L> Builder<L> {
         self
     }
 
-    /// Bytes of large frames (over 64 KiB) all the server's connections may hold at once, from
-    /// when a frame's prefix is read until it is handled (a request: until it is answered).
-    /// Past it, connections with a large frame to read wait before reading it (backpressure)
-    /// instead of allocating; frames up to 64 KiB, which fit a connection's read buffer, still
-    /// go through. Default 256 MiB; at least one frame of `max_frame_size` (a smaller budget
+    /// Bytes all the server's connections may hold at once in frames and unanswered requests.
+    /// A large frame (over 64 KiB) is charged from when its prefix is read until it is handled
+    /// (a request: until it is answered); a smaller request whose handler does not finish at
+    /// once is charged its body and metadata plus 512 bytes until it is answered. Past the
+    /// budget, connections wait before reading (backpressure) instead of allocating: one with
+    /// a large frame to read, or with calls running. A connection with nothing running may
+    /// still read what fits its read buffer, so a fresh client's small call goes through while
+    /// the budget is full, and what is held stays within the budget plus one read a
+    /// connection. Default 256 MiB; at least one frame of `max_frame_size` (a smaller budget
     /// is raised to it).
     ///
     /// ```

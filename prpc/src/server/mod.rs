@@ -256,9 +256,11 @@ impl<H: Handler> Router<H> {
     /// The server's numbers now: calls by method and code, latency, connections (see
     /// [`crate::stats`]).
     pub fn stats(&self) -> ServerSnapshot {
-        self.shared
-            .stats
-            .snapshot(self.shared.store.entries(), self.shared.budget.held())
+        self.shared.stats.snapshot(
+            self.shared.store.entries(),
+            self.shared.config.memory_budget,
+            self.shared.budget.held(),
+        )
     }
 
     /// The server's registrations with registries ([`Builder::register`]) and where each

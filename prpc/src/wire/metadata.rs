@@ -110,7 +110,7 @@ impl Metadata {
     }
 
     /// Bytes the pairs take on the wire, without their count.
-    fn encoded_len(&self) -> usize {
+    pub(crate) fn encoded_len(&self) -> usize {
         self.encoded().map_or(0, Bytes::len)
     }
 

@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::budget::{Charge, LARGE_FRAME, MemoryBudget};
+use super::budget::{Charge, LARGE_FRAME, MemoryBudget, REQUEST_OVERHEAD};
 use super::dispatch::{self, Incoming, Prepared, ReplyEncoding};
 use super::handler::Handler;
 use super::shared::Shared;
@@ -39,19 +39,29 @@ const HIGH_WATER: usize = 1 << 20;
 /// Running calls by request id and attempt (a retrying client may have several attempts of one
 /// call running). Only calls that run as tasks are here; one lock, taken by the read loop for
 /// a request only while some call runs as a task, and once when a task ends.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct InFlight(Arc<InFlightShared>);
 
-#[derive(Default)]
 struct InFlightShared {
     calls: Mutex<RunningCalls>,
     /// `calls.len()`, as of the last unlock: read without the lock.
     len: AtomicUsize,
+    /// The server's memory budget, which small running calls are charged to (here, where
+    /// each call's task has it already, so that a charge costs no reference count).
+    budget: MemoryBudget,
 }
 
 type RunningCalls = HashMap<(u64, u32), Running, IdHashBuilder>;
 
 impl InFlight {
+    fn new(budget: MemoryBudget) -> Self {
+        InFlight(Arc::new(InFlightShared {
+            calls: Mutex::default(),
+            len: AtomicUsize::new(0),
+            budget,
+        }))
+    }
+
     fn lock(&self) -> InFlightGuard<'_> {
         InFlightGuard {
             calls: self.0.calls.lock().unwrap_or_else(PoisonError::into_inner),
@@ -181,7 +191,7 @@ pub(super) async fn run<H: Handler>(
     ));
     let mut calls = Calls {
         shared: &shared,
-        in_flight: InFlight::default(),
+        in_flight: InFlight::new(shared.budget.clone()),
         streams,
         arrivals: Arrivals::default(),
         handlers: Tasks::new(),
@@ -250,6 +260,7 @@ pub(super) async fn run<H: Handler>(
                 &calls.outbound,
                 &mut frames,
                 stalled,
+                !calls.in_flight.none_running(),
                 &shared.budget,
                 &mut calls.charge,
                 config.frame_progress_timeout,
@@ -447,14 +458,16 @@ enum Read {
 /// Waits until the writer has taken the queued replies down to [`HIGH_WATER`]: replies from
 /// call tasks pile up too (a task's entry leaves `in_flight` once its reply is queued, written
 /// or not), so no more requests are read from a client that does not read its replies. Then,
-/// unless the buffer still holds frames to handle (`stalled`), reads more. A large frame is
-/// first charged to the server's memory budget (waiting, without reading, while the budget is
-/// spent), and the rest of a partial frame must come within `progress_timeout` (time spent
-/// waiting for the budget is not counted).
+/// unless the buffer still holds frames to handle (`stalled`), reads more. A connection that
+/// holds running requests (`holds_requests`, each charged to the server's memory budget) first
+/// waits for the budget to have room; a large frame is first charged to it (waiting, without
+/// reading, while the budget is spent). The rest of a partial frame must come within
+/// `progress_timeout` (time spent waiting for the budget is not counted).
 async fn read_more<R>(
     outbound: &wire::Sender,
     frames: &mut FrameReader<R>,
     stalled: bool,
+    holds_requests: bool,
     budget: &MemoryBudget,
     charge: &mut Option<Charge>,
     progress_timeout: std::time::Duration,
@@ -466,13 +479,15 @@ where
     if stalled {
         return Ok(Read::Nothing);
     }
+    if holds_requests {
+        budget.room().await;
+    }
     if charge.is_none()
         && let Some(total) = frames.partial_frame()
         && total > LARGE_FRAME
     {
         // The budget holds at least one largest frame, so this much is always granted in time.
-        let bytes = u32::try_from(total).unwrap_or(u32::MAX);
-        *charge = Some(budget.charge(bytes).await);
+        *charge = Some(budget.charge(total).await);
     }
     if !frames.holds_partial_frame() {
         return frames.fill().await.map(Read::Bytes);
@@ -697,7 +712,7 @@ impl<H: Handler> Calls<'_, H> {
         if let Some(counters) = &self.counters {
             counters.calls.fetch_add(1, Ordering::Relaxed);
         }
-        // The request's share of the memory budget, held until it is answered.
+        // A large request's share of the memory budget, held until it is answered.
         let charge = self.charge.take();
         if fields.stream {
             return self.start_stream(fields, incoming, received);
@@ -734,6 +749,10 @@ impl<H: Handler> Calls<'_, H> {
         if let Some(status) = refusal {
             return self.answer(&fields, plain, &Err(status));
         }
+        // What a small request holds while it runs, charged if it goes on as a task.
+        let held = incoming.as_ref().map_or(0, |incoming| {
+            incoming.body.len() + incoming.metadata.encoded_len() + REQUEST_OVERHEAD
+        });
         let Prepared {
             service,
             request,
@@ -775,15 +794,26 @@ impl<H: Handler> Calls<'_, H> {
                 oneway: fields.oneway,
             },
         );
-        let in_flight = self.in_flight.clone();
         let outbound = self.outbound.clone();
         let oneway = fields.oneway;
+        // A small request is charged now (a large one already was), and given back when the
+        // task ends or is dropped, polled or not: the guard is made here, not in the task.
+        let held = if charge.is_none() {
+            self.in_flight.0.budget.take(held);
+            held
+        } else {
+            0
+        };
+        let running = Held {
+            in_flight: self.in_flight.clone(),
+            bytes: held,
+        };
         let task = self.handlers.spawn(async move {
             let _charge = charge;
             let result = call.await;
             // Whoever removes the entry answers: a call cancelled or stopped after its
             // handler finished was already answered (or is to get no answer).
-            let answer = in_flight.lock().remove(&key).is_some();
+            let answer = running.in_flight.lock().remove(&key).is_some();
             if answer && !oneway {
                 reply.send(&result, &outbound);
             }
@@ -792,6 +822,22 @@ impl<H: Handler> Calls<'_, H> {
             entry.handler = Some(task.abort_handle());
         }
         0
+    }
+}
+
+/// A running call's connection, and the bytes of the memory budget it holds (a small
+/// request's), given back when its task ends or is dropped. The budget is reached through the
+/// connection's running calls, which the task holds anyway: a charge costs no reference count.
+struct Held {
+    in_flight: InFlight,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.in_flight.0.budget.give_back(self.bytes);
+        }
     }
 }
 

@@ -189,9 +189,18 @@ impl Running {
         let sending = send_all(streams, *id, credit, messages, *format, policy);
         let sent = match deadline {
             None => sending.await,
-            Some((sleep, budget)) => tokio::select! {
+            Some((sleep, budget)) => match tokio::select! {
                 sent = sending => sent,
-                () = sleep => Err(Stopped::Status(deadline_exceeded(*budget))),
+                () = &mut *sleep => Err(Stopped::Status(deadline_exceeded(*budget))),
+            } {
+                // Messages made without waiting anywhere in time to be stopped (CPU-bound)
+                // went out; the trailer after the deadline is neither ok nor the stream's own
+                // error (PROTOCOL.md 7.3).
+                sent @ Err(Stopped::Closed) => sent,
+                _ if Instant::now() >= sleep.deadline() => {
+                    Err(Stopped::Status(deadline_exceeded(*budget)))
+                }
+                sent => sent,
             },
         };
         match sent {
