@@ -28,7 +28,8 @@ pub use futures_core::Stream;
 /// [`AsBytes`](byte_string::AsBytes) and [`FromBytes`](byte_string::FromBytes).
 pub mod byte_string {
     pub use crate::format::byte_string::{
-        AsBytes, FromBytes, decode_from_body, deserialize, serialize,
+        AsBytes, FromBytes, decode, decode_arg, decode_from_body, deserialize, encode, encode_arg,
+        serialize,
     };
 }
 

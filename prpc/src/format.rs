@@ -141,6 +141,17 @@ fn encode_into_arena(
     encoded.map(|()| body)
 }
 
+/// Cuts a body written by `write` (with no serializer) off this thread's arena, as
+/// [`encode_into_arena`] does.
+#[cfg(feature = "msgpack")]
+fn encode_raw(write: impl FnOnce(&mut ArenaWriter)) -> Bytes {
+    let encoded = encode_into_arena(|out| {
+        write(out);
+        Ok(())
+    });
+    encoded.unwrap_or_default()
+}
+
 /// Writes that gather in [`ArenaWriter::small`] before they go to the arena together.
 #[cfg(any(feature = "json", feature = "msgpack"))]
 const SMALL_WRITES: usize = 512;
@@ -163,6 +174,31 @@ impl ArenaWriter {
             self.arena.extend_from_slice(&self.small);
             self.small.clear();
         }
+    }
+}
+
+#[cfg(feature = "msgpack")]
+impl ArenaWriter {
+    /// Appends a few bytes (a header) to the small writes.
+    fn put_small(&mut self, bytes: &[u8]) {
+        std::io::Write::write_all(self, bytes).unwrap_or_default();
+    }
+
+    /// Appends a MessagePack `bin` of `bytes`: the smallest header that holds its length, then
+    /// the bytes (a large run straight into the arena, as [`std::io::Write`] does).
+    fn put_bin(&mut self, bytes: &[u8]) {
+        let length = bytes.len();
+        if let Ok(short) = u8::try_from(length) {
+            self.put_small(&[0xc4, short]);
+        } else if let Ok(medium) = u16::try_from(length) {
+            let [a, b] = medium.to_be_bytes();
+            self.put_small(&[0xc5, a, b]);
+        } else {
+            // Callers pass under 4 GiB (`as_byte_slice`).
+            let [a, b, c, d] = u32::try_from(length).unwrap_or(u32::MAX).to_be_bytes();
+            self.put_small(&[0xc6, a, b, c, d]);
+        }
+        std::io::Write::write_all(self, bytes).unwrap_or_default();
     }
 }
 
