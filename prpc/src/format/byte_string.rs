@@ -125,9 +125,7 @@ pub fn encode<T: Serialize + Any>(format: Format, value: &T) -> Result<Bytes, Bo
     if format == Format::MsgPack
         && let Some(bytes) = as_byte_slice(value)
     {
-        return Ok(super::encode_raw(|out| {
-            out.put_bin(bytes);
-        }));
+        return Ok(super::encode_raw(|out| super::put_bin(out, bytes)));
     }
     format.encode(&AsBytes(value))
 }
@@ -145,9 +143,9 @@ pub fn encode_arg<T: Any>(format: Format, name: &str, value: &T) -> Option<Bytes
     {
         return Some(super::encode_raw(|out| {
             // fixmap of one entry, the key a fixstr.
-            out.put_small(&[0x81, 0xa0 | name.len() as u8]);
-            out.put_small(name.as_bytes());
-            out.put_bin(bytes);
+            out.extend_from_slice(&[0x81, 0xa0 | name.len() as u8]);
+            out.extend_from_slice(name.as_bytes());
+            super::put_bin(out, bytes);
         }));
     }
     let _ = (format, name, value);
