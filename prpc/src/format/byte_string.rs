@@ -354,9 +354,28 @@ fn decode_base64<E: de::Error>(_text: &str) -> Result<Vec<u8>, E> {
 /// The entry point of the `byte_string` fuzz target: `body` decoded as a byte string in
 /// `format`, borrowing from it where the format allows, else the typed error.
 #[cfg(feature = "fuzzing")]
+///
+/// The serde-free paths ([`decode`], [`decode_arg`]) are checked against serde on the same body
+/// here: where one takes a body, it must read what serde reads (a panic otherwise, which the
+/// fuzzer reports).
 pub fn fuzz_decode(format: Format, body: &Bytes) -> Result<(Bytes, Vec<u8>), BodyError> {
+    #[derive(Deserialize)]
+    struct Args {
+        #[serde(with = "self")]
+        payload: Bytes,
+    }
+    if let Some(fast) = decode_arg::<Bytes>(format, body, "payload") {
+        let serde = decode_from_body::<Args>(format, body).map(|args| args.payload);
+        assert_eq!(
+            serde.ok(),
+            Some(fast),
+            "decode_arg read what serde does not"
+        );
+    }
     let shared = decode_from_body::<FromBytes<Bytes>>(format, body)?.0;
     let owned = format.decode::<FromBytes<Vec<u8>>>(body)?.0;
+    let fast = decode::<Bytes>(format, body)?;
+    assert_eq!(fast, shared, "decode read other bytes than serde");
     Ok((shared, owned))
 }
 
