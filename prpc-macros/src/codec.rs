@@ -4,6 +4,7 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Type;
+use syn::ext::IdentExt as _;
 
 use crate::parse::{Encoding, MethodDef, StreamItems, is_byte_string, is_unit};
 
@@ -57,6 +58,17 @@ fn args_field(arg: &crate::parse::Arg) -> TokenStream {
     }
 }
 
+/// The method's argument when it has exactly one (apart from a stream) and it is a byte
+/// string: the generated code then writes and reads its arguments without serde where the
+/// format allows (see `prpc::__private::byte_string::encode_arg`), the same bytes serde would.
+fn sole_byte_string(method: &MethodDef) -> Option<&crate::parse::Arg> {
+    let mut args = method.body_args();
+    match (args.next(), args.next()) {
+        (Some(arg), None) if is_byte_string(&arg.ty) => Some(arg),
+        _ => None,
+    }
+}
+
 impl Encoding {
     /// An expression encoding the value behind the reference `value`, of type `ty`, into a
     /// `Bytes` body, yielding `Result<Bytes, BodyError>`.
@@ -64,7 +76,7 @@ impl Encoding {
         let format = &locals.format;
         match self {
             Encoding::Serde if is_byte_string(ty) => {
-                quote!(#format.encode(&::prpc::__private::byte_string::AsBytes(#value)))
+                quote!(::prpc::__private::byte_string::encode(#format, #value))
             }
             Encoding::Serde => quote!(#format.encode(#value)),
             Encoding::Protobuf => quote!(#format.encode_message(#value)),
@@ -83,10 +95,7 @@ impl Encoding {
         match self {
             // A byte string may be a slice of the body: decoded with the body at hand.
             Encoding::Serde if is_byte_string(ty) => quote! {
-                ::prpc::__private::byte_string::decode_from_body::<
-                    ::prpc::__private::byte_string::FromBytes<#ty>,
-                >(#format, #body)
-                .map(|decoded| decoded.0)
+                ::prpc::__private::byte_string::decode::<#ty>(#format, #body)
             },
             Encoding::Serde => quote!(#format.decode::<#ty>(#body)),
             Encoding::Protobuf => quote!(#format.decode_message::<#ty>(#body)),
@@ -103,7 +112,7 @@ impl Encoding {
     /// stream), or return
     /// the encoding error. `locals.format` is in scope.
     pub(crate) fn encode_args(self, locals: &Locals, method: &MethodDef) -> TokenStream {
-        let body = &locals.body;
+        let (body, format) = (&locals.body, &locals.format);
         match self {
             Encoding::Serde => {
                 let args_struct = Ident::new(ARGS_STRUCT, Span::call_site());
@@ -121,9 +130,27 @@ impl Encoding {
                     #[serde(crate = "::prpc::__private::serde")]
                     struct #args_struct { #(#fields),* }
                 };
-                quote! {
-                    #definition
-                    let #body = #encode?;
+                match sole_byte_string(method) {
+                    // One byte string: written without a serializer where the format allows.
+                    Some(arg) => {
+                        let ident = &arg.ident;
+                        let key = ident.unraw().to_string();
+                        quote! {
+                            let #body = match ::prpc::__private::byte_string::encode_arg(
+                                #format, #key, &#ident,
+                            ) {
+                                ::core::option::Option::Some(#body) => #body,
+                                ::core::option::Option::None => {
+                                    #definition
+                                    #encode?
+                                }
+                            };
+                        }
+                    }
+                    None => quote! {
+                        #definition
+                        let #body = #encode?;
+                    },
                 }
             }
             Encoding::Protobuf | Encoding::ProtobufJson => {
@@ -165,9 +192,28 @@ impl Encoding {
                     #[serde(crate = "::prpc::__private::serde")]
                     struct #args_struct { #(#fields),* }
                 };
-                quote! {
-                    #definition
-                    let #args_struct { #(#idents),* } = #decode?;
+                match sole_byte_string(method) {
+                    // One byte string: read without a deserializer where the body allows.
+                    Some(arg) => {
+                        let (ident, ty) = (&arg.ident, &arg.ty);
+                        let key = ident.unraw().to_string();
+                        quote! {
+                            let #ident: #ty = match ::prpc::__private::byte_string::decode_arg::<
+                                #ty,
+                            >(#format, #body, #key) {
+                                ::core::option::Option::Some(#ident) => #ident,
+                                ::core::option::Option::None => {
+                                    #definition
+                                    let #args_struct { #ident } = #decode?;
+                                    #ident
+                                }
+                            };
+                        }
+                    }
+                    None => quote! {
+                        #definition
+                        let #args_struct { #(#idents),* } = #decode?;
+                    },
                 }
             }
             Encoding::Protobuf | Encoding::ProtobufJson => match method.body_args().next() {

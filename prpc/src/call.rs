@@ -424,11 +424,18 @@ impl Call {
     /// call under it, as [`resend_as`](Call::resend_as) does).
     #[must_use]
     pub fn with_options(mut self, options: CallOptions) -> Self {
+        self.set_options(options);
+        self
+    }
+
+    /// [`with_options`](Self::with_options) in place.
+    pub(crate) fn set_options(&mut self, options: CallOptions) {
         if let Some((request_id, attempt)) = options.request_id {
-            self = self.resend_as(request_id, attempt);
+            self.request_id = Some(request_id);
+            self.attempt = attempt;
+            self.dedupe = true;
         }
         self.options = options;
-        self
     }
 }
 

@@ -116,7 +116,8 @@ const ARENA_CHUNK: usize = 16 * 1024;
 #[cfg(any(feature = "json", feature = "msgpack"))]
 thread_local! {
     /// This thread's encoding arena, and the buffer small writes gather in.
-    static ARENA: std::cell::Cell<ArenaWriter> = std::cell::Cell::new(ArenaWriter::default());
+    /// (Initialized as a constant: no lazy set-up to check on every use.)
+    static ARENA: std::cell::Cell<Option<ArenaWriter>> = const { std::cell::Cell::new(None) };
 }
 
 /// Runs `encode` on a writer into this thread's arena and cuts what it wrote off as a body.
@@ -130,15 +131,23 @@ fn encode_into_arena(
 ) -> Result<Bytes, BodyError> {
     // Taken out while in use, so an encoding inside an encoding (a `Serialize` impl that
     // encodes a body of its own) finds an empty arena instead of a borrowed one.
-    let mut writer = ARENA.take();
-    if writer.arena.capacity() - writer.arena.len() < ARENA_CHUNK / 16 {
-        writer.arena.reserve(ARENA_CHUNK);
-    }
+    let mut writer = ArenaWriter::take();
     let encoded = encode(&mut writer);
     writer.flush_small();
     let body = writer.arena.split().freeze();
-    ARENA.set(writer);
+    writer.give_back();
     encoded.map(|()| body)
+}
+
+/// Cuts a body written by `write` (with no serializer: a few large appends) off this thread's
+/// arena, as [`encode_into_arena`] does, but straight into the arena.
+#[cfg(feature = "msgpack")]
+fn encode_raw(write: impl FnOnce(&mut bytes::BytesMut)) -> Bytes {
+    let mut writer = ArenaWriter::take();
+    write(&mut writer.arena);
+    let body = writer.arena.split().freeze();
+    writer.give_back();
+    body
 }
 
 /// Writes that gather in [`ArenaWriter::small`] before they go to the arena together.
@@ -158,12 +167,46 @@ struct ArenaWriter {
 
 #[cfg(any(feature = "json", feature = "msgpack"))]
 impl ArenaWriter {
+    /// This thread's writer, taken out while in use (so that an encoding inside an encoding,
+    /// a `Serialize` impl that encodes a body of its own, finds none and makes its own), with
+    /// room in its arena.
+    fn take() -> Self {
+        let mut writer = ARENA.with(std::cell::Cell::take).unwrap_or_default();
+        if writer.arena.capacity() - writer.arena.len() < ARENA_CHUNK / 16 {
+            writer.arena.reserve(ARENA_CHUNK);
+        }
+        writer
+    }
+
+    /// Puts the writer back for the thread's next encoding.
+    fn give_back(self) {
+        ARENA.with(|cell| cell.set(Some(self)));
+    }
+
     fn flush_small(&mut self) {
         if !self.small.is_empty() {
             self.arena.extend_from_slice(&self.small);
             self.small.clear();
         }
     }
+}
+
+/// Appends a MessagePack `bin` of `bytes` to `out`: the smallest header that holds its
+/// length, then the bytes.
+#[cfg(feature = "msgpack")]
+fn put_bin(out: &mut bytes::BytesMut, bytes: &[u8]) {
+    let length = bytes.len();
+    if let Ok(short) = u8::try_from(length) {
+        out.extend_from_slice(&[0xc4, short]);
+    } else if let Ok(medium) = u16::try_from(length) {
+        let [a, b] = medium.to_be_bytes();
+        out.extend_from_slice(&[0xc5, a, b]);
+    } else {
+        // Callers pass under 4 GiB (`as_byte_slice`).
+        let [a, b, c, d] = u32::try_from(length).unwrap_or(u32::MAX).to_be_bytes();
+        out.extend_from_slice(&[0xc6, a, b, c, d]);
+    }
+    out.extend_from_slice(bytes);
 }
 
 #[cfg(any(feature = "json", feature = "msgpack"))]

@@ -57,6 +57,9 @@ pub struct Request {
     /// Set when the service is called, for the dedupe layer to tell a call refused before it
     /// reached its handler (its claim may be given up) from one that started.
     pub(crate) started: Option<Started>,
+    /// The method's number on the server that received the call, as its dispatcher found it
+    /// (`None` for a request made otherwise): the stats layer's index of its counters.
+    pub(crate) slot: Option<u32>,
 }
 
 /// Says whether a call reached its service: set by the bottom of the server's stack as it
@@ -94,6 +97,7 @@ impl Request {
             messages: None,
             peer: None,
             started: None,
+            slot: None,
         }
     }
 }

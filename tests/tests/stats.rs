@@ -137,6 +137,38 @@ async fn calls_are_counted_by_method_and_code_with_latency_and_connections() {
     panic!("a closed connection is still counted");
 }
 
+/// Requests read in place (no metadata) and decoded whole (with metadata) find their method's
+/// counters; a method the service does not list counts under empty names.
+#[tokio::test]
+async fn calls_with_and_without_metadata_and_unlisted_ones_count_where_they_belong() {
+    let (addr, router) = serve(Server::builder()).await;
+    let client = WorkClient::connect(addr.clone()).await.unwrap();
+    let tagged = client
+        .clone()
+        .with_options(CallOptions::new().metadata("tag", "x"));
+    assert_eq!(tagged.quick().await.unwrap(), 1);
+    assert_eq!(client.quick().await.unwrap(), 1);
+    assert_eq!(tagged.refuse().await.unwrap(), Err(Refused));
+
+    let raw = prpc::Client::connect(addr).await.unwrap();
+    let call = prpc::Call::new(
+        prpc::ByteString::from_static("stats.Work"),
+        prpc::ByteString::from_static("unlisted"),
+        prpc::Format::MsgPack,
+        bytes::Bytes::new(),
+    );
+    let error = raw.call(call).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unimplemented);
+
+    let stats = router.stats();
+    let quick = stats.method("stats.Work", "quick").unwrap();
+    assert_eq!((quick.calls(), quick.count(Code::Ok)), (2, 2));
+    let refuse = stats.method("stats.Work", "refuse").unwrap();
+    assert_eq!((refuse.calls(), refuse.count(Code::Application)), (1, 1));
+    let unlisted = stats.method("", "").unwrap();
+    assert_eq!(unlisted.count(Code::Unimplemented), 1, "{unlisted:?}");
+}
+
 #[tokio::test]
 async fn with_stats_off_nothing_is_counted() {
     let (addr, router) = serve(Server::builder().stats(false)).await;

@@ -116,6 +116,125 @@ pub fn decode_from_body<T: serde::de::DeserializeOwned>(
     format.decode(body)
 }
 
+/// Encodes a method's byte-string result (or stream item) as its body: what
+/// `format.encode(&AsBytes(value))` writes, byte for byte. In MessagePack a `Vec<u8>` or
+/// `Bytes` is written straight into the encoding arena (a `bin` header and the bytes), with
+/// no serializer; anything else goes through serde.
+pub fn encode<T: Serialize + Any>(format: Format, value: &T) -> Result<Bytes, BodyError> {
+    #[cfg(feature = "msgpack")]
+    if format == Format::MsgPack
+        && let Some(bytes) = as_byte_slice(value)
+    {
+        return Ok(super::encode_raw(|out| super::put_bin(out, bytes)));
+    }
+    format.encode(&AsBytes(value))
+}
+
+/// Encodes the arguments of a method whose one argument is a byte string, named `name`: in
+/// MessagePack, what serde writes for the generated arguments struct (a map of one entry,
+/// `name` to a `bin`), written without a serializer. `None` where that does not apply (another
+/// format, a name of 32 bytes or more, a value that is not a `Vec<u8>` or `Bytes`): the caller
+/// then encodes the struct through serde.
+pub fn encode_arg<T: Any>(format: Format, name: &str, value: &T) -> Option<Bytes> {
+    #[cfg(feature = "msgpack")]
+    if format == Format::MsgPack
+        && name.len() < 32
+        && let Some(bytes) = as_byte_slice(value)
+    {
+        return Some(super::encode_raw(|out| {
+            // fixmap of one entry, the key a fixstr.
+            out.extend_from_slice(&[0x81, 0xa0 | name.len() as u8]);
+            out.extend_from_slice(name.as_bytes());
+            super::put_bin(out, bytes);
+        }));
+    }
+    let _ = (format, name, value);
+    None
+}
+
+/// Decodes a method's byte-string result (or stream item) from its body, as
+/// [`decode_from_body`] of [`FromBytes<T>`] does. A MessagePack body that is exactly one `bin`
+/// is taken without a deserializer (a `Bytes` as a slice of the body); any other body (the
+/// array of integers of older peers, JSON's base64, a malformed body) goes through serde.
+pub fn decode<T: serde::de::DeserializeOwned + Any>(
+    format: Format,
+    body: &Bytes,
+) -> Result<T, BodyError> {
+    #[cfg(feature = "msgpack")]
+    if format == Format::MsgPack
+        && let Some(bytes) = whole_bin(body)
+        && let Some(value) = from_shared(body.slice_ref(bytes))
+    {
+        return Ok(value);
+    }
+    decode_from_body::<FromBytes<T>>(format, body).map(|decoded| decoded.0)
+}
+
+/// Decodes the arguments [`encode_arg`] encodes: `Some` when `body` is, in MessagePack, a map
+/// of one entry whose key is `name` and whose value is one `bin` (a `Bytes` then a slice of
+/// the body). `None` for any other body, which the caller decodes through serde (and which
+/// serde may accept: more fields, a key written otherwise, an array of integers).
+pub fn decode_arg<T: Any>(format: Format, body: &Bytes, name: &str) -> Option<T> {
+    #[cfg(feature = "msgpack")]
+    if format == Format::MsgPack && name.len() < 32 {
+        let rest = body
+            .strip_prefix(&[0x81, 0xa0 | name.len() as u8])?
+            .strip_prefix(name.as_bytes())?;
+        let bytes = whole_bin(rest)?;
+        return from_shared(body.slice_ref(bytes));
+    }
+    let _ = (format, body, name);
+    None
+}
+
+/// `value`'s bytes if it is a `Vec<u8>` or `Bytes` that a `bin` can hold (under 4 GiB).
+#[cfg(feature = "msgpack")]
+fn as_byte_slice<T: Any>(value: &T) -> Option<&[u8]> {
+    let any: &dyn Any = value;
+    let bytes: &[u8] = if let Some(vec) = any.downcast_ref::<Vec<u8>>() {
+        vec
+    } else {
+        any.downcast_ref::<Bytes>()?
+    };
+    u32::try_from(bytes.len()).is_ok().then_some(bytes)
+}
+
+/// A `Vec<u8>` or `Bytes` made of `bytes` (`None` for any other `T`).
+#[cfg(feature = "msgpack")]
+fn from_shared<T: Any>(bytes: Bytes) -> Option<T> {
+    let mut slot: Option<T> = None;
+    let any: &mut dyn Any = &mut slot;
+    if let Some(shared) = any.downcast_mut::<Option<Bytes>>() {
+        *shared = Some(bytes);
+    } else if let Some(vec) = any.downcast_mut::<Option<Vec<u8>>>() {
+        *vec = Some(Vec::from(&bytes[..]));
+    }
+    slot
+}
+
+/// The bytes of `body` when it is exactly one MessagePack `bin` (bin 8, 16 or 32) and nothing
+/// after it.
+#[cfg(feature = "msgpack")]
+fn whole_bin(body: &[u8]) -> Option<&[u8]> {
+    let (&marker, rest) = body.split_first()?;
+    let (length, rest) = match marker {
+        0xc4 => {
+            let (&length, rest) = rest.split_first()?;
+            (usize::from(length), rest)
+        }
+        0xc5 => {
+            let (length, rest) = rest.split_first_chunk::<2>()?;
+            (usize::from(u16::from_be_bytes(*length)), rest)
+        }
+        0xc6 => {
+            let (length, rest) = rest.split_first_chunk::<4>()?;
+            (u32::from_be_bytes(*length) as usize, rest)
+        }
+        _ => return None,
+    };
+    (rest.len() == length).then_some(rest)
+}
+
 /// Makes a body the current one until dropped, then restores the one before (a decoding
 /// inside a decoding, as a `Deserialize` impl may do, keeps its own).
 struct CurrentBody {
@@ -235,9 +354,28 @@ fn decode_base64<E: de::Error>(_text: &str) -> Result<Vec<u8>, E> {
 /// The entry point of the `byte_string` fuzz target: `body` decoded as a byte string in
 /// `format`, borrowing from it where the format allows, else the typed error.
 #[cfg(feature = "fuzzing")]
+///
+/// The serde-free paths ([`decode`], [`decode_arg`]) are checked against serde on the same body
+/// here: where one takes a body, it must read what serde reads (a panic otherwise, which the
+/// fuzzer reports).
 pub fn fuzz_decode(format: Format, body: &Bytes) -> Result<(Bytes, Vec<u8>), BodyError> {
+    #[derive(Deserialize)]
+    struct Args {
+        #[serde(with = "self")]
+        payload: Bytes,
+    }
+    if let Some(fast) = decode_arg::<Bytes>(format, body, "payload") {
+        let serde = decode_from_body::<Args>(format, body).map(|args| args.payload);
+        assert_eq!(
+            serde.ok(),
+            Some(fast),
+            "decode_arg read what serde does not"
+        );
+    }
     let shared = decode_from_body::<FromBytes<Bytes>>(format, body)?.0;
     let owned = format.decode::<FromBytes<Vec<u8>>>(body)?.0;
+    let fast = decode::<Bytes>(format, body)?;
+    assert_eq!(fast, shared, "decode read other bytes than serde");
     Ok((shared, owned))
 }
 
@@ -356,5 +494,92 @@ mod tests {
                 .unwrap_or_else(|| panic!("{format} {body:?} decoded"));
             assert!(matches!(error, BodyError::Decode { .. }), "{error}");
         }
+    }
+
+    /// The arguments struct the macro generates for `fn m(&self, payload: Bytes)`.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct OneArg<T: Serialize + Any + for<'a> Deserialize<'a>> {
+        #[serde(with = "self")]
+        payload: T,
+    }
+
+    /// Lengths on each side of every `bin` header's bounds.
+    const LENGTHS: [usize; 8] = [0, 1, 64, 255, 256, 65_535, 65_536, 1 << 20];
+
+    #[test]
+    fn fast_paths_write_what_serde_writes() {
+        for length in LENGTHS {
+            let vec: Vec<u8> = (0..length).map(|i| i as u8).collect();
+            let shared = Bytes::from(vec.clone());
+            for format in [Format::MsgPack, Format::Json] {
+                let serde = format.encode(&AsBytes(&shared)).unwrap();
+                assert_eq!(encode(format, &shared).unwrap(), serde, "{format} {length}");
+                assert_eq!(encode(format, &vec).unwrap(), serde, "{format} {length}");
+                let args = format
+                    .encode(&OneArg {
+                        payload: shared.clone(),
+                    })
+                    .unwrap();
+                if format == Format::MsgPack {
+                    assert_eq!(encode_arg(format, "payload", &shared).unwrap(), args);
+                    assert_eq!(encode_arg(format, "payload", &vec).unwrap(), args);
+                } else {
+                    assert!(encode_arg(format, "payload", &shared).is_none());
+                }
+            }
+        }
+        // A name a fixstr cannot hold, and a type that is not a byte string, go through serde.
+        assert!(encode_arg(Format::MsgPack, &"n".repeat(32), &Bytes::new()).is_none());
+        assert!(encode_arg(Format::MsgPack, "payload", &7u32).is_none());
+    }
+
+    #[test]
+    fn fast_paths_read_what_serde_reads() {
+        for length in LENGTHS {
+            let vec: Vec<u8> = (0..length).map(|i| i as u8).collect();
+            let shared = Bytes::from(vec.clone());
+            let body = encode(Format::MsgPack, &shared).unwrap();
+            let decoded: Bytes = decode(Format::MsgPack, &body).unwrap();
+            assert_eq!(decoded, shared);
+            // A slice of the body, not a copy.
+            if length > 0 {
+                assert!(within(&body, &decoded));
+            }
+            assert_eq!(decode::<Vec<u8>>(Format::MsgPack, &body).unwrap(), vec);
+
+            let args = encode_arg(Format::MsgPack, "payload", &shared).unwrap();
+            let decoded: Bytes = decode_arg(Format::MsgPack, &args, "payload").unwrap();
+            assert_eq!(decoded, shared);
+            assert_eq!(
+                decode_arg::<Vec<u8>>(Format::MsgPack, &args, "payload").unwrap(),
+                vec
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_the_fast_paths_do_not_take_go_to_serde() {
+        let args = encode_arg(Format::MsgPack, "payload", &Bytes::from_static(b"abc")).unwrap();
+        // Another name, a trailing byte, a short body, another format.
+        assert!(decode_arg::<Bytes>(Format::MsgPack, &args, "other").is_none());
+        let mut longer = args.to_vec();
+        longer.push(0);
+        assert!(decode_arg::<Bytes>(Format::MsgPack, &Bytes::from(longer), "payload").is_none());
+        let short = args.slice(..args.len() - 1);
+        assert!(decode_arg::<Bytes>(Format::MsgPack, &short, "payload").is_none());
+        assert!(decode_arg::<Bytes>(Format::Json, &args, "payload").is_none());
+        // An older peer's array of integers is still read, through serde.
+        let array = rmp_serde::to_vec(&vec![1u8, 2, 3]).unwrap();
+        let decoded: Vec<u8> = decode(Format::MsgPack, &Bytes::from(array)).unwrap();
+        assert_eq!(decoded, [1, 2, 3]);
+        // A truncated bin is the decoding error serde reports.
+        let error =
+            decode::<Bytes>(Format::MsgPack, &Bytes::from_static(&[0xc4, 5, 1])).unwrap_err();
+        assert!(matches!(error, BodyError::Decode { .. }), "{error}");
+        // JSON's base64.
+        let json = encode(Format::Json, &Bytes::from_static(b"abc")).unwrap();
+        assert_eq!(&json[..], b"\"YWJj\"");
+        let decoded: Bytes = decode(Format::Json, &json).unwrap();
+        assert_eq!(&decoded[..], b"abc");
     }
 }

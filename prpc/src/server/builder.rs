@@ -309,7 +309,10 @@ impl<L> Builder<L> {
         } else {
             ServerStats::new([])
         });
-        let counting = self.config.stats.then(|| (&*stats, named));
+        let counting = self
+            .config
+            .stats
+            .then(|| (&*stats, named, self.services.slots()));
         let handler = Dedupe::new(
             Stats::new(
                 Deadline::new(self.layer.layer(Dispatch), timer.clone()),

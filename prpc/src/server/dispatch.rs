@@ -57,6 +57,7 @@ impl<V> Table<V> {
         }
     }
 
+    #[inline]
     fn get(&self, name: &[u8]) -> Option<&V> {
         match self {
             Table::Few(entries) => entries
@@ -80,23 +81,47 @@ impl<V> Table<V> {
 /// needs no `Bytes` of the read buffer, nor a UTF-8 check, for its names).
 struct Entry {
     service: Arc<dyn Service>,
-    methods: Table<ByteString>,
+    methods: Table<Method>,
+}
+
+/// A method of a registered service: its name, and its number on the server (for the stats
+/// layer to find its counters by, see [`Services::slots`]).
+struct Method {
+    name: ByteString,
+    slot: u32,
 }
 
 /// The services of one server, by name.
 #[derive(Default)]
 pub(super) struct Services {
     by_name: Table<Entry>,
+    /// Methods numbered so far (a replaced service's numbers are not reused).
+    slots: u32,
 }
 
 impl Services {
     pub(super) fn insert(&mut self, service: Arc<dyn Service>) {
         let mut methods = Table::default();
         for method in service.methods() {
-            methods.insert(&method, ByteString::from(method.clone()));
+            let slot = self.slots;
+            self.slots += 1;
+            let name = ByteString::from(method.clone());
+            methods.insert(&method, Method { name, slot });
         }
         let name = service.name().to_owned();
         self.by_name.insert(&name, Entry { service, methods });
+    }
+
+    /// Every listed method by its number: `(number, service, method)`.
+    pub(super) fn slots(&self) -> Vec<(u32, String, String)> {
+        let mut slots = Vec::new();
+        for entry in self.by_name.values() {
+            let service = entry.service.name();
+            for method in entry.methods.values() {
+                slots.push((method.slot, service.to_owned(), method.name.to_string()));
+            }
+        }
+        slots
     }
 
     /// Adds the reflection service, describing every service present (call last).
@@ -134,10 +159,10 @@ impl Services {
         &self,
         service: &[u8],
         method: &[u8],
-    ) -> Option<(&Arc<dyn Service>, ByteString)> {
+    ) -> Option<(&Arc<dyn Service>, ByteString, u32)> {
         let entry = self.by_name.get(service)?;
         let method = entry.methods.get(method)?;
-        Some((&entry.service, method.clone()))
+        Some((&entry.service, method.name.clone(), method.slot))
     }
 }
 
@@ -148,6 +173,8 @@ pub(super) struct Incoming<'a> {
     pub(super) method: ByteString,
     pub(super) metadata: Metadata,
     pub(super) body: Bytes,
+    /// The method's number, when the service lists it.
+    pub(super) slot: Option<u32>,
 }
 
 impl<'a> Incoming<'a> {
@@ -157,17 +184,22 @@ impl<'a> Incoming<'a> {
         head: RequestHead,
         body: Bytes,
     ) -> Result<Self, Status> {
-        let Some(service) = services.get(&head.service) else {
+        let Some(entry) = services.by_name.get(head.service.as_bytes()) else {
             return Err(Status::unimplemented(format!(
                 "no service named \"{}\" on this server",
                 head.service
             )));
         };
+        let slot = entry
+            .methods
+            .get(head.method.as_bytes())
+            .map(|method| method.slot);
         Ok(Incoming {
-            service,
+            service: &entry.service,
             method: head.method,
             metadata: head.metadata,
             body,
+            slot,
         })
     }
 }
@@ -310,6 +342,7 @@ pub(super) fn prepare<'a>(
         method,
         metadata,
         body,
+        slot,
     } = incoming;
     let RequestFields {
         request_id,
@@ -341,6 +374,7 @@ pub(super) fn prepare<'a>(
             messages: None,
             peer,
             started: None,
+            slot,
         },
         reply: ReplyEncoding {
             request_id,

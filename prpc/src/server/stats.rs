@@ -28,17 +28,37 @@ type ServiceCounters = (usize, Vec<(String, Arc<MethodStats>)>);
 /// The services a server has, by name.
 pub(super) type Named = Vec<(String, Arc<dyn Service>)>;
 
-/// The counters of each method, found by the service's pointer and the method's name.
+/// The methods a server's dispatcher numbers: `(number, service, method)`.
+pub(super) type Slots = Vec<(u32, String, String)>;
+
+/// The counters of each method, by the number the server's dispatcher gave it, else found by
+/// the service's pointer and the method's name.
 struct Table {
+    /// By [`Request::slot`]: what the dispatcher found, with no second search.
+    by_slot: Vec<Option<Arc<MethodStats>>>,
     services: Vec<ServiceCounters>,
     /// Calls to methods a service does not list.
     unlisted: Arc<MethodStats>,
 }
 
 impl<H> Stats<H> {
-    /// Counts into `stats` the calls to `services` (`None`: counts nothing).
-    pub(super) fn new(inner: H, stats: Option<(&ServerStats, Named)>) -> Self {
-        let table = stats.map(|(stats, services)| {
+    /// Counts into `stats` the calls to `services`, whose methods the dispatcher numbers as
+    /// `slots` says (`None`: counts nothing).
+    pub(super) fn new(inner: H, stats: Option<(&ServerStats, Named, Slots)>) -> Self {
+        let table = stats.map(|(stats, services, slots)| {
+            let mut by_slot = Vec::new();
+            for (slot, service, method) in slots {
+                let counters = stats
+                    .methods
+                    .iter()
+                    .find(|(s, m, _)| *s == service && *m == method)
+                    .map(|(_, _, counters)| counters.clone());
+                let slot = slot as usize;
+                if by_slot.len() <= slot {
+                    by_slot.resize(slot + 1, None);
+                }
+                by_slot[slot] = counters;
+            }
             let mut by_service: Vec<ServiceCounters> = Vec::new();
             let mut unlisted = Arc::default();
             for (service_name, method, counters) in &stats.methods {
@@ -61,6 +81,7 @@ impl<H> Stats<H> {
                 by_service[at].1.push((method.clone(), counters.clone()));
             }
             Table {
+                by_slot,
                 services: by_service,
                 unlisted,
             }
@@ -75,6 +96,20 @@ fn address(service: &Arc<dyn Service>) -> usize {
 }
 
 impl Table {
+    /// The counters of the method `request` is for: by its number where the dispatcher gave
+    /// it one, else searched for.
+    #[inline]
+    fn of(&self, service: &Arc<dyn Service>, request: &Request) -> &Arc<MethodStats> {
+        let by_slot = request
+            .slot
+            .and_then(|slot| self.by_slot.get(slot as usize))
+            .and_then(Option::as_ref);
+        match by_slot {
+            Some(counters) => counters,
+            None => self.find(service, &request.method),
+        }
+    }
+
     fn find(&self, service: &Arc<dyn Service>, method: &str) -> &Arc<MethodStats> {
         let key = address(service);
         self.services
@@ -90,7 +125,7 @@ impl<H: Handler> Handler for Stats<H> {
 
     fn call(&self, service: &Arc<dyn Service>, request: Request) -> Self::Future {
         let counting = self.table.as_ref().map(|table| {
-            let counters = table.find(service, &request.method).clone();
+            let counters = table.of(service, &request).clone();
             counters.begin();
             (counters, Instant::now())
         });

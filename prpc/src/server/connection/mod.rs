@@ -134,8 +134,9 @@ enum End {
 
 /// What the read loop takes of a frame it reads in place, leaving the body.
 enum Taken<'a> {
-    /// A request without metadata, for a service and method found by their bytes.
-    Request(RequestFields, &'a Arc<dyn Service>, ByteString),
+    /// A request without metadata, for a service and method found by their bytes (and the
+    /// method's number).
+    Request(RequestFields, (&'a Arc<dyn Service>, ByteString, u32)),
     /// A message on a stream.
     Message(MessageHead),
 }
@@ -573,7 +574,7 @@ impl<H: Handler> Calls<'_, H> {
                     method,
                 } => services
                     .resolve(service, method)
-                    .map(|(service, method)| Taken::Request(fields, service, method)),
+                    .map(|resolved| Taken::Request(fields, resolved)),
                 View::Message { .. } => MessageHead::of(view).map(Taken::Message),
                 View::Ok { .. } => None,
             });
@@ -586,13 +587,14 @@ impl<H: Handler> Calls<'_, H> {
                         Err(Broken { id, status }) => self.end_stream(id, status),
                     }
                 }
-                Ok(Some(Decoded::Taken(Taken::Request(fields, service, method), body))) => {
+                Ok(Some(Decoded::Taken(Taken::Request(fields, (service, method, slot)), body))) => {
                     self.deliver_arrivals();
                     let incoming = Incoming {
                         service,
                         method,
                         metadata: Metadata::new(),
                         body,
+                        slot: Some(slot),
                     };
                     self.start(fields, Ok(incoming), received, cx)
                 }
