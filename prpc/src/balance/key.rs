@@ -11,7 +11,7 @@ use xxhash_rust::xxh64::xxh64;
 /// The 64-bit hash of a call's key: XXH64 of its bytes with seed 0.
 ///
 /// Stable across processes, platforms, Rust versions and languages, so every client of a
-/// service sends a key to the same endpoint (see [`ConsistentHash`]).
+/// service sends a key to the same endpoint (see [`ConsistentHash`](super::ConsistentHash)).
 ///
 /// ```
 /// use prpc::balance::hash_key;

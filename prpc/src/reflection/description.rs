@@ -16,20 +16,20 @@ pub struct ServiceInfo {
 }
 
 /// One service a server has, with what it takes to call each of its methods: an item of
-/// [`DESCRIBE_SERVICES`]' reply.
+/// [`DESCRIBE_SERVICES`](super::DESCRIBE_SERVICES)' reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServiceDescription {
     /// The name calls address.
     pub name: String,
-    /// Its methods, as [`Service::describe`] lists them (empty for a service that describes
-    /// nothing, such as a hand-written one).
+    /// Its methods, as [`Service::describe`](crate::Service::describe) lists them (empty for
+    /// a service that describes nothing, such as a hand-written one).
     pub methods: Vec<MethodDescription>,
 }
 
 /// What it takes to call one method, and what it answers.
 ///
-/// `#[prpc::service]` generates these; a hand-written [`Service`] builds them with
+/// `#[prpc::service]` generates these; a hand-written [`Service`](crate::Service) builds them with
 /// [`new`](MethodDescription::new) and the methods after it.
 ///
 /// ```
