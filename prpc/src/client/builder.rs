@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,9 @@ use crate::timer::Timer;
 use crate::transport::UnixConnector;
 #[cfg(feature = "tls")]
 use crate::transport::tls::ClientTls;
-use crate::transport::{Address, Connector, IntoAddress, Io, TcpConnector};
+use crate::transport::{
+    Address, AddressError, AnyStream, Connector, IntoAddress, Io, TcpConnector,
+};
 use crate::wire::{DEFAULT_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE};
 
 /// Settings of a [`Client`]. Defaults: MessagePack, no compression, no call timeout, a 5 s
@@ -156,8 +159,17 @@ impl Builder {
     /// Opens the connection to `addr` (`host:port`, `tcp://`, `unix://`; `tls://` with the
     /// `tls` feature). When it is lost later, the next call opens a new one to the same
     /// address.
-    pub async fn connect(self, addr: impl IntoAddress) -> Result<Client, Error> {
-        let address = addr.into_address()?;
+    pub fn connect(
+        self,
+        addr: impl IntoAddress,
+    ) -> impl Future<Output = Result<Client, Error>> + Send + 'static {
+        // The address is all that depends on the caller's type: what dials it is compiled
+        // once, in prpc, not in every app.
+        self.connect_to(addr.into_address())
+    }
+
+    async fn connect_to(self, address: Result<Address, AddressError>) -> Result<Client, Error> {
+        let address = address?;
         // TLS settings with a plain-text address would be a silent downgrade.
         #[cfg(feature = "tls")]
         if self.tls.is_some() && !matches!(address, Address::Tls { .. }) {
@@ -193,16 +205,24 @@ impl Builder {
 
     /// Opens the connection to `addr` through `connector`, which also reopens it when it is
     /// lost.
-    pub async fn connect_with<C: Connector>(
+    pub fn connect_with<C: Connector>(
         self,
         connector: C,
         addr: impl IntoAddress,
-    ) -> Result<Client, Error> {
-        let dialer = Arc::new(Dialer {
-            connector,
-            address: addr.into_address()?,
-            timeout: self.connect_timeout,
+    ) -> impl Future<Output = Result<Client, Error>> + Send + 'static {
+        let dialer = addr.into_address().map(|address| {
+            Arc::new(Dialer {
+                connector,
+                address,
+                timeout: self.connect_timeout,
+            }) as Arc<dyn Dial>
         });
+        self.dial(dialer)
+    }
+
+    /// Opens the first connection through `dialer`.
+    async fn dial(self, dialer: Result<Arc<dyn Dial>, AddressError>) -> Result<Client, Error> {
+        let dialer = dialer?;
         let timer = self.timer.unwrap_or_default();
         let connection = dialer.dial(&self.config, &timer).await?;
         Ok(Client::from_connection(
@@ -229,7 +249,8 @@ impl Builder {
     /// Runs the client over an already connected stream (any transport; it cannot reconnect).
     pub fn from_stream(self, stream: impl Io) -> Client {
         let timer = Timer::default();
-        let connection = Connection::spawn(stream, self.config.clone(), timer.clone());
+        let connection =
+            Connection::spawn(AnyStream::new(stream), self.config.clone(), timer.clone());
         Client::from_connection(connection, self.config, timer, None)
     }
 }

@@ -25,7 +25,7 @@ use crate::stream::{
     Opened, Ready, Received, SendCredit, Stopped, StreamId, StreamSet, Trailer, send_all,
 };
 use crate::timer::Timer;
-use crate::transport::{self, Io};
+use crate::transport::AnyStream;
 use crate::wire::Metadata;
 use crate::wire::{self, Decoded, FrameReader, Refused, ResponseHead, View};
 use crate::wire::{Encoding, Frame, FrameRef, Head, HeadRef};
@@ -128,8 +128,8 @@ impl Drop for Connection {
 
 impl Connection {
     /// Starts the reader and writer tasks of a connection over `stream`.
-    pub(super) fn spawn(stream: impl Io, config: ClientConfig, timer: Timer) -> Arc<Self> {
-        let (read, write) = transport::split(stream);
+    pub(super) fn spawn(stream: AnyStream, config: ClientConfig, timer: Timer) -> Arc<Self> {
+        let (read, write) = stream.split();
         let (outbound, writer) = wire::outbox(config.max_frame_size);
         let streams = Arc::new(StreamSet::new(
             outbound.clone(),

@@ -11,7 +11,7 @@ use super::config::ClientConfig;
 use super::connection::Connection;
 use crate::error::Error;
 use crate::timer::Timer;
-use crate::transport::{Address, Connector};
+use crate::transport::{Address, AnyStream, Connector};
 
 /// The future of [`Dial::dial`].
 pub(super) type DialFuture<'a> =
@@ -52,7 +52,11 @@ impl<C: Connector> Dial for Dialer<C> {
                     source: source.into(),
                     sent: None,
                 })?;
-            Ok(Connection::spawn(stream, config.clone(), timer.clone()))
+            Ok(Connection::spawn(
+                AnyStream::new(stream),
+                config.clone(),
+                timer.clone(),
+            ))
         })
     }
 }

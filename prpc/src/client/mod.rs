@@ -199,8 +199,10 @@ enum Begun {
 impl Client {
     /// Connects with default settings to `addr` (`host:port`, `tcp://`, `unix://`, `tls://`;
     /// see [`Address`]).
-    pub async fn connect(addr: impl IntoAddress) -> Result<Client, Error> {
-        Builder::new().connect(addr).await
+    pub fn connect(
+        addr: impl IntoAddress,
+    ) -> impl Future<Output = Result<Client, Error>> + Send + 'static {
+        Builder::new().connect(addr)
     }
 
     /// A builder for a client with non-default settings.

@@ -1,20 +1,14 @@
 //! The listeners a server binds by address: TCP, a Unix socket, TLS; served as one listener
-//! whose stream is any of theirs, so an app compiles the server's connection code once rather
-//! than once per transport.
+//! of [`AnyStream`]s, so an app compiles the accept loop once rather than once per transport.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 #[cfg(feature = "tls")]
 use crate::transport::tls::{ServerTls, TlsListener};
-use crate::transport::{Address, Listener};
+use crate::transport::{Address, AnyStream, Listener};
 
 /// The listeners [`Builder::bind`](super::Builder::bind) makes, itself a [`Listener`] of
-/// [`BoundStream`]s.
+/// [`AnyStream`]s.
 pub(super) enum Bound {
     Tcp(tokio::net::TcpListener),
     #[cfg(unix)]
@@ -68,99 +62,71 @@ pub(super) async fn bind(
 }
 
 impl Listener for Bound {
-    type Io = BoundStream;
+    type Io = AnyStream;
 
-    async fn accept(&mut self) -> io::Result<Option<(BoundStream, Option<Address>)>> {
+    async fn accept(&mut self) -> io::Result<Option<(AnyStream, Option<Address>)>> {
         Ok(match self {
             Bound::Tcp(listener) => Listener::accept(listener)
                 .await?
-                .map(|(stream, peer)| (BoundStream::Tcp(stream), peer)),
+                .map(|(stream, peer)| (AnyStream::new(stream), peer)),
             #[cfg(unix)]
             Bound::Unix(listener) => Listener::accept(listener)
                 .await?
-                .map(|(stream, peer)| (BoundStream::Unix(stream), peer)),
+                .map(|(stream, peer)| (AnyStream::new(stream), peer)),
             #[cfg(feature = "tls")]
             Bound::Tls(listener) => listener
                 .accept()
                 .await?
-                .map(|(stream, peer)| (BoundStream::Tls(Box::new(stream)), peer)),
+                .map(|(stream, peer)| (AnyStream::Other(Box::new(stream)), peer)),
         })
     }
 }
 
-/// A connection accepted by a [`Bound`] listener.
-pub(crate) enum BoundStream {
-    Tcp(TcpStream),
-    #[cfg(unix)]
-    Unix(tokio::net::UnixStream),
-    #[cfg(feature = "tls")]
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::stream::ReadHalf;
+    use tokio::net::TcpStream;
 
-/// Runs `$body` with `$io` bound to the stream inside, pinned.
-macro_rules! each {
-    ($self:ident, $io:ident => $body:expr) => {
-        match $self.get_mut() {
-            BoundStream::Tcp($io) => {
-                let $io = Pin::new($io);
-                $body
-            }
-            #[cfg(unix)]
-            BoundStream::Unix($io) => {
-                let $io = Pin::new($io);
-                $body
-            }
+    /// What the server's own listeners accept splits as the bare socket does: no lock between
+    /// a connection's reader and writer (a TCP connection accepted through `bind` once took
+    /// the shared, locked split).
+    #[tokio::test]
+    async fn bound_tcp_and_unix_connections_split_without_a_lock() {
+        let (mut bound, local) = bind(
+            &Address::tcp("127.0.0.1", 0),
             #[cfg(feature = "tls")]
-            BoundStream::Tls($io) => {
-                let $io = Pin::new(&mut **$io);
-                $body
-            }
+            None,
+        )
+        .await
+        .unwrap();
+        let Address::Tcp { host, port } = &local else {
+            panic!("bound {local}");
+        };
+        let _client = TcpStream::connect((host.as_str(), *port)).await.unwrap();
+        let (stream, peer) = bound.accept().await.unwrap().unwrap();
+        assert!(peer.is_some());
+        let (read, _) = stream.split();
+        assert!(matches!(read, ReadHalf::Tcp(_)));
+
+        #[cfg(unix)]
+        {
+            let dir = std::env::temp_dir().join(format!("prpc-listen-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("bound.sock");
+            let _ = std::fs::remove_file(&path);
+            let (mut bound, _) = bind(
+                &Address::Unix(path.clone()),
+                #[cfg(feature = "tls")]
+                None,
+            )
+            .await
+            .unwrap();
+            let _client = tokio::net::UnixStream::connect(&path).await.unwrap();
+            let (stream, _) = bound.accept().await.unwrap().unwrap();
+            let (read, _) = stream.split();
+            assert!(matches!(read, ReadHalf::Unix(_)));
+            let _ = std::fs::remove_dir_all(&dir);
         }
-    };
-}
-
-impl AsyncRead for BoundStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        each!(self, io => io.poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for BoundStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, io => io.poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, io => io.poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            BoundStream::Tcp(io) => io.is_write_vectored(),
-            #[cfg(unix)]
-            BoundStream::Unix(io) => io.is_write_vectored(),
-            #[cfg(feature = "tls")]
-            BoundStream::Tls(io) => io.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, io => io.poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, io => io.poll_shutdown(cx))
     }
 }

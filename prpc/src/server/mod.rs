@@ -53,7 +53,7 @@ use crate::service::{Request, Response};
 use crate::stats::ServerSnapshot;
 use crate::status::Code;
 use crate::status::Status;
-use crate::transport::{Address, Incoming, Io, Listener, WrapListener};
+use crate::transport::{Address, AnyStream, Incoming, Io, Listener, WrapListener};
 use crate::wire::{Frame, FrameCodec};
 
 /// A bound server, ready to [`serve`](Server::serve): a [`Router`] and the socket it listens
@@ -322,7 +322,7 @@ impl<H: Handler> Router<H> {
     /// decides which streams to serve. (`max_connections` counts the connections of each
     /// listener served.)
     pub fn serve_connection(&self, stream: impl Io) -> impl Future<Output = ()> + Send + 'static {
-        connection::run(stream, None, self.shared.clone())
+        connection::run(AnyStream::new(stream), None, self.shared.clone())
     }
 
     /// Serves the connections `listener` accepts until shut down through a
@@ -395,7 +395,11 @@ impl<H: Handler> Router<H> {
                 tokio::spawn(refuse(stream, max, shared.config.max_frame_size));
                 continue;
             }
-            connections.spawn(connection::run(stream, peer, shared.clone()));
+            connections.spawn(connection::run(
+                AnyStream::new(stream),
+                peer,
+                shared.clone(),
+            ));
         };
         // Stops listening; what the listener serves itself (HTTP, with prpc-http) drains
         // beside the connections.

@@ -33,7 +33,7 @@
 mod address;
 pub mod memory;
 mod prefixed;
-mod split;
+pub(crate) mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -47,7 +47,7 @@ use tokio::net::TcpStream;
 
 pub use address::{Address, AddressError, IntoAddress};
 pub use prefixed::Prefixed;
-pub(crate) use split::split;
+pub(crate) use stream::AnyStream;
 
 /// A byte stream a connection runs over: anything `AsyncRead + AsyncWrite + Send + Unpin`.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}

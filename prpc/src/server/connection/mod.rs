@@ -27,7 +27,7 @@ use crate::stats::ConnectionStats;
 use crate::status::Code;
 use crate::status::Status;
 use crate::stream::{Arrivals, Broken, MessageHead, Received, StreamSet};
-use crate::transport::{self, Address, Io};
+use crate::transport::{Address, AnyStream};
 use crate::wire::Metadata;
 use crate::wire::{self, Decoded, Frame, FrameReader, Head, RequestFields, View, WireError};
 use bytestring::ByteString;
@@ -164,11 +164,11 @@ enum Drained {
 /// Serves one connection to its end. `peer` is for logs, and its IP address and port for the
 /// connection's calls.
 pub(super) async fn run<H: Handler>(
-    stream: impl Io,
+    stream: AnyStream,
     peer: Option<Address>,
     shared: Arc<Shared<H>>,
 ) {
-    let (read, write) = transport::split(stream);
+    let (read, write) = stream.split();
     let config = &shared.config;
     // The connection's counters, in the server's stats while it is open.
     let counted = config.stats.then(|| shared.stats.open(peer.clone()));
