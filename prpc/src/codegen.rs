@@ -193,6 +193,12 @@ pub fn no_method(service: &str, method: &str) -> Status {
     Status::unimplemented(format!("no method \"{method}\" on service \"{service}\""))
 }
 
+/// The future of a call the dispatcher refused before running a handler (no such method,
+/// arguments that do not decode, a stream where none belongs).
+pub fn refused(status: Status) -> crate::service::ServiceFuture {
+    Box::pin(std::future::ready(Err(status)))
+}
+
 /// The status for a handler's reply (or application error) that would not encode.
 pub fn reply_unencodable(service: &str, method: &str, error: crate::body::BodyError) -> Status {
     Status::internal(format!(
