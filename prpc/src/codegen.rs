@@ -138,15 +138,16 @@ pub fn new_call<C: Channel>(
     idempotent: bool,
 ) -> Call {
     // Static names are shared, not copied: no allocation per call for them.
-    let mut call = Call::new(
+    // Built with its options, not through the builder methods: each of those moves the whole
+    // `Call` (two `memcpy` calls of it per method, a few hundred instructions a call), and
+    // setting the options afterwards moves them once more.
+    let mut call = Call::with_parts(
         ByteString::from_static(service),
         ByteString::from_static(method),
         Format::default(),
         Bytes::new(),
+        options.clone(),
     );
-    // Set in place, not through the builder methods: each of those moves the whole `Call`
-    // (two `memcpy` calls of it per method, a few hundred instructions a call).
-    call.set_options(options.clone());
     call.idempotent = idempotent;
     call.resolve(channel.default_options());
     call
