@@ -33,17 +33,23 @@ pub mod byte_string {
     };
 }
 
-/// The format a serde call encodes in: its resolved options' (the client's, else the
-/// channel's default), else MessagePack.
-pub fn serde_format(call: &Call) -> Format {
-    call.options.format.unwrap_or_default()
+/// The format a generated call's resolved options choose: the client view's `options`,
+/// else the channel's default (what resolving the call against the channel gives).
+pub fn chosen_format<C: Channel>(channel: &C, options: &CallOptions) -> Option<Format> {
+    options.format.or(channel.default_options().format)
+}
+
+/// The format a serde call encodes in, given the format its options choose
+/// ([`chosen_format`]): that one, else MessagePack.
+pub fn serde_format(chosen: Option<Format>) -> Format {
+    chosen.unwrap_or_default()
 }
 
 /// The format a protobuf service that also speaks JSON (`#[prpc::service(protobuf, json)]`)
-/// calls in: JSON when the call's resolved options ask for it; protobuf in every other case,
-/// so protobuf stays the default.
-pub fn proto_format(call: &Call) -> Format {
-    match call.options.format {
+/// calls in, given the format its options choose ([`chosen_format`]): JSON when they ask for
+/// it; protobuf in every other case, so protobuf stays the default.
+pub fn proto_format(chosen: Option<Format>) -> Format {
+    match chosen {
         Some(Format::Json) => Format::Json,
         _ => Format::Protobuf,
     }
@@ -125,44 +131,54 @@ pub use crate::__require_protobuf as require_protobuf;
 #[derive(serde::Serialize, serde::Deserialize)]
 struct EmptyMessage {}
 
+/// What a generated client method knows of its call before building it.
+#[derive(Debug)]
+pub struct CallParts {
+    /// The service's name.
+    pub service: &'static str,
+    /// The method's name on the wire.
+    pub method: &'static str,
+    /// Whether the method is declared idempotent.
+    pub idempotent: bool,
+    /// The method's `#[prpc(hash_key = "...")]` argument's key ([`call_key`]), if it has one.
+    pub key: Option<u64>,
+    /// The format the arguments were encoded in.
+    pub format: Format,
+    /// The encoded arguments.
+    pub body: Bytes,
+}
+
 /// The call a generated client method sends, its options resolved against the channel's
-/// defaults (the one merge of per-call, per-method and channel options); the method then
-/// encodes its arguments in the call's format and sets its body. Every generated method
-/// builds its call here, so per-method facts reach the runtime without regenerating user
-/// code.
-pub fn new_call<C: Channel>(
-    channel: &C,
-    service: &'static str,
-    method: &'static str,
-    options: &CallOptions,
-    idempotent: bool,
-) -> Call {
-    // Static names are shared, not copied: no allocation per call for them.
+/// defaults (the one merge of per-call, per-method and channel options), with its encoded
+/// arguments. Every generated method builds its call here, whole, so per-method facts reach
+/// the runtime without regenerating user code. A method's key replaces the channel's default
+/// key but not one the client view's `options` set: a key chosen for one call or view is more
+/// specific than the method's, which is in turn more specific than the channel's default.
+pub fn new_call<C: Channel>(channel: &C, parts: CallParts, options: &CallOptions) -> Call {
     // Built with its options, not through the builder methods: each of those moves the whole
     // `Call` (two `memcpy` calls of it per method, a few hundred instructions a call), and
     // setting the options afterwards moves them once more.
     let mut call = Call::with_parts(
-        ByteString::from_static(service),
-        ByteString::from_static(method),
-        Format::default(),
-        Bytes::new(),
+        ByteString::from_static(parts.service),
+        ByteString::from_static(parts.method),
+        parts.format,
+        parts.body,
         options.clone(),
     );
-    call.idempotent = idempotent;
+    call.idempotent = parts.idempotent;
     call.resolve(channel.default_options());
-    call
-}
-
-/// Keys `call` by `key`, the argument named in `#[prpc(hash_key = "...")]`, unless the client
-/// view's `options` set a key of their own: a key chosen for one call or view is more
-/// specific than the method's, which is in turn more specific than the channel's default
-/// (already resolved into `call`, so replaced here). A `None` key leaves the call as it was.
-pub fn key_call<K: CallKey + ?Sized>(call: &mut Call, options: &CallOptions, key: &K) {
     if options.hash_key.is_none()
-        && let Some(key) = key.call_key()
+        && let Some(key) = parts.key
     {
         call.options.hash_key = Some(key);
     }
+    call
+}
+
+/// The key of a method's `#[prpc(hash_key = "...")]` argument; `None` for a `None` key,
+/// which leaves the call as it was.
+pub fn call_key<K: CallKey + ?Sized>(key: &K) -> Option<u64> {
+    key.call_key()
 }
 
 /// What `#[prpc(hash_key = "...")]` accepts: a [`HashKey`], or an `Option` of one whose
