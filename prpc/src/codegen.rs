@@ -307,17 +307,17 @@ pub fn request_stream<T>(
 }
 
 /// Refuses a request that opened a stream to a method that is not one; `Ok` for a unary
-/// request.
+/// request. (Inlined: every call of a unary method checks this; the refusal is out of line.)
+#[inline]
 pub fn expect_unary(request: &Request, service: &str, method: &str) -> Result<(), Status> {
     match request.messages {
-        Some(_) => Err(Status::invalid_argument(format!(
-            "{service}/{method} is not a streaming method; call it without opening a stream"
-        ))),
+        Some(_) => Err(not_unary(service, method)),
         None => Ok(()),
     }
 }
 
 /// Refuses a unary request to a streaming method; `Ok` for a request that opened a stream.
+#[inline]
 pub fn expect_stream(request: &Request, service: &str, method: &str) -> Result<(), Status> {
     match request.messages {
         Some(_) => Ok(()),
@@ -325,6 +325,14 @@ pub fn expect_stream(request: &Request, service: &str, method: &str) -> Result<(
     }
 }
 
+#[cold]
+fn not_unary(service: &str, method: &str) -> Status {
+    Status::invalid_argument(format!(
+        "{service}/{method} is not a streaming method; call it without opening a stream"
+    ))
+}
+
+#[cold]
 fn not_a_stream(service: &str, method: &str) -> Status {
     Status::invalid_argument(format!(
         "{service}/{method} is a streaming method; open it as a stream"
