@@ -215,26 +215,36 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
             }
         }
     });
+    // The format the call's resolved options choose (the client view's, else the channel's).
+    let chosen = quote!(::prpc::__private::chosen_format(
+        &self.channel,
+        &self.options
+    ));
     let select_format = match encoding {
         Encoding::Serde => quote! {
-            let #format = ::prpc::__private::serde_format(&#call);
+            let #format = ::prpc::__private::serde_format(#chosen);
         },
         Encoding::Protobuf => quote! {
             let #format = ::prpc::Format::Protobuf;
         },
         Encoding::ProtobufJson => quote! {
-            let #format = ::prpc::__private::proto_format(&#call);
+            let #format = ::prpc::__private::proto_format(#chosen);
         },
     };
-    // Run before the arguments are encoded, which moves them; spanned at the attribute's
+    // Taken before the arguments are encoded, which moves them; spanned at the attribute's
     // name, so a type that cannot be a key is blamed there.
-    let key_call = method.hash_key.as_ref().map(|(key, name)| {
-        let mut key = key.clone();
-        key.set_span(name.span());
-        quote_spanned! {name.span()=>
-            ::prpc::__private::key_call(&mut #call, &self.options, &#key);
+    let key = Ident::new("key", proc_macro2::Span::mixed_site());
+    let (take_key, call_key) = match &method.hash_key {
+        Some((argument, name)) => {
+            let mut argument = argument.clone();
+            argument.set_span(name.span());
+            let take = quote_spanned! {name.span()=>
+                let #key = ::prpc::__private::call_key(&#argument);
+            };
+            (take, quote!(#key))
         }
-    });
+        None => (TokenStream::new(), quote!(::core::option::Option::None)),
+    };
     let encode_args = encoding.encode_args(locals, method);
     let open_stream = open_stream(service, method, locals);
     let reply_body = quote!(&reply.body);
@@ -321,18 +331,24 @@ fn client_method(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> T
         #vis async fn #ident(&self, #(#params),*)
             -> ::core::result::Result<#returns, ::prpc::Error>
         {
-            let mut #call = ::prpc::__private::new_call(
-                &self.channel,
-                #name,
-                #wire_name,
-                &self.options,
-                #idempotent,
-            );
-            #key_call
+            // The call is built last, whole, and never borrowed: it then takes no room in this
+            // future beside the channel's future it moves into (a borrowed local stays in the
+            // future until its scope ends), so the future is smaller to move.
             #select_format
+            #take_key
             #encode_args
-            #call.format = #format;
-            #call.body = #body;
+            let #call = ::prpc::__private::new_call(
+                &self.channel,
+                ::prpc::__private::CallParts {
+                    service: #name,
+                    method: #wire_name,
+                    idempotent: #idempotent,
+                    key: #call_key,
+                    format: #format,
+                    body: #body,
+                },
+                &self.options,
+            );
             #open_stream
             #receive
             #outcome

@@ -19,10 +19,7 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
     let server = server_ident(trait_ident);
     let locals = Locals::new();
     let Locals {
-        request,
-        service: handler,
-        format,
-        ..
+        request, format, ..
     } = &locals;
     let wire_names = service.methods.iter().map(|method| &method.wire_name);
     let describe = crate::reflect::describe(service);
@@ -30,16 +27,6 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
         .methods
         .iter()
         .map(|method| arm(service, method, &locals));
-    // A method with a client stream takes the request's messages out of it.
-    let take_messages = if service
-        .methods
-        .iter()
-        .any(|method| method.request_stream().is_some())
-    {
-        quote!(let mut #request = #request;)
-    } else {
-        TokenStream::new()
-    };
     let doc = format!(
         "Serves [`{trait_ident}`] as the service `{name}`: decodes each call's arguments in \
          the call's format, runs the implementation, and encodes its reply in the same format.\n\n\
@@ -100,9 +87,12 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
             }
 
             fn call(&self, #request: ::prpc::Request) -> ::prpc::ServiceFuture {
-                let #handler = ::std::sync::Arc::clone(&self.service);
-                ::std::boxed::Box::pin(async move {
-                    #take_messages
+                // The arguments are decoded here, before the future is made: it holds them and
+                // the handler's future, not the whole request.
+                let dispatch = |#request: &mut ::prpc::Request| -> ::core::result::Result<
+                    ::prpc::ServiceFuture,
+                    ::prpc::Status,
+                > {
                     let #format = #request.format;
                     match &*#request.method {
                         #(#arms)*
@@ -111,7 +101,12 @@ pub(crate) fn expand(service: &ServiceDef) -> TokenStream {
                             &#request.method,
                         )),
                     }
-                })
+                };
+                let mut #request = #request;
+                match dispatch(&mut #request) {
+                    ::core::result::Result::Ok(future) => future,
+                    ::core::result::Result::Err(refusal) => ::prpc::__private::refused(refusal),
+                }
             }
         }
     }
@@ -154,7 +149,7 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
         let (ident, ty) = (&arg.ident, &arg.ty);
         quote! {
             let #ident: #ty =
-                ::prpc::__private::request_stream(&mut #request, #name, #wire_name, #decode)?;
+                ::prpc::__private::request_stream(#request, #name, #wire_name, #decode)?;
         }
     });
     let response = match &method.reply_stream {
@@ -203,8 +198,12 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
             #expect
             #decode_args
             #request_stream
-            let #result = <PrpcImpl as #trait_ident>::#ident(&*#handler, #(#args),*).await;
-            #outcome
+            let #handler = ::std::sync::Arc::clone(&self.service);
+            let future: ::prpc::ServiceFuture = ::std::boxed::Box::pin(async move {
+                let #result = <PrpcImpl as #trait_ident>::#ident(&*#handler, #(#args),*).await;
+                #outcome
+            });
+            ::core::result::Result::Ok(future)
         }
     }
 }

@@ -265,18 +265,42 @@ impl Call {
         format: Format,
         body: Bytes,
     ) -> Self {
+        Call::with_parts(
+            service.into(),
+            method.into(),
+            format,
+            body,
+            CallOptions::default(),
+        )
+    }
+
+    /// A call of `service`/`method` with `options` set (as [`with_options`](Self::with_options)
+    /// sets them), built where it is returned: the options are not moved into it afterwards.
+    /// What a generated client starts each call with.
+    #[inline]
+    pub(crate) fn with_parts(
+        service: ByteString,
+        method: ByteString,
+        format: Format,
+        body: Bytes,
+        options: CallOptions,
+    ) -> Self {
+        let (request_id, attempt, dedupe) = match options.request_id {
+            Some((request_id, attempt)) => (Some(request_id), attempt, true),
+            None => (None, 0, false),
+        };
         Call {
-            service: service.into(),
-            method: method.into(),
+            service,
+            method,
             body,
             format,
-            options: CallOptions::default(),
+            options,
             idempotent: false,
-            request_id: None,
-            attempt: 0,
+            request_id,
+            attempt,
             deadline: None,
             attempt_timeout: None,
-            dedupe: false,
+            dedupe,
             final_attempt: false,
             resolved: false,
             stream: None,

@@ -33,17 +33,23 @@ pub mod byte_string {
     };
 }
 
-/// The format a serde call encodes in: its resolved options' (the client's, else the
-/// channel's default), else MessagePack.
-pub fn serde_format(call: &Call) -> Format {
-    call.options.format.unwrap_or_default()
+/// The format a generated call's resolved options choose: the client view's `options`,
+/// else the channel's default (what resolving the call against the channel gives).
+pub fn chosen_format<C: Channel>(channel: &C, options: &CallOptions) -> Option<Format> {
+    options.format.or(channel.default_options().format)
+}
+
+/// The format a serde call encodes in, given the format its options choose
+/// ([`chosen_format`]): that one, else MessagePack.
+pub fn serde_format(chosen: Option<Format>) -> Format {
+    chosen.unwrap_or_default()
 }
 
 /// The format a protobuf service that also speaks JSON (`#[prpc::service(protobuf, json)]`)
-/// calls in: JSON when the call's resolved options ask for it; protobuf in every other case,
-/// so protobuf stays the default.
-pub fn proto_format(call: &Call) -> Format {
-    match call.options.format {
+/// calls in, given the format its options choose ([`chosen_format`]): JSON when they ask for
+/// it; protobuf in every other case, so protobuf stays the default.
+pub fn proto_format(chosen: Option<Format>) -> Format {
+    match chosen {
         Some(Format::Json) => Format::Json,
         _ => Format::Protobuf,
     }
@@ -125,43 +131,54 @@ pub use crate::__require_protobuf as require_protobuf;
 #[derive(serde::Serialize, serde::Deserialize)]
 struct EmptyMessage {}
 
-/// The call a generated client method sends, its options resolved against the channel's
-/// defaults (the one merge of per-call, per-method and channel options); the method then
-/// encodes its arguments in the call's format and sets its body. Every generated method
-/// builds its call here, so per-method facts reach the runtime without regenerating user
-/// code.
-pub fn new_call<C: Channel>(
-    channel: &C,
-    service: &'static str,
-    method: &'static str,
-    options: &CallOptions,
-    idempotent: bool,
-) -> Call {
-    // Static names are shared, not copied: no allocation per call for them.
-    let mut call = Call::new(
-        ByteString::from_static(service),
-        ByteString::from_static(method),
-        Format::default(),
-        Bytes::new(),
-    );
-    // Set in place, not through the builder methods: each of those moves the whole `Call`
-    // (two `memcpy` calls of it per method, a few hundred instructions a call).
-    call.set_options(options.clone());
-    call.idempotent = idempotent;
-    call.resolve(channel.default_options());
-    call
+/// What a generated client method knows of its call before building it.
+#[derive(Debug)]
+pub struct CallParts {
+    /// The service's name.
+    pub service: &'static str,
+    /// The method's name on the wire.
+    pub method: &'static str,
+    /// Whether the method is declared idempotent.
+    pub idempotent: bool,
+    /// The method's `#[prpc(hash_key = "...")]` argument's key ([`call_key`]), if it has one.
+    pub key: Option<u64>,
+    /// The format the arguments were encoded in.
+    pub format: Format,
+    /// The encoded arguments.
+    pub body: Bytes,
 }
 
-/// Keys `call` by `key`, the argument named in `#[prpc(hash_key = "...")]`, unless the client
-/// view's `options` set a key of their own: a key chosen for one call or view is more
-/// specific than the method's, which is in turn more specific than the channel's default
-/// (already resolved into `call`, so replaced here). A `None` key leaves the call as it was.
-pub fn key_call<K: CallKey + ?Sized>(call: &mut Call, options: &CallOptions, key: &K) {
+/// The call a generated client method sends, its options resolved against the channel's
+/// defaults (the one merge of per-call, per-method and channel options), with its encoded
+/// arguments. Every generated method builds its call here, whole, so per-method facts reach
+/// the runtime without regenerating user code. A method's key replaces the channel's default
+/// key but not one the client view's `options` set: a key chosen for one call or view is more
+/// specific than the method's, which is in turn more specific than the channel's default.
+pub fn new_call<C: Channel>(channel: &C, parts: CallParts, options: &CallOptions) -> Call {
+    // Built with its options, not through the builder methods: each of those moves the whole
+    // `Call` (two `memcpy` calls of it per method, a few hundred instructions a call), and
+    // setting the options afterwards moves them once more.
+    let mut call = Call::with_parts(
+        ByteString::from_static(parts.service),
+        ByteString::from_static(parts.method),
+        parts.format,
+        parts.body,
+        options.clone(),
+    );
+    call.idempotent = parts.idempotent;
+    call.resolve(channel.default_options());
     if options.hash_key.is_none()
-        && let Some(key) = key.call_key()
+        && let Some(key) = parts.key
     {
         call.options.hash_key = Some(key);
     }
+    call
+}
+
+/// The key of a method's `#[prpc(hash_key = "...")]` argument; `None` for a `None` key,
+/// which leaves the call as it was.
+pub fn call_key<K: CallKey + ?Sized>(key: &K) -> Option<u64> {
+    key.call_key()
 }
 
 /// What `#[prpc(hash_key = "...")]` accepts: a [`HashKey`], or an `Option` of one whose
@@ -191,6 +208,12 @@ impl<T: HashKey> CallKey for Option<T> {
 /// The status for a method the service does not have.
 pub fn no_method(service: &str, method: &str) -> Status {
     Status::unimplemented(format!("no method \"{method}\" on service \"{service}\""))
+}
+
+/// The future of a call the dispatcher refused before running a handler (no such method,
+/// arguments that do not decode, a stream where none belongs).
+pub fn refused(status: Status) -> crate::service::ServiceFuture {
+    Box::pin(std::future::ready(Err(status)))
 }
 
 /// The status for a handler's reply (or application error) that would not encode.
@@ -284,17 +307,17 @@ pub fn request_stream<T>(
 }
 
 /// Refuses a request that opened a stream to a method that is not one; `Ok` for a unary
-/// request.
+/// request. (Inlined: every call of a unary method checks this; the refusal is out of line.)
+#[inline]
 pub fn expect_unary(request: &Request, service: &str, method: &str) -> Result<(), Status> {
     match request.messages {
-        Some(_) => Err(Status::invalid_argument(format!(
-            "{service}/{method} is not a streaming method; call it without opening a stream"
-        ))),
+        Some(_) => Err(not_unary(service, method)),
         None => Ok(()),
     }
 }
 
 /// Refuses a unary request to a streaming method; `Ok` for a request that opened a stream.
+#[inline]
 pub fn expect_stream(request: &Request, service: &str, method: &str) -> Result<(), Status> {
     match request.messages {
         Some(_) => Ok(()),
@@ -302,6 +325,14 @@ pub fn expect_stream(request: &Request, service: &str, method: &str) -> Result<(
     }
 }
 
+#[cold]
+fn not_unary(service: &str, method: &str) -> Status {
+    Status::invalid_argument(format!(
+        "{service}/{method} is not a streaming method; call it without opening a stream"
+    ))
+}
+
+#[cold]
 fn not_a_stream(service: &str, method: &str) -> Status {
     Status::invalid_argument(format!(
         "{service}/{method} is a streaming method; open it as a stream"

@@ -115,9 +115,10 @@ const ARENA_CHUNK: usize = 16 * 1024;
 
 #[cfg(any(feature = "json", feature = "msgpack"))]
 thread_local! {
-    /// This thread's encoding arena, and the buffer small writes gather in.
+    /// This thread's encoding arena, and the buffer small writes gather in, used in place.
     /// (Initialized as a constant: no lazy set-up to check on every use.)
-    static ARENA: std::cell::Cell<Option<ArenaWriter>> = const { std::cell::Cell::new(None) };
+    static ARENA: std::cell::RefCell<Option<ArenaWriter>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Runs `encode` on a writer into this thread's arena and cuts what it wrote off as a body.
@@ -129,25 +130,22 @@ thread_local! {
 fn encode_into_arena(
     encode: impl FnOnce(&mut ArenaWriter) -> Result<(), BodyError>,
 ) -> Result<Bytes, BodyError> {
-    // Taken out while in use, so an encoding inside an encoding (a `Serialize` impl that
-    // encodes a body of its own) finds an empty arena instead of a borrowed one.
-    let mut writer = ArenaWriter::take();
-    let encoded = encode(&mut writer);
-    writer.flush_small();
-    let body = writer.arena.split().freeze();
-    writer.give_back();
-    encoded.map(|()| body)
+    ArenaWriter::with(|writer| {
+        let encoded = encode(writer);
+        writer.flush_small();
+        let body = writer.arena.split().freeze();
+        encoded.map(|()| body)
+    })
 }
 
 /// Cuts a body written by `write` (with no serializer: a few large appends) off this thread's
 /// arena, as [`encode_into_arena`] does, but straight into the arena.
 #[cfg(feature = "msgpack")]
 fn encode_raw(write: impl FnOnce(&mut bytes::BytesMut)) -> Bytes {
-    let mut writer = ArenaWriter::take();
-    write(&mut writer.arena);
-    let body = writer.arena.split().freeze();
-    writer.give_back();
-    body
+    ArenaWriter::with(|writer| {
+        write(&mut writer.arena);
+        writer.arena.split().freeze()
+    })
 }
 
 /// Writes that gather in [`ArenaWriter::small`] before they go to the arena together.
@@ -167,20 +165,26 @@ struct ArenaWriter {
 
 #[cfg(any(feature = "json", feature = "msgpack"))]
 impl ArenaWriter {
-    /// This thread's writer, taken out while in use (so that an encoding inside an encoding,
-    /// a `Serialize` impl that encodes a body of its own, finds none and makes its own), with
-    /// room in its arena.
-    fn take() -> Self {
-        let mut writer = ARENA.with(std::cell::Cell::take).unwrap_or_default();
-        if writer.arena.capacity() - writer.arena.len() < ARENA_CHUNK / 16 {
-            writer.arena.reserve(ARENA_CHUNK);
-        }
-        writer
+    /// Runs `use_writer` on this thread's writer, in place (moving it out and back costs more
+    /// than the encoding of a small body), emptied of anything an encoding that panicked left
+    /// in it and with room in its arena. An encoding inside an encoding (a `Serialize` impl
+    /// that encodes a body of its own) finds the thread's writer in use and gets one of its
+    /// own.
+    fn with<R>(use_writer: impl FnOnce(&mut ArenaWriter) -> R) -> R {
+        ARENA.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => use_writer(slot.get_or_insert_with(ArenaWriter::default).ready()),
+            Err(_) => use_writer(ArenaWriter::default().ready()),
+        })
     }
 
-    /// Puts the writer back for the thread's next encoding.
-    fn give_back(self) {
-        ARENA.with(|cell| cell.set(Some(self)));
+    /// The writer, empty, with room in its arena.
+    fn ready(&mut self) -> &mut Self {
+        self.arena.clear();
+        self.small.clear();
+        if self.arena.capacity() < ARENA_CHUNK / 16 {
+            self.arena.reserve(ARENA_CHUNK);
+        }
+        self
     }
 
     fn flush_small(&mut self) {
@@ -372,6 +376,39 @@ mod tests {
             small[1].as_ptr()
         );
         assert_eq!(Format::Json.decode::<Args>(&small[1]).unwrap(), args());
+    }
+
+    /// A value that encodes a body of its own while it is being encoded, or panics half-way.
+    struct Awkward {
+        panic: bool,
+    }
+
+    impl Serialize for Awkward {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq as _;
+            let mut seq = serializer.serialize_seq(Some(2))?;
+            seq.serialize_element(&"x".repeat(600))?;
+            assert!(!self.panic, "a Serialize impl that panics");
+            let inner = Format::MsgPack.encode(&args()).unwrap();
+            seq.serialize_element(&inner.len())?;
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn the_arena_survives_nested_encodings_and_panics() {
+        // An encoding inside an encoding writes into a writer of its own.
+        let inner = Format::MsgPack.encode(&args()).unwrap();
+        let expected = rmp_serde::to_vec_named(&("x".repeat(600), inner.len())).unwrap();
+        let body = Format::MsgPack.encode(&Awkward { panic: false }).unwrap();
+        assert_eq!(&body[..], &expected[..]);
+        // An encoding that panics after writing leaves nothing behind for the next one.
+        let panicked =
+            std::panic::catch_unwind(|| Format::MsgPack.encode(&Awkward { panic: true }));
+        assert!(panicked.is_err());
+        assert_eq!(Format::MsgPack.encode(&args()).unwrap(), inner);
+        let bin = byte_string::encode(Format::MsgPack, &Bytes::from_static(b"ab")).unwrap();
+        assert_eq!(&bin[..], &[0xc4, 2, b'a', b'b']);
     }
 
     #[test]

@@ -232,3 +232,20 @@ async fn a_malformed_byte_string_is_invalid_argument() {
         );
     }
 }
+
+/// A generated method's future holds the call only inside the channel's future, not a second
+/// time beside it: callers keep (and move) one such future per call in flight. It is built,
+/// not polled, and then used, so the call it describes still works.
+#[tokio::test]
+async fn a_generated_call_future_holds_the_call_once() {
+    let addr = prpc_tests::serve_one(BlobServer::new(Store)).await;
+    let client = BlobClient::new(Client::connect(addr).await.unwrap());
+    let future = client.echo(Bytes::from_static(b"once"));
+    let call = std::mem::size_of::<Call>();
+    let size = std::mem::size_of_val(&future);
+    assert!(
+        size < 2 * call,
+        "the future is {size} bytes, a call {call}: it holds the call twice"
+    );
+    assert_eq!(future.await.unwrap(), Bytes::from_static(b"once"));
+}

@@ -12,6 +12,7 @@ pub(super) trait HeadOut {
     fn put_varint(&mut self, value: u64);
 
     /// A length-prefixed field.
+    #[inline]
     fn put_bytes(&mut self, bytes: &[u8]) {
         self.put_varint(bytes.len() as u64);
         self.put_slice(bytes);
