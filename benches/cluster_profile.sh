@@ -15,6 +15,8 @@
 # call future count as its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 seconds=${1:-5}
 target=${CARGO_TARGET_DIR:-target}
 macro=${MACRO_BIN:-} cluster=${CLUSTER_BIN:-}
@@ -33,12 +35,7 @@ cleanup() {
 trap cleanup EXIT
 taskset -c 0 "$macro" server 127.0.0.1:0 >"$server_out" &
 server_pid=$!
-addr=
-for _ in $(seq 100); do
-  addr=$(awk '/^listening /{print $2; exit}' "$server_out")
-  [[ -n $addr ]] && break
-  sleep 0.05
-done
+addr=$(listening_addr "$server_out")
 [[ -n $addr ]] || { echo "the server did not start" >&2; exit 1; }
 
 calls_of=()

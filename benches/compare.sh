@@ -38,6 +38,8 @@
 # table also to table-DATE.md beside it, and the programs' errors to stderr-DATE.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 
 quick=${QUICK:-0}
 for arg in "$@"; do
@@ -127,11 +129,7 @@ run_one() {
   : >"$server_out"
   env "${server_env[@]}" taskset -c "$server_cpu" "$bin" server 127.0.0.1:0 --runtime "$runtime" >>"$server_out" 2>&1 &
   server_pid=$!
-  for _ in $(seq 100); do
-    addr=$(awk '/^listening /{print $2; exit}' "$server_out")
-    [[ -n $addr ]] && break
-    sleep 0.05
-  done
+  addr=$(listening_addr "$server_out")
   if [[ -z $addr ]]; then
     line="error=server-did-not-start"
   else

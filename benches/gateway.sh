@@ -21,6 +21,8 @@
 # Each run's line goes to $CARGO_TARGET_DIR/gateway/runs-DATE.txt, the table to table-DATE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 
 case ${1:-} in
   -h | --help)
@@ -57,11 +59,7 @@ run_one() {
   : >"$server_out"
   taskset -c "$server_cpu" "$bin" server 127.0.0.1:0 --runtime "$runtime" >>"$server_out" 2>&1 &
   server_pid=$!
-  for _ in $(seq 100); do
-    addr=$(awk '/^listening /{print $2; exit}' "$server_out")
-    [[ -n $addr ]] && break
-    sleep 0.05
-  done
+  addr=$(listening_addr "$server_out")
   if [[ -z $addr ]]; then
     line="error=server-did-not-start"
   elif ! line=$(timeout "$(python3 -c "print($seconds + $warmup + 30)")" \

@@ -10,6 +10,8 @@
 # OUT (default $CARGO_TARGET_DIR/callgrind.PROGRAM.SIDE.SCENARIO), for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 bin=${1:?usage: benches/instructions.sh PROGRAM SIDE SCENARIO [RUNTIME] [SECONDS] [OUT]}
 side=${2:?side: server or client} scenario=${3:?scenario: b c d e}
 runtime=${4:-current} seconds=${5:-3}
@@ -34,12 +36,7 @@ server=(taskset -c 0) client=(taskset -c 1)
 if [[ $side == server ]]; then server+=("${grind[@]}"); else client+=("${grind[@]}"); fi
 "${server[@]}" "$bin" server 127.0.0.1:0 --runtime "$runtime" >"$server_out" 2>/dev/null &
 server_pid=$!
-addr=
-for _ in $(seq 200); do
-  addr=$(awk '/^listening /{print $2; exit}' "$server_out")
-  [[ -n $addr ]] && break
-  sleep 0.1
-done
+addr=$(listening_addr "$server_out" 200 0.1)
 [[ -n $addr ]] || { echo "the server did not start" >&2; exit 1; }
 # shellcheck disable=SC2086 # the scenario's flags are words
 line=$("${client[@]}" "$bin" client "$addr" $flags --seconds "$seconds" --warmup 0 \
