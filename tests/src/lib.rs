@@ -31,6 +31,16 @@ use tokio_util::codec::{Decoder, Encoder};
 /// How long a test waits for something that should happen promptly before failing.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Waits (bounded by [`PATIENCE`], checking every few milliseconds) until `done` holds; past
+/// that, fails with what `state` says of where things stand.
+pub async fn eventually(mut done: impl FnMut() -> bool, state: impl Fn() -> String) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{}", state());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Counters a [`Probe`] service updates, so tests can see what the server did.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -45,15 +55,16 @@ pub struct Counters {
 impl Counters {
     /// Waits (bounded by [`PATIENCE`]) until `counter` reaches `value`.
     pub async fn wait_for(&self, counter: impl Fn(&Counters) -> &AtomicUsize, value: usize) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while counter(self).load(Ordering::SeqCst) < value {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "counter stuck at {} (waiting for {value})",
-                counter(self).load(Ordering::SeqCst)
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually(
+            || counter(self).load(Ordering::SeqCst) >= value,
+            || {
+                format!(
+                    "counter stuck at {} (waiting for {value})",
+                    counter(self).load(Ordering::SeqCst)
+                )
+            },
+        )
+        .await;
     }
 }
 

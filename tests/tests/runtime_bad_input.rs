@@ -63,14 +63,11 @@ impl Scene {
     /// Checks the healthy client kept working through the bad input and still works after.
     async fn finish(self) {
         let before = self.healthy_calls.load(Ordering::SeqCst);
-        let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
-        while self.healthy_calls.load(Ordering::SeqCst) < before + 10 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "healthy client stalled"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        prpc_tests::eventually(
+            || self.healthy_calls.load(Ordering::SeqCst) >= before + 10,
+            || "healthy client stalled".to_owned(),
+        )
+        .await;
         self.stop.store(true, Ordering::SeqCst);
         self.healthy.await.unwrap();
         let fresh = Client::connect(self.server.addr).await.unwrap();
@@ -471,15 +468,16 @@ async fn slow_senders_holding_the_memory_budget_do_not_stop_a_good_call() {
     let router = server.router();
     tokio::spawn(server.serve());
     let held_reaches = async |bytes: usize| {
-        let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
-        while router.stats().memory_budget_held != bytes {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "held {} bytes, expected {bytes}",
-                router.stats().memory_budget_held
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        prpc_tests::eventually(
+            || router.stats().memory_budget_held == bytes,
+            || {
+                format!(
+                    "held {} bytes, expected {bytes}",
+                    router.stats().memory_budget_held
+                )
+            },
+        )
+        .await;
     };
     // Three slow senders: the prefix of a large request and a few of its bytes, then nothing.
     let mut slow = Vec::new();
@@ -590,16 +588,17 @@ async fn blocked_small_requests_are_bounded_by_the_memory_budget() {
     }
 
     // The budget fills, then the server stops reading: wait until no more calls start.
-    let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
-    while router.stats().memory_budget_held < BUDGET {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the blocked calls hold {} bytes of the budget, {} started",
-            router.stats().memory_budget_held,
-            entered.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    prpc_tests::eventually(
+        || router.stats().memory_budget_held >= BUDGET,
+        || {
+            format!(
+                "the blocked calls hold {} bytes of the budget, {} started",
+                router.stats().memory_budget_held,
+                entered.load(Ordering::SeqCst)
+            )
+        },
+    )
+    .await;
     let mut started = entered.load(Ordering::SeqCst);
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -611,16 +610,17 @@ async fn blocked_small_requests_are_bounded_by_the_memory_budget() {
     }
     // Each blocked call is charged from before its handler starts: once reading has stopped,
     // what is held is what the started calls were charged.
-    let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
-    while router.stats().memory_budget_held != entered.load(Ordering::SeqCst) * CHARGE {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} bytes held for {} started calls",
-            router.stats().memory_budget_held,
-            entered.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    prpc_tests::eventually(
+        || router.stats().memory_budget_held == entered.load(Ordering::SeqCst) * CHARGE,
+        || {
+            format!(
+                "{} bytes held for {} started calls",
+                router.stats().memory_budget_held,
+                entered.load(Ordering::SeqCst)
+            )
+        },
+    )
+    .await;
     let started = entered.load(Ordering::SeqCst);
     let held = router.stats().memory_budget_held;
     // Each connection reads at most once more after the budget filled: what its read buffer
@@ -694,16 +694,17 @@ async fn calls_cancelled_before_they_ran_give_the_budget_back() {
     // Cancelled calls get no answer: the pong is the first frame back.
     let pong = raw.recv().await.expect("the pong");
     assert!(matches!(pong.head, prpc::wire::Head::Pong), "{pong:?}");
-    let deadline = tokio::time::Instant::now() + prpc_tests::PATIENCE;
-    while router.stats().memory_budget_held != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} bytes still held, {} of 500 handlers ran",
-            router.stats().memory_budget_held,
-            entered.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    prpc_tests::eventually(
+        || router.stats().memory_budget_held == 0,
+        || {
+            format!(
+                "{} bytes still held, {} of 500 handlers ran",
+                router.stats().memory_budget_held,
+                entered.load(Ordering::SeqCst)
+            )
+        },
+    )
+    .await;
 }
 
 /// Errors say what is wrong: an lz4 size that is not the exact length, a gzip trailer whose
