@@ -3,6 +3,8 @@
 //! screenshot is written for people to look at: to `docs/debug-page.png` with
 //! `PRPC_WRITE_SCREENSHOT=1`, else to a temporary directory.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use prpc::Status;
 use prpc::cluster::Cluster;
 use prpc::discovery::{Endpoint, StaticDiscover};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[prpc::service(name = "shop.Inventory")]
 pub trait Inventory {
@@ -136,15 +138,8 @@ async fn chromium_renders_the_page_of_a_server_under_load() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let page_url = format!("http://{}/debug/prpc", admin.local_addr().unwrap());
-    let admin_addr = admin.local_addr().unwrap().to_string();
-    let server = prpc_http::Http::new()
-        .admin_listener(admin)
-        .attach(server)
-        .await
-        .unwrap();
-    tokio::spawn(server.serve());
+    let admin_addr = common::serve_with_admin(server).await;
+    let page_url = format!("http://{admin_addr}/debug/prpc");
 
     // Load: a client on a connection whose port the page must show, calling both methods
     // (one call in ten fails) until its time is up.

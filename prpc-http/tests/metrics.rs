@@ -1,11 +1,13 @@
 //! `/metrics` on the admin listener of a real server under calls, checked by Prometheus's
 //! own `promtool check metrics` (scripts/test installs it) and by the values a scrape reads.
 
+mod common;
+
 use std::process::Stdio;
 
 use prpc::{Request, Response, Service, ServiceFuture, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[prpc::service(name = "math.Arith")]
 pub trait Arith {
@@ -91,14 +93,7 @@ async fn metrics_pass_promtool_and_count_what_happened() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin_addr = admin.local_addr().unwrap().to_string();
-    let server = prpc_http::Http::new()
-        .admin_listener(admin)
-        .attach(server)
-        .await
-        .unwrap();
-    tokio::spawn(server.serve());
+    let admin_addr = common::serve_with_admin(server).await;
 
     let client = ArithClient::connect(addr.clone()).await.unwrap();
     for _ in 0..3 {
@@ -224,14 +219,7 @@ async fn metrics_show_the_memory_budget_and_what_is_held() {
         .unwrap();
     let addr = server.local_addr();
     let router = server.router();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin_addr = admin.local_addr().unwrap().to_string();
-    let server = prpc_http::Http::new()
-        .admin_listener(admin)
-        .attach(server)
-        .await
-        .unwrap();
-    tokio::spawn(server.serve());
+    let admin_addr = common::serve_with_admin(server).await;
 
     let client = prpc::Client::connect(addr.clone()).await.unwrap();
     let call = prpc::Call::new("gate", "wait", prpc::Format::Raw, vec![b'x'; 1000].into());
