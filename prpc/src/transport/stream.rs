@@ -101,72 +101,6 @@ fn take<S: 'static, T: 'static>(slot: &mut Option<S>) -> Option<T> {
         .and_then(Option::take)
 }
 
-/// Runs `$body` with `$io` bound to the stream inside `$self` (a `Pin<&mut AnyStream>`), pinned.
-macro_rules! each {
-    ($self:ident, $io:ident => $body:expr) => {
-        match $self.get_mut() {
-            AnyStream::Tcp($io) => {
-                let $io = Pin::new($io);
-                $body
-            }
-            #[cfg(unix)]
-            AnyStream::Unix($io) => {
-                let $io = Pin::new($io);
-                $body
-            }
-            AnyStream::Other($io) => {
-                let $io = Pin::new(&mut **$io);
-                $body
-            }
-        }
-    };
-}
-
-impl AsyncRead for AnyStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        each!(self, io => io.poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for AnyStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, io => io.poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, io => io.poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            AnyStream::Tcp(io) => io.is_write_vectored(),
-            #[cfg(unix)]
-            AnyStream::Unix(io) => io.is_write_vectored(),
-            AnyStream::Other(io) => io.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, io => io.poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, io => io.poll_shutdown(cx))
-    }
-}
-
 /// The reading half of a connection's stream.
 pub(crate) enum ReadHalf {
     Tcp(Prefixed<tcp::OwnedReadHalf>),
@@ -183,75 +117,71 @@ pub(crate) enum WriteHalf {
     Shared(tokio::io::WriteHalf<Box<dyn Io>>),
 }
 
-impl AsyncRead for ReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ReadHalf::Tcp(read) => Pin::new(read).poll_read(cx, buf),
+/// Runs `$body` with `$io` bound to the stream inside `$value`, one of the three enums here
+/// (their variants are TCP, Unix and `$other`).
+macro_rules! each {
+    ($value:expr, $enum:ident::$other:ident, $io:ident => $body:expr) => {
+        match $value {
+            $enum::Tcp($io) => $body,
             #[cfg(unix)]
-            ReadHalf::Unix(read) => Pin::new(read).poll_read(cx, buf),
-            ReadHalf::Shared(read) => Pin::new(read).poll_read(cx, buf),
+            $enum::Unix($io) => $body,
+            $enum::$other($io) => $body,
         }
-    }
+    };
 }
 
-impl AsyncWrite for WriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(write) => Pin::new(write).poll_write(cx, buf),
-            #[cfg(unix)]
-            WriteHalf::Unix(write) => Pin::new(write).poll_write(cx, buf),
-            WriteHalf::Shared(write) => Pin::new(write).poll_write(cx, buf),
+/// `AsyncRead` and `AsyncWrite` for an enum of streams, through [`each`].
+macro_rules! delegate_io {
+    (read: $enum:ident::$other:ident) => {
+        impl AsyncRead for $enum {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                each!(self.get_mut(), $enum::$other, io => Pin::new(io).poll_read(cx, buf))
+            }
         }
-    }
+    };
+    (write: $enum:ident::$other:ident) => {
+        impl AsyncWrite for $enum {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                each!(self.get_mut(), $enum::$other, io => Pin::new(io).poll_write(cx, buf))
+            }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(write) => Pin::new(write).poll_write_vectored(cx, bufs),
-            #[cfg(unix)]
-            WriteHalf::Unix(write) => Pin::new(write).poll_write_vectored(cx, bufs),
-            WriteHalf::Shared(write) => Pin::new(write).poll_write_vectored(cx, bufs),
-        }
-    }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                each!(self.get_mut(), $enum::$other, io => {
+                    Pin::new(io).poll_write_vectored(cx, bufs)
+                })
+            }
 
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            WriteHalf::Tcp(write) => write.is_write_vectored(),
-            #[cfg(unix)]
-            WriteHalf::Unix(write) => write.is_write_vectored(),
-            WriteHalf::Shared(write) => write.is_write_vectored(),
-        }
-    }
+            fn is_write_vectored(&self) -> bool {
+                each!(self, $enum::$other, io => io.is_write_vectored())
+            }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(write) => Pin::new(write).poll_flush(cx),
-            #[cfg(unix)]
-            WriteHalf::Unix(write) => Pin::new(write).poll_flush(cx),
-            WriteHalf::Shared(write) => Pin::new(write).poll_flush(cx),
-        }
-    }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                each!(self.get_mut(), $enum::$other, io => Pin::new(io).poll_flush(cx))
+            }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(write) => Pin::new(write).poll_shutdown(cx),
-            #[cfg(unix)]
-            WriteHalf::Unix(write) => Pin::new(write).poll_shutdown(cx),
-            WriteHalf::Shared(write) => Pin::new(write).poll_shutdown(cx),
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                each!(self.get_mut(), $enum::$other, io => Pin::new(io).poll_shutdown(cx))
+            }
         }
-    }
+    };
 }
+
+delegate_io!(read: AnyStream::Other);
+delegate_io!(write: AnyStream::Other);
+delegate_io!(read: ReadHalf::Shared);
+delegate_io!(write: WriteHalf::Shared);
 
 #[cfg(test)]
 mod tests {
