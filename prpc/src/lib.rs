@@ -118,6 +118,7 @@ mod shard_map;
 pub mod stats;
 mod status;
 pub mod stream;
+mod task;
 pub mod timer;
 pub mod trace;
 pub mod transport;

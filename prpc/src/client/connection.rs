@@ -143,8 +143,8 @@ impl Connection {
             shutdown: CancellationToken::new(),
             streams,
         });
-        tokio::spawn(write_loop(state.clone(), write, writer));
-        tokio::spawn(read_loop(
+        crate::task::spawn(write_loop(state.clone(), write, writer));
+        crate::task::spawn(read_loop(
             state.clone(),
             read,
             outbound.clone(),
@@ -271,7 +271,7 @@ impl Connection {
         }
         let outgoing = call.stream.as_ref().and_then(|outgoing| outgoing.take());
         if let Some(messages) = outgoing {
-            let task = tokio::spawn(send_stream(
+            let task = crate::task::spawn(send_stream(
                 streams.clone(),
                 id,
                 credit,

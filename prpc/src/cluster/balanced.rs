@@ -31,7 +31,7 @@ const FIRST_SNAPSHOT_WAIT: Duration = Duration::from_secs(10);
 pub(super) fn start(shared: Shared, idle: Duration) -> Balanced {
     let shared = Arc::new(shared);
     shared.refresh(&shared.watch.current());
-    tokio::spawn(follow(Arc::downgrade(&shared), shared.watch.clone(), idle));
+    crate::task::spawn(follow(Arc::downgrade(&shared), shared.watch.clone(), idle));
     Balanced { shared }
 }
 

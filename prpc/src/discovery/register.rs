@@ -255,7 +255,7 @@ impl Registered {
     pub fn start(registry: Arc<dyn Register>, registration: Registration) -> Self {
         let stop = CancellationToken::new();
         let (state, receiver) = watch::channel(RegistrationState::Pending);
-        let task = tokio::spawn(keep(registry, registration, stop.clone(), state));
+        let task = crate::task::spawn(keep(registry, registration, stop.clone(), state));
         Registered {
             stop,
             state: receiver,

@@ -192,7 +192,7 @@ impl Discover for DnsDiscover {
     fn watch(&self, service: &str) -> Watch {
         self.publishers.watch(service, |publisher| {
             let (host, port, interval) = (self.host.clone(), self.port, self.interval);
-            tokio::spawn(async move {
+            crate::task::spawn(async move {
                 loop {
                     match tokio::net::lookup_host((host.as_str(), port)).await {
                         Ok(found) => {

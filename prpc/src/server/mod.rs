@@ -392,7 +392,7 @@ impl<H: Handler> Router<H> {
             };
             if connections.len() >= shared.config.max_connections {
                 let max = shared.config.max_connections;
-                tokio::spawn(refuse(stream, max, shared.config.max_frame_size));
+                crate::task::spawn(refuse(stream, max, shared.config.max_frame_size));
                 continue;
             }
             connections.spawn(connection::run(

@@ -88,7 +88,7 @@ impl Kept {
         slot: Slot,
     ) -> Self {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(follow_health(
+        let task = crate::task::spawn(follow_health(
             registry,
             registration,
             health,

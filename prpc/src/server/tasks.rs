@@ -53,21 +53,19 @@ impl Tasks {
     }
 
     /// Spawns `task` on the current runtime, counted until it ends.
-    pub(crate) fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(&self, task: F) -> JoinHandle<()>
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
-        tokio::spawn(self.counted(task))
+        crate::task::spawn(self.counted(task))
     }
 
     /// Spawns `task` on `runtime`, counted until it ends.
-    pub(crate) fn spawn_on<F>(&self, task: F, runtime: &Handle) -> JoinHandle<F::Output>
+    pub(crate) fn spawn_on<F>(&self, task: F, runtime: &Handle) -> JoinHandle<()>
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
-        runtime.spawn(self.counted(task))
+        crate::task::spawn_on(self.counted(task), runtime)
     }
 
     /// `task`, counted from now until it is dropped (finished or not).

@@ -140,7 +140,7 @@ impl Timer {
             start: Instant::now(),
             tick,
         });
-        tokio::spawn(drive(DriverGuard(Arc::clone(&shared))));
+        crate::task::spawn(drive(DriverGuard(Arc::clone(&shared))));
         Timer {
             owner: Arc::new(Owner { shared }),
         }

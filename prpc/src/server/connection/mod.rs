@@ -178,7 +178,7 @@ pub(super) async fn run<H: Handler>(
         counters: counters.clone(),
     };
     let (outbound, mut writer) = wire::outbox(config.max_frame_size);
-    let writer = tokio::spawn(async move {
+    let writer = crate::task::spawn(async move {
         // Replies were size-checked as they were queued, and a failed socket has nobody to
         // hear them: either way nothing is left to do but close.
         if writer.run(&mut write).await.is_ok() {
