@@ -8,8 +8,11 @@
 #
 # Each round builds both apps, in alternating order, from a clean target/: debug, then
 # release, then a one-line edit of main.rs rebuilt in debug. Sources are fetched first, so
-# no download is timed. Prints the medians, the ratio prpc/tarpc and the number of crates
-# each build compiles (its "Compiling" lines). Needs crates.io the first time.
+# no download is timed. Prints the medians of the wall times, their ratio prpc/tarpc, the
+# number of crates each build compiles (its "Compiling" lines) and the CPU seconds the build
+# took (user + system, cargo and its rustcs), with their ratio: CPU time is what other work
+# on a shared box disturbs least. Each run's line in $BUILD_COST_DIR/results ends with the
+# 1-minute load average after it, so a busy box shows there. Needs crates.io the first time.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 rounds="${ROUNDS:-3}"
@@ -114,14 +117,17 @@ for app in prpc_app tarpc_app; do
 done
 
 # --- timing -------------------------------------------------------------------------------
-# One build of $1 with cargo args $2...; prints "seconds crates".
+# One build of $1 with cargo args $2...; prints "seconds crates cpu-seconds" (cpu: user +
+# system time of cargo and every rustc it ran, which other work on the box disturbs less than
+# the wall time).
 build() {
   local app="$1"; shift
-  local log="$work/$app.log" start end
+  local log="$work/$app.log" start end cpu TIMEFORMAT='%U %S'
   start=$(date +%s.%N)
-  (cd "$work/$app" && cargo build --offline "$@" 2> "$log")
+  cpu=$({ time (cd "$work/$app" && cargo build --offline "$@" 2> "$log"); } 2>&1)
   end=$(date +%s.%N)
-  echo "$(echo "$end - $start" | bc) $(grep -c '^ *Compiling' "$log" || true)"
+  echo "$(echo "$end - $start" | bc) $(grep -c '^ *Compiling' "$log" || true)" \
+    "$(echo "$cpu" | awk '{ print $1 + $2 }')"
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -135,17 +141,17 @@ for round in $(seq 1 "$rounds"); do
     rm -rf "$work/$app/target"
     timings=()
     [ -n "${TIMINGS:-}" ] && timings=(--timings)
-    read -r secs crates < <(build "$app" "${timings[@]}")
-    echo "$app debug $secs $crates" >> "$results"
+    read -r secs crates cpu < <(build "$app" "${timings[@]}")
+    echo "$app debug $secs $crates $cpu $(cut -d' ' -f1 /proc/loadavg)" >> "$results"
     [ -n "${TIMINGS:-}" ] && cp "$work/$app"/target/cargo-timings/cargo-timing.html \
       "$work/$app-debug-timing.html"
     # The one-line edit: a different string each round, then a debug rebuild.
     sed -i "s|// EDIT.*|// EDIT $round|" "$work/$app/src/main.rs"
-    read -r secs crates < <(build "$app")
-    echo "$app edit $secs $crates" >> "$results"
+    read -r secs crates cpu < <(build "$app")
+    echo "$app edit $secs $crates $cpu $(cut -d' ' -f1 /proc/loadavg)" >> "$results"
     rm -rf "$work/$app/target"
-    read -r secs crates < <(build "$app" --release)
-    echo "$app release $secs $crates" >> "$results"
+    read -r secs crates cpu < <(build "$app" --release)
+    echo "$app release $secs $crates $cpu $(cut -d' ' -f1 /proc/loadavg)" >> "$results"
     echo "round $round: $app done" >&2
   done
 done
@@ -153,12 +159,14 @@ done
 # --- report -------------------------------------------------------------------------------
 echo
 echo "build cost, $rounds rounds, medians ($(nproc) cores; $(rustc --version))"
-printf '%-14s %10s %10s %8s %8s %8s\n' build prpc_s tarpc_s ratio prpc_n tarpc_n
+printf '%-14s %10s %10s %8s %8s %8s %9s %9s %8s\n' build prpc_s tarpc_s ratio prpc_n tarpc_n \
+  prpc_cpu tarpc_cpu cpu_ratio
 for kind in debug release edit; do
-  p=$(awk -v k=$kind '$1 == "prpc_app" && $2 == k { print $3 }' "$results" | median)
-  t=$(awk -v k=$kind '$1 == "tarpc_app" && $2 == k { print $3 }' "$results" | median)
-  pn=$(awk -v k=$kind '$1 == "prpc_app" && $2 == k { print $4 }' "$results" | median)
-  tn=$(awk -v k=$kind '$1 == "tarpc_app" && $2 == k { print $4 }' "$results" | median)
-  printf '%-14s %10.2f %10.2f %8.2f %8s %8s\n' "clean $kind" "$p" "$t" "$(echo "$p / $t" | bc -l)" "$pn" "$tn"
+  col() { awk -v a="$1" -v k=$kind -v c="$2" '$1 == a && $2 == k { print $c }' "$results" | median; }
+  p=$(col prpc_app 3) t=$(col tarpc_app 3)
+  pc=$(col prpc_app 5) tc=$(col tarpc_app 5)
+  printf '%-14s %10.2f %10.2f %8.2f %8s %8s %9.2f %9.2f %8.2f\n' "clean $kind" "$p" "$t" \
+    "$(echo "$p / $t" | bc -l)" "$(col prpc_app 4)" "$(col tarpc_app 4)" "$pc" "$tc" \
+    "$(echo "$pc / $tc" | bc -l)"
 done | sed 's/^clean edit/one-line edit/'
 echo "(all runs: $results)"
