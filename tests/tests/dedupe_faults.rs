@@ -308,6 +308,45 @@ fn raw_apply(request_id: u64, attempt: u32, body: &'static [u8]) -> Frame {
     }
 }
 
+/// Rules 4 and 8: an attempt that waits for an earlier one still running, and whose deadline
+/// passes first, is answered `deadline_exceeded` (the call's one deadline passed; the running
+/// attempt carries it too), on the server the earlier attempt runs on (rule 4) and on
+/// another server sharing the store (rule 8). It raced the client's own deadline before: the
+/// server's `unavailable` sometimes arrived first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_waiting_past_its_deadline_is_answered_deadline_exceeded() {
+    let redis = RedisServer::start();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let running = Ledger::new(&runs, Duration::from_secs(30));
+    let here = spawn_server(redis_builder(&redis, running.clone()).await).await;
+    let elsewhere = spawn_server(redis_builder(&redis, running).await).await;
+    let id = prpc::id::next_id();
+    let mut first = RawConnection::connect(here.addr).await;
+    first.send(raw_apply(id, 0, b"entry")).await;
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for (attempt, server) in [(1, &here), (2, &elsewhere)] {
+        let mut waiting = raw_apply(id, attempt, b"entry");
+        if let Head::Request(head) = &mut waiting.head {
+            head.deadline = Some(Duration::from_millis(200));
+        }
+        let mut later = RawConnection::connect(server.addr).await;
+        later.send(waiting).await;
+        let answer = within(later.recv()).await.expect("an answer");
+        let Head::Response(head) = &answer.head else {
+            panic!("{:?}", answer.head);
+        };
+        assert_eq!(
+            head.code,
+            Code::DeadlineExceeded.as_u32(),
+            "attempt {attempt}: {}",
+            head.message
+        );
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
 /// Finding 8: attempts 0, 1 and 2 of one call arrive in one read; attempt 0, the first to
 /// arrive, runs the call, and the others get its reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

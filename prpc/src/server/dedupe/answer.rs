@@ -18,6 +18,15 @@ pub(super) fn still_running(key: &Key) -> Status {
     )
 }
 
+/// The answer of an attempt whose deadline passed while it waited for an earlier attempt: the
+/// call's one deadline, which the running attempt carries too.
+pub(super) fn deadline_passed_waiting(key: &Key) -> Status {
+    Status::new(
+        Code::DeadlineExceeded,
+        format!("deadline exceeded while call {key} was still running under an earlier attempt"),
+    )
+}
+
 pub(super) fn outcome_unknown(key: &Key) -> Status {
     Status::new(
         Code::OutcomeUnknown,

@@ -26,7 +26,9 @@ use tokio::time::Instant;
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 
-use self::answer::{not_the_same_call, outcome_unknown, replay, still_running};
+use self::answer::{
+    deadline_passed_waiting, not_the_same_call, outcome_unknown, replay, still_running,
+};
 use super::dispatch::ReplyEncoding;
 use super::handler::Handler;
 use super::tasks::Tasks;
@@ -325,12 +327,18 @@ impl DedupeSettings {
         let until = attempt
             .deadline
             .unwrap_or_else(|| crate::timer::deadline_after(self.ttl));
+        // Past the deadline the call is over (the running attempt is stopped there too): its
+        // status says so, and does not race the caller's own deadline with `unavailable`.
+        let waited_too_long = || match attempt.deadline {
+            Some(_) => deadline_passed_waiting(key),
+            None => still_running(key),
+        };
         let _first_here = match arrival {
             Arrival::First(first) => Some(first),
             Arrival::After(mut earlier) => {
                 tokio::select! {
                     _ = earlier.changed() => None,
-                    () = self.timer.sleep_until(until) => return Err(still_running(key)),
+                    () = self.timer.sleep_until(until) => return Err(waited_too_long()),
                 }
             }
         };
@@ -378,7 +386,7 @@ impl DedupeSettings {
                     }
                     let waited = tokio::select! {
                         waited = self.store.wait(key) => waited,
-                        () = self.timer.sleep_until(until) => return Err(still_running(key)),
+                        () = self.timer.sleep_until(until) => return Err(waited_too_long()),
                     };
                     match waited {
                         Err(error) => {
