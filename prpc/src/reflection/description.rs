@@ -12,6 +12,7 @@ pub struct ServiceInfo {
     /// The name calls address.
     pub name: String,
     /// Its methods' wire names.
+    #[serde(serialize_with = "crate::reflection::seq")]
     pub methods: Vec<String>,
 }
 
@@ -24,6 +25,7 @@ pub struct ServiceDescription {
     pub name: String,
     /// Its methods, as [`Service::describe`](crate::Service::describe) lists them (empty for
     /// a service that describes nothing, such as a hand-written one).
+    #[serde(serialize_with = "crate::reflection::seq")]
     pub methods: Vec<MethodDescription>,
 }
 
@@ -50,6 +52,7 @@ pub struct MethodDescription {
     /// Its arguments in order. For a serde service each is a field of the request body's
     /// object; a protobuf service's one argument, `request`, is the body itself. A stream
     /// argument is marked [`stream`](Argument::stream) and is not in the body.
+    #[serde(serialize_with = "crate::reflection::seq")]
     pub arguments: Vec<Argument>,
     /// The reply's shape; for a method that streams its reply, each item's.
     pub returns: Shape,

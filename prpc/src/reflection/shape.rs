@@ -63,6 +63,7 @@ pub enum Shape {
         /// The type's name (the Rust type's, or a protobuf message's full name).
         name: String,
         /// Its fields.
+        #[serde(serialize_with = "crate::reflection::seq")]
         fields: Vec<Field>,
     },
     /// One of named variants, in serde's externally tagged form: a variant without a shape is
@@ -72,11 +73,13 @@ pub enum Shape {
         /// The type's name.
         name: String,
         /// Its variants.
+        #[serde(serialize_with = "crate::reflection::seq")]
         variants: Vec<Variant>,
     },
     /// An array of fixed length, each position with its own shape (Rust tuples).
     Tuple {
         /// The shape at each position.
+        #[serde(serialize_with = "crate::reflection::seq")]
         items: Vec<Shape>,
     },
     /// A type that does not describe itself ([`Describe`] is not implemented): only its name,
