@@ -32,6 +32,12 @@ pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Se
 /// [`trailer`](Messages::trailer)), or the error status as the last item. Dropping a client's
 /// `Messages` before the end cancels the call.
 pub struct Messages {
+    /// Boxed: a unary call's [`Reply`](crate::Reply) has room for an `Option<Messages>`, and
+    /// is moved several times per call, so `Messages` is kept to one pointer.
+    state: Box<State>,
+}
+
+struct State {
     set: Arc<StreamSet>,
     inbox: Arc<Inbox>,
     id: StreamId,
@@ -68,15 +74,17 @@ impl Messages {
         format: Format,
     ) -> Self {
         Messages {
-            set,
-            inbox,
-            id,
-            format,
-            side: Side::Server,
-            ended: false,
-            reply: None,
-            _connection: None,
-            unsettled: 0,
+            state: Box::new(State {
+                set,
+                inbox,
+                id,
+                format,
+                side: Side::Server,
+                ended: false,
+                reply: None,
+                _connection: None,
+                unsettled: 0,
+            }),
         }
     }
 
@@ -89,38 +97,40 @@ impl Messages {
         connection: Arc<dyn Send + Sync>,
     ) -> Self {
         Messages {
-            set,
-            inbox,
-            id,
-            format,
-            side: Side::Client {
-                deadline: deadline.map(Box::new),
-            },
-            ended: false,
-            reply: None,
-            _connection: Some(connection),
-            unsettled: 0,
+            state: Box::new(State {
+                set,
+                inbox,
+                id,
+                format,
+                side: Side::Client {
+                    deadline: deadline.map(Box::new),
+                },
+                ended: false,
+                reply: None,
+                _connection: Some(connection),
+                unsettled: 0,
+            }),
         }
     }
 
     /// The format the stream's messages are in.
     pub fn format(&self) -> Format {
-        self.format
+        self.state.format
     }
 
     /// The request id of the call the stream belongs to.
     pub fn request_id(&self) -> u64 {
-        self.id.0
+        self.state.id.0
     }
 
     /// On a client, once the stream has ended ok: the metadata of the server's trailer.
     pub fn trailer(&self) -> Option<&Metadata> {
-        self.reply.as_ref().map(|reply| &reply.metadata)
+        self.state.reply.as_ref().map(|reply| &reply.metadata)
     }
 
     /// Bytes received on this stream and not taken yet (what flow control bounds).
     pub fn buffered(&self) -> usize {
-        usize::try_from(self.inbox.buffered()).unwrap_or(0)
+        usize::try_from(self.state.inbox.buffered()).unwrap_or(0)
     }
 
     /// On a client: waits for the end of the stream and returns the server's trailer (the
@@ -132,7 +142,7 @@ impl Messages {
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(error),
                 None => {
-                    return self.reply.take().ok_or(Error::Status(Status::new(
+                    return self.state.reply.take().ok_or(Error::Status(Status::new(
                         Code::Internal,
                         "the stream ended without a trailer",
                     )));
@@ -140,7 +150,9 @@ impl Messages {
             }
         }
     }
+}
 
+impl State {
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
         let Side::Client {
             deadline: Some(deadline),
@@ -200,7 +212,7 @@ impl Stream for Messages {
     type Item = Result<Message, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+        let this = &mut *self.state;
         if this.ended {
             return Poll::Ready(None);
         }
@@ -240,7 +252,7 @@ impl Stream for Messages {
     }
 }
 
-impl Drop for Messages {
+impl Drop for State {
     fn drop(&mut self) {
         self.settle();
         match self.side {
@@ -261,11 +273,12 @@ impl Drop for Messages {
 
 impl fmt::Debug for Messages {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = &self.state;
         f.debug_struct("Messages")
-            .field("request_id", &self.id.0)
-            .field("attempt", &self.id.1)
-            .field("format", &self.format)
-            .field("ended", &self.ended)
+            .field("request_id", &state.id.0)
+            .field("attempt", &state.id.1)
+            .field("format", &state.format)
+            .field("ended", &state.ended)
             .finish_non_exhaustive()
     }
 }
