@@ -2,8 +2,9 @@
 //! method the calls, the errors by code, the calls in flight and a latency histogram; per
 //! connection the peer, age, calls and bytes; the idempotency store's size.
 //!
-//! Counting is on by default and costs a few relaxed atomic operations and two clock reads per
-//! call (see benches/README.md for the figure); turn it off with
+//! Counting is on by default and costs a few relaxed atomic operations and one clock read per
+//! call (the start is the time the connection read the request, taken once per read; see
+//! benches/README.md for the figure); turn it off with
 //! [`Builder::stats`](crate::server::Builder::stats). Read it with
 //! [`Router::stats`](crate::server::Router::stats); prpc-http renders it as `/metrics` and
 //! `/debug/prpc`.
@@ -218,8 +219,9 @@ pub struct MethodSnapshot {
     pub codes: Vec<(Code, u64)>,
     /// Calls running now.
     pub in_flight: u64,
-    /// How long answered calls took, from the request's arrival at the stack to its answer
-    /// (for a stream: to its first answer).
+    /// How long answered calls took, from the read that brought the request (its arrival at
+    /// the stack, for a request made by hand) to its answer (for a stream: to its first
+    /// answer).
     pub latency: HistogramSnapshot,
 }
 

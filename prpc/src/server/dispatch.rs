@@ -373,6 +373,7 @@ pub(super) fn prepare<'a>(
             dedupe,
             messages: None,
             peer,
+            received: Some(received.into_std()),
             started: None,
             slot,
         },

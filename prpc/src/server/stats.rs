@@ -127,7 +127,8 @@ impl<H: Handler> Handler for Stats<H> {
         let counting = self.table.as_ref().map(|table| {
             let counters = table.of(service, &request).clone();
             counters.begin();
-            (counters, Instant::now())
+            // From the read that brought the request: one clock read per read, not per call.
+            (counters, request.received.unwrap_or_else(Instant::now))
         });
         StatsFuture {
             inner: self.inner.call(service, request),
