@@ -10,7 +10,7 @@ use syn::Type;
 use syn::ext::IdentExt;
 
 use crate::derive::shape_of;
-use crate::parse::{Encoding, Failure, MethodDef, ServiceDef, is_unit};
+use crate::parse::{Encoding, Failure, MethodDef, ServiceDef, is_byte_string, is_unit};
 
 /// The body of `fn describe(&self) -> Vec<prpc::reflection::MethodDescription>`.
 pub(crate) fn describe(service: &ServiceDef) -> TokenStream {
@@ -76,9 +76,12 @@ fn describe_method(encoding: Encoding, method: &MethodDef) -> TokenStream {
 }
 
 /// The shape of a value of `ty` in this encoding: in a protobuf service `()` is the empty
-/// message, `{}`.
+/// message, `{}`; in a serde service a byte string (`Vec<u8>` too) is bytes, as it travels
+/// (PROTOCOL.md §5.1), not the array of integers `Vec<u8>` describes itself as.
 fn shape(encoding: Encoding, ty: &Type) -> TokenStream {
-    if encoding.is_protobuf() && is_unit(ty) {
+    if encoding == Encoding::Serde && is_byte_string(ty) {
+        quote!(::prpc::reflection::Shape::Bytes)
+    } else if encoding.is_protobuf() && is_unit(ty) {
         quote! {
             ::prpc::reflection::Shape::object("google.protobuf.Empty", ::std::vec::Vec::new())
         }

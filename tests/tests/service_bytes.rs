@@ -272,3 +272,19 @@ async fn a_unary_reply_is_moved_without_a_streams_state() {
         Bytes::from_static(b"moved")
     );
 }
+
+#[tokio::test]
+async fn reflection_describes_byte_strings_as_bytes() {
+    // `Vec<u8>` describes itself as an array of integers, but as an argument or a result it
+    // travels as bytes (base64 in JSON), and a caller reading the description must know that.
+    use prpc::reflection::{Shape, describe_services};
+    let server = spawn_server(Server::builder().add_service(BlobServer::new(Store))).await;
+    let client = Client::connect(server.addr).await.unwrap();
+    let services = describe_services(&client).await.unwrap();
+    let blob = services.iter().find(|s| s.name == "blob.Store").unwrap();
+    let method = |name: &str| blob.methods.iter().find(|m| m.name == name).unwrap();
+    let shapes: Vec<&Shape> = method("put").arguments.iter().map(|a| &a.shape).collect();
+    assert_eq!(shapes, [&Shape::Bytes, &Shape::Bytes, &Shape::String]);
+    assert_eq!(method("get").returns, Shape::Bytes);
+    assert_eq!(method("echo").returns, Shape::Bytes);
+}
