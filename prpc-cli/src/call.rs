@@ -8,13 +8,13 @@ use bytes::Bytes;
 use prpc::health::ServingStatus;
 use prpc::reflection::{self, MethodDescription};
 use prpc::{Call, CallOptions, Channel as _, Code, Error, Format};
-use serde_json::Value;
 
 use crate::exit::{self, Failure};
 use crate::input::{self, Arguments};
 use crate::inspect::print;
 use crate::signature;
 use crate::target::{Connect, Remote, Target};
+use crate::transcode::{self, AsJson};
 
 /// `prpc call`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -42,7 +42,7 @@ pub(crate) struct CallArgs {
 }
 
 /// Calls the method in JSON and prints the reply: indented on a terminal, one line in a
-/// pipe.
+/// pipe. A server built without JSON is called again in MessagePack (see [`transcode`]).
 pub(crate) async fn call(connect: &Connect, args: CallArgs) -> Result<ExitCode, Failure> {
     let CallArgs {
         addr,
@@ -52,23 +52,37 @@ pub(crate) async fn call(connect: &Connect, args: CallArgs) -> Result<ExitCode, 
         headers,
     } = args;
     let arguments = Arguments::from_flags(arguments, data).read()?;
-    let body = input::encode(&arguments, Format::Json)?;
     let remote = connect.channel(&addr).await?;
     let options = headers.into_iter().fold(
         CallOptions::new().timeout(connect.timeout()),
         |options, (key, value)| options.metadata(key, Bytes::from(value)),
     );
-    let call =
-        Call::new(service.as_str(), method.as_str(), Format::Json, body).with_options(options);
-    let reply = match remote.channel.call(call).await {
+    let send = |format: Format, body: Bytes| {
+        let call = Call::new(service.as_str(), method.as_str(), format, body)
+            .with_options(options.clone());
+        remote.channel.call(call)
+    };
+    let reply = match send(Format::Json, input::encode(&arguments, Format::Json)?).await {
+        Ok(reply) => Ok(reply),
+        Err(error) if transcode::json_not_built_in(&error) => {
+            let described = described(&remote, &service, &method).await;
+            // `read` made sure the arguments are an object.
+            let (empty, object) = (serde_json::Map::new(), arguments.as_object());
+            let arguments = transcode::arguments(object.unwrap_or(&empty), described.as_ref())
+                .map_err(Failure::input)?;
+            send(Format::MsgPack, input::encode(&arguments, Format::MsgPack)?).await
+        }
+        Err(error) => Err(error),
+    };
+    let reply = match reply {
         Ok(reply) => reply,
         Err(error) => return Err(failed(&remote, &service, &method, &error).await),
     };
-    let value: Value = reply.format.decode(&reply.body).map_err(|error| {
+    let AsJson(value) = reply.format.decode(&reply.body).map_err(|error| {
         Failure::status(
             Code::Internal,
             format!(
-                "{service}/{method} at {}: the reply is not JSON: {error}",
+                "{service}/{method} at {}: the reply does not decode: {error}",
                 remote.target
             ),
         )
@@ -88,10 +102,14 @@ async fn failed(remote: &Remote, service: &str, method: &str, error: &Error) -> 
     let failure = Failure::call(&remote.target, Some(&name), error);
     match error.status() {
         Some(status) if status.code() == Code::Application && !status.details().is_empty() => {
-            let details = Format::Json.decode::<Value>(status.details()).map_or_else(
-                |_| format!("{} bytes", status.details().len()),
-                |value| value.to_string(),
-            );
+            // The details are in the call's format: JSON, or MessagePack after a fallback.
+            let details = [Format::Json, Format::MsgPack]
+                .into_iter()
+                .find_map(|format| format.decode::<AsJson>(status.details()).ok())
+                .map_or_else(
+                    || format!("{} bytes", status.details().len()),
+                    |AsJson(value)| value.to_string(),
+                );
             failure.with_note(&format!(" (error value: {details})"))
         }
         Some(status) if status.code() == Code::InvalidArgument => {

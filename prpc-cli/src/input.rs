@@ -114,7 +114,10 @@ impl Arguments {
 }
 
 /// The body of a call with these arguments in `format`.
-pub(crate) fn encode(arguments: &Value, format: prpc::Format) -> Result<Bytes, Failure> {
+pub(crate) fn encode(
+    arguments: &impl serde::Serialize,
+    format: prpc::Format,
+) -> Result<Bytes, Failure> {
     format
         .encode(arguments)
         .map_err(|error| Failure::input(format!("encoding the arguments: {error}")))

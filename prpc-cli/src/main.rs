@@ -27,6 +27,7 @@ mod inspect;
 mod registry;
 mod signature;
 mod target;
+mod transcode;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

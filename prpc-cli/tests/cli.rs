@@ -648,3 +648,140 @@ fn a_registry_address_that_is_unreachable_is_unavailable() {
     let ran = prpc(&["registry", "list", &format!("127.0.0.1:{port}")]);
     assert_fails(&ran, 24, "cannot reach");
 }
+
+/// A server built with prpc's default features, so without JSON: the fixture package
+/// `tests/fixtures/msgpack_server`, built once (offline, with the workspace's Cargo.lock), then
+/// started; killed when dropped.
+struct MsgPackServer {
+    addr: String,
+    child: Child,
+}
+
+impl Drop for MsgPackServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn msgpack_server() -> MsgPackServer {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let binary = BUILT.get_or_init(|| {
+        let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join("fixtures")
+            .join("msgpack_server");
+        let package = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("msgpack_server");
+        std::fs::create_dir_all(package.join("src")).unwrap();
+        let prpc = checkout.join("prpc").canonicalize().unwrap();
+        let manifest = std::fs::read_to_string(fixture.join("Cargo.toml"))
+            .unwrap()
+            .replace("PRPC_PATH", prpc.to_str().unwrap());
+        std::fs::write(package.join("Cargo.toml"), manifest).unwrap();
+        std::fs::copy(fixture.join("src/main.rs"), package.join("src/main.rs")).unwrap();
+        std::fs::copy(checkout.join("Cargo.lock"), package.join("Cargo.lock")).unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let built = Command::new(cargo)
+            .args(["build", "--offline", "--quiet"])
+            .current_dir(&package)
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "building the fixture: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        package.join("target/debug/msgpack_server")
+    });
+    let mut child = Command::new(binary)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut addr = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut addr)
+        .unwrap();
+    MsgPackServer {
+        addr: addr.trim().to_owned(),
+        child,
+    }
+}
+
+#[test]
+fn a_server_without_json_answers_a_json_call_as_the_protocol_says() {
+    let server = msgpack_server();
+    let runtime = runtime();
+    runtime.block_on(async {
+        let client = prpc::Client::connect(server.addr.as_str()).await.unwrap();
+        let call = |format: prpc::Format, body: Bytes| {
+            client.call(prpc::Call::new("plain.Store", "hello", format, body))
+        };
+        let error = call(prpc::Format::Json, Bytes::from_static(br#"{"name":"Ada"}"#))
+            .await
+            .unwrap_err();
+        let status = error.status().unwrap();
+        assert_eq!(status.code(), prpc::Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            r#"format json is not enabled in this build (cargo feature "json" of prpc)"#
+        );
+        // The same server answers the same call in MessagePack.
+        let body = prpc::Format::MsgPack
+            .encode(&serde_json::json!({"name": "Ada"}))
+            .unwrap();
+        let reply = call(prpc::Format::MsgPack, body).await.unwrap();
+        let hello: String = reply.format.decode(&reply.body).unwrap();
+        assert_eq!(hello, "Hello, Ada!");
+    });
+}
+
+#[test]
+fn call_falls_back_to_msgpack_for_a_server_without_json() {
+    let server = msgpack_server();
+    let ran = prpc(&[
+        "call",
+        &server.addr,
+        "plain.Store/hello",
+        r#"{"name":"Ada"}"#,
+    ]);
+    assert_ok(&ran);
+    assert_eq!(ran.stdout, "\"Hello, Ada!\"\n");
+    // Bytes are base64 both ways, as in JSON: had "AAEC" gone as a MessagePack string, the
+    // server would have echoed its four ASCII bytes ("QUFFQw==").
+    let ran = prpc(&[
+        "call",
+        &server.addr,
+        "plain.Store/echo",
+        r#"{"payload":"AAEC"}"#,
+    ]);
+    assert_ok(&ran);
+    assert_eq!(ran.stdout, "\"AAEC\"\n");
+    let ran = prpc(&[
+        "call",
+        &server.addr,
+        "plain.Store/echo",
+        r#"{"payload":[0,1,2]}"#,
+    ]);
+    assert_ok(&ran);
+    assert_eq!(ran.stdout, "\"AAEC\"\n");
+    // A typed error's value, which came in MessagePack, is shown as JSON.
+    let ran = prpc(&[
+        "call",
+        &server.addr,
+        "plain.Store/refuse",
+        r#"{"why":"full"}"#,
+    ]);
+    assert_fails(&ran, 110, r#"{"Because":"full"}"#);
+    // Arguments the method cannot take: refused, and the signature shown.
+    let ran = prpc(&["call", &server.addr, "plain.Store/hello", r#"{"name":7}"#]);
+    assert_fails(&ran, 13, "the method is hello(name: string) -> string");
+    let ran = prpc(&[
+        "call",
+        &server.addr,
+        "plain.Store/echo",
+        r#"{"payload":"AA!"}"#,
+    ]);
+    assert_fails(&ran, 1, "argument payload is bytes, so a string is base64");
+}
