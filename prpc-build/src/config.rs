@@ -108,7 +108,9 @@ impl Config {
     /// JSON gateway, from clients in other languages, or from a generated client given
     /// `with_format(Format::Json)`. Protobuf stays the default format. Default false.
     ///
-    /// The crate including the code then depends on `serde` and `pbjson`, and on
+    /// The crate including the code then depends on `serde` and `pbjson`, turns on prpc's
+    /// `json` feature (without it, a JSON call is answered `invalid_argument`, "format json
+    /// is not enabled in this build"), and depends on
     /// `pbjson-types` when the protos use well-known types: with JSON on, `google.protobuf`
     /// types come from `pbjson_types` (which has the JSON mapping) instead of `prost_types`.
     ///

@@ -112,7 +112,7 @@ impl From<BodyError> for Status {
 pub enum Format {
     /// Bytes as they are: no encoding.
     Raw,
-    /// JSON (serde_json).
+    /// JSON (serde_json; the `json` feature).
     Json,
     /// Protocol Buffers (prost); for prost messages only.
     Protobuf,

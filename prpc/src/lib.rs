@@ -69,9 +69,11 @@
 //!
 //! # Cargo features
 //!
-//! The defaults are what a `#[prpc::service]` app needs: `json` and `msgpack` (serde bodies;
-//! MessagePack is the default format). The rest is opt-in, each for its build cost:
-//! `protobuf` (prost messages: `#[prpc::service(protobuf)]` and prpc-build's code, which
+//! The default is what a `#[prpc::service]` app needs: `msgpack` (serde bodies in MessagePack,
+//! the default format). The rest is opt-in, each for its build cost: `json` (serde bodies in
+//! JSON as well, for callers that speak JSON: a server without it answers a JSON call with
+//! `invalid_argument`, "format json is not enabled in this build"; prpc-http turns it on for
+//! its gateway), `protobuf` (prost messages: `#[prpc::service(protobuf)]` and prpc-build's code, which
 //! say so when it is missing), `gzip`, `snappy`, `zstd`, `lz4` (or `compression` for all
 //! four), `cluster` (the balanced client `cluster`, the algorithms of [`balance`] and the
 //! client side of [`discovery`]: no dependency of its own, but a fifth of prpc's compile),

@@ -12,15 +12,12 @@ use std::process::Command;
 /// The packages `cargo build -p prpc` compiles with default features, prpc included.
 const DEFAULT_BUILD: &[&str] = &[
     "autocfg",
-    "base64",
     "bytes",
     "bytestring",
     "fastrand",
     "futures-core",
     "futures-sink",
-    "itoa",
     "libc",
-    "memchr",
     "mio",
     "num-traits",
     "once_cell",
@@ -34,7 +31,6 @@ const DEFAULT_BUILD: &[&str] = &[
     "serde",
     "serde_core",
     "serde_derive",
-    "serde_json",
     "slab",
     "socket2",
     "syn",
@@ -45,7 +41,6 @@ const DEFAULT_BUILD: &[&str] = &[
     "tracing-core",
     "unicode-ident",
     "xxhash-rust",
-    "zmij",
 ];
 
 /// The package names in `cargo tree -p prpc` over normal and build dependencies (what a build
