@@ -95,8 +95,9 @@ impl Serialize for MsgPackArguments<'_> {
 }
 
 /// A value read from any serde format as JSON shows it: byte strings as base64 strings, map
-/// keys that are not strings written as JSON writes them (`1`, `true`), floats JSON cannot hold
-/// (NaN, the infinities) as `null`.
+/// keys that are numbers, booleans or nil written as JSON text (`1`, `true`, `null`; keys that
+/// are arrays or maps are refused, as serde_json refuses to write them), floats JSON cannot
+/// hold (NaN, the infinities) as `null`.
 pub(crate) struct AsJson(pub(crate) Value);
 
 impl<'de> Deserialize<'de> for AsJson {
@@ -174,7 +175,13 @@ impl<'de> Visitor<'de> for JsonVisitor {
         while let Some((AsJson(key), AsJson(value))) = map.next_entry()? {
             let key = match key {
                 Value::String(key) => key,
-                other => other.to_string(),
+                // A key that is an array or a map has no JSON form (serde_json refuses to
+                // write one too); written as text, keys within keys would be escaped again
+                // at every level, doubling in size each time.
+                Value::Array(_) | Value::Object(_) => {
+                    return Err(de::Error::custom("a map key that is an array or a map"));
+                }
+                scalar => scalar.to_string(),
             };
             object.insert(key, value);
         }
@@ -256,6 +263,13 @@ mod tests {
         let mut keyed = std::collections::BTreeMap::new();
         keyed.insert(1u8, "one");
         assert_eq!(round_trip(&keyed), json!({"1": "one"}));
+        // Keys within keys, nested: refused, not escaped again at every level (a body of a
+        // few dozen bytes made gigabytes of text that way).
+        // Each level a one-entry map whose key is the next level and whose value is nil.
+        let mut body = vec![0x81u8; 40];
+        body.extend([0xc0; 41]);
+        let error = Format::MsgPack.decode::<AsJson>(&body).err().unwrap();
+        assert!(error.to_string().contains("a map key that is an array or a map"), "{error}");
         assert_eq!(round_trip(&f64::NAN), Value::Null);
         assert_eq!(round_trip(&Some(-3i64)), json!(-3));
         assert_eq!(round_trip(&(u64::MAX, 1.5f64)), json!([u64::MAX, 1.5]));
