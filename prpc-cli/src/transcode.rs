@@ -269,7 +269,12 @@ mod tests {
         let mut body = vec![0x81u8; 40];
         body.extend([0xc0; 41]);
         let error = Format::MsgPack.decode::<AsJson>(&body).err().unwrap();
-        assert!(error.to_string().contains("a map key that is an array or a map"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("a map key that is an array or a map"),
+            "{error}"
+        );
         assert_eq!(round_trip(&f64::NAN), Value::Null);
         assert_eq!(round_trip(&Some(-3i64)), json!(-3));
         assert_eq!(round_trip(&(u64::MAX, 1.5f64)), json!([u64::MAX, 1.5]));
