@@ -255,7 +255,7 @@ impl<H: Handler> App<H> {
                 "the JSON gateway does not serve streams: call this method over prpc",
             ),
             Ok(reply) => {
-                let mut response = json(StatusCode::OK, reply.body);
+                let mut response = json(StatusCode::OK, reply.body.into_bytes());
                 metadata_headers(&reply.metadata, response.headers_mut());
                 response
             }

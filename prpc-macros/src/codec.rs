@@ -88,6 +88,25 @@ impl Encoding {
         }
     }
 
+    /// An expression encoding the value behind the reference `value`, of type `ty`, into a
+    /// method's reply body, yielding `Result<B, BodyError>` with `B` a `prpc::Body` or `Bytes`:
+    /// as [`encode`](Self::encode) does, but a large `Bytes` is not copied where the format
+    /// allows (`prpc::__private::byte_string::encode_body`).
+    pub(crate) fn encode_body(
+        self,
+        locals: &Locals,
+        ty: &Type,
+        value: &TokenStream,
+    ) -> TokenStream {
+        let format = &locals.format;
+        match self {
+            Encoding::Serde if is_byte_string(ty) => {
+                quote!(::prpc::__private::byte_string::encode_body(#format, #value))
+            }
+            _ => self.encode(locals, ty, value),
+        }
+    }
+
     /// An expression decoding the `&Bytes` expression `body` as `ty`, yielding
     /// `Result<ty, BodyError>`.
     pub(crate) fn decode(self, locals: &Locals, ty: &Type, body: &TokenStream) -> TokenStream {
@@ -142,14 +161,14 @@ impl Encoding {
                                 ::core::option::Option::Some(#body) => #body,
                                 ::core::option::Option::None => {
                                     #definition
-                                    #encode?
+                                    ::prpc::Body::from(#encode?)
                                 }
                             };
                         }
                     }
                     None => quote! {
                         #definition
-                        let #body = #encode?;
+                        let #body = ::prpc::Body::from(#encode?);
                     },
                 }
             }
@@ -161,7 +180,7 @@ impl Encoding {
                     }
                     None => self.encode(locals, &syn::parse_quote!(()), &quote!(&())),
                 };
-                quote!(let #body = #encode?;)
+                quote!(let #body = ::prpc::Body::from(#encode?);)
             }
         }
     }

@@ -161,8 +161,11 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
             quote!(::prpc::__private::stream_response(#value, #encode))
         }
         None => {
-            let reply = encode_reply(service, method, locals, &method.ok, &quote!(&#value));
-            quote!(::prpc::Response::new(#reply))
+            let encode = service
+                .encoding
+                .encode_body(locals, &method.ok, &quote!(&#value));
+            let reply = encode_reply(service, method, &encode);
+            quote!(::prpc::Response::from_body(::prpc::Body::from(#reply)))
         }
     };
     let outcome = match &method.failure {
@@ -178,7 +181,8 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
             }
         },
         Failure::Typed(err) => {
-            let details = encode_reply(service, method, locals, err, &quote!(&#error));
+            let encode = service.encoding.encode(locals, err, &quote!(&#error));
+            let details = encode_reply(service, method, &encode);
             quote! {
                 match #result {
                     ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#response),
@@ -208,16 +212,10 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
     }
 }
 
-/// An expression: the value behind `value` encoded as `Bytes`, or an early return of an internal
-/// status (a reply that does not encode is the server's fault, not the caller's).
-fn encode_reply(
-    service: &ServiceDef,
-    method: &MethodDef,
-    locals: &Locals,
-    ty: &syn::Type,
-    value: &TokenStream,
-) -> TokenStream {
-    let encode = service.encoding.encode(locals, ty, value);
+/// An expression: what `encode` (an expression yielding a `Result` of the encoded value and
+/// a `BodyError`) encoded, or an early return of an internal status (a reply that does not
+/// encode is the server's fault, not the caller's).
+fn encode_reply(service: &ServiceDef, method: &MethodDef, encode: &TokenStream) -> TokenStream {
     let name = &service.name;
     let wire_name = &method.wire_name;
     quote! {

@@ -1,13 +1,218 @@
-//! What a body is and what can go wrong with it: its [`Format`], its [`Compression`], and the
-//! [`BodyError`] of encoding, compressing, decompressing or decoding it.
+//! What a body is and what can go wrong with it: the [`Body`] a call or a reply sends, its
+//! [`Format`], its [`Compression`], and the [`BodyError`] of encoding, compressing,
+//! decompressing or decoding it.
 //!
-//! The two enums and the error are defined here, below both client and server; the
-//! [`format`](crate::format) and [`compress`](crate::compress) modules implement encoding and
-//! compression on them.
+//! These are defined here, below both client and server; the [`format`](crate::format) and
+//! [`compress`](crate::compress) modules implement encoding and compression on them.
 
 use std::fmt;
 
+use bytes::{Bytes, BytesMut};
+
 use crate::status::Status;
+
+/// Parts at least this large are worth sending from their own buffer rather than copying: an
+/// encoder leaves such a byte string out of the body it writes (see [`Body::from_parts`]), and
+/// the connection's writer hands it to the kernel as its own slice of a vectored write. Below
+/// it a copy costs less than an extra part.
+pub(crate) const LARGE_PART: usize = 1024;
+
+/// The encoded body a call or a reply sends: its bytes, in one piece, or in two laid end to
+/// end.
+///
+/// Most bodies are one piece. An encoder makes two when the value ends in a large byte string
+/// it was handed as `Bytes`: a short `head` it wrote (for a MessagePack `bin`, its header) and
+/// the byte string's own bytes as the `tail`, shared, not copied (the two take one small
+/// allocation, where a copy would take the byte string's size). On the wire the two are one
+/// body; [`to_bytes`](Body::to_bytes) joins them (copying only when there are two) for code
+/// that needs the bytes in one piece.
+///
+/// ```
+/// use bytes::Bytes;
+/// use prpc::Body;
+///
+/// let whole = Body::from(Bytes::from_static(b"\xc4\x03abc"));
+/// let split = Body::from_parts(Bytes::from_static(b"\xc4\x03"), Bytes::from_static(b"abc"));
+/// assert_eq!(whole, split); // the same bytes
+/// assert_eq!(split.len(), 5);
+/// assert_eq!(split.to_bytes(), Bytes::from_static(b"\xc4\x03abc"));
+/// ```
+#[derive(Clone)]
+pub struct Body(Parts);
+
+/// A body's bytes. Two parts sit behind one allocation, so a body is the size of one `Bytes`:
+/// calls and replies, moved several times each, stay as small as they were.
+#[derive(Clone)]
+enum Parts {
+    One(Bytes),
+    /// A head and a tail, neither empty.
+    Two(Box<[Bytes; 2]>),
+}
+
+/// The empty tail of a body in one piece, for code that borrows a body's two parts.
+pub(crate) static NO_TAIL: Bytes = Bytes::new();
+
+impl Body {
+    /// The empty body.
+    pub const fn new() -> Body {
+        Body(Parts::One(Bytes::new()))
+    }
+
+    /// A body of `head`'s bytes followed by `tail`'s, sent without joining them.
+    pub fn from_parts(head: Bytes, tail: Bytes) -> Body {
+        if tail.is_empty() {
+            return Body::from(head);
+        }
+        if head.is_empty() {
+            return Body::from(tail);
+        }
+        Body(Parts::Two(Box::new([head, tail])))
+    }
+
+    /// The body's length in bytes.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Parts::One(bytes) => bytes.len(),
+            Parts::Two(parts) => parts[0].len() + parts[1].len(),
+        }
+    }
+
+    /// Whether the body has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The two parts, in order; the second is empty for a body in one piece.
+    #[inline]
+    pub fn parts(&self) -> (&Bytes, &Bytes) {
+        match &self.0 {
+            Parts::One(bytes) => (bytes, &NO_TAIL),
+            Parts::Two(parts) => (&parts[0], &parts[1]),
+        }
+    }
+
+    /// The body in one piece: shared when it is one, joined (copied) when it is two.
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Parts::One(bytes) => bytes.clone(),
+            Parts::Two(parts) => join(parts),
+        }
+    }
+
+    /// The body in one piece, as [`to_bytes`](Body::to_bytes) makes it.
+    pub fn into_bytes(self) -> Bytes {
+        match self.0 {
+            Parts::One(bytes) => bytes,
+            Parts::Two(parts) => join(&parts),
+        }
+    }
+
+    /// Whether the body's bytes are `bytes`.
+    fn is(&self, bytes: &[u8]) -> bool {
+        let (head, tail) = self.parts();
+        bytes.len() == self.len()
+            && bytes[..head.len()] == head[..]
+            && bytes[head.len()..] == tail[..]
+    }
+}
+
+fn join([head, tail]: &[Bytes; 2]) -> Bytes {
+    let mut joined = BytesMut::with_capacity(head.len() + tail.len());
+    joined.extend_from_slice(head);
+    joined.extend_from_slice(tail);
+    joined.freeze()
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body::new()
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body(Parts::One(bytes))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Body {
+        Body::from(Bytes::from(bytes))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Body {
+        Body::from(Bytes::from_static(bytes))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Body {
+        Body::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::from(Bytes::from(text))
+    }
+}
+
+impl From<Body> for Bytes {
+    fn from(body: Body) -> Bytes {
+        body.into_bytes()
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        match (&self.0, &other.0) {
+            (Parts::One(bytes), _) => other.is(bytes),
+            (_, Parts::One(bytes)) => self.is(bytes),
+            _ => self.is(&other.to_bytes()),
+        }
+    }
+}
+
+impl Eq for Body {}
+
+impl PartialEq<[u8]> for Body {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.is(other)
+    }
+}
+
+impl PartialEq<&[u8]> for Body {
+    fn eq(&self, other: &&[u8]) -> bool {
+        self.is(other)
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Body {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self.is(&other[..])
+    }
+}
+
+impl PartialEq<Bytes> for Body {
+    fn eq(&self, other: &Bytes) -> bool {
+        self.is(other)
+    }
+}
+
+impl PartialEq<&str> for Body {
+    fn eq(&self, other: &&str) -> bool {
+        self.is(other.as_bytes())
+    }
+}
+
+impl fmt::Debug for Body {
+    /// As `Bytes` shows its bytes: a body reads the same in one piece or two.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_bytes(), f)
+    }
+}
 
 /// A body that could not be encoded, compressed, decompressed or decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,5 +459,46 @@ impl Compression {
 impl fmt::Display for Compression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_its_bytes_however_it_is_cut() {
+        let whole = Body::from(Bytes::from_static(b"headtail"));
+        let split = Body::from_parts(Bytes::from_static(b"head"), Bytes::from_static(b"tail"));
+        let other = Body::from_parts(Bytes::from_static(b"he"), Bytes::from_static(b"adtail"));
+        for body in [&whole, &split, &other] {
+            assert_eq!(body.len(), 8);
+            assert!(!body.is_empty());
+            assert_eq!(body.to_bytes(), Bytes::from_static(b"headtail"));
+            assert_eq!(*body, b"headtail"[..]);
+            assert_eq!(
+                format!("{body:?}"),
+                format!("{:?}", Bytes::from_static(b"headtail"))
+            );
+        }
+        assert_eq!(whole, split);
+        assert_eq!(split, other);
+        assert_ne!(
+            split,
+            Body::from_parts(Bytes::from_static(b"head"), Bytes::new())
+        );
+        assert_ne!(split, b"headtaiL"[..]);
+        // One piece stays shared; two are joined. Either way a body is one `Bytes` in size.
+        assert_eq!(std::mem::size_of::<Body>(), std::mem::size_of::<Bytes>());
+        assert_eq!(whole.to_bytes().as_ptr(), whole.parts().0.as_ptr());
+        assert_eq!(Bytes::from(split.clone()), Bytes::from_static(b"headtail"));
+    }
+
+    #[test]
+    fn an_empty_head_leaves_a_body_in_one_piece() {
+        let body = Body::from_parts(Bytes::new(), Bytes::from_static(b"tail"));
+        assert_eq!(body.parts(), (&Bytes::from_static(b"tail"), &Bytes::new()));
+        assert!(Body::new().is_empty());
+        assert_eq!(Body::new(), Body::default());
     }
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::time::Instant;
 
+use crate::body::Body;
 use crate::compress::Compression;
 use crate::format::Format;
 use crate::retry::RetryPolicy;
@@ -156,8 +157,8 @@ pub struct Call {
     pub service: ByteString,
     /// Method name.
     pub method: ByteString,
-    /// The encoded arguments, in `format`.
-    pub body: Bytes,
+    /// The encoded arguments, in `format` (in one piece or two: see [`Body`]).
+    pub body: Body,
     /// Format of `body`.
     pub format: Format,
     /// Per-call options (the format in them is ignored: `format` is the one the body is in).
@@ -269,7 +270,7 @@ impl Call {
             service.into(),
             method.into(),
             format,
-            body,
+            Body::from(body),
             CallOptions::default(),
         )
     }
@@ -282,7 +283,7 @@ impl Call {
         service: ByteString,
         method: ByteString,
         format: Format,
-        body: Bytes,
+        body: Body,
         options: CallOptions,
     ) -> Self {
         let (request_id, attempt, dedupe) = match options.request_id {

@@ -29,7 +29,7 @@ pub use futures_core::Stream;
 pub mod byte_string {
     pub use crate::format::byte_string::{
         AsBytes, FromBytes, decode, decode_arg, decode_from_body, deserialize, encode, encode_arg,
-        serialize,
+        encode_body, serialize,
     };
 }
 
@@ -145,7 +145,7 @@ pub struct CallParts {
     /// The format the arguments were encoded in.
     pub format: Format,
     /// The encoded arguments.
-    pub body: Bytes,
+    pub body: crate::Body,
 }
 
 /// The call a generated client method sends, its options resolved against the channel's

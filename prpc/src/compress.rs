@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 pub use crate::body::Compression;
 
-use crate::body::BodyError;
+use crate::body::{Body, BodyError};
 
 /// Bodies smaller than this go uncompressed unless a caller sets its own threshold: below
 /// about a kilobyte, compression saves a few bytes and costs more time than it saves.
@@ -176,12 +176,29 @@ impl CompressionPolicy {
 
     /// Compresses `body` when it is at least the threshold and compression pays: the codec
     /// used and the compressed body, or `None` when the body goes as it is.
+    /// The body is in two parts, as [`Body::parts`] gives them (the second empty for a body
+    /// in one piece).
     #[inline] // the common case, nothing to try, is a comparison where the call is built
-    pub(crate) fn apply(self, body: &[u8]) -> Result<Option<(Compression, Bytes)>, BodyError> {
-        if self.compression == Compression::None || body.len() < self.threshold {
+    pub(crate) fn apply(
+        self,
+        (head, tail): (&Bytes, &Bytes),
+    ) -> Result<Option<(Compression, Bytes)>, BodyError> {
+        if self.compression == Compression::None || head.len() + tail.len() < self.threshold {
             return Ok(None);
         }
-        self.compress(body)
+        self.compress_parts(head, tail)
+    }
+
+    /// [`apply`](CompressionPolicy::apply) for a body to be tried: two parts joined first.
+    fn compress_parts(
+        self,
+        head: &Bytes,
+        tail: &Bytes,
+    ) -> Result<Option<(Compression, Bytes)>, BodyError> {
+        if tail.is_empty() {
+            return self.compress(head);
+        }
+        self.compress(&Body::from_parts(head.clone(), tail.clone()).into_bytes())
     }
 
     /// [`apply`](CompressionPolicy::apply) once compression is to be tried.
@@ -384,10 +401,20 @@ mod tests {
             compression,
             threshold: 1024,
         };
-        assert!(policy.apply(&[0u8; 100]).unwrap().is_none());
-        let (used, packed) = policy.apply(&[0u8; 4096]).unwrap().unwrap();
+        let whole = |bytes: Vec<u8>| Body::from(bytes);
+        let apply = |body: &Body| policy.apply(body.parts()).unwrap();
+        assert!(apply(&whole(vec![0; 100])).is_none());
+        let (used, packed) = apply(&whole(vec![0; 4096])).unwrap();
         assert_eq!(used, compression);
         assert!(packed.len() < 4096);
+        // A body in two parts is compressed as their bytes in one piece, and only past the
+        // threshold counted over both.
+        let split = |head: usize, tail: usize| {
+            Body::from_parts(Bytes::from(vec![0; head]), Bytes::from(vec![0; tail]))
+        };
+        assert!(apply(&split(3, 1000)).is_none());
+        let (_, packed_split) = apply(&split(3, 4093)).unwrap();
+        assert_eq!(packed_split, packed);
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let noise: Vec<u8> = (0..4096)
             .map(|_| {
@@ -398,7 +425,7 @@ mod tests {
                 (state >> 56) as u8
             })
             .collect();
-        assert!(policy.apply(&noise).unwrap().is_none());
+        assert!(apply(&whole(noise)).is_none());
     }
 
     #[cfg(feature = "zstd")]

@@ -199,18 +199,24 @@ impl ArenaWriter {
 /// length, then the bytes.
 #[cfg(feature = "msgpack")]
 fn put_bin(out: &mut bytes::BytesMut, bytes: &[u8]) {
-    let length = bytes.len();
+    put_bin_header(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// Appends the header of a MessagePack `bin` of `length` bytes: the smallest that holds it.
+#[cfg(feature = "msgpack")]
+#[inline]
+fn put_bin_header(out: &mut bytes::BytesMut, length: usize) {
     if let Ok(short) = u8::try_from(length) {
         out.extend_from_slice(&[0xc4, short]);
     } else if let Ok(medium) = u16::try_from(length) {
         let [a, b] = medium.to_be_bytes();
         out.extend_from_slice(&[0xc5, a, b]);
     } else {
-        // Callers pass under 4 GiB (`as_byte_slice`).
+        // Callers pass under 4 GiB (`as_byte_slice` and `large_shared` see to it).
         let [a, b, c, d] = u32::try_from(length).unwrap_or(u32::MAX).to_be_bytes();
         out.extend_from_slice(&[0xc6, a, b, c, d]);
     }
-    out.extend_from_slice(bytes);
 }
 
 #[cfg(any(feature = "json", feature = "msgpack"))]

@@ -140,7 +140,7 @@ pub mod __fuzz {
     pub use crate::stream::fuzz::drive;
 }
 
-pub use body::BodyError;
+pub use body::{Body, BodyError};
 pub use bytestring::ByteString;
 pub use call::{Call, CallOptions, Reply};
 pub use channel::{BoxChannel, Channel};

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use crate::body::Body;
 use crate::compress::Compression;
 use crate::format::Format;
 use crate::reflection::description::MethodDescription;
@@ -111,9 +112,9 @@ impl Request {
 #[derive(Default)]
 #[non_exhaustive]
 pub struct Response {
-    /// The encoded result, in the request's format. For a stream, the trailer's body: the
-    /// reply of a client-streaming call, else empty.
-    pub body: Bytes,
+    /// The encoded result, in the request's format (in one piece or two: see [`Body`]). For a
+    /// stream, the trailer's body: the reply of a client-streaming call, else empty.
+    pub body: Body,
     /// Server metadata sent back with the reply (for a stream, in its trailer).
     pub metadata: Metadata,
     /// For a stream: the messages sent before the trailer. A status from them ends the
@@ -127,6 +128,22 @@ pub struct Response {
 impl Response {
     /// A reply with this body and no metadata.
     pub fn new(body: Bytes) -> Self {
+        Response::from_body(Body::from(body))
+    }
+
+    /// A reply with this body, in one piece or two, and no metadata.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use prpc::{Body, Response};
+    ///
+    /// let payload = Bytes::from(vec![7u8; 4096]);
+    /// // A MessagePack `bin` of 4096 bytes: its header, then the payload, not copied.
+    /// let body = Body::from_parts(Bytes::from_static(&[0xc5, 0x10, 0x00]), payload);
+    /// let response = Response::from_body(body);
+    /// assert_eq!(response.body.len(), 3 + 4096);
+    /// ```
+    pub fn from_body(body: Body) -> Self {
         Response {
             body,
             metadata: Metadata::new(),
@@ -138,7 +155,7 @@ impl Response {
     /// The response of a stream: `messages` go out, then a trailer with `metadata`.
     pub fn stream(messages: MessageStream, metadata: Metadata) -> Self {
         Response {
-            body: Bytes::new(),
+            body: Body::new(),
             metadata,
             messages: Some(messages),
             compressed: None,

@@ -113,7 +113,7 @@ impl Service for Recorder {
     }
 
     fn methods(&self) -> Vec<String> {
-        vec!["put".into(), "get".into()]
+        vec!["put".into(), "get".into(), "echo".into()]
     }
 
     fn call(&self, request: Request) -> ServiceFuture {
@@ -129,6 +129,7 @@ impl Service for Recorder {
                 "put" => format.encode(&0usize)?,
                 // An older server's `Vec<u8>`: an array of integers.
                 "get" => format.encode(&vec![9u8, 8, 7])?,
+                "echo" => return Ok(Response::new(request.body)),
                 _ => return Err(Status::unimplemented("not recorded")),
             };
             Ok(Response::new(reply))
@@ -287,4 +288,88 @@ async fn reflection_describes_byte_strings_as_bytes() {
     assert_eq!(shapes, [&Shape::Bytes, &Shape::Bytes, &Shape::String]);
     assert_eq!(method("get").returns, Shape::Bytes);
     assert_eq!(method("echo").returns, Shape::Bytes);
+}
+
+/// A channel that keeps every call it passes on, as a layer under a generated client sees it.
+#[derive(Clone)]
+struct Recording {
+    inner: Client,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl prpc::Channel for Recording {
+    fn default_options(&self) -> &prpc::CallOptions {
+        self.inner.default_options()
+    }
+
+    fn call(&self, call: Call) -> impl Future<Output = Result<prpc::Reply, prpc::Error>> + Send {
+        self.calls.lock().unwrap().push(call.clone());
+        self.inner.call(call)
+    }
+}
+
+/// Whether `body`'s second part is `payload`'s own bytes, not a copy.
+fn carries(body: &prpc::Body, payload: &Bytes) -> bool {
+    let tail = body.parts().1;
+    tail.len() == payload.len() && tail.as_ptr() == payload.as_ptr()
+}
+
+/// A large `Bytes` argument or result is not copied into the body the stub encodes: the body
+/// is the MessagePack header, then the `Bytes` itself, written to the socket from where it
+/// lies. What crosses the socket is still exactly what serde writes, in every `bin` size.
+#[tokio::test]
+async fn a_large_bytes_goes_out_uncopied_as_serde_would_write_it() {
+    let recorder = Recorder::default();
+    let raw_server = spawn_server(Server::builder().add_service(recorder.clone())).await;
+    let server = spawn_server(Server::builder().add_service(BlobServer::new(Store))).await;
+    let recording = Recording {
+        inner: Client::connect(server.addr).await.unwrap(),
+        calls: Arc::default(),
+    };
+    let client = BlobClient::new(recording.clone());
+    let to_recorder = BlobClient::new(Client::connect(raw_server.addr).await.unwrap());
+
+    // MessagePack's `bin` of `size` bytes, as serde writes it: the smallest header.
+    let bin = |payload: &[u8]| {
+        let mut out = match u16::try_from(payload.len()) {
+            Ok(short) if short < 256 => vec![0xc4, short as u8],
+            Ok(medium) => [&[0xc5][..], &medium.to_be_bytes()].concat(),
+            Err(_) => [&[0xc6][..], &(payload.len() as u32).to_be_bytes()].concat(),
+        };
+        out.extend_from_slice(payload);
+        out
+    };
+    for size in [1023, 1024, 4096, 65_535, 65_536, 300_000] {
+        let payload: Bytes = (0..size)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        // Through a real server and back: the same bytes.
+        assert_eq!(
+            client.echo(payload.clone()).await.unwrap(),
+            payload,
+            "{size}"
+        );
+        let call = recording.calls.lock().unwrap().pop().unwrap();
+        // From 1 KiB on, the call's body shares the caller's bytes; below, one copy is cheaper.
+        assert_eq!(carries(&call.body, &payload), size >= 1024, "{size}");
+        // The arguments struct: a map of one entry, "payload" to a `bin`.
+        let serde = [&b"\x81\xa7payload"[..], &bin(&payload)].concat();
+        assert_eq!(call.body, Bytes::from(serde.clone()), "{size}");
+
+        // On the wire, as serde writes it: what a server receives.
+        let _ = to_recorder.echo(payload.clone()).await;
+        let (method, _, received) = recorder.received.lock().unwrap().pop().unwrap();
+        assert_eq!(method, "echo");
+        assert_eq!(received, serde, "{size}");
+
+        // The generated server's reply: the header, then the argument it was handed (a slice
+        // of the request as received), not a copy.
+        let received = Bytes::from(serde);
+        let request = prpc::Request::new("echo", Format::MsgPack, received.clone());
+        let response = BlobServer::new(Store).call(request).await.unwrap();
+        assert_eq!(response.body, Bytes::from(bin(&payload)), "{size}");
+        let argument = received.slice(received.len() - size..);
+        assert_eq!(carries(&response.body, &argument), size >= 1024, "{size}");
+    }
 }

@@ -100,7 +100,7 @@ async fn options_reach_the_channel_with_each_call() {
     let options = &calls[1].options;
     assert_eq!(calls[1].format, Format::Json);
     // A `Vec<u8>` travels as base64 text in JSON.
-    assert_eq!(&calls[1].body[..], br#"{"data":"BAU="}"#);
+    assert_eq!(calls[1].body, br#"{"data":"BAU="}"#);
     assert_eq!(options.timeout, Some(Duration::from_secs(30)));
     assert_eq!(options.compression, Some(Compression::Gzip));
     assert_eq!(

@@ -11,6 +11,7 @@ use super::PendingCall;
 use super::admission::{Admission, NoPlace, Place};
 use super::config::ClientConfig;
 use super::waiters::{CallId, Left, Outcome, Ticket, Waiters};
+use crate::body::NO_TAIL;
 use crate::call::Call;
 use crate::call::Reply;
 use crate::compress::Compression;
@@ -217,10 +218,10 @@ impl Connection {
     /// Queues the request for one attempt of a call, encoded from the call where it lies.
     fn send_request(&self, call: &Call, attempt: &Attempt, oneway: bool) -> Result<(), Error> {
         let policy = self.compression_policy(call);
-        let packed = policy.apply(&call.body)?;
-        let (compression, body) = match &packed {
-            Some((compression, packed)) => (*compression, packed),
-            None => (Compression::None, &call.body),
+        let packed = policy.apply(call.body.parts())?;
+        let (compression, (body, tail)) = match &packed {
+            Some((compression, packed)) => (*compression, (packed, &NO_TAIL)),
+            None => (Compression::None, call.body.parts()),
         };
         // The call's options were merged with the client's defaults once, when it was resolved.
         let metadata = &call.options.metadata;
@@ -238,6 +239,7 @@ impl Connection {
                 metadata,
             },
             body,
+            tail,
         })
     }
 

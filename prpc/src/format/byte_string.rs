@@ -21,7 +21,9 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::body::{BodyError, Format};
+#[cfg(feature = "msgpack")]
+use crate::body::LARGE_PART;
+use crate::body::{Body, BodyError, Format};
 
 /// Elements of an array-of-integers byte string reserved up front at most: the array's own
 /// length is the peer's word, and the body bounds the rest.
@@ -130,26 +132,73 @@ pub fn encode<T: Serialize + Any>(format: Format, value: &T) -> Result<Bytes, Bo
     format.encode(&AsBytes(value))
 }
 
+/// Encodes a method's byte-string result as its reply body, as [`encode`] does, but a large
+/// `Bytes` ([`LARGE_PART`] or more) in MessagePack is not copied: the body is the `bin`
+/// header, then the `Bytes` itself as the body's second part (see [`Body`]).
+pub fn encode_body<T: Serialize + Any>(format: Format, value: &T) -> Result<Body, BodyError> {
+    #[cfg(feature = "msgpack")]
+    if format == Format::MsgPack
+        && let Some(shared) = large_shared(value)
+    {
+        return Ok(split_bin(None, shared));
+    }
+    encode(format, value).map(Body::from)
+}
+
+/// A MessagePack `bin` of `shared` in two parts: its header (after the fixstr key `name`
+/// of a fixmap of one entry, for arguments), then `shared` itself. Out of line: the common
+/// small body never pays for it where its stub is inlined.
+#[cfg(feature = "msgpack")]
+#[inline(never)]
+fn split_bin(name: Option<&str>, shared: &Bytes) -> Body {
+    let head = super::encode_raw(|out| {
+        if let Some(name) = name {
+            put_key(out, name);
+        }
+        super::put_bin_header(out, shared.len());
+    });
+    Body::from_parts(head, shared.clone())
+}
+
+/// A fixmap of one entry, and its key, the fixstr `name` (under 32 bytes).
+#[inline]
+#[cfg(feature = "msgpack")]
+fn put_key(out: &mut bytes::BytesMut, name: &str) {
+    out.extend_from_slice(&[0x81, 0xa0 | name.len() as u8]);
+    out.extend_from_slice(name.as_bytes());
+}
+
 /// Encodes the arguments of a method whose one argument is a byte string, named `name`: in
 /// MessagePack, what serde writes for the generated arguments struct (a map of one entry,
-/// `name` to a `bin`), written without a serializer. `None` where that does not apply (another
-/// format, a name of 32 bytes or more, a value that is not a `Vec<u8>` or `Bytes`): the caller
-/// then encodes the struct through serde.
-pub fn encode_arg<T: Any>(format: Format, name: &str, value: &T) -> Option<Bytes> {
+/// `name` to a `bin`), written without a serializer, a large `Bytes` not copied (as in
+/// [`encode_body`]). `None` where that does not apply (another format, a name of 32 bytes or
+/// more, a value that is not a `Vec<u8>` or `Bytes`): the caller then encodes the struct
+/// through serde.
+pub fn encode_arg<T: Any>(format: Format, name: &str, value: &T) -> Option<Body> {
     #[cfg(feature = "msgpack")]
     if format == Format::MsgPack
         && name.len() < 32
         && let Some(bytes) = as_byte_slice(value)
     {
-        return Some(super::encode_raw(|out| {
-            // fixmap of one entry, the key a fixstr.
-            out.extend_from_slice(&[0x81, 0xa0 | name.len() as u8]);
-            out.extend_from_slice(name.as_bytes());
+        if let Some(shared) = large_shared(value) {
+            return Some(split_bin(Some(name), shared));
+        }
+        return Some(Body::from(super::encode_raw(|out| {
+            put_key(out, name);
             super::put_bin(out, bytes);
-        }));
+        })));
     }
     let _ = (format, name, value);
     None
+}
+
+/// `value` when it is a `Bytes` large enough to go as its own part of a body, and short enough
+/// for a `bin`.
+#[cfg(feature = "msgpack")]
+fn large_shared<T: Any>(value: &T) -> Option<&Bytes> {
+    let any: &dyn Any = value;
+    let shared = any.downcast_ref::<Bytes>()?;
+    (shared.len() >= LARGE_PART && u32::try_from(shared.len()).is_ok()).then_some(shared)
 }
 
 /// Decodes a method's byte-string result (or stream item) from its body, as
@@ -506,6 +555,12 @@ mod tests {
     /// Lengths on each side of every `bin` header's bounds.
     const LENGTHS: [usize; 8] = [0, 1, 64, 255, 256, 65_535, 65_536, 1 << 20];
 
+    /// Whether `body`'s second part is `shared` itself.
+    fn is_shared(body: &Body, shared: &Bytes) -> bool {
+        let tail = body.parts().1;
+        !tail.is_empty() && tail.as_ptr() == shared.as_ptr() && tail.len() == shared.len()
+    }
+
     #[test]
     fn fast_paths_write_what_serde_writes() {
         for length in LENGTHS {
@@ -515,6 +570,24 @@ mod tests {
                 let serde = format.encode(&AsBytes(&shared)).unwrap();
                 assert_eq!(encode(format, &shared).unwrap(), serde, "{format} {length}");
                 assert_eq!(encode(format, &vec).unwrap(), serde, "{format} {length}");
+                assert_eq!(
+                    encode_body(format, &shared).unwrap(),
+                    serde,
+                    "{format} {length}"
+                );
+                assert_eq!(
+                    encode_body(format, &vec).unwrap(),
+                    serde,
+                    "{format} {length}"
+                );
+                // A large `Bytes` goes as the body's own second part, not copied; a `Vec`, a
+                // short byte string or another format, in one piece.
+                let split = format == Format::MsgPack && length >= LARGE_PART;
+                assert_eq!(
+                    is_shared(&encode_body(format, &shared).unwrap(), &shared),
+                    split
+                );
+                assert!(encode_body(format, &vec).unwrap().parts().1.is_empty());
                 let args = format
                     .encode(&OneArg {
                         payload: shared.clone(),
@@ -523,6 +596,10 @@ mod tests {
                 if format == Format::MsgPack {
                     assert_eq!(encode_arg(format, "payload", &shared).unwrap(), args);
                     assert_eq!(encode_arg(format, "payload", &vec).unwrap(), args);
+                    let arg = encode_arg(format, "payload", &shared).unwrap();
+                    assert_eq!(is_shared(&arg, &shared), split);
+                    let arg = encode_arg(format, "payload", &vec).unwrap();
+                    assert!(arg.parts().1.is_empty());
                 } else {
                     assert!(encode_arg(format, "payload", &shared).is_none());
                 }
@@ -547,7 +624,9 @@ mod tests {
             }
             assert_eq!(decode::<Vec<u8>>(Format::MsgPack, &body).unwrap(), vec);
 
-            let args = encode_arg(Format::MsgPack, "payload", &shared).unwrap();
+            let args = encode_arg(Format::MsgPack, "payload", &shared)
+                .unwrap()
+                .into_bytes();
             let decoded: Bytes = decode_arg(Format::MsgPack, &args, "payload").unwrap();
             assert_eq!(decoded, shared);
             assert_eq!(
@@ -559,7 +638,9 @@ mod tests {
 
     #[test]
     fn bodies_the_fast_paths_do_not_take_go_to_serde() {
-        let args = encode_arg(Format::MsgPack, "payload", &Bytes::from_static(b"abc")).unwrap();
+        let args = encode_arg(Format::MsgPack, "payload", &Bytes::from_static(b"abc"))
+            .unwrap()
+            .into_bytes();
         // Another name, a trailing byte, a short body, another format.
         assert!(decode_arg::<Bytes>(Format::MsgPack, &args, "other").is_none());
         let mut longer = args.to_vec();

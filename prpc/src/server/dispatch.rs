@@ -9,6 +9,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::time::Instant;
 
+use crate::body::NO_TAIL;
 use crate::compress::Compression;
 use crate::compress::CompressionPolicy;
 use crate::format::Format;
@@ -290,13 +291,13 @@ impl ReplyEncoding {
         result: &Result<Response, Status>,
         write: impl FnOnce(FrameRef<'_>) -> T,
     ) -> T {
-        let (code, message, metadata, body) = match result {
-            Ok(response) => (Code::Ok, "", &response.metadata, &response.body),
+        let (code, message, metadata, parts) = match result {
+            Ok(response) => (Code::Ok, "", &response.metadata, response.body.parts()),
             Err(status) => (
                 status.code(),
                 status.message(),
                 status.metadata(),
-                status.details(),
+                (status.details(), &NO_TAIL),
             ),
         };
         // A replayed reply goes as it was stored; any other body is compressed as the policy
@@ -307,11 +308,11 @@ impl ReplyEncoding {
             .and_then(|response| response.compressed);
         let packed = match stored {
             Some(_) => None,
-            None => self.compression.apply(body).ok().flatten(),
+            None => self.compression.apply(parts).ok().flatten(),
         };
-        let (compression, body) = match (&packed, stored) {
-            (Some((compression, packed)), _) => (*compression, packed),
-            (None, stored) => (stored.unwrap_or(Compression::None), body),
+        let (compression, (body, tail)) = match (&packed, stored) {
+            (Some((compression, packed)), _) => (*compression, (packed, &NO_TAIL)),
+            (None, stored) => (stored.unwrap_or(Compression::None), parts),
         };
         write(FrameRef {
             request_id: self.request_id,
@@ -323,6 +324,7 @@ impl ReplyEncoding {
                 metadata,
             },
             body,
+            tail,
         })
     }
 }

@@ -46,7 +46,7 @@ pub(crate) async fn send_all(
             Some(Ok(message)) => message,
         };
         let packed = policy
-            .apply(&message.body)
+            .apply((&message.body, &crate::body::NO_TAIL))
             .map_err(|error| Stopped::Failed(error.into()))?;
         let (compression, body) = match &packed {
             Some((compression, packed)) => (*compression, packed),

@@ -439,6 +439,7 @@ impl StreamSet {
             encoding,
             head: HeadRef::Message { application_error },
             body,
+            tail: &crate::body::NO_TAIL,
         };
         let sent = match self.outbound.send_sized(frame) {
             Ok(sent) => sent,

@@ -260,6 +260,9 @@ pub(crate) struct FrameRef<'a> {
     pub(crate) encoding: Encoding,
     pub(crate) head: HeadRef<'a>,
     pub(crate) body: &'a Bytes,
+    /// More of the body, right after `body` on the wire: the large byte string an encoder left
+    /// out of it ([`Body`](crate::Body)'s second part), or empty.
+    pub(crate) tail: &'a Bytes,
 }
 
 /// A sink that only counts the bytes written to it.
@@ -349,6 +352,7 @@ impl<'a> From<&'a Frame> for FrameRef<'a> {
             encoding: frame.encoding,
             head: HeadRef::from(&frame.head),
             body: &frame.body,
+            tail: &crate::body::NO_TAIL,
         }
     }
 }
@@ -434,8 +438,13 @@ impl FrameRef<'_> {
             attempt: self.attempt,
             encoding: self.encoding,
             head: self.head.to_head(),
-            body: self.body.clone(),
+            body: crate::Body::from_parts(self.body.clone(), self.tail.clone()).into_bytes(),
         }
+    }
+
+    /// The body's length, both parts.
+    pub(super) fn body_len(&self) -> usize {
+        self.body.len() + self.tail.len()
     }
 
     /// The frame's metadata, for the kinds that carry it.
@@ -450,7 +459,7 @@ impl FrameRef<'_> {
 
     /// Bytes after the fixed prefix: header fields and body. This is the length field.
     pub(crate) fn encoded_len(&self) -> usize {
-        self.fields_len() + self.body.len()
+        self.fields_len() + self.body_len()
     }
 
     /// Bytes of the header fields alone (the length field minus the body): what

@@ -4,7 +4,7 @@
 //! Senders encode their frame straight into a shared buffer (under a short lock), so a frame
 //! is never moved through a channel, and the writer sends everything queued since its last
 //! write with one (vectored, when large bodies are queued) write: many small calls cost one
-//! syscall, not one each. Bodies of [`SEPARATE_BODY`] bytes or more are not copied: they go
+//! syscall, not one each. Body parts of [`LARGE_PART`] bytes or more are not copied: they go
 //! out from their own `Bytes`, spliced between the encoded headers.
 
 use std::io::{self, IoSlice};
@@ -16,14 +16,10 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{FrameCodec, FrameRef, WireError};
+use crate::body::LARGE_PART;
 
 /// A buffer that grew past this (a large batch went through) is given back afterwards.
 const KEEP_BUFFER: usize = 1 << 20;
-
-/// Bodies at least this large are not copied into the buffer: they go out from their own
-/// `Bytes` as separate slices of one vectored write. Below it a copy costs less than an extra
-/// slice for the kernel to walk.
-const SEPARATE_BODY: usize = 1024;
 
 /// Queued bytes past which the writer sends at once instead of first letting other senders
 /// add to the batch.
@@ -51,7 +47,7 @@ pub(crate) struct Sent {
 #[derive(Default)]
 struct Batch {
     buffer: BytesMut,
-    /// Large bodies left out of `buffer`, each with the offset in `buffer` it follows.
+    /// Large body parts left out of `buffer`, each with the offset in `buffer` it follows.
     bodies: Vec<(usize, Bytes)>,
     /// Body bytes in `bodies`.
     body_bytes: usize,
@@ -176,15 +172,20 @@ impl Sender {
                 return Err(Refused::Closed);
             }
             let batch = &mut queue.batch;
-            let body = frame.body;
-            let length = if body.len() >= SEPARATE_BODY {
+            let length = if frame.body_len() >= LARGE_PART {
                 let length = self
                     .shared
                     .codec
                     .encode_head(&frame, &mut batch.buffer)
                     .map_err(Refused::Encode)?;
-                batch.bodies.push((batch.buffer.len(), body.clone()));
-                batch.body_bytes += body.len();
+                for part in [frame.body, frame.tail] {
+                    if part.len() >= LARGE_PART {
+                        batch.bodies.push((batch.buffer.len(), part.clone()));
+                        batch.body_bytes += part.len();
+                    } else {
+                        batch.buffer.extend_from_slice(part);
+                    }
+                }
                 length
             } else {
                 self.shared
@@ -384,7 +385,7 @@ mod tests {
         let frames = [
             frame(1, 5000),
             frame(2, 10),
-            frame(3, SEPARATE_BODY),
+            frame(3, LARGE_PART),
             frame(4, 3000),
             frame(5, 2000),
             frame(6, 0),
@@ -407,6 +408,58 @@ mod tests {
             decoded.push(frame);
         }
         assert_eq!(decoded, frames[1..]);
+        assert!(wire.is_empty());
+    }
+
+    /// A body in two parts (a short header and a large byte string it did not copy) goes out
+    /// as the one body it is, whichever of its parts is large enough to go from its own
+    /// buffer, and refused whole when the two together exceed the limit.
+    #[tokio::test]
+    async fn a_body_in_two_parts_goes_out_as_one() {
+        let splits = [
+            (3, 4000),
+            (3, 10),
+            (2000, 5),
+            (1500, 1500),
+            (0, 3000),
+            (10, 0),
+        ];
+        let (sender, mut writer) = outbox(4096);
+        let mut sent = Vec::new();
+        for (id, &(head, tail)) in splits.iter().enumerate() {
+            let id = id as u64 + 1;
+            let (head, tail) = (Bytes::from(vec![1; head]), Bytes::from(vec![2; tail]));
+            let mut frame = frame(id, 0);
+            frame.body = crate::Body::from_parts(head.clone(), tail.clone()).into_bytes();
+            let split = FrameRef {
+                body: &head,
+                tail: &tail,
+                ..FrameRef::from(&frame)
+            };
+            let queued = sender.send_sized(split).unwrap();
+            assert_eq!(queued.length, frame.encoded_len());
+            sent.push(frame);
+        }
+        // Over the limit only together: refused, and nothing of it queued.
+        let (head, tail) = (Bytes::from(vec![1; 2100]), Bytes::from(vec![2; 2100]));
+        let over = FrameRef {
+            body: &head,
+            tail: &tail,
+            ..FrameRef::from(&sent[0])
+        };
+        assert!(matches!(
+            sender.send(over),
+            Err(Refused::Encode(WireError::FrameTooLarge { .. }))
+        ));
+        drop(sender);
+        let mut sink = Trickle(Vec::new());
+        writer.run(&mut sink).await.unwrap();
+        let mut wire = BytesMut::from(&sink.0[..]);
+        let mut decoded = Vec::new();
+        while let Some(frame) = FrameCodec::new().decode(&mut wire).unwrap() {
+            decoded.push(frame);
+        }
+        assert_eq!(decoded, sent);
         assert!(wire.is_empty());
     }
 
