@@ -133,7 +133,7 @@ pub fn encode<T: Serialize + Any>(format: Format, value: &T) -> Result<Bytes, Bo
 }
 
 /// Encodes a method's byte-string result as its reply body, as [`encode`] does, but a large
-/// `Bytes` ([`LARGE_PART`] or more) in MessagePack is not copied: the body is the `bin`
+/// `Bytes` (1 KiB or more) in MessagePack is not copied: the body is the `bin`
 /// header, then the `Bytes` itself as the body's second part (see [`Body`]).
 pub fn encode_body<T: Serialize + Any>(format: Format, value: &T) -> Result<Body, BodyError> {
     #[cfg(feature = "msgpack")]
