@@ -301,7 +301,7 @@ impl<H: Handler> Router<H> {
     /// let router = prpc::Server::builder().add_service(PingServer::new(Pong)).build();
     /// let request = Request::new("ping", Format::Json, "{}".into());
     /// let response = router.call("Ping", request).await?;
-    /// assert_eq!(&response.body[..], b"1");
+    /// assert_eq!(response.body, b"1");
     /// # Ok(()) }
     /// ```
     pub fn call(
