@@ -174,10 +174,9 @@ impl CompressionPolicy {
         threshold: usize::MAX,
     };
 
-    /// Compresses `body` when it is at least the threshold and compression pays: the codec
-    /// used and the compressed body, or `None` when the body goes as it is.
-    /// The body is in two parts, as [`Body::parts`] gives them (the second empty for a body
-    /// in one piece).
+    /// Compresses a body, given as [`Body::parts`] gives it (the second part empty for a body
+    /// in one piece), when it is at least the threshold and compression pays: the codec used
+    /// and the compressed body, or `None` when the body goes as it is.
     #[inline] // the common case, nothing to try, is a comparison where the call is built
     pub(crate) fn apply(
         self,
@@ -189,19 +188,17 @@ impl CompressionPolicy {
         self.compress_parts(head, tail)
     }
 
-    /// [`apply`](CompressionPolicy::apply) for a body to be tried: two parts joined first.
+    /// [`apply`](CompressionPolicy::apply) once compression is to be tried, out of line: the
+    /// parts joined (a copy only when there are two), then compressed.
     fn compress_parts(
         self,
         head: &Bytes,
         tail: &Bytes,
     ) -> Result<Option<(Compression, Bytes)>, BodyError> {
-        if tail.is_empty() {
-            return self.compress(head);
-        }
         self.compress(&Body::from_parts(head.clone(), tail.clone()).into_bytes())
     }
 
-    /// [`apply`](CompressionPolicy::apply) once compression is to be tried.
+    /// Compresses `body`, unless that does not make it smaller.
     fn compress(self, body: &[u8]) -> Result<Option<(Compression, Bytes)>, BodyError> {
         let packed = self.compression.compress(body)?;
         if packed.len() >= body.len() {

@@ -358,6 +358,8 @@ async fn a_large_bytes_goes_out_uncopied_as_serde_would_write_it() {
         assert_eq!(call.body, Bytes::from(serde.clone()), "{size}");
 
         // On the wire, as serde writes it: what a server receives.
+        // (The recorder answers with the arguments it received, which are not a `bin`: the
+        // reply does not decode, and only what was sent is checked here.)
         let _ = to_recorder.echo(payload.clone()).await;
         let (method, _, received) = recorder.received.lock().unwrap().pop().unwrap();
         assert_eq!(method, "echo");

@@ -374,6 +374,20 @@ mod tests {
         }
     }
 
+    /// Runs `writer` to its end into a [`Trickle`] and decodes what it wrote, which must be
+    /// whole frames and nothing more.
+    async fn written(mut writer: Writer) -> Vec<Frame> {
+        let mut sink = Trickle(Vec::new());
+        writer.run(&mut sink).await.unwrap();
+        let mut wire = BytesMut::from(&sink.0[..]);
+        let mut decoded = Vec::new();
+        while let Some(frame) = FrameCodec::new().decode(&mut wire).unwrap() {
+            decoded.push(frame);
+        }
+        assert!(wire.is_empty(), "a partial frame was written");
+        decoded
+    }
+
     fn frame(id: u64, size: usize) -> Frame {
         let mut frame = Frame::control(id, Head::Pong);
         frame.body = Bytes::from(vec![id as u8; size]);
@@ -390,7 +404,7 @@ mod tests {
             frame(5, 2000),
             frame(6, 0),
         ];
-        let (sender, mut writer) = outbox(4096);
+        let (sender, writer) = outbox(4096);
         // Frame 1 is over the limit: refused, and nothing of it is queued.
         assert!(matches!(
             sender.send(&frames[0]),
@@ -400,15 +414,7 @@ mod tests {
             sender.send(frame).unwrap();
         }
         drop(sender);
-        let mut sink = Trickle(Vec::new());
-        writer.run(&mut sink).await.unwrap();
-        let mut wire = BytesMut::from(&sink.0[..]);
-        let mut decoded = Vec::new();
-        while let Some(frame) = FrameCodec::new().decode(&mut wire).unwrap() {
-            decoded.push(frame);
-        }
-        assert_eq!(decoded, frames[1..]);
-        assert!(wire.is_empty());
+        assert_eq!(written(writer).await, frames[1..]);
     }
 
     /// A body in two parts (a short header and a large byte string it did not copy) goes out
@@ -424,7 +430,7 @@ mod tests {
             (0, 3000),
             (10, 0),
         ];
-        let (sender, mut writer) = outbox(4096);
+        let (sender, writer) = outbox(4096);
         let mut sent = Vec::new();
         for (id, &(head, tail)) in splits.iter().enumerate() {
             let id = id as u64 + 1;
@@ -452,15 +458,7 @@ mod tests {
             Err(Refused::Encode(WireError::FrameTooLarge { .. }))
         ));
         drop(sender);
-        let mut sink = Trickle(Vec::new());
-        writer.run(&mut sink).await.unwrap();
-        let mut wire = BytesMut::from(&sink.0[..]);
-        let mut decoded = Vec::new();
-        while let Some(frame) = FrameCodec::new().decode(&mut wire).unwrap() {
-            decoded.push(frame);
-        }
-        assert_eq!(decoded, sent);
-        assert!(wire.is_empty());
+        assert_eq!(written(writer).await, sent);
     }
 
     #[tokio::test]
