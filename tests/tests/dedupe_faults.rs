@@ -974,6 +974,12 @@ async fn a_hedged_call_reports_the_backups_attempt() {
     )
     .await
     .unwrap_err();
-    assert_eq!(resent.code(), Code::DeadlineExceeded, "{resent}");
+    // The run ended at its deadline on the server, or by the cancel the client sent when its
+    // own timeout (as long) fired first: which comes first is a race, and either is the
+    // outcome the resend must be answered with, without a second run.
+    assert!(
+        matches!(resent.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{resent}"
+    );
     assert_eq!(till.runs.load(Ordering::SeqCst), 1);
 }
