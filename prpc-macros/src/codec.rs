@@ -88,22 +88,17 @@ impl Encoding {
         }
     }
 
-    /// An expression encoding the value behind the reference `value`, of type `ty`, into a
-    /// method's reply body, yielding `Result<B, BodyError>` with `B` a `prpc::Body` or `Bytes`:
-    /// as [`encode`](Self::encode) does, but a large `Bytes` is not copied where the format
-    /// allows (`prpc::__private::byte_string::encode_body`).
-    pub(crate) fn encode_body(
-        self,
-        locals: &Locals,
-        ty: &Type,
-        value: &TokenStream,
-    ) -> TokenStream {
+    /// An expression encoding `value` (a local of type `ty`, moved when that saves a copy)
+    /// into a method's reply body, yielding `Result<B, BodyError>` with `B` a `prpc::Body` or
+    /// `Bytes`: as [`encode`](Self::encode) does, but a large `Bytes` or `Vec<u8>` is not
+    /// copied where the format allows (`prpc::__private::byte_string::encode_body`).
+    pub(crate) fn encode_body(self, locals: &Locals, ty: &Type, value: &Ident) -> TokenStream {
         let format = &locals.format;
         match self {
             Encoding::Serde if is_byte_string(ty) => {
                 quote!(::prpc::__private::byte_string::encode_body(#format, #value))
             }
-            _ => self.encode(locals, ty, value),
+            _ => self.encode(locals, ty, &quote!(&#value)),
         }
     }
 
@@ -154,12 +149,14 @@ impl Encoding {
                     Some(arg) => {
                         let ident = &arg.ident;
                         let key = ident.unraw().to_string();
+                        // The argument is moved in (a large one becomes part of the body
+                        // as it is) and handed back where serde must write it.
                         quote! {
                             let #body = match ::prpc::__private::byte_string::encode_arg(
-                                #format, #key, &#ident,
+                                #format, #key, #ident,
                             ) {
-                                ::core::option::Option::Some(#body) => #body,
-                                ::core::option::Option::None => {
+                                ::core::result::Result::Ok(#body) => #body,
+                                ::core::result::Result::Err(#ident) => {
                                     #definition
                                     ::prpc::Body::from(#encode?)
                                 }

@@ -161,9 +161,7 @@ fn arm(service: &ServiceDef, method: &MethodDef, locals: &Locals) -> TokenStream
             quote!(::prpc::__private::stream_response(#value, #encode))
         }
         None => {
-            let encode = service
-                .encoding
-                .encode_body(locals, &method.ok, &quote!(&#value));
+            let encode = service.encoding.encode_body(locals, &method.ok, value);
             let reply = encode_reply(service, method, &encode);
             quote!(::prpc::Response::from_body(::prpc::Body::from(#reply)))
         }

@@ -20,6 +20,29 @@ pub trait Blob {
     async fn echo(&self, payload: Bytes) -> Bytes;
 }
 
+/// A byte string as a `Vec<u8>` both ways.
+#[prpc::service(name = "blob.Vecs")]
+pub trait Vecs {
+    /// The payload, back.
+    async fn echo(&self, payload: Vec<u8>) -> Vec<u8>;
+}
+
+/// Echoes, noting where each reply's buffer lies.
+#[derive(Clone, Default)]
+struct VecStore {
+    replied_from: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Vecs for VecStore {
+    async fn echo(&self, payload: Vec<u8>) -> Vec<u8> {
+        self.replied_from
+            .lock()
+            .unwrap()
+            .push(payload.as_ptr() as usize);
+        payload
+    }
+}
+
 struct Store;
 
 impl Blob for Store {
@@ -308,6 +331,17 @@ impl prpc::Channel for Recording {
     }
 }
 
+/// MessagePack's `bin` of `payload`, as serde writes it: the smallest header.
+fn bin(payload: &[u8]) -> Vec<u8> {
+    let mut out = match u16::try_from(payload.len()) {
+        Ok(short) if short < 256 => vec![0xc4, short as u8],
+        Ok(medium) => [&[0xc5][..], &medium.to_be_bytes()].concat(),
+        Err(_) => [&[0xc6][..], &(payload.len() as u32).to_be_bytes()].concat(),
+    };
+    out.extend_from_slice(payload);
+    out
+}
+
 /// Whether `body`'s second part is `payload`'s own bytes, not a copy.
 fn carries(body: &prpc::Body, payload: &Bytes) -> bool {
     let tail = body.parts().1;
@@ -329,16 +363,6 @@ async fn a_large_bytes_goes_out_uncopied_as_serde_would_write_it() {
     let client = BlobClient::new(recording.clone());
     let to_recorder = BlobClient::new(Client::connect(raw_server.addr).await.unwrap());
 
-    // MessagePack's `bin` of `size` bytes, as serde writes it: the smallest header.
-    let bin = |payload: &[u8]| {
-        let mut out = match u16::try_from(payload.len()) {
-            Ok(short) if short < 256 => vec![0xc4, short as u8],
-            Ok(medium) => [&[0xc5][..], &medium.to_be_bytes()].concat(),
-            Err(_) => [&[0xc6][..], &(payload.len() as u32).to_be_bytes()].concat(),
-        };
-        out.extend_from_slice(payload);
-        out
-    };
     for size in [1023, 1024, 4096, 65_535, 65_536, 300_000] {
         let payload: Bytes = (0..size)
             .map(|i| (i % 251) as u8)
@@ -373,5 +397,48 @@ async fn a_large_bytes_goes_out_uncopied_as_serde_would_write_it() {
         assert_eq!(response.body, Bytes::from(bin(&payload)), "{size}");
         let argument = received.slice(received.len() - size..);
         assert_eq!(carries(&response.body, &argument), size >= 1024, "{size}");
+    }
+}
+
+/// A large `Vec<u8>` argument or result is not copied either: the body's second part is the
+/// `Vec`'s own buffer (with or without spare capacity), and the bytes are serde's.
+#[tokio::test]
+async fn a_large_vec_goes_out_uncopied_as_serde_would_write_it() {
+    let store = VecStore::default();
+    let server = spawn_server(Server::builder().add_service(VecsServer::new(store.clone()))).await;
+    let recording = Recording {
+        inner: Client::connect(server.addr).await.unwrap(),
+        calls: Arc::default(),
+    };
+    let client = VecsClient::new(recording.clone());
+    for (size, spare) in [(1023, 0), (1024, 0), (4096, 100), (70_000, 0), (300_000, 1)] {
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let mut payload = Vec::with_capacity(size + spare);
+        payload.extend_from_slice(&bytes);
+        let sent_from = payload.as_ptr();
+        // Through a real server and back: the same bytes.
+        assert_eq!(client.echo(payload).await.unwrap(), bytes, "{size}");
+        let call = recording.calls.lock().unwrap().pop().unwrap();
+        let tail = call.body.parts().1;
+        assert_eq!(
+            tail.as_ptr() == sent_from && tail.len() == size,
+            size >= 1024,
+            "{size}: the argument's buffer is the body's second part"
+        );
+        // The arguments struct: a map of one entry, "payload" to a `bin`.
+        let serde = [&b"\x81\xa7payload"[..], &bin(&bytes)].concat();
+        assert_eq!(call.body, Bytes::from(serde.clone()), "{size}");
+
+        // The generated server's reply: the header, then the buffer the handler returned.
+        let request = prpc::Request::new("echo", Format::MsgPack, Bytes::from(serde));
+        let response = VecsServer::new(store.clone()).call(request).await.unwrap();
+        let replied_from = store.replied_from.lock().unwrap().pop().unwrap();
+        let tail = response.body.parts().1;
+        assert_eq!(
+            tail.as_ptr() as usize == replied_from && tail.len() == size,
+            size >= 1024,
+            "{size}: the result's buffer is the reply's second part"
+        );
+        assert_eq!(response.body, Bytes::from(bin(&bytes)), "{size}");
     }
 }

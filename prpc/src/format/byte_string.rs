@@ -133,16 +133,20 @@ pub fn encode<T: Serialize + Any>(format: Format, value: &T) -> Result<Bytes, Bo
 }
 
 /// Encodes a method's byte-string result as its reply body, as [`encode`] does, but a large
-/// `Bytes` (1 KiB or more) in MessagePack is not copied: the body is the `bin`
-/// header, then the `Bytes` itself as the body's second part (see [`Body`]).
-pub fn encode_body<T: Serialize + Any>(format: Format, value: &T) -> Result<Body, BodyError> {
+/// `Bytes` or `Vec<u8>` (1 KiB or more) in MessagePack is not copied: the body is the `bin`
+/// header, then the bytes themselves (the `Vec`'s own buffer, made a `Bytes`) as the body's
+/// second part (see [`Body`]).
+pub fn encode_body<T: Serialize + Any>(format: Format, value: T) -> Result<Body, BodyError> {
     #[cfg(feature = "msgpack")]
-    if format == Format::MsgPack
-        && let Some(shared) = large_shared(value)
-    {
-        return Ok(split_bin(None, shared));
-    }
-    encode(format, value).map(Body::from)
+    let value = if format == Format::MsgPack {
+        match into_large_shared(value) {
+            Ok(shared) => return Ok(split_bin(None, shared)),
+            Err(value) => value,
+        }
+    } else {
+        value
+    };
+    encode(format, &value).map(Body::from)
 }
 
 /// A MessagePack `bin` of `shared` in two parts: its header (after the fixstr key `name`
@@ -150,14 +154,14 @@ pub fn encode_body<T: Serialize + Any>(format: Format, value: &T) -> Result<Body
 /// small body never pays for it where its stub is inlined.
 #[cfg(feature = "msgpack")]
 #[inline(never)]
-fn split_bin(name: Option<&str>, shared: &Bytes) -> Body {
+fn split_bin(name: Option<&str>, shared: Bytes) -> Body {
     let head = super::encode_raw(|out| {
         if let Some(name) = name {
             put_key(out, name);
         }
         super::put_bin_header(out, shared.len());
     });
-    Body::from_parts(head, shared.clone())
+    Body::from_parts(head, shared)
 }
 
 /// A fixmap of one entry, and its key, the fixstr `name` (under 32 bytes).
@@ -170,35 +174,45 @@ fn put_key(out: &mut bytes::BytesMut, name: &str) {
 
 /// Encodes the arguments of a method whose one argument is a byte string, named `name`: in
 /// MessagePack, what serde writes for the generated arguments struct (a map of one entry,
-/// `name` to a `bin`), written without a serializer, a large `Bytes` not copied (as in
-/// [`encode_body`]). `None` where that does not apply (another format, a name of 32 bytes or
-/// more, a value that is not a `Vec<u8>` or `Bytes`): the caller then encodes the struct
-/// through serde.
-pub fn encode_arg<T: Any>(format: Format, name: &str, value: &T) -> Option<Body> {
+/// `name` to a `bin`), written without a serializer, a large `Bytes` or `Vec<u8>` not copied
+/// (as in [`encode_body`]). `Err(value)` where that does not apply (another format, a name of
+/// 32 bytes or more, a value that is not a `Vec<u8>` or `Bytes`): the caller then encodes the
+/// struct through serde.
+pub fn encode_arg<T: Any>(format: Format, name: &str, value: T) -> Result<Body, T> {
     #[cfg(feature = "msgpack")]
-    if format == Format::MsgPack
-        && name.len() < 32
-        && let Some(bytes) = as_byte_slice(value)
-    {
-        if let Some(shared) = large_shared(value) {
-            return Some(split_bin(Some(name), shared));
-        }
-        return Some(Body::from(super::encode_raw(|out| {
-            put_key(out, name);
-            super::put_bin(out, bytes);
-        })));
+    if format == Format::MsgPack && name.len() < 32 {
+        let value = match into_large_shared(value) {
+            Ok(shared) => return Ok(split_bin(Some(name), shared)),
+            Err(value) => value,
+        };
+        return match as_byte_slice(&value) {
+            Some(bytes) => Ok(Body::from(super::encode_raw(|out| {
+                put_key(out, name);
+                super::put_bin(out, bytes);
+            }))),
+            None => Err(value),
+        };
     }
-    let _ = (format, name, value);
-    None
+    let _ = (format, name);
+    Err(value)
 }
 
-/// `value` when it is a `Bytes` large enough to go as its own part of a body, and short enough
-/// for a `bin`.
+/// `value` as a `Bytes` when it is a `Bytes` or a `Vec<u8>` (its buffer, not copied) large
+/// enough to go as its own part of a body and short enough for a `bin`; else `value` back.
 #[cfg(feature = "msgpack")]
-fn large_shared<T: Any>(value: &T) -> Option<&Bytes> {
-    let any: &dyn Any = value;
-    let shared = any.downcast_ref::<Bytes>()?;
-    (shared.len() >= LARGE_PART && u32::try_from(shared.len()).is_ok()).then_some(shared)
+fn into_large_shared<T: Any>(value: T) -> Result<Bytes, T> {
+    if as_byte_slice(&value).is_none_or(|bytes| bytes.len() < LARGE_PART) {
+        return Err(value);
+    }
+    let mut slot = Some(value);
+    let any: &mut dyn Any = &mut slot;
+    if let Some(shared) = any.downcast_mut::<Option<Bytes>>() {
+        return Ok(shared.take().expect("the value was put in"));
+    }
+    if let Some(vec) = any.downcast_mut::<Option<Vec<u8>>>() {
+        return Ok(Bytes::from(vec.take().expect("the value was put in")));
+    }
+    Err(slot.expect("the value was put in"))
 }
 
 /// Decodes a method's byte-string result (or stream item) from its body, as
@@ -561,6 +575,20 @@ mod tests {
         !tail.is_empty() && tail.as_ptr() == shared.as_ptr() && tail.len() == shared.len()
     }
 
+    /// `vec`'s bytes in a `Vec` with room to spare, and where its buffer lies.
+    fn with_spare_capacity(vec: &[u8]) -> (Vec<u8>, *const u8) {
+        let mut spare = Vec::with_capacity(vec.len() * 2 + 1);
+        spare.extend_from_slice(vec);
+        let at = spare.as_ptr();
+        (spare, at)
+    }
+
+    /// Whether `body`'s second part is the `length` bytes at `at`: a buffer taken, not copied.
+    fn carries(body: &Body, at: *const u8, length: usize) -> bool {
+        let tail = body.parts().1;
+        length > 0 && tail.as_ptr() == at && tail.len() == length
+    }
+
     #[test]
     fn fast_paths_write_what_serde_writes() {
         for length in LENGTHS {
@@ -571,43 +599,54 @@ mod tests {
                 assert_eq!(encode(format, &shared).unwrap(), serde, "{format} {length}");
                 assert_eq!(encode(format, &vec).unwrap(), serde, "{format} {length}");
                 assert_eq!(
-                    encode_body(format, &shared).unwrap(),
+                    encode_body(format, shared.clone()).unwrap(),
                     serde,
                     "{format} {length}"
                 );
                 assert_eq!(
-                    encode_body(format, &vec).unwrap(),
+                    encode_body(format, vec.clone()).unwrap(),
                     serde,
                     "{format} {length}"
                 );
-                // A large `Bytes` goes as the body's own second part, not copied; a `Vec`, a
-                // short byte string or another format, in one piece.
+                // A large `Bytes` or `Vec` goes as the body's own second part, not copied (the
+                // `Vec`'s buffer, whatever its spare capacity); a short byte string or another
+                // format, in one piece.
                 let split = format == Format::MsgPack && length >= LARGE_PART;
+                let (spare, spare_at) = with_spare_capacity(&vec);
                 assert_eq!(
-                    is_shared(&encode_body(format, &shared).unwrap(), &shared),
+                    is_shared(&encode_body(format, shared.clone()).unwrap(), &shared),
                     split
                 );
-                assert!(encode_body(format, &vec).unwrap().parts().1.is_empty());
+                assert_eq!(
+                    carries(&encode_body(format, spare).unwrap(), spare_at, length),
+                    split
+                );
                 let args = format
                     .encode(&OneArg {
                         payload: shared.clone(),
                     })
                     .unwrap();
                 if format == Format::MsgPack {
-                    assert_eq!(encode_arg(format, "payload", &shared).unwrap(), args);
-                    assert_eq!(encode_arg(format, "payload", &vec).unwrap(), args);
-                    let arg = encode_arg(format, "payload", &shared).unwrap();
+                    assert_eq!(encode_arg(format, "payload", shared.clone()).unwrap(), args);
+                    assert_eq!(encode_arg(format, "payload", vec.clone()).unwrap(), args);
+                    let arg = encode_arg(format, "payload", shared.clone()).unwrap();
                     assert_eq!(is_shared(&arg, &shared), split);
-                    let arg = encode_arg(format, "payload", &vec).unwrap();
-                    assert!(arg.parts().1.is_empty());
+                    let (spare, spare_at) = with_spare_capacity(&vec);
+                    let arg = encode_arg(format, "payload", spare).unwrap();
+                    assert_eq!(arg, args);
+                    assert_eq!(carries(&arg, spare_at, length), split);
                 } else {
-                    assert!(encode_arg(format, "payload", &shared).is_none());
+                    // The value comes back whole, for serde.
+                    assert_eq!(encode_arg(format, "payload", vec.clone()), Err(vec.clone()));
                 }
             }
         }
         // A name a fixstr cannot hold, and a type that is not a byte string, go through serde.
-        assert!(encode_arg(Format::MsgPack, &"n".repeat(32), &Bytes::new()).is_none());
-        assert!(encode_arg(Format::MsgPack, "payload", &7u32).is_none());
+        assert_eq!(
+            encode_arg(Format::MsgPack, &"n".repeat(32), Bytes::new()),
+            Err(Bytes::new())
+        );
+        assert_eq!(encode_arg(Format::MsgPack, "payload", 7u32), Err(7));
     }
 
     #[test]
@@ -624,7 +663,7 @@ mod tests {
             }
             assert_eq!(decode::<Vec<u8>>(Format::MsgPack, &body).unwrap(), vec);
 
-            let args = encode_arg(Format::MsgPack, "payload", &shared)
+            let args = encode_arg(Format::MsgPack, "payload", shared.clone())
                 .unwrap()
                 .into_bytes();
             let decoded: Bytes = decode_arg(Format::MsgPack, &args, "payload").unwrap();
@@ -638,7 +677,7 @@ mod tests {
 
     #[test]
     fn bodies_the_fast_paths_do_not_take_go_to_serde() {
-        let args = encode_arg(Format::MsgPack, "payload", &Bytes::from_static(b"abc"))
+        let args = encode_arg(Format::MsgPack, "payload", Bytes::from_static(b"abc"))
             .unwrap()
             .into_bytes();
         // Another name, a trailing byte, a short body, another format.
