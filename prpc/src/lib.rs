@@ -138,6 +138,7 @@ pub mod __private;
 pub mod __fuzz {
     pub use crate::format::byte_string::fuzz_decode as decode_byte_string;
     pub use crate::stream::fuzz::drive;
+    pub use crate::wire::fuzz_read as read_frames;
 }
 
 pub use body::{Body, BodyError};

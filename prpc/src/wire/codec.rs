@@ -97,10 +97,15 @@ impl Decoder for FrameCodec {
     type Error = WireError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
-        match self.whole_frame(src)? {
-            Some(total) => decode_whole(src, total).map(Some),
-            None => Ok(None),
+        let Some(total) = self.check_prefix(src)? else {
+            return Ok(None);
+        };
+        if src.len() < total {
+            // Room for the rest of the frame, as a `FramedRead` expects of its decoder.
+            src.reserve(total - src.len());
+            return Ok(None);
         }
+        decode_whole(src, total).map(Some)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
@@ -128,17 +133,14 @@ pub(crate) enum Decoded<T> {
 }
 
 impl FrameCodec {
-    /// The total size of the frame at the front of `src` once all of it is there (reserving
-    /// room for the rest otherwise).
-    fn whole_frame(&self, src: &mut BytesMut) -> Result<Option<usize>, WireError> {
+    /// The total size of the frame at the front of `src` once all of it is there. Room for
+    /// the rest is the reader's to make ([`FrameReader`](super::FrameReader) reuses the
+    /// memory of frames already dropped).
+    fn whole_frame(&self, src: &BytesMut) -> Result<Option<usize>, WireError> {
         let Some(total) = self.check_prefix(src)? else {
             return Ok(None);
         };
-        if src.len() < total {
-            src.reserve(total - src.len());
-            return Ok(None);
-        }
-        Ok(Some(total))
+        Ok((src.len() >= total).then_some(total))
     }
 
     /// Decodes the next frame, first offering its [`View`] (when it has one) to `take`: a view

@@ -30,6 +30,8 @@ pub(crate) use frame::{FrameRef, HeadRef, RequestFields, View};
 pub use metadata::{MAX_METADATA_BYTES, MAX_METADATA_PAIRS, Metadata};
 pub(crate) use outbox::{Refused, Sender, Writer, outbox};
 pub(crate) use reader::FrameReader;
+#[cfg(feature = "fuzzing")]
+pub use reader::fuzz_read;
 
 /// First byte of every frame.
 pub const MAGIC: u8 = 0xB7;

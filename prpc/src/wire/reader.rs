@@ -18,23 +18,58 @@ use super::{FrameCodec, PREFIX_LEN, WireError};
 /// size to reallocate to) takes a whole batch of them in one read.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// Below this much free room, the buffer is grown (or reclaimed) before the next read.
-const MIN_READ: usize = 4 * 1024;
+/// Below a read buffer's worth over this (4 KiB) of free room, the buffer is grown (or
+/// reclaimed) before the next read.
+const MIN_READS: usize = 16;
+
+/// How many buffers a reader keeps besides its own.
+const SPARES: usize = 2;
 
 /// Reads frames from a byte stream.
+///
+/// The frames it hands out are slices of its buffer, so the buffer's memory is not free to
+/// read into again until they are all dropped. When the buffer must move on, the one it
+/// leaves is kept as a spare (the two largest are kept), and a later move takes a spare back
+/// once its frames have gone. A connection whose frames are handed on and dropped (a reply
+/// read while the one before is still with its caller, say) so cycles through a few buffers,
+/// where it would allocate (and the kernel zero and fault in) a new one for every large
+/// frame. The spares go once the buffer is free again in its own memory, so a reader holds at
+/// most three buffers, each no larger than the largest frame it has read or one read's worth,
+/// and, between bursts, one.
 pub(crate) struct FrameReader<R> {
     read: R,
     codec: FrameCodec,
+    /// The size of a new buffer ([`READ_BUFFER`]; smaller in fuzzing, to reach every path
+    /// with small inputs).
+    read_buffer: usize,
     buffer: BytesMut,
+    /// The size of the buffer's memory (its capacity when it was made).
+    buffer_size: usize,
+    /// Buffers moved off before (emptied), whose memory comes back for reuse once the frames
+    /// read into them are dropped.
+    spares: [Option<Spare>; SPARES],
     eof: bool,
+}
+
+/// A buffer kept for reuse, and the size of its memory.
+struct Spare {
+    buffer: BytesMut,
+    size: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub(crate) fn new(read: R, max_frame_size: u32) -> Self {
+        Self::with_read_buffer(read, max_frame_size, READ_BUFFER)
+    }
+
+    fn with_read_buffer(read: R, max_frame_size: u32, read_buffer: usize) -> Self {
         FrameReader {
             read,
             codec: FrameCodec::with_max_frame_size(max_frame_size),
-            buffer: BytesMut::with_capacity(READ_BUFFER),
+            read_buffer,
+            buffer: BytesMut::with_capacity(read_buffer),
+            buffer_size: read_buffer,
+            spares: Default::default(),
             eof: false,
         }
     }
@@ -90,17 +125,167 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Reads what the socket has (waiting for something). Returns how many bytes came; 0 at
     /// the end of the stream.
     pub(crate) async fn fill(&mut self) -> io::Result<usize> {
-        // A frame larger than the buffer is read into room reserved for all of it at once:
-        // growing the buffer a read at a time would copy the partial frame at every step.
-        let rest = self.rest_of_frame();
-        let wanted = if rest > READ_BUFFER { rest } else { MIN_READ };
-        if self.buffer.capacity() - self.buffer.len() < wanted {
-            self.buffer.reserve(wanted.max(READ_BUFFER));
+        // The rest of a partial frame is read into room made for all of it at once: growing
+        // the buffer a read at a time would copy the partial frame at every step.
+        let (held, wanted) = (self.buffer.len(), self.rest_of_frame());
+        let wanted = wanted.max(self.read_buffer / MIN_READS);
+        if self.buffer.capacity() - held < wanted {
+            // A read buffer's worth in all, or the whole frame if it is larger: buffers of one
+            // size, which the allocator recycles as they are.
+            self.make_room(wanted.max(self.read_buffer.saturating_sub(held)));
         }
         let read = self.read.read_buf(&mut self.buffer).await?;
         self.eof |= read == 0;
         Ok(read)
     }
+
+    /// Room for `additional` bytes after what the buffer holds: in its own memory if no frame
+    /// read into it is still alive, else in a spare's if none of its frames is, else in a new
+    /// buffer. The partial frame the buffer held (under one read's worth, or a large frame's
+    /// first part) moves along, and the buffer left behind is kept as a spare.
+    fn make_room(&mut self, additional: usize) {
+        let partial = self.buffer.len();
+        if self.buffer.try_reclaim(additional) {
+            if partial == 0 {
+                // Every frame read into the buffer is gone: no spare is needed.
+                self.spares = Default::default();
+            }
+            return;
+        }
+        let needed = partial + additional;
+        let reused = self.spares.iter_mut().find_map(|slot| {
+            let free = slot
+                .as_mut()
+                .is_some_and(|spare| spare.size >= needed && spare.buffer.try_reclaim(needed));
+            if free { slot.take() } else { None }
+        });
+        let (mut next, size) = match reused {
+            Some(Spare { buffer, size }) => (buffer, size),
+            None => {
+                let buffer = BytesMut::with_capacity(needed);
+                let size = buffer.capacity();
+                (buffer, size)
+            }
+        };
+        next.extend_from_slice(&self.buffer);
+        let mut left = std::mem::replace(&mut self.buffer, next);
+        let size = std::mem::replace(&mut self.buffer_size, size);
+        left.clear();
+        self.keep(Spare { buffer: left, size });
+    }
+
+    /// Keeps `spare` in an empty slot, else in place of the smallest spare if that is no larger.
+    fn keep(&mut self, spare: Spare) {
+        let size = |slot: &Option<Spare>| slot.as_ref().map_or(0, |kept| kept.size);
+        if let Some(slot) = self.spares.iter_mut().min_by_key(|slot| size(slot))
+            && (slot.is_none() || size(slot) <= spare.size)
+        {
+            *slot = Some(spare);
+        }
+    }
+}
+
+/// Fuzzing: the frames a reader takes from `chunks` (each arriving as one read, or several
+/// when the buffer's room is smaller), with a read buffer of `read_buffer` bytes (at least
+/// 16), each frame's body held until `holds` (cycled; one byte a frame) says, then dropped:
+/// `byte % 4` more frames later. Returns the frames (their bodies copied out when they came)
+/// and the error the stream ended with, if any.
+///
+/// # Panics
+///
+/// If a held body changed, or a buffer outgrew what a frame and a read need, or more than
+/// [`SPARES`] buffers were kept: what the fuzz target checks beside the frames themselves.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_read(
+    chunks: &[&[u8]],
+    holds: &[u8],
+    max_frame_size: u32,
+    read_buffer: usize,
+) -> (Vec<super::Frame>, Option<String>) {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// The chunks, one read at a time (no more than the room offered).
+    struct Chunks<'a> {
+        rest: std::slice::Iter<'a, &'a [u8]>,
+        current: &'a [u8],
+    }
+
+    impl AsyncRead for Chunks<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            while self.current.is_empty() {
+                match self.rest.next() {
+                    Some(chunk) => self.current = chunk,
+                    None => return Poll::Ready(Ok(())),
+                }
+            }
+            let length = buf.remaining().min(self.current.len());
+            buf.put_slice(&self.current[..length]);
+            self.current = &self.current[length..];
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    let read = Chunks {
+        rest: chunks.iter(),
+        current: &[],
+    };
+    let mut reader = FrameReader::with_read_buffer(read, max_frame_size, read_buffer.max(16));
+    let largest = PREFIX_LEN + max_frame_size as usize + reader.read_buffer;
+    let mut holds = holds.iter().copied().chain(std::iter::repeat(0)).cycle();
+    let mut frames = Vec::new();
+    // Bodies still held: until which frame, the body, and what it held when it came.
+    let mut held: VecDeque<(usize, bytes::Bytes, bytes::Bytes)> = VecDeque::new();
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    let ended = loop {
+        match reader.next_with(|_| None::<()>) {
+            Ok(Some(Decoded::Frame(mut frame))) => {
+                let body = std::mem::take(&mut frame.body);
+                frame.body = bytes::Bytes::copy_from_slice(&body);
+                let until = frames.len() + usize::from(holds.next().unwrap_or(0) % 4);
+                held.push_back((until, body, frame.body.clone()));
+                frames.push(frame);
+                while let Some((until, body, copy)) = held.front() {
+                    if *until >= frames.len() {
+                        break;
+                    }
+                    assert_eq!(body, copy, "a held body changed");
+                    held.pop_front();
+                }
+            }
+            Ok(Some(Decoded::Taken(..))) => unreachable!("nothing is taken"),
+            Ok(None) if reader.at_eof() => break None,
+            Ok(None) => {
+                {
+                    let fill = std::pin::pin!(reader.fill());
+                    match fill.poll(&mut context) {
+                        Poll::Ready(result) => {
+                            result.expect("reading chunks does not fail");
+                        }
+                        Poll::Pending => unreachable!("chunks are always ready"),
+                    }
+                }
+                let sizes = std::iter::once(reader.buffer_size)
+                    .chain(reader.spares.iter().flatten().map(|spare| spare.size));
+                for size in sizes {
+                    assert!(
+                        size <= largest,
+                        "a buffer of {size} bytes (limit {largest})"
+                    );
+                }
+            }
+            Err(error) => break Some(error.to_string()),
+        }
+    };
+    for (_, body, copy) in held {
+        assert_eq!(body, copy, "a held body changed");
+    }
+    (frames, ended)
 }
 
 #[cfg(test)]
@@ -144,5 +329,42 @@ mod tests {
         assert_eq!(ids, [1, 2, 3]);
         assert_eq!(total, whole + 9);
         assert!(matches!(error, WireError::TruncatedFrame { .. }), "{error}");
+    }
+
+    /// Reads every whole frame `reader` can take in one `fill`, waiting for more as needed,
+    /// until it has `count`; returns their bodies.
+    async fn bodies(reader: &mut FrameReader<&[u8]>, count: usize) -> Vec<bytes::Bytes> {
+        let mut bodies = Vec::new();
+        while bodies.len() < count {
+            match reader.next_with(|_| None::<()>).unwrap() {
+                Some(Decoded::Frame(frame)) => bodies.push(frame.body),
+                Some(Decoded::Taken(..)) => unreachable!("nothing is taken"),
+                None => assert!(reader.fill().await.unwrap() > 0, "the stream ended"),
+            }
+        }
+        bodies
+    }
+
+    #[tokio::test]
+    async fn spares_are_kept_while_frames_are_held_and_let_go_when_none_is() {
+        let mut bytes = BytesMut::new();
+        for (id, size) in [(1, 200_000), (2, 200_000), (3, 200_000), (4, 10), (5, 10)] {
+            let mut frame = Frame::control(id, Head::Ping);
+            frame.body = vec![id as u8; size].into();
+            FrameCodec::new().encode(frame, &mut bytes).unwrap();
+        }
+        let mut reader = FrameReader::new(&bytes[..], 1 << 20);
+        let spares = |reader: &FrameReader<&[u8]>| reader.spares.iter().flatten().count();
+        // Three large frames held at once: each needed memory of its own, and the reader
+        // keeps no more than two buffers besides its own.
+        let held = bodies(&mut reader, 3).await;
+        assert!(held.iter().all(|body| body.len() == 200_000));
+        assert_eq!(spares(&reader), 2);
+        // Once they are gone, the buffer is free in its own memory, and the spares go.
+        drop(held);
+        let small = bodies(&mut reader, 2).await;
+        assert_eq!(small, [vec![4; 10], vec![5; 10]]);
+        let _ = reader.fill().await.unwrap();
+        assert_eq!(spares(&reader), 0);
     }
 }
