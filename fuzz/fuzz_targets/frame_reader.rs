@@ -6,8 +6,8 @@
 //! how many hold bytes follow (0 to 15), the hold bytes, then the stream.
 //!
 //! Checks (beside those `read_frames` makes: held bodies never change, no buffer outgrows a
-//! frame and a read, at most two spares): the reader yields exactly the frames, then the
-//! error, that `FrameCodec` decodes from the whole stream at once.
+//! frame and a read): the reader yields exactly the frames, then the error, that
+//! `FrameCodec` decodes from the whole stream at once.
 
 #![no_main]
 
