@@ -198,7 +198,9 @@ pub fn encode_arg<T: Any>(format: Format, name: &str, value: T) -> Result<Body, 
 }
 
 /// `value` as a `Bytes` when it is a `Bytes` or a `Vec<u8>` (its buffer, not copied) large
-/// enough to go as its own part of a body and short enough for a `bin`; else `value` back.
+/// enough to go as its own part of a body and short enough for a `bin`; else `value` back. A
+/// `Vec` with more than as much again spare as it holds is copied instead: the body may live
+/// on (a retry, a hedge), and would keep all of that memory.
 #[cfg(feature = "msgpack")]
 fn into_large_shared<T: Any>(value: T) -> Result<Bytes, T> {
     if as_byte_slice(&value).is_none_or(|bytes| bytes.len() < LARGE_PART) {
@@ -209,7 +211,11 @@ fn into_large_shared<T: Any>(value: T) -> Result<Bytes, T> {
     if let Some(shared) = any.downcast_mut::<Option<Bytes>>() {
         return Ok(shared.take().expect("the value was put in"));
     }
-    if let Some(vec) = any.downcast_mut::<Option<Vec<u8>>>() {
+    if let Some(vec) = any.downcast_mut::<Option<Vec<u8>>>()
+        && vec
+            .as_ref()
+            .is_some_and(|vec| vec.capacity() - vec.len() <= vec.len())
+    {
         return Ok(Bytes::from(vec.take().expect("the value was put in")));
     }
     Err(slot.expect("the value was put in"))
@@ -575,9 +581,9 @@ mod tests {
         !tail.is_empty() && tail.as_ptr() == shared.as_ptr() && tail.len() == shared.len()
     }
 
-    /// `vec`'s bytes in a `Vec` with room to spare, and where its buffer lies.
+    /// `vec`'s bytes in a `Vec` with room to spare (as much again), and where its buffer lies.
     fn with_spare_capacity(vec: &[u8]) -> (Vec<u8>, *const u8) {
-        let mut spare = Vec::with_capacity(vec.len() * 2 + 1);
+        let mut spare = Vec::with_capacity(vec.len() * 2);
         spare.extend_from_slice(vec);
         let at = spare.as_ptr();
         (spare, at)
@@ -635,6 +641,12 @@ mod tests {
                     let arg = encode_arg(format, "payload", spare).unwrap();
                     assert_eq!(arg, args);
                     assert_eq!(carries(&arg, spare_at, length), split);
+                    // More spare than that: copied, so the body holds only what it sends.
+                    let mut roomy = Vec::with_capacity(length * 2 + 2);
+                    roomy.extend_from_slice(&vec);
+                    let arg = encode_arg(format, "payload", roomy).unwrap();
+                    assert_eq!(arg, args);
+                    assert!(arg.parts().1.is_empty());
                 } else {
                     // The value comes back whole, for serde.
                     assert_eq!(encode_arg(format, "payload", vec.clone()), Err(vec.clone()));
