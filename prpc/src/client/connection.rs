@@ -424,7 +424,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     config: ClientConfig,
     timer: Timer,
 ) {
-    let mut frames = FrameReader::new(read, config.max_frame_size);
+    // Replies are handed to their callers, who drop them soon: their memory is read into
+    // again (a server's reader keeps no spares, as its memory budget counts frames).
+    let mut frames = FrameReader::new(read, config.max_frame_size).with_spares();
     let mut arrivals = Arrivals::default();
     let mut keepalive = Keepalive::new(config.keepalive_interval, config.keepalive_timeout);
     // One timer for the connection's life, moved only when the keepalive check moves.

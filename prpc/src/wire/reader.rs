@@ -18,24 +18,26 @@ use super::{FrameCodec, PREFIX_LEN, WireError};
 /// size to reallocate to) takes a whole batch of them in one read.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// Below a read buffer's worth over this (4 KiB) of free room, the buffer is grown (or
-/// reclaimed) before the next read.
+/// With no partial frame in the buffer, below a read buffer's worth over this (4 KiB) of free
+/// room, the buffer is grown (or moved) before the next read.
 const MIN_READS: usize = 16;
 
-/// How many buffers a reader keeps besides its own.
+/// How many buffers a reader that keeps spares keeps besides its own.
 const SPARES: usize = 2;
 
 /// Reads frames from a byte stream.
 ///
 /// The frames it hands out are slices of its buffer, so the buffer's memory is not free to
-/// read into again until they are all dropped. When the buffer must move on, the one it
-/// leaves is kept as a spare (the two largest are kept), and a later move takes a spare back
-/// once its frames have gone. A connection whose frames are handed on and dropped (a reply
-/// read while the one before is still with its caller, say) so cycles through a few buffers,
-/// where it would allocate (and the kernel zero and fault in) a new one for every large
-/// frame. The spares go once the buffer is free again in its own memory, so a reader holds at
-/// most three buffers, each no larger than the largest frame it has read or one read's worth,
-/// and, between bursts, one.
+/// read into again until they are all dropped; a buffer that must move on gets new memory of
+/// one read's worth, or of the whole frame when that is larger. A reader made
+/// [`with_spares`](FrameReader::with_spares) (a client's) keeps the buffers it leaves (the
+/// two largest) and reads into one of them again once its frames have gone: a connection
+/// whose frames are handed on and dropped (a reply read while the one before is still with
+/// its caller, say) so cycles through a few buffers, where it would allocate (and the kernel
+/// zero and fault in) a new one for every large frame. It then holds up to three buffers,
+/// each one read's worth or one frame; the spares go when its own buffer is next free in its
+/// own memory with no partial frame in it. A server's reader keeps none: the memory budget
+/// counts frames while they are held, and a spare would keep their memory past it.
 pub(crate) struct FrameReader<R> {
     read: R,
     codec: FrameCodec,
@@ -48,6 +50,8 @@ pub(crate) struct FrameReader<R> {
     /// Buffers moved off before (emptied), whose memory comes back for reuse once the frames
     /// read into them are dropped.
     spares: [Option<Spare>; SPARES],
+    /// Whether buffers moved off are kept as spares.
+    keeps_spares: bool,
     eof: bool,
 }
 
@@ -62,8 +66,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Self::with_read_buffer(read, max_frame_size, READ_BUFFER)
     }
 
+    /// This reader, keeping the buffers it moves off for reuse (see [`FrameReader`]).
+    pub(crate) fn with_spares(mut self) -> Self {
+        self.keeps_spares = true;
+        self
+    }
+
     fn with_read_buffer(read: R, max_frame_size: u32, read_buffer: usize) -> Self {
         FrameReader {
+            keeps_spares: false,
             read,
             codec: FrameCodec::with_max_frame_size(max_frame_size),
             read_buffer,
@@ -127,12 +138,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub(crate) async fn fill(&mut self) -> io::Result<usize> {
         // The rest of a partial frame is read into room made for all of it at once: growing
         // the buffer a read at a time would copy the partial frame at every step.
-        let (held, wanted) = (self.buffer.len(), self.rest_of_frame());
-        let wanted = wanted.max(self.read_buffer / MIN_READS);
+        let (held, rest) = (self.buffer.len(), self.rest_of_frame());
+        let wanted = if rest > 0 {
+            rest
+        } else {
+            self.read_buffer / MIN_READS
+        };
         if self.buffer.capacity() - held < wanted {
             // A read buffer's worth in all, or the whole frame if it is larger: buffers of one
             // size, which the allocator recycles as they are.
             self.make_room(wanted.max(self.read_buffer.saturating_sub(held)));
+            debug_assert!(self.buffer.capacity() - self.buffer.len() >= wanted);
         }
         let read = self.read.read_buf(&mut self.buffer).await?;
         self.eof |= read == 0;
@@ -171,7 +187,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let mut left = std::mem::replace(&mut self.buffer, next);
         let size = std::mem::replace(&mut self.buffer_size, size);
         left.clear();
-        self.keep(Spare { buffer: left, size });
+        if self.keeps_spares {
+            self.keep(Spare { buffer: left, size });
+        }
     }
 
     /// Keeps `spare` in an empty slot, else in place of the smallest spare if that is no larger.
@@ -187,9 +205,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
 /// Fuzzing: the frames a reader takes from `chunks` (each arriving as one read, or several
 /// when the buffer's room is smaller), with a read buffer of `read_buffer` bytes (at least
-/// 16), each frame's body held until `holds` (cycled; one byte a frame) says, then dropped:
-/// `byte % 4` more frames later. Returns the frames (their bodies copied out when they came)
-/// and the error the stream ended with, if any.
+/// 16), keeping spares or not, each frame held until `holds` (cycled; one byte a frame) says,
+/// then dropped: `byte % 4` more frames later. Returns copies of the frames, made in memory
+/// of their own when they came, and the error the stream ended with, if any.
 ///
 /// # Panics
 ///
@@ -201,10 +219,12 @@ pub fn fuzz_read(
     holds: &[u8],
     max_frame_size: u32,
     read_buffer: usize,
+    spares: bool,
 ) -> (Vec<super::Frame>, Option<String>) {
     use std::collections::VecDeque;
     use std::pin::Pin;
     use std::task::{Context, Poll};
+    use tokio_util::codec::Encoder;
 
     /// The chunks, one read at a time (no more than the room offered).
     struct Chunks<'a> {
@@ -236,25 +256,37 @@ pub fn fuzz_read(
         current: &[],
     };
     let mut reader = FrameReader::with_read_buffer(read, max_frame_size, read_buffer.max(16));
+    reader.keeps_spares = spares;
     let largest = PREFIX_LEN + max_frame_size as usize + reader.read_buffer;
     let mut holds = holds.iter().copied().cycle();
     let mut frames = Vec::new();
-    // Bodies still held: until which frame, the body, and what it held when it came.
-    let mut held: VecDeque<(usize, bytes::Bytes, bytes::Bytes)> = VecDeque::new();
+    // Frames still held: until which frame, the frame, and its copy.
+    let mut held: VecDeque<(usize, super::Frame, super::Frame)> = VecDeque::new();
+    // A frame in memory of its own: its header fields are slices of the buffer too.
+    let copy = |frame: &super::Frame| {
+        let mut codec = FrameCodec::with_max_frame_size(max_frame_size);
+        let mut bytes = BytesMut::new();
+        codec
+            .encode(frame, &mut bytes)
+            .expect("a frame read re-encodes");
+        codec
+            .decode(&mut BytesMut::from(&bytes[..]))
+            .expect("a frame re-encoded decodes")
+            .expect("whole")
+    };
     let mut context = Context::from_waker(std::task::Waker::noop());
     let ended = loop {
         match reader.next_with(|_| None::<()>) {
-            Ok(Some(Decoded::Frame(mut frame))) => {
-                let body = std::mem::take(&mut frame.body);
-                frame.body = bytes::Bytes::copy_from_slice(&body);
+            Ok(Some(Decoded::Frame(frame))) => {
+                let copied = copy(&frame);
                 let until = frames.len() + usize::from(holds.next().unwrap_or(0) % 4);
-                held.push_back((until, body, frame.body.clone()));
-                frames.push(frame);
-                while let Some((until, body, copy)) = held.front() {
+                frames.push(copied.clone());
+                held.push_back((until, frame, copied));
+                while let Some((until, frame, copied)) = held.front() {
                     if *until >= frames.len() {
                         break;
                     }
-                    assert_eq!(body, copy, "a held body changed");
+                    assert_eq!(frame, copied, "a held frame changed");
                     held.pop_front();
                 }
             }
@@ -270,6 +302,11 @@ pub fn fuzz_read(
                         Poll::Pending => unreachable!("chunks are always ready"),
                     }
                 }
+                assert!(
+                    reader.buffer.capacity() <= reader.buffer_size,
+                    "the buffer grew by itself"
+                );
+                assert!(spares || reader.spares.iter().all(Option::is_none));
                 let sizes = std::iter::once(reader.buffer_size)
                     .chain(reader.spares.iter().flatten().map(|spare| spare.size));
                 for size in sizes {
@@ -282,8 +319,8 @@ pub fn fuzz_read(
             Err(error) => break Some(error.to_string()),
         }
     };
-    for (_, body, copy) in held {
-        assert_eq!(body, copy, "a held body changed");
+    for (_, frame, copied) in held {
+        assert_eq!(frame, copied, "a held frame changed");
     }
     (frames, ended)
 }
@@ -353,7 +390,7 @@ mod tests {
             frame.body = vec![id as u8; size].into();
             FrameCodec::new().encode(frame, &mut bytes).unwrap();
         }
-        let mut reader = FrameReader::new(&bytes[..], 1 << 20);
+        let mut reader = FrameReader::new(&bytes[..], 1 << 20).with_spares();
         let spares = |reader: &FrameReader<&[u8]>| reader.spares.iter().flatten().count();
         // Three large frames held at once: each needed memory of its own, and the reader
         // keeps no more than two buffers besides its own.
