@@ -213,7 +213,7 @@ fn put_bin_header(out: &mut bytes::BytesMut, length: usize) {
         let [a, b] = medium.to_be_bytes();
         out.extend_from_slice(&[0xc5, a, b]);
     } else {
-        // Callers pass under 4 GiB (`as_byte_slice` and `large_shared` see to it).
+        // Callers pass under 4 GiB (`as_byte_slice` sees to it, for `into_large_shared` too).
         let [a, b, c, d] = u32::try_from(length).unwrap_or(u32::MAX).to_be_bytes();
         out.extend_from_slice(&[0xc6, a, b, c, d]);
     }

@@ -158,7 +158,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Room for `additional` bytes after what the buffer holds: in its own memory if no frame
     /// read into it is still alive, else in a spare's if none of its frames is, else in a new
     /// buffer. The partial frame the buffer held (under one read's worth, or a large frame's
-    /// first part) moves along, and the buffer left behind is kept as a spare.
+    /// first part) moves along, and a reader that keeps spares keeps the buffer left behind.
     fn make_room(&mut self, additional: usize) {
         let partial = self.buffer.len();
         if self.buffer.try_reclaim(additional) {
