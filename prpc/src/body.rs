@@ -21,11 +21,11 @@ pub(crate) const LARGE_PART: usize = 1024;
 /// end.
 ///
 /// Most bodies are one piece. An encoder makes two when the value ends in a large byte string
-/// it was handed as `Bytes` or `Vec<u8>`: a short `head` it wrote (for a MessagePack `bin`, its
-/// header) and the byte string's own bytes as the `tail`, shared, not copied (the two take one small
-/// allocation, where a copy would take the byte string's size). On the wire the two are one
-/// body; [`to_bytes`](Body::to_bytes) joins them (copying only when there are two) for code
-/// that needs the bytes in one piece.
+/// it was handed as `Bytes` or `Vec<u8>`: a short `head` it wrote (for a MessagePack `bin`,
+/// its header) and the byte string's own bytes as the `tail`, shared, not copied (the two take
+/// one small allocation, where a copy would take the byte string's size). On the wire the two
+/// are one body; [`to_bytes`](Body::to_bytes) joins them (copying only when there are two) for
+/// code that needs the bytes in one piece.
 ///
 /// ```
 /// use bytes::Bytes;
