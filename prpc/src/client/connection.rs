@@ -455,6 +455,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(error) => break Error::closed(Closed::Io(Arc::new(error))),
             },
             _ = &mut check => {
+                // The reader's spare buffers go at every check (a busy connection makes them
+                // again at its next large reply): past one keepalive interval, an idle
+                // connection holds only its own buffer.
+                frames.let_go_of_spares();
                 match keepalive.check() {
                     KeepaliveAction::Nothing => {}
                     KeepaliveAction::Ping(id) => {

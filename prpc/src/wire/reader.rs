@@ -36,7 +36,8 @@ const SPARES: usize = 2;
 /// its caller, say) so cycles through a few buffers, where it would allocate (and the kernel
 /// zero and fault in) a new one for every large frame. It then holds up to three buffers,
 /// each one read's worth or one frame; the spares go when its own buffer is next free in its
-/// own memory with no partial frame in it. A server's reader keeps none: the memory budget
+/// own memory with no partial frame in it, or when the owner lets go of them
+/// ([`let_go_of_spares`](FrameReader::let_go_of_spares)). A server's reader keeps none: the memory budget
 /// counts frames while they are held, and a spare would keep their memory past it.
 pub(crate) struct FrameReader<R> {
     read: R,
@@ -190,6 +191,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         if self.keeps_spares {
             self.keep(Spare { buffer: left, size });
         }
+    }
+
+    /// Lets go of the spares (a client's connection does at each keepalive check, so that an
+    /// idle one does not hold the buffers of its largest replies for long).
+    pub(crate) fn let_go_of_spares(&mut self) {
+        self.spares = Default::default();
     }
 
     /// Keeps `spare` in an empty slot, else in place of the smallest spare if that is no larger.

@@ -12,7 +12,8 @@ use super::{Decoded, FrameCodec, FrameReader, PREFIX_LEN};
 /// Fuzzing: the frames a reader takes from `chunks` (each arriving as one read, or several
 /// when the buffer's room is smaller), with a read buffer of `read_buffer` bytes (at least
 /// 16), keeping spares or not, each frame held until `holds` (cycled; one byte a frame) says,
-/// then dropped: `byte % 4` more frames later. Returns copies of the frames, made in memory
+/// then dropped: `byte % 4` more frames later; a hold byte with its top bit set also has the
+/// reader let go of its spares after that frame (as a client's keepalive check does). Returns copies of the frames, made in memory
 /// of their own when they came, and the error the stream ended with, if any.
 ///
 /// # Panics
@@ -84,7 +85,11 @@ pub fn fuzz_read(
         match reader.next_with(|_| None::<()>) {
             Ok(Some(Decoded::Frame(frame))) => {
                 let copied = copy(&frame);
-                let until = frames.len() + usize::from(holds.next().unwrap_or(0) % 4);
+                let hold = holds.next().unwrap_or(0);
+                if hold & 0x80 != 0 {
+                    reader.let_go_of_spares();
+                }
+                let until = frames.len() + usize::from(hold % 4);
                 frames.push(copied.clone());
                 held.push_back((until, frame, copied));
                 while let Some((until, frame, copied)) = held.front() {
