@@ -6,7 +6,9 @@
 //! in the test, so that what arrives, and when, is fixed.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -25,8 +27,19 @@ const LARGE: usize = 32 * 1024;
 static LARGE_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static LARGE_FREES: AtomicUsize = AtomicUsize::new(0);
 
-/// The tests count what the whole process allocates: one runs at a time.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Runs `test` on a runtime of its own while no other test of this file runs: they count
+/// what the whole process allocates and frees, so the runtime (with the connection's tasks
+/// and their buffers) is dropped before the next test begins.
+fn alone(test: impl Future<Output = ()>) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(test);
+    drop(runtime);
+}
 
 #[allow(unsafe_code)] // a global allocator can only be written with `unsafe`
 unsafe impl GlobalAlloc for Counting {
@@ -126,9 +139,12 @@ async fn in_flight(client: prpc::client::Builder, calls: usize) -> InFlight {
     }
 }
 
-#[tokio::test]
-async fn a_large_reply_reuses_the_memory_of_one_its_caller_dropped() {
-    let _alone = ONE_AT_A_TIME.lock().await;
+#[test]
+fn a_large_reply_reuses_the_memory_of_one_its_caller_dropped() {
+    alone(reuses_the_memory_of_a_dropped_reply());
+}
+
+async fn reuses_the_memory_of_a_dropped_reply() {
     // Calls in flight; the server has all their requests before it answers any.
     const CALLS: usize = 8;
     let InFlight {
@@ -163,9 +179,12 @@ async fn a_large_reply_reuses_the_memory_of_one_its_caller_dropped() {
     );
 }
 
-#[tokio::test]
-async fn an_idle_connection_lets_go_of_the_memory_of_large_replies() {
-    let _alone = ONE_AT_A_TIME.lock().await;
+#[test]
+fn an_idle_connection_lets_go_of_the_memory_of_large_replies() {
+    alone(lets_go_when_idle());
+}
+
+async fn lets_go_when_idle() {
     // Keepalive checks every 200 ms; the raw server never answers a ping, and the timeout is
     // longer than the test.
     let builder = Client::builder().keepalive(Duration::from_millis(200), Duration::from_secs(60));
@@ -187,8 +206,8 @@ async fn an_idle_connection_lets_go_of_the_memory_of_large_replies() {
     drop(replies);
     // The callers drop them. The connection then reads nothing more, so only its keepalive
     // check can let go of the spares; of the three buffers the replies were read into, all
-    // but (perhaps) the reader's own must be freed. (Without the check, one is: a spare the
-    // third reply pushed out.)
+    // but (perhaps) the reader's own must be freed. (Without the check one is: the first
+    // reply's, which left the spares when the reader moved off the third reply's buffer.)
     let before = LARGE_FREES.load(Ordering::SeqCst);
     drop(held);
     let freed = || LARGE_FREES.load(Ordering::SeqCst) - before;
