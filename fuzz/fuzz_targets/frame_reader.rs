@@ -2,10 +2,10 @@
 //! stream arrives in chunks of one size, into a small read buffer, while the frames' bodies
 //! are held for a while and then dropped, so that the reader moves between buffers, reuses
 //! spares (and lets go of them, as a client's keepalive check has it do) and carries partial
-//! frames along. Input: a byte choosing the frame limit (64 to
-//! 2,104 bytes), one the read buffer (16 to 271 bytes), one the chunk size (1 to 256), one
-//! whether the reader keeps spares (its top bit) and how many hold bytes follow (0 to 15),
-//! the hold bytes, then the stream.
+//! frames along. Input: a byte choosing the frame limit (64 to 2,104 bytes), one the read
+//! buffer (16 to 271 bytes), one the chunk size (1 to 256), one whether the reader keeps
+//! spares (its top bit) and how many hold bytes follow (0 to 15), the hold bytes, then the
+//! stream.
 //!
 //! Checks (beside those `read_frames` makes: held frames never change, no buffer outgrows a
 //! frame and a read nor grows by itself, no spares unless asked for): the reader yields

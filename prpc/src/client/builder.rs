@@ -123,7 +123,10 @@ impl Builder {
 
     /// After `interval` without a frame from the server the client pings; if nothing arrives
     /// within `timeout` of the ping, the connection is declared dead and pending calls fail
-    /// with [`Closed::Unresponsive`](crate::Closed::Unresponsive).
+    /// with [`Closed::Unresponsive`](crate::Closed::Unresponsive). The connection looks at
+    /// this every `interval` (and `timeout` after a ping), and then also lets go of the spare
+    /// buffers it keeps to read large replies into: one idle for an interval holds only its
+    /// own read buffer (so a very long interval keeps them that long).
     pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
         self.config.keepalive_interval = interval;
         self.config.keepalive_timeout = timeout;

@@ -37,8 +37,9 @@ const SPARES: usize = 2;
 /// zero and fault in) a new one for every large frame. It then holds up to three buffers,
 /// each one read's worth or one frame; the spares go when its own buffer is next free in its
 /// own memory with no partial frame in it, or when the owner lets go of them
-/// ([`let_go_of_spares`](FrameReader::let_go_of_spares)). A server's reader keeps none: the memory budget
-/// counts frames while they are held, and a spare would keep their memory past it.
+/// ([`let_go_of_spares`](FrameReader::let_go_of_spares)). A server's reader keeps none: the
+/// memory budget counts frames while they are held, and a spare would keep their memory past
+/// it.
 pub(crate) struct FrameReader<R> {
     read: R,
     codec: FrameCodec,

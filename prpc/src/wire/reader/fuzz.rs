@@ -13,8 +13,9 @@ use super::{Decoded, FrameCodec, FrameReader, PREFIX_LEN};
 /// when the buffer's room is smaller), with a read buffer of `read_buffer` bytes (at least
 /// 16), keeping spares or not, each frame held until `holds` (cycled; one byte a frame) says,
 /// then dropped: `byte % 4` more frames later; a hold byte with its top bit set also has the
-/// reader let go of its spares after that frame (as a client's keepalive check does). Returns copies of the frames, made in memory
-/// of their own when they came, and the error the stream ended with, if any.
+/// reader let go of its spares after that frame (as a client's keepalive check does). Returns
+/// copies of the frames, made in memory of their own when they came, and the error the stream
+/// ended with, if any.
 ///
 /// # Panics
 ///
