@@ -18,8 +18,8 @@ use super::{FrameCodec, PREFIX_LEN, WireError};
 /// size to reallocate to) takes a whole batch of them in one read.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// With no partial frame in the buffer, below a read buffer's worth over this (4 KiB) of free
-/// room, the buffer is grown (or moved) before the next read.
+/// A buffer with less free room than a read buffer's size divided by this (4 KiB of 64 KiB)
+/// is given room before the next read, unless a partial frame asks for more.
 const MIN_READS: usize = 16;
 
 /// How many buffers a reader that keeps spares keeps besides its own.
